@@ -1,0 +1,142 @@
+// Address parsing (ipaddr.js) and the set arithmetic the IR needs: every
+// address set is normalized to its minimal sorted list of CIDRs, so the same
+// set of addresses, however typed, prints the same bytes.
+
+import * as ipaddr from 'ipaddr.js';
+
+export type Family = 'ipv4' | 'ipv6';
+
+export interface Cidr {
+  family: Family;
+  /** First address of the block as an integer. */
+  base: bigint;
+  prefix: number;
+}
+
+/** An inclusive integer range of addresses of one family. */
+export interface AddrRange {
+  lo: bigint;
+  hi: bigint;
+}
+
+export const BITS: Record<Family, number> = { ipv4: 32, ipv6: 128 };
+
+export type ParseResult = { ok: true; cidr: Cidr } | { ok: false; message: string; hint?: string };
+
+function toBigInt(bytes: number[]): bigint {
+  let v = 0n;
+  for (const b of bytes) v = (v << 8n) | BigInt(b);
+  return v;
+}
+
+function fromBigInt(v: bigint, family: Family): string {
+  if (family === 'ipv4') {
+    return [24n, 16n, 8n, 0n].map((s) => String((v >> s) & 255n)).join('.');
+  }
+  const parts: number[] = [];
+  for (let s = 112n; s >= 0n; s -= 16n) parts.push(Number((v >> s) & 0xffffn));
+  return ipaddr.fromByteArray(parts.flatMap((p) => [p >> 8, p & 255])).toString(); // RFC 5952 form
+}
+
+export function parseAddress(text: string): ParseResult {
+  const trimmed = text.trim();
+  const slash = trimmed.indexOf('/');
+  const addrPart = slash >= 0 ? trimmed.slice(0, slash) : trimmed;
+  const prefixPart = slash >= 0 ? trimmed.slice(slash + 1) : undefined;
+  let family: Family;
+  let bytes: number[];
+  if (ipaddr.IPv4.isValidFourPartDecimal(addrPart) && !/(^|\.)0\d/.test(addrPart)) {
+    family = 'ipv4';
+    bytes = ipaddr.IPv4.parse(addrPart).toByteArray();
+  } else if (addrPart.includes(':') && !addrPart.includes('%') && ipaddr.IPv6.isValid(addrPart)) {
+    family = 'ipv6';
+    bytes = ipaddr.IPv6.parse(addrPart).toByteArray();
+  } else {
+    const hint = /^\d+(\.\d+){0,2}$/.test(addrPart)
+      ? 'write IPv4 addresses as four decimal parts, e.g. 10.0.0.1'
+      : addrPart.includes('%')
+        ? 'zone indices (%eth0) have no meaning in a firewall rule; drop them'
+        : 'expected an IPv4 or IPv6 address, optionally with /PREFIX, e.g. 10.0.0.0/24 or 2001:db8::/32';
+    return { ok: false, message: `'${text}' is not an IP address or CIDR`, hint };
+  }
+  const bits = BITS[family];
+  let prefix = bits;
+  if (prefixPart !== undefined) {
+    if (!/^\d{1,3}$/.test(prefixPart) || Number(prefixPart) > bits) {
+      return {
+        ok: false,
+        message: `'${text}' has an invalid prefix length '/${prefixPart}'`,
+        hint: `an ${family === 'ipv4' ? 'IPv4' : 'IPv6'} prefix is 0 to ${bits}`,
+      };
+    }
+    prefix = Number(prefixPart);
+  }
+  const value = toBigInt(bytes);
+  const hostMask = (1n << BigInt(bits - prefix)) - 1n;
+  if ((value & hostMask) !== 0n) {
+    const network = formatCidr({ family, base: value & ~hostMask, prefix });
+    const host = `${fromBigInt(value, family)}/${bits}`;
+    return {
+      ok: false,
+      message: `'${text}' has host bits set`,
+      hint: `write the network '${network}', or the single host '${host}'`,
+    };
+  }
+  return { ok: true, cidr: { family, base: value, prefix } };
+}
+
+export function formatCidr(c: Cidr): string {
+  return `${fromBigInt(c.base, c.family)}/${c.prefix}`;
+}
+
+export function cidrRange(c: Cidr): AddrRange {
+  const size = 1n << BigInt(BITS[c.family] - c.prefix);
+  return { lo: c.base, hi: c.base + size - 1n };
+}
+
+/** Sorted, merged (overlapping and adjacent joined) ranges. */
+export function mergeRanges(ranges: AddrRange[]): AddrRange[] {
+  const sorted = [...ranges].sort((a, b) => (a.lo < b.lo ? -1 : a.lo > b.lo ? 1 : 0));
+  const out: AddrRange[] = [];
+  for (const r of sorted) {
+    const last = out[out.length - 1];
+    if (last && r.lo <= last.hi + 1n) {
+      if (r.hi > last.hi) last.hi = r.hi;
+    } else {
+      out.push({ lo: r.lo, hi: r.hi });
+    }
+  }
+  return out;
+}
+
+/** The minimal list of CIDR blocks that covers exactly the range. */
+export function rangeToCidrs(r: AddrRange, family: Family): Cidr[] {
+  const bits = BITS[family];
+  const out: Cidr[] = [];
+  let lo = r.lo;
+  while (lo <= r.hi) {
+    // Largest block aligned at lo that does not pass hi.
+    let size = bits;
+    while (size > 0) {
+      const block = 1n << BigInt(bits - size + 1);
+      if ((lo & (block - 1n)) !== 0n || lo + block - 1n > r.hi) break;
+      size--;
+    }
+    out.push({ family, base: lo, prefix: size });
+    lo += 1n << BigInt(bits - size);
+  }
+  return out;
+}
+
+/** Canonical form of a set of blocks of one family: minimal sorted CIDRs. */
+export function normalizeCidrs(cidrs: Cidr[], family: Family): Cidr[] {
+  return mergeRanges(cidrs.filter((c) => c.family === family).map(cidrRange)).flatMap((r) => rangeToCidrs(r, family));
+}
+
+export function formatAddress(c: Cidr): string {
+  return c.prefix === BITS[c.family] ? fromBigInt(c.base, c.family) : formatCidr(c);
+}
+
+export function containsAddress(ranges: AddrRange[], v: bigint): boolean {
+  return ranges.some((r) => r.lo <= v && v <= r.hi);
+}

@@ -1,0 +1,17 @@
+// The backend registry: every target the compiler can emit.
+
+import type { Backend, TargetName } from './base';
+import { nftablesBackend } from './nftables';
+
+export const ALL_TARGETS: TargetName[] = ['nftables', 'iptables', 'firewalld', 'terraform-aws', 'azure-nsg'];
+
+const backends = new Map<TargetName, Backend>([[nftablesBackend.name, nftablesBackend]]);
+
+export function backendFor(name: TargetName): Backend | undefined {
+  return backends.get(name);
+}
+
+/** Targets with a backend, in the contract's order. */
+export function availableTargets(): TargetName[] {
+  return ALL_TARGETS.filter((t) => backends.has(t));
+}

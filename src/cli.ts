@@ -1,0 +1,154 @@
+// The command line: parses arguments, reads files, calls the library, prints
+// diagnostics, and maps outcomes to exit codes (0 ok, 1 finding, 2 bad input).
+
+import * as fs from 'fs';
+import yargs from 'yargs';
+import type { TargetName } from './backends/base';
+import { availableTargets } from './backends';
+import { compile, InputText, isTargetName, load } from './compile';
+import { CompileError, Diagnostic, formatDiagnostic } from './diagnostics';
+import { catalogSchema, profileSchema } from './load/schemas';
+import { checkOutputs, OutputError, writeOutputs } from './output';
+
+/** Bad usage or input: message to stderr, exit 2. */
+class UsageError extends Error {}
+
+function readInput(file: string): InputText {
+  try {
+    return { path: file, text: fs.readFileSync(file, 'utf8') };
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UsageError(`${file}: error: cannot read file${code === 'ENOENT' ? ': no such file' : code === 'EISDIR' ? ': it is a directory' : `: ${code}`}`);
+  }
+}
+
+function parseTargets(spec: string): TargetName[] {
+  if (spec === 'all') return availableTargets();
+  const out: TargetName[] = [];
+  for (const t of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
+    if (!isTargetName(t)) throw new UsageError(`error: unknown target '${t}' (known: ${availableTargets().join(', ')}, all)`);
+    if (!availableTargets().includes(t)) throw new UsageError(`error: target '${t}' is not implemented yet (available: ${availableTargets().join(', ')})`);
+    if (!out.includes(t)) out.push(t);
+  }
+  if (!out.length) throw new UsageError('error: --target names no target');
+  return out;
+}
+
+function printDiagnostics(ds: Diagnostic[]): void {
+  process.stderr.write(ds.map(formatDiagnostic).join('\n') + '\n');
+  const n = ds.filter((d) => d.level === 'error').length;
+  process.stderr.write(`${n} error${n === 1 ? '' : 's'}; nothing written.\n`);
+}
+
+interface CompileArgs {
+  profile: string;
+  catalog?: string;
+  target: string;
+  'out-dir': string;
+  stdout?: boolean;
+  check?: boolean;
+}
+
+function runCompile(args: CompileArgs): number {
+  const targets = parseTargets(args.target);
+  const profile = readInput(args.profile);
+  const catalog = args.catalog ? readInput(args.catalog) : undefined;
+  const result = compile({ profile, catalog, targets });
+  if (!result.ok) {
+    printDiagnostics(result.diagnostics);
+    return 2;
+  }
+  if (args.stdout) {
+    const many = result.files.length > 1;
+    for (const f of result.files) process.stdout.write((many ? `==> ${f.path} <==\n` : '') + f.content);
+    return 0;
+  }
+  if (args.check) {
+    const drift = checkOutputs(args['out-dir'], result.files);
+    if (drift) {
+      process.stdout.write(drift);
+      process.stderr.write(`drift: ${args['out-dir']} differs from what portcullis would write\n`);
+      return 1;
+    }
+    return 0;
+  }
+  writeOutputs(args['out-dir'], result.files);
+  for (const f of result.files) process.stderr.write(`wrote ${args['out-dir']}/${f.path}\n`);
+  return 0;
+}
+
+function runValidate(args: { profile: string; catalog?: string }): number {
+  const profile = readInput(args.profile);
+  const catalog = args.catalog ? readInput(args.catalog) : undefined;
+  try {
+    const { ir } = load({ profile, catalog });
+    process.stdout.write(`${args.profile}: ok: environment '${ir.environment}', ${ir.rules.length} rules, ${ir.sets.length} address sets\n`);
+    return 0;
+  } catch (e) {
+    if (e instanceof CompileError) {
+      printDiagnostics(e.diagnostics);
+      return 2;
+    }
+    throw e;
+  }
+}
+
+export function main(argv: string[]): number {
+  let code = 0;
+  try {
+    yargs(argv)
+      .scriptName('portcullis')
+      .usage('$0 <command> [options]')
+      .command(
+        'compile',
+        'compile a profile (and catalog) into firewall configuration',
+        (y) =>
+          y
+            .option('profile', { type: 'string', demandOption: true, describe: 'site profile (YAML or JSON)' })
+            .option('catalog', { type: 'string', describe: 'port catalog (default: the built-in one)' })
+            .option('target', { type: 'string', default: 'all', describe: `comma-separated targets, or all (${availableTargets().join(', ')})` })
+            .option('out-dir', { type: 'string', default: 'out', describe: 'writes DIR/<environment>/<target>/...' })
+            .option('stdout', { type: 'boolean', describe: 'print instead of writing' })
+            .option('check', { type: 'boolean', describe: 'compare with --out-dir, print a unified diff of drift, exit 1 on drift; writes nothing' })
+            .conflicts('stdout', 'check'),
+        (a) => {
+          code = runCompile(a as unknown as CompileArgs);
+        },
+      )
+      .command(
+        'validate',
+        'check a profile (and catalog) without writing anything',
+        (y) =>
+          y
+            .option('profile', { type: 'string', demandOption: true })
+            .option('catalog', { type: 'string' }),
+        (a) => {
+          code = runValidate(a as { profile: string; catalog?: string });
+        },
+      )
+      .command(
+        'schema <kind>',
+        'print the JSON Schema of the profile or catalog format',
+        (y) => y.positional('kind', { choices: ['profile', 'catalog'] as const, demandOption: true }),
+        (a) => {
+          process.stdout.write(JSON.stringify(a.kind === 'profile' ? profileSchema : catalogSchema, null, 2) + '\n');
+        },
+      )
+      .demandCommand(1, 'error: give a command')
+      .strict()
+      .help()
+      .version()
+      .fail((msg, err) => {
+        if (err) throw err;
+        throw new UsageError(`error: ${msg}\n(see portcullis --help)`);
+      })
+      .parseSync();
+  } catch (e) {
+    if (e instanceof UsageError || e instanceof OutputError) {
+      process.stderr.write(e.message + '\n');
+      return 2;
+    }
+    throw e;
+  }
+  return code;
+}

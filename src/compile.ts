@@ -1,0 +1,77 @@
+// The library API: inputs in, files and diagnostics out. The CLI is a thin
+// shell over these functions; a pipeline can call them directly.
+
+import * as fs from 'fs';
+import * as path from 'path';
+import { availableTargets, backendFor, ALL_TARGETS } from './backends';
+import type { TargetName } from './backends/base';
+import { CompileError, Diagnostic, SourceText } from './diagnostics';
+import { buildIR } from './ir/build';
+import type { IR } from './ir/types';
+import { Catalog, loadCatalog } from './load/catalog';
+import { loadProfile, Profile } from './load/profile';
+
+export const BUILTIN_CATALOG = path.resolve(__dirname, '..', '..', 'catalog', 'thoughtspot.yaml');
+
+export interface InputText {
+  /** Shown in diagnostics. */
+  path: string;
+  text: string;
+}
+
+export interface CompileOptions {
+  profile: InputText;
+  /** Defaults to the built-in catalog. */
+  catalog?: InputText;
+  /** Defaults to every available target. */
+  targets?: TargetName[];
+}
+
+export interface OutputEntry {
+  /** `<environment>/<target>/<file>`, '/'-separated, relative to the output directory. */
+  path: string;
+  target: TargetName;
+  content: string;
+}
+
+export type CompileResult =
+  | { ok: true; environment: string; ir: IR; files: OutputEntry[]; diagnostics: Diagnostic[] }
+  | { ok: false; diagnostics: Diagnostic[] };
+
+export function builtinCatalogText(): InputText {
+  return { path: path.relative(process.cwd(), BUILTIN_CATALOG) || BUILTIN_CATALOG, text: fs.readFileSync(BUILTIN_CATALOG, 'utf8') };
+}
+
+export interface Loaded {
+  catalog: Catalog;
+  profile: Profile;
+  ir: IR;
+}
+
+/** Load and analyze without rendering; throws CompileError on bad input. */
+export function load(options: Pick<CompileOptions, 'profile' | 'catalog'>): Loaded {
+  const catalogInput = options.catalog ?? builtinCatalogText();
+  const catalog = loadCatalog(new SourceText(catalogInput.path, catalogInput.text));
+  const profile = loadProfile(new SourceText(options.profile.path, options.profile.text), catalog);
+  return { catalog, profile, ir: buildIR(catalog, profile) };
+}
+
+export function compile(options: CompileOptions): CompileResult {
+  try {
+    const { ir } = load(options);
+    const files: OutputEntry[] = [];
+    for (const target of options.targets ?? availableTargets()) {
+      const backend = backendFor(target);
+      if (!backend) throw new Error(`target '${target}' is not implemented`);
+      for (const f of backend.render(ir)) files.push({ path: `${ir.environment}/${target}/${f.path}`, target, content: f.content });
+    }
+    return { ok: true, environment: ir.environment, ir, files, diagnostics: [] };
+  } catch (e) {
+    if (e instanceof CompileError) return { ok: false, diagnostics: e.diagnostics };
+    throw e;
+  }
+}
+
+export function isTargetName(s: string): s is TargetName {
+  return (ALL_TARGETS as string[]).includes(s);
+}

@@ -1,0 +1,9 @@
+// Public library API.
+export { compile, load, builtinCatalogText, BUILTIN_CATALOG } from './compile';
+export type { CompileOptions, CompileResult, InputText, OutputEntry, Loaded } from './compile';
+export { CompileError, formatDiagnostic } from './diagnostics';
+export type { Diagnostic, Position } from './diagnostics';
+export type { IR, Rule, AddressSet, Provenance } from './ir/types';
+export type { TargetName } from './backends/base';
+export { writeOutputs, checkOutputs } from './output';
+export { catalogSchema, profileSchema } from './load/schemas';

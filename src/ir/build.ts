@@ -1,0 +1,239 @@
+// Catalog + profile -> IR: resolve features, params and groups; split by
+// family; merge rules sharing (direction, peers, family, transport); sort.
+
+import { Cidr, Family, formatAddress, normalizeCidrs } from '../addresses';
+import { CompileError, Diagnostic } from '../diagnostics';
+import type { Catalog, CatalogRule } from '../load/catalog';
+import type { Profile } from '../load/profile';
+import { mergePorts, PortRange } from '../ports';
+import type { AddressSet, IcmpPolicy, IR, Provenance, Rule } from './types';
+
+const FAMILIES: Family[] = ['ipv4', 'ipv6'];
+const FAMILY_SUFFIX: Record<Family, string> = { ipv4: 'v4', ipv6: 'v6' };
+
+/** What IPv4 and IPv6 need to work through a default-deny host firewall.
+ * Errors that belong to a tracked connection are already "related";
+ * these are the untracked ones (ping, neighbour discovery, MLD). */
+export const HOST_ICMP: { ingress: IcmpPolicy; egress: IcmpPolicy } = {
+  ingress: {
+    ipv4: ['echo-request', 'destination-unreachable', 'time-exceeded', 'parameter-problem'],
+    ipv6: [
+      'destination-unreachable',
+      'packet-too-big',
+      'time-exceeded',
+      'parameter-problem',
+      'echo-request',
+      'nd-router-advert',
+      'nd-neighbor-solicit',
+      'nd-neighbor-advert',
+      'mld-listener-query',
+    ],
+  },
+  egress: {
+    ipv4: [],
+    ipv6: ['nd-router-solicit', 'nd-neighbor-solicit', 'nd-neighbor-advert', 'mld-listener-report', 'mld2-listener-report'],
+  },
+};
+
+interface Resolved {
+  features: Map<string, boolean>;
+  params: Map<string, PortRange>;
+  /** Group -> its addresses (profile's, else the catalog default). */
+  groups: Map<string, Cidr[]>;
+}
+
+function resolve(catalog: Catalog, profile: Profile): Resolved {
+  const features = new Map<string, boolean>();
+  for (const [name, f] of catalog.features) features.set(name, profile.features.get(name) ?? f.default);
+  const params = new Map<string, PortRange>();
+  for (const [name, p] of catalog.params) params.set(name, profile.params.get(name) ?? p.default);
+  const groups = new Map<string, Cidr[]>();
+  for (const [name, g] of catalog.groups) {
+    const given = profile.groups.get(name);
+    groups.set(name, given ? given.map((a) => a.cidr) : g.defaults);
+  }
+  return { features, params, groups };
+}
+
+function provenanceOf(catalog: Catalog, r: CatalogRule): Provenance {
+  return {
+    ruleId: r.id,
+    table: r.table,
+    heading: catalog.tables.get(r.table)?.heading ?? r.table,
+    row: r.row,
+    ref: r.row !== undefined ? `${r.table}.${r.row}` : `${r.table}.prose`,
+    service: r.service,
+    protocol: r.cells.protocol,
+    description: r.description,
+    note: r.note,
+  };
+}
+
+function compareProvenance(a: Provenance, b: Provenance): number {
+  return a.table.localeCompare(b.table, 'en') || (a.row ?? Infinity) - (b.row ?? Infinity) || a.ruleId.localeCompare(b.ruleId, 'en');
+}
+
+export function buildIR(catalog: Catalog, profile: Profile): IR {
+  const { features, params, groups } = resolve(catalog, profile);
+  const enabled = (feature?: string) => feature === undefined || features.get(feature) === true;
+
+  // Which rules are on, and which groups they take part with.
+  interface Active {
+    rule: CatalogRule;
+    from: string[];
+    to: string[];
+    ports: PortRange[];
+  }
+  const active: Active[] = [];
+  for (const rule of catalog.rules) {
+    if (!enabled(rule.feature)) continue;
+    const from = rule.from.filter((g) => enabled(g.feature)).map((g) => g.group);
+    const to = rule.to.filter((g) => enabled(g.feature)).map((g) => g.group);
+    if (!from.length || !to.length) continue;
+    const ports = mergePorts(rule.ports.map((p) => (p.kind === 'range' ? p.range : params.get(p.param)!)));
+    active.push({ rule, from, to, ports });
+  }
+
+  // Every group an enabled rule needs must have addresses.
+  const needs = new Map<string, CatalogRule[]>();
+  for (const a of active) for (const g of [...a.from, ...a.to]) needs.set(g, [...(needs.get(g) ?? []), a.rule]);
+  const errors: Diagnostic[] = [];
+  for (const [group, rules] of [...needs].sort(([a], [b]) => a.localeCompare(b, 'en'))) {
+    if (groups.get(group)!.length) continue;
+    const given = profile.groups.has(group);
+    const cites = rules.map((r) => `${r.id} (${r.row !== undefined ? `${r.table}.${r.row}` : `${r.table}.prose`}${r.antiLockout ? ', anti-lockout' : ''})`);
+    const shown = cites.length > 6 ? [...cites.slice(0, 6), `and ${cites.length - 6} more`] : cites;
+    const gates = [...new Set(rules.map((r) => r.feature).filter((f): f is string => !!f))];
+    errors.push(
+      profile.doc.error(
+        given ? ['groups', group] : profile.doc.value && (profile.doc.value as object).hasOwnProperty('groups') ? ['groups'] : [],
+        `group '${group}' has no addresses, but enabled rules need it: ${shown.join(', ')}`,
+        gates.length
+          ? `add addresses under groups.${group}, or turn off feature${gates.length > 1 ? 's' : ''} ${gates.map((g) => `'${g}'`).join(', ')}`
+          : `add addresses under groups.${group}`,
+        given,
+      ),
+    );
+  }
+  if (errors.length) throw new CompileError(errors);
+
+  // Address sets, per group and family, in canonical form.
+  const sets = new Map<string, AddressSet>();
+  const setFor = (group: string, family: Family): AddressSet | undefined => {
+    const name = `${group}_${FAMILY_SUFFIX[family]}`;
+    let set = sets.get(name);
+    if (!set) {
+      const cidrs = normalizeCidrs(groups.get(group)!, family);
+      if (!cidrs.length) return undefined;
+      set = { name, group, family, cidrs };
+      sets.set(name, set);
+    }
+    return set;
+  };
+
+  // Expand to (direction, scope, from, to, family, transport) and merge.
+  const merged = new Map<string, Rule>();
+  const add = (direction: Rule['direction'], scope: Rule['scope'], from: string, to: string, a: Active) => {
+    for (const family of FAMILIES) {
+      // The host end needs no set: the rule runs on the host itself, which
+      // has addresses of both families whether or not the profile lists them.
+      const src = direction === 'egress' && scope === 'host' ? undefined : setFor(from, family);
+      const dst = direction === 'ingress' && scope === 'host' ? undefined : setFor(to, family);
+      if ((!src && !(direction === 'egress' && scope === 'host')) || (!dst && !(direction === 'ingress' && scope === 'host'))) continue;
+      const peer = direction === 'ingress' ? from : to;
+      const prefix = scope === 'off-host' ? `offhost-${from}-to` : direction === 'ingress' ? 'in' : 'out';
+      const id = `${prefix}-${peer}-${FAMILY_SUFFIX[family]}-${a.rule.transport}`;
+      let rule = merged.get(id);
+      if (!rule) {
+        rule = {
+          id,
+          direction,
+          scope,
+          family,
+          transport: a.rule.transport,
+          source: src?.name,
+          destination: dst?.name,
+          sourceGroup: from,
+          destinationGroup: to,
+          ports: [],
+          provenance: [],
+          antiLockout: false,
+        };
+        merged.set(id, rule);
+      }
+      rule.ports = mergePorts([...rule.ports, ...a.ports]);
+      rule.provenance.push(provenanceOf(catalog, a.rule));
+      rule.antiLockout ||= a.rule.antiLockout;
+    }
+  };
+  const host = catalog.host;
+  for (const a of active) {
+    for (const from of a.from) {
+      for (const to of a.to) {
+        if (to === host) add('ingress', 'host', from, to, a);
+        // Node-to-node traffic leaves one node and enters another: with
+        // `egress: restrict` the sender's output chain must allow it too.
+        if (from === host) add('egress', 'host', from, to, a);
+        if (from !== host && to !== host) add('ingress', 'off-host', from, to, a);
+      }
+    }
+  }
+  for (const r of merged.values()) {
+    const seen = new Set<string>();
+    r.provenance = r.provenance.filter((p) => !seen.has(p.ruleId) && seen.add(p.ruleId)).sort(compareProvenance);
+  }
+  const order = { ingress: 0, egress: 1 } as const;
+  const rules = [...merged.values()].sort(
+    (a, b) =>
+      (a.scope === b.scope ? 0 : a.scope === 'host' ? -1 : 1) ||
+      order[a.direction] - order[b.direction] ||
+      a.id.localeCompare(b.id, 'en'),
+  );
+
+  checkAntiLockout(catalog, active, rules, groups);
+
+  const used = new Set(rules.flatMap((r) => [r.source, r.destination]).filter((n): n is string => !!n));
+  return {
+    environment: profile.environment,
+    catalog: { name: catalog.name, title: catalog.title, document: catalog.document },
+    host,
+    egress: profile.egress,
+    sets: [...sets.values()].filter((s) => used.has(s.name)).sort((a, b) => a.name.localeCompare(b.name, 'en')),
+    rules,
+    icmp: HOST_ICMP,
+    features: Object.fromEntries([...features].sort(([a], [b]) => a.localeCompare(b, 'en'))),
+    params: Object.fromEntries([...params].sort(([a], [b]) => a.localeCompare(b, 'en'))),
+    terraform: profile.terraform,
+    azure: profile.azure,
+  };
+}
+
+/** The admins' SSH rule must survive merging: every anti-lockout row's
+ * ports must be open, in the IR, from each of its source sets. A failure
+ * here is a compiler bug, so it is an internal error, not a diagnostic. */
+function checkAntiLockout(
+  catalog: Catalog,
+  active: { rule: CatalogRule; from: string[]; ports: PortRange[] }[],
+  rules: Rule[],
+  groups: Map<string, Cidr[]>,
+): void {
+  const guarded = catalog.rules.filter((r) => r.antiLockout);
+  for (const g of guarded) {
+    const a = active.find((x) => x.rule === g);
+    if (!a) throw new Error(`internal: anti-lockout rule '${g.id}' was compiled away`);
+    for (const from of a.from) {
+      const covering = rules.filter((r) => r.direction === 'ingress' && r.sourceGroup === from && r.provenance.some((p) => p.ruleId === g.id));
+      const families = new Set(covering.map((r) => r.family));
+      for (const f of FAMILIES)
+        if (groups.get(from)!.some((c) => c.family === f) && !families.has(f))
+          throw new Error(`internal: anti-lockout rule '${g.id}' has no ${f} rule from '${from}'`);
+      for (const r of covering)
+        for (const p of a.ports)
+          if (!r.ports.some((q) => q.lo <= p.lo && p.hi <= q.hi)) throw new Error(`internal: anti-lockout rule '${g.id}' lost ports`);
+    }
+  }
+}
+
+export function setElements(set: AddressSet): string[] {
+  return set.cidrs.map(formatAddress);
+}

@@ -1,0 +1,87 @@
+// The intermediate representation every backend reads. It is resolved
+// (features, params and catalog defaults applied), split by address family,
+// merged (one rule per direction, peer group, family and transport), and
+// sorted canonically, so it does not depend on how the inputs were ordered.
+// Rules name address sets; they never multiply addresses by ports.
+
+import type { Cidr, Family } from '../addresses';
+import type { PortRange } from '../ports';
+
+export type { Family } from '../addresses';
+export type Direction = 'ingress' | 'egress';
+export type Transport = 'tcp' | 'udp';
+
+/** One catalog row (or prose sentence) that produced a rule. */
+export interface Provenance {
+  /** Catalog rule id, e.g. "ops-ssh". */
+  ruleId: string;
+  /** Table id in the catalog, e.g. "T1". */
+  table: string;
+  heading: string;
+  /** 1-based row in its table; absent for a rule stated in prose. */
+  row?: number;
+  /** Short citation: "T1.1", or "T2.prose". */
+  ref: string;
+  service: string;
+  protocol?: string;
+  description: string;
+  note?: string;
+}
+
+/** The addresses of one profile group in one family, minimal CIDR form. */
+export interface AddressSet {
+  /** Unique, identifier-safe: "<group>_v4" / "<group>_v6". */
+  name: string;
+  group: string;
+  family: Family;
+  cidrs: Cidr[];
+}
+
+export interface Rule {
+  /** Stable across runs and catalog reordering, e.g. "in-admins-v4-tcp". */
+  id: string;
+  direction: Direction;
+  /**
+   * "host": enforced on the nodes (ingress to them, or egress from them).
+   * "off-host": neither end is the nodes (IPMI to the BMCs): a host firewall
+   * cannot enforce it; backends that can (network-level ones) may, the
+   * others list it as a comment.
+   */
+  scope: 'host' | 'off-host';
+  family: Family;
+  transport: Transport;
+  /** Address set names (see IR.sets). Absent for the host end of a host
+   * rule (ingress destination, egress source): the rule runs on the host. */
+  source?: string;
+  destination?: string;
+  sourceGroup: string;
+  destinationGroup: string;
+  ports: PortRange[];
+  /** Sorted by table then row; every catalog row that contributed. */
+  provenance: Provenance[];
+  /** Produced by an anti-lockout catalog rule (admins' SSH). */
+  antiLockout: boolean;
+}
+
+/** ICMP types by their nftables names (iptables uses the same words). */
+export interface IcmpPolicy {
+  ipv4: string[];
+  ipv6: string[];
+}
+
+export interface IR {
+  environment: string;
+  catalog: { name: string; title?: string; document?: string };
+  /** The group the firewall runs on. */
+  host: string;
+  /** allow: outbound open; restrict: only egress rules (+ baseline). */
+  egress: 'allow' | 'restrict';
+  sets: AddressSet[];
+  rules: Rule[];
+  icmp: { ingress: IcmpPolicy; egress: IcmpPolicy };
+  /** Enabled features and resolved params, for headers and review. */
+  features: Record<string, boolean>;
+  params: Record<string, PortRange>;
+  terraform?: { vpc_id?: string; name?: string };
+  azure?: { nsg_name?: string; location?: string };
+}

@@ -1,0 +1,105 @@
+// Loads a site profile against a catalog: shape by schema, then every name
+// checked against the catalog and every address parsed, with positions.
+
+import { Cidr, parseAddress } from '../addresses';
+import { CompileError, Diagnostic, SourceText, suggestion } from '../diagnostics';
+import { parsePortSpec, PortRange } from '../ports';
+import { Catalog } from './catalog';
+import { validateProfileShape } from './validate';
+import { ParsedDoc, parseYaml, PathSeg } from './yaml';
+
+export interface ProfileAddress {
+  cidr: Cidr;
+  /** As typed, and where, for explain/lint. */
+  text: string;
+  path: PathSeg[];
+}
+
+export interface Profile {
+  doc: ParsedDoc;
+  environment: string;
+  /** Only groups the profile names; catalog defaults are applied by the IR. */
+  groups: Map<string, ProfileAddress[]>;
+  params: Map<string, PortRange>;
+  features: Map<string, boolean>;
+  egress: 'allow' | 'restrict';
+  terraform?: { vpc_id?: string; name?: string };
+  azure?: { nsg_name?: string; location?: string };
+}
+
+interface RawProfile {
+  environment: string;
+  groups: Record<string, string[]>;
+  params?: Record<string, string | number>;
+  features?: Record<string, boolean>;
+  egress: 'allow' | 'restrict';
+  terraform?: { vpc_id?: string; name?: string };
+  azure?: { nsg_name?: string; location?: string };
+}
+
+export function loadProfile(source: SourceText, catalog: Catalog): Profile {
+  const doc = parseYaml(source);
+  const shape = validateProfileShape(doc);
+  if (shape.length) throw new CompileError(shape);
+  const raw = doc.value as RawProfile;
+  const errors: Diagnostic[] = [];
+  const err = (path: PathSeg[], msg: string, hint?: string, atKey = false) => errors.push(doc.error(path, msg, hint, atKey));
+
+  const groups = new Map<string, ProfileAddress[]>();
+  const groupNames = [...catalog.groups.keys()];
+  for (const [name, list] of Object.entries(raw.groups)) {
+    if (!catalog.groups.has(name)) {
+      err(['groups', name], `unknown group '${name}'`, `catalog '${catalog.name}' has no such group; ${suggestion(name, groupNames)}`, true);
+      continue;
+    }
+    const addrs: ProfileAddress[] = [];
+    list.forEach((text, i) => {
+      const r = parseAddress(text);
+      if (r.ok) addrs.push({ cidr: r.cidr, text, path: ['groups', name, i] });
+      else err(['groups', name, i], `in group '${name}': ${r.message}`, r.hint);
+    });
+    groups.set(name, addrs);
+  }
+
+  const params = new Map<string, PortRange>();
+  const paramNames = [...catalog.params.keys()];
+  for (const [name, value] of Object.entries(raw.params ?? {})) {
+    const def = catalog.params.get(name);
+    if (!def) {
+      err(['params', name], `unknown param '${name}'`, suggestion(name, paramNames), true);
+      continue;
+    }
+    const range = parsePortSpec(value);
+    if (!range) {
+      err(['params', name], `param '${name}' has an invalid value ${JSON.stringify(value)}`, def.kind === 'port' ? 'expected a port 1-65535' : "expected a range 'LO-HI' within 1-65535, LO <= HI");
+      continue;
+    }
+    if (def.kind === 'port' && range.lo !== range.hi) {
+      err(['params', name], `param '${name}' takes one port, not a range`, def.choices ? `one of ${def.choices.join(', ')}` : undefined);
+      continue;
+    }
+    if (def.choices && !def.choices.includes(range.lo)) {
+      err(['params', name], `param '${name}' must be one of ${def.choices.join(' or ')}, not ${range.lo}`, def.description);
+      continue;
+    }
+    params.set(name, range);
+  }
+
+  const features = new Map<string, boolean>();
+  const featureNames = [...catalog.features.keys()];
+  for (const [name, on] of Object.entries(raw.features ?? {})) {
+    if (!catalog.features.has(name)) err(['features', name], `unknown feature '${name}'`, suggestion(name, featureNames), true);
+    else features.set(name, on);
+  }
+  if (errors.length) throw new CompileError(errors);
+  return {
+    doc,
+    environment: raw.environment,
+    groups,
+    params,
+    features,
+    egress: raw.egress,
+    terraform: raw.terraform,
+    azure: raw.azure,
+  };
+}

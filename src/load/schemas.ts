@@ -1,0 +1,207 @@
+// JSON Schemas (draft-07, checked by ajv) for the two inputs. They check
+// shape only; meaning (group names known to the catalog, address syntax, port
+// ranges, feature gates) is checked by the loaders with positions and hints.
+
+const identifier = { type: 'string', pattern: '^[a-z][a-z0-9_]{0,30}$' } as const;
+
+/** "22", 22, "20000-65535": one port or an inclusive range. */
+const portSpec = {
+  description: "a port number 1-65535 or a range 'LO-HI', e.g. 22 or \"20000-65535\"",
+  oneOf: [
+    { type: 'integer', minimum: 1, maximum: 65535 },
+    { type: 'string', pattern: '^[0-9]{1,5}(-[0-9]{1,5})?$' },
+  ],
+} as const;
+
+export const catalogSchema = {
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  $id: 'https://portcullis.dev/schema/catalog.json',
+  title: 'portcullis port catalog',
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'host', 'tables', 'groups', 'rules'],
+  properties: {
+    name: identifier,
+    title: { type: 'string' },
+    document: { type: 'string', description: 'The document the catalog transcribes.' },
+    host: { ...identifier, description: 'The group whose members run the firewall (the nodes).' },
+    tables: {
+      type: 'object',
+      description: 'The document tables rules cite, by short id (T1, T2, ...).',
+      minProperties: 1,
+      propertyNames: { pattern: '^[A-Z][A-Za-z0-9]{0,7}$' },
+      additionalProperties: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['heading'],
+        properties: {
+          heading: { type: 'string', minLength: 1 },
+          line: { type: 'integer', minimum: 1, description: 'Line of the table header in the document.' },
+          note: { type: 'string' },
+        },
+      },
+    },
+    groups: {
+      type: 'object',
+      minProperties: 1,
+      propertyNames: identifier,
+      additionalProperties: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          description: { type: 'string' },
+          default: { type: 'array', items: { type: 'string' } },
+        },
+      },
+    },
+    features: {
+      type: 'object',
+      propertyNames: identifier,
+      additionalProperties: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['default'],
+        properties: {
+          description: { type: 'string' },
+          default: { type: 'boolean' },
+        },
+      },
+    },
+    params: {
+      type: 'object',
+      propertyNames: identifier,
+      additionalProperties: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['kind', 'default'],
+        properties: {
+          description: { type: 'string' },
+          kind: { enum: ['port', 'port-range'] },
+          choices: { type: 'array', items: { type: 'integer', minimum: 1, maximum: 65535 }, minItems: 1 },
+          default: portSpec,
+        },
+      },
+    },
+    rules: {
+      type: 'array',
+      minItems: 1,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['id', 'table', 'ports', 'from', 'to'],
+        properties: {
+          id: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,62}$' },
+          table: { type: 'string' },
+          row: { type: 'integer', minimum: 1, description: 'Row number within its table (1-based).' },
+          prose: { type: 'string', description: 'For a rule the document states in prose, not in a table row: the sentence.' },
+          cells: {
+            type: 'object',
+            description: "The document row's cells, verbatim.",
+            additionalProperties: false,
+            properties: {
+              port: { type: 'string' },
+              protocol: { type: 'string' },
+              service: { type: 'string' },
+              direction: { type: 'string' },
+              source: { type: 'string' },
+              destination: { type: 'string' },
+              description: { type: 'string' },
+            },
+          },
+          service: { type: 'string', description: 'Short name for a prose rule (rows use cells.service).' },
+          description: { type: 'string', description: 'For a prose rule (rows use cells.description).' },
+          ports: {
+            type: 'array',
+            minItems: 1,
+            items: {
+              oneOf: [
+                portSpec,
+                {
+                  type: 'object',
+                  additionalProperties: false,
+                  required: ['param'],
+                  properties: { param: identifier },
+                },
+              ],
+            },
+          },
+          transport: { enum: ['tcp', 'udp'], default: 'tcp' },
+          from: { $ref: '#/definitions/groupRefs' },
+          to: { $ref: '#/definitions/groupRefs' },
+          feature: identifier,
+          anti_lockout: {
+            type: 'boolean',
+            description: 'The rule must always compile: it cannot be feature-gated and its source groups must be non-empty.',
+          },
+          note: { type: 'string', description: 'How the transcription interpreted the row.' },
+        },
+      },
+    },
+  },
+  definitions: {
+    groupRefs: {
+      type: 'array',
+      minItems: 1,
+      items: {
+        oneOf: [
+          identifier,
+          {
+            type: 'object',
+            additionalProperties: false,
+            required: ['group', 'feature'],
+            properties: { group: identifier, feature: identifier },
+            description: 'A group that takes part only when the feature is enabled.',
+          },
+        ],
+      },
+    },
+  },
+} as const;
+
+export const profileSchema = {
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  $id: 'https://portcullis.dev/schema/profile.json',
+  title: 'portcullis site profile',
+  type: 'object',
+  additionalProperties: false,
+  required: ['environment', 'groups'],
+  properties: {
+    environment: {
+      type: 'string',
+      // It becomes a directory name: no separators, no leading dot.
+      pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$',
+    },
+    groups: {
+      type: 'object',
+      propertyNames: identifier,
+      additionalProperties: { type: 'array', items: { type: 'string' } },
+    },
+    params: {
+      type: 'object',
+      propertyNames: identifier,
+      additionalProperties: portSpec,
+    },
+    features: {
+      type: 'object',
+      propertyNames: identifier,
+      additionalProperties: { type: 'boolean' },
+    },
+    egress: { enum: ['allow', 'restrict'], default: 'allow' },
+    terraform: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        vpc_id: { type: 'string', pattern: '^vpc-[0-9a-f]{8,17}$' },
+        name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,200}$' },
+      },
+    },
+    azure: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        nsg_name: { type: 'string', pattern: '^[A-Za-z0-9]([A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?$' },
+        location: { type: 'string', pattern: '^[a-z0-9]{1,40}$' },
+      },
+    },
+  },
+} as const;

@@ -1,0 +1,127 @@
+// YAML (and JSON, which js-yaml reads as YAML) with source positions.
+// js-yaml has no AST; its `listener` reports each node opening and closing,
+// and from those events we rebuild a tree of nodes with start offsets, then
+// index it by JSON pointer so later phases can point at any value or key.
+
+import * as yaml from 'js-yaml';
+import { CompileError, Position, SourceText } from '../diagnostics';
+
+export type PathSeg = string | number;
+
+interface RawNode {
+  start: number;
+  result: unknown;
+  children: RawNode[];
+}
+
+export class ParsedDoc {
+  constructor(
+    readonly source: SourceText,
+    readonly value: unknown,
+    private readonly valuePos: Map<string, Position>,
+    private readonly keyPos: Map<string, Position>,
+  ) {}
+
+  /** Position of the value at path; falls back to the nearest ancestor. */
+  pos(path: readonly PathSeg[]): Position {
+    for (let n = path.length; n >= 0; n--) {
+      const p = this.valuePos.get(pointer(path.slice(0, n)));
+      if (p) return p;
+    }
+    return { line: 1, col: 1 };
+  }
+
+  /** Position of the mapping key that holds the value at path. */
+  keyPosOf(path: readonly PathSeg[]): Position {
+    return this.keyPos.get(pointer(path)) ?? this.pos(path);
+  }
+
+  error(path: readonly PathSeg[], message: string, hint?: string, atKey = false) {
+    return this.source.diagnostic(atKey ? this.keyPosOf(path) : this.pos(path), message, hint);
+  }
+}
+
+export function pointer(path: readonly PathSeg[]): string {
+  return path.map((s) => '/' + String(s).replace(/~/g, '~0').replace(/\//g, '~1')).join('');
+}
+
+export function parseYaml(source: SourceText): ParsedDoc {
+  const stack: RawNode[] = [];
+  let root: RawNode | undefined;
+  let value: unknown;
+  try {
+    value = yaml.load(source.text, {
+      filename: source.path,
+      schema: yaml.CORE_SCHEMA, // no timestamps or other implicit types beyond JSON's
+      listener(event, state) {
+        if (event === 'open') {
+          stack.push({ start: state.position, result: undefined, children: [] });
+        } else {
+          const node = stack.pop()!;
+          node.result = state.result;
+          if (stack.length) stack[stack.length - 1].children.push(node);
+          else root = node;
+        }
+      },
+    });
+  } catch (e) {
+    if (e instanceof yaml.YAMLException) {
+      const mark = (e as yaml.YAMLException & { mark?: { line: number; column: number } }).mark;
+      const pos = mark ? { line: mark.line + 1, col: mark.column + 1 } : undefined;
+      throw new CompileError([source.diagnostic(pos, `invalid YAML: ${e.reason}`)]);
+    }
+    throw e;
+  }
+  const valuePos = new Map<string, Position>();
+  const keyPos = new Map<string, Position>();
+  if (root) index(source, root, [], valuePos, keyPos);
+  return new ParsedDoc(source, value, valuePos, keyPos);
+}
+
+/** Block sequence entries and some values are reported twice (a wrapper
+ * around the real node holding the same result): skip the wrappers. */
+function unwrap(node: RawNode): RawNode {
+  while (node.children.length === 1 && node.children[0].result === node.result) node = node.children[0];
+  return node;
+}
+
+/** The listener reports the offset where the parser started looking, which can
+ * be before whitespace or a comment: move to the first real character. */
+function firstToken(text: string, offset: number): number {
+  let i = offset;
+  for (;;) {
+    while (i < text.length && /[ \t\r\n]/.test(text[i])) i++;
+    if (text[i] === '#') {
+      while (i < text.length && text[i] !== '\n') i++;
+      continue;
+    }
+    return i;
+  }
+}
+
+function index(
+  source: SourceText,
+  raw: RawNode,
+  path: PathSeg[],
+  valuePos: Map<string, Position>,
+  keyPos: Map<string, Position>,
+): void {
+  const node = unwrap(raw);
+  let at = firstToken(source.text, node.start);
+  // A null value (`key:` with nothing after it) has no token of its own; the
+  // skip above would land on the next line, so stay on the original line.
+  if (node.result === null || node.result === undefined) at = node.start;
+  valuePos.set(pointer(path), source.positionAt(Math.min(at, source.text.length)));
+  const result = node.result;
+  if (Array.isArray(result)) {
+    node.children.forEach((child, i) => index(source, child, [...path, i], valuePos, keyPos));
+  } else if (result !== null && typeof result === 'object') {
+    for (let i = 0; i + 1 < node.children.length; i += 2) {
+      const keyNode = unwrap(node.children[i]);
+      const key = String(keyNode.result);
+      const childPath = [...path, key];
+      keyPos.set(pointer(childPath), source.positionAt(firstToken(source.text, keyNode.start)));
+      index(source, node.children[i + 1], childPath, valuePos, keyPos);
+    }
+  }
+}

@@ -1,0 +1,97 @@
+// Writing and checking the output tree. Writes are all-or-nothing per run:
+// every target directory is staged next to its final place and swapped in
+// by rename only once all of them are written.
+
+import * as fs from 'fs';
+import * as path from 'path';
+import { createTwoFilesPatch } from 'diff';
+import type { OutputEntry } from './compile';
+
+export class OutputError extends Error {}
+
+/** Resolve a relative output path, refusing anything that leaves outDir. */
+function inside(outDir: string, rel: string): string {
+  const root = path.resolve(outDir);
+  const full = path.resolve(root, rel);
+  if (full !== root && !full.startsWith(root + path.sep)) throw new OutputError(`refusing to write outside --out-dir: ${rel}`);
+  return full;
+}
+
+/** Refuse symlinks on the way down from outDir, so a link cannot redirect writes. */
+function assertNoLinks(outDir: string, rel: string): void {
+  let cur = path.resolve(outDir);
+  for (const part of rel.split('/').filter(Boolean)) {
+    cur = path.join(cur, part);
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(cur);
+    } catch {
+      return;
+    }
+    if (st.isSymbolicLink()) throw new OutputError(`refusing to write through a symbolic link: ${cur}`);
+  }
+}
+
+/** Target directories ("<env>/<target>") the entries belong to. */
+function targetDirs(entries: OutputEntry[]): string[] {
+  return [...new Set(entries.map((e) => e.path.split('/').slice(0, 2).join('/')))].sort();
+}
+
+function listFiles(dir: string, prefix = ''): string[] {
+  let names: fs.Dirent[];
+  try {
+    names = fs.readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return [];
+  }
+  return names.flatMap((d) =>
+    d.isDirectory() ? listFiles(path.join(dir, d.name), `${prefix}${d.name}/`) : [`${prefix}${d.name}`],
+  );
+}
+
+export function writeOutputs(outDir: string, entries: OutputEntry[]): void {
+  const dirs = targetDirs(entries);
+  const staged: { staging: string; final: string }[] = [];
+  try {
+    for (const rel of dirs) {
+      assertNoLinks(outDir, rel);
+      const final = inside(outDir, rel);
+      const staging = inside(outDir, `${path.posix.dirname(rel)}/.${path.posix.basename(rel)}.staging-${process.pid}`);
+      fs.rmSync(staging, { recursive: true, force: true });
+      fs.mkdirSync(staging, { recursive: true });
+      staged.push({ staging, final });
+      for (const e of entries.filter((x) => x.path.startsWith(rel + '/'))) {
+        const file = inside(staging, e.path.slice(rel.length + 1));
+        fs.mkdirSync(path.dirname(file), { recursive: true });
+        fs.writeFileSync(file, e.content);
+      }
+    }
+  } catch (e) {
+    for (const s of staged) fs.rmSync(s.staging, { recursive: true, force: true });
+    throw e;
+  }
+  for (const { staging, final } of staged) {
+    const old = `${final}.old-${process.pid}`;
+    if (fs.existsSync(final)) fs.renameSync(final, old);
+    fs.renameSync(staging, final);
+    fs.rmSync(old, { recursive: true, force: true });
+  }
+}
+
+/** Unified diff from what is on disk to what would be written; '' when equal.
+ * Files on disk in a target directory that would no longer be written count as drift. */
+export function checkOutputs(outDir: string, entries: OutputEntry[]): string {
+  const patches: string[] = [];
+  const wanted = new Map(entries.map((e) => [e.path, e.content]));
+  const onDisk = new Set<string>();
+  for (const rel of targetDirs(entries)) for (const f of listFiles(inside(outDir, rel))) onDisk.add(`${rel}/${f}`);
+  for (const p of [...new Set([...wanted.keys(), ...onDisk])].sort()) {
+    const want = wanted.get(p);
+    const have = onDisk.has(p) ? fs.readFileSync(inside(outDir, p), 'utf8') : undefined;
+    if (want === have) continue;
+    patches.push(
+      createTwoFilesPatch(have === undefined ? '/dev/null' : `a/${p}`, want === undefined ? '/dev/null' : `b/${p}`, have ?? '', want ?? '', undefined, undefined, { context: 3 }),
+    );
+  }
+  return patches.join('');
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The test command (README, .ci/run): installs what the tests need when it is
+# absent, then runs the whole suite and ends with "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v nft >/dev/null || need+=(nftables)
+command -v iptables-restore >/dev/null || need+=(iptables)
+command -v ipset >/dev/null || need+=(ipset)
+command -v firewall-offline-cmd >/dev/null || need+=(firewalld)
+command -v ip >/dev/null || need+=(iproute2)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing: ${need[*]}"
+  if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null \
+    || { echo "could not install ${need[*]}"; echo "0 passed, 1 failed"; exit 1; }
+fi
+
+npm ci --no-audit --no-fund || { echo "npm ci failed"; echo "0 passed, 1 failed"; exit 1; }
+
+log=$(mktemp)
+npm test 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+# uvu prints "Total: N", "Passed: N", "Skipped: N"; CI reads only our line.
+total=$(sed -n 's/\x1b\[[0-9;]*m//g; s/^ *Total: *\([0-9]*\).*/\1/p' "$log" | tail -1)
+passed=$(sed -n 's/\x1b\[[0-9;]*m//g; s/^ *Passed: *\([0-9]*\).*/\1/p' "$log" | tail -1)
+skipped=$(sed -n 's/\x1b\[[0-9;]*m//g; s/^ *Skipped: *\([0-9]*\).*/\1/p' "$log" | tail -1)
+rm -f "$log"
+if [ -z "$total" ] || [ -z "$passed" ]; then
+  echo "test run did not finish (exit $status)"
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+failed=$((total - passed - ${skipped:-0}))
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+echo "${passed} passed, ${failed} failed"
+[ "$failed" -eq 0 ] && [ "$status" -eq 0 ]
