@@ -1,11 +1,15 @@
 // The backend registry: every target the compiler can emit.
 
 import type { Backend, TargetName } from './base';
+import { iptablesBackend } from './iptables';
 import { nftablesBackend } from './nftables';
 
 export const ALL_TARGETS: TargetName[] = ['nftables', 'iptables', 'firewalld', 'terraform-aws', 'azure-nsg'];
 
-const backends = new Map<TargetName, Backend>([[nftablesBackend.name, nftablesBackend]]);
+const backends = new Map<TargetName, Backend>([
+  [nftablesBackend.name, nftablesBackend],
+  [iptablesBackend.name, iptablesBackend],
+]);
 
 export function backendFor(name: TargetName): Backend | undefined {
   return backends.get(name);
