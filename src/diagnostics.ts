@@ -73,6 +73,19 @@ export class SourceText {
   }
 }
 
+/** By position, keeping the order of equal positions; duplicates dropped. */
+export function sortDiagnostics(ds: Diagnostic[]): Diagnostic[] {
+  const seen = new Set<string>();
+  return ds
+    .map((d, i) => ({ d, i }))
+    .sort((a, b) => (a.d.pos?.line ?? 0) - (b.d.pos?.line ?? 0) || (a.d.pos?.col ?? 0) - (b.d.pos?.col ?? 0) || a.i - b.i)
+    .map((x) => x.d)
+    .filter((d) => {
+      const key = `${d.pos?.line}:${d.pos?.col}:${d.message}`;
+      return !seen.has(key) && !!seen.add(key);
+    });
+}
+
 export function formatDiagnostic(d: Diagnostic): string {
   const where = d.pos ? `${d.file}:${d.pos.line}:${d.pos.col}` : d.file;
   const lines = [`${where}: ${d.level}: ${d.message}`];

@@ -95,25 +95,26 @@ export function buildIR(catalog: Catalog, profile: Profile): IR {
   }
 
   // Every group an enabled rule needs must have addresses.
-  const needs = new Map<string, CatalogRule[]>();
-  for (const a of active) for (const g of [...a.from, ...a.to]) needs.set(g, [...(needs.get(g) ?? []), a.rule]);
+  // group -> the rules needing it, each with the feature that gates that need.
+  const needs = new Map<string, { rule: CatalogRule; gate?: string }[]>();
+  for (const a of active)
+    for (const ref of [...a.rule.from, ...a.rule.to])
+      if (enabled(ref.feature) && (a.from.includes(ref.group) || a.to.includes(ref.group)))
+        needs.set(ref.group, [...(needs.get(ref.group) ?? []), { rule: a.rule, gate: ref.feature ?? a.rule.feature }]);
   const errors: Diagnostic[] = [];
-  for (const [group, rules] of [...needs].sort(([a], [b]) => a.localeCompare(b, 'en'))) {
+  for (const [group, uses] of [...needs].sort(([a], [b]) => a.localeCompare(b, 'en'))) {
     if (groups.get(group)!.length) continue;
-    const given = profile.groups.has(group);
+    const rules = [...new Set(uses.map((u) => u.rule))];
     const cites = rules.map((r) => `${r.id} (${r.row !== undefined ? `${r.table}.${r.row}` : `${r.table}.prose`}${r.antiLockout ? ', anti-lockout' : ''})`);
     const shown = cites.length > 6 ? [...cites.slice(0, 6), `and ${cites.length - 6} more`] : cites;
-    const gates = [...new Set(rules.map((r) => r.feature).filter((f): f is string => !!f))];
-    errors.push(
-      profile.doc.error(
-        given ? ['groups', group] : profile.doc.value && (profile.doc.value as object).hasOwnProperty('groups') ? ['groups'] : [],
-        `group '${group}' has no addresses, but enabled rules need it: ${shown.join(', ')}`,
-        gates.length
-          ? `add addresses under groups.${group}, or turn off feature${gates.length > 1 ? 's' : ''} ${gates.map((g) => `'${g}'`).join(', ')}`
-          : `add addresses under groups.${group}`,
-        given,
-      ),
-    );
+    // Turning features off is a way out only if every need is gated.
+    const gates = uses.every((u) => u.gate) ? [...new Set(uses.map((u) => u.gate!))].sort() : [];
+    const hint = gates.length
+      ? `add addresses under groups.${group}, or turn off feature${gates.length > 1 ? 's' : ''} ${gates.map((g) => `'${g}'`).join(', ')}`
+      : `add addresses under groups.${group}`;
+    const message = `group '${group}' has no addresses, but enabled rules need it: ${shown.join(', ')}`;
+    // Point at the empty list if the profile has one, else at `groups:`.
+    errors.push(profile.groups.has(group) ? profile.doc.error(['groups', group], message, hint, true) : profile.doc.error(['groups'], message, hint, true));
   }
   if (errors.length) throw new CompileError(errors);
 

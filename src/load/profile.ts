@@ -2,7 +2,7 @@
 // checked against the catalog and every address parsed, with positions.
 
 import { Cidr, parseAddress } from '../addresses';
-import { CompileError, Diagnostic, SourceText, suggestion } from '../diagnostics';
+import { CompileError, Diagnostic, sortDiagnostics, SourceText, suggestion } from '../diagnostics';
 import { parsePortSpec, PortRange } from '../ports';
 import { Catalog } from './catalog';
 import { validateProfileShape } from './validate';
@@ -40,20 +40,24 @@ interface RawProfile {
 export function loadProfile(source: SourceText, catalog: Catalog): Profile {
   const doc = parseYaml(source);
   const shape = validateProfileShape(doc);
-  if (shape.length) throw new CompileError(shape);
+  if (shape.length && !isMapping(doc.value)) throw new CompileError(shape);
+  // Shape errors do not stop the checks below (each skips values of the
+  // wrong type), so one run reports every problem of the file.
   const raw = doc.value as RawProfile;
-  const errors: Diagnostic[] = [];
+  const errors: Diagnostic[] = [...shape];
   const err = (path: PathSeg[], msg: string, hint?: string, atKey = false) => errors.push(doc.error(path, msg, hint, atKey));
 
   const groups = new Map<string, ProfileAddress[]>();
   const groupNames = [...catalog.groups.keys()];
-  for (const [name, list] of Object.entries(raw.groups)) {
+  for (const [name, list] of entries(raw.groups)) {
     if (!catalog.groups.has(name)) {
       err(['groups', name], `unknown group '${name}'`, `catalog '${catalog.name}' has no such group; ${suggestion(name, groupNames)}`, true);
       continue;
     }
+    if (!Array.isArray(list)) continue;
     const addrs: ProfileAddress[] = [];
     list.forEach((text, i) => {
+      if (typeof text !== 'string') return;
       const r = parseAddress(text);
       if (r.ok) addrs.push({ cidr: r.cidr, text, path: ['groups', name, i] });
       else err(['groups', name, i], `in group '${name}': ${r.message}`, r.hint);
@@ -63,12 +67,13 @@ export function loadProfile(source: SourceText, catalog: Catalog): Profile {
 
   const params = new Map<string, PortRange>();
   const paramNames = [...catalog.params.keys()];
-  for (const [name, value] of Object.entries(raw.params ?? {})) {
+  for (const [name, value] of entries(raw.params)) {
     const def = catalog.params.get(name);
     if (!def) {
       err(['params', name], `unknown param '${name}'`, suggestion(name, paramNames), true);
       continue;
     }
+    if (typeof value !== 'string' && typeof value !== 'number') continue;
     const range = parsePortSpec(value);
     if (!range) {
       err(['params', name], `param '${name}' has an invalid value ${JSON.stringify(value)}`, def.kind === 'port' ? 'expected a port 1-65535' : "expected a range 'LO-HI' within 1-65535, LO <= HI");
@@ -87,11 +92,12 @@ export function loadProfile(source: SourceText, catalog: Catalog): Profile {
 
   const features = new Map<string, boolean>();
   const featureNames = [...catalog.features.keys()];
-  for (const [name, on] of Object.entries(raw.features ?? {})) {
+  for (const [name, on] of entries(raw.features)) {
+    if (typeof on !== 'boolean') continue;
     if (!catalog.features.has(name)) err(['features', name], `unknown feature '${name}'`, suggestion(name, featureNames), true);
     else features.set(name, on);
   }
-  if (errors.length) throw new CompileError(errors);
+  if (errors.length) throw new CompileError(sortDiagnostics(errors));
   return {
     doc,
     environment: raw.environment,
@@ -102,4 +108,12 @@ export function loadProfile(source: SourceText, catalog: Catalog): Profile {
     terraform: raw.terraform,
     azure: raw.azure,
   };
+}
+
+function isMapping(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function entries<T>(v: Record<string, T> | undefined): [string, T][] {
+  return isMapping(v) ? (Object.entries(v) as [string, T][]) : [];
 }

@@ -11,7 +11,7 @@ const compiled = new Map<object, ValidateFunction>();
 function validatorFor(schema: object): ValidateFunction {
   let v = compiled.get(schema);
   if (!v) {
-    ajv ??= new Ajv({ allErrors: true, strict: true, useDefaults: true });
+    ajv ??= new Ajv({ allErrors: true, strict: true, useDefaults: true, verbose: true });
     v = ajv.compile(schema);
     compiled.set(schema, v);
   }
