@@ -141,9 +141,8 @@ export function buildIR(catalog: Catalog, profile: Profile): IR {
       const src = direction === 'egress' && scope === 'host' ? undefined : setFor(from, family);
       const dst = direction === 'ingress' && scope === 'host' ? undefined : setFor(to, family);
       if ((!src && !(direction === 'egress' && scope === 'host')) || (!dst && !(direction === 'ingress' && scope === 'host'))) continue;
-      const peer = direction === 'ingress' ? from : to;
-      const prefix = scope === 'off-host' ? `offhost-${from}-to` : direction === 'ingress' ? 'in' : 'out';
-      const id = `${prefix}-${peer}-${FAMILY_SUFFIX[family]}-${a.rule.transport}`;
+      const ends = scope === 'off-host' ? `offhost-${from}-${to}` : direction === 'ingress' ? `in-${from}` : `out-${to}`;
+      const id = `${ends}-${FAMILY_SUFFIX[family]}-${a.rule.transport}`;
       let rule = merged.get(id);
       if (!rule) {
         rule = {
