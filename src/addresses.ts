@@ -140,3 +140,43 @@ export function formatAddress(c: Cidr): string {
 export function containsAddress(ranges: AddrRange[], v: bigint): boolean {
   return ranges.some((r) => r.lo <= v && v <= r.hi);
 }
+
+/** a minus b, both sorted and merged. */
+export function subtractRanges(a: AddrRange[], b: AddrRange[]): AddrRange[] {
+  const out: AddrRange[] = [];
+  for (const r of a) {
+    let lo = r.lo;
+    for (const s of b) {
+      if (s.hi < lo || s.lo > r.hi) continue;
+      if (s.lo > lo) out.push({ lo, hi: s.lo - 1n });
+      lo = s.hi + 1n;
+      if (lo > r.hi) break;
+    }
+    if (lo <= r.hi) out.push({ lo, hi: r.hi });
+  }
+  return out;
+}
+
+/** a intersected with b, both sorted and merged. */
+export function intersectRanges(a: AddrRange[], b: AddrRange[]): AddrRange[] {
+  const out: AddrRange[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) {
+    const lo = a[i].lo > b[j].lo ? a[i].lo : b[j].lo;
+    const hi = a[i].hi < b[j].hi ? a[i].hi : b[j].hi;
+    if (lo <= hi) out.push({ lo, hi });
+    if (a[i].hi < b[j].hi) i++;
+    else j++;
+  }
+  return out;
+}
+
+export function rangesToStrings(ranges: AddrRange[], family: Family): string[] {
+  return ranges.flatMap((r) => rangeToCidrs(r, family)).map(formatCidr);
+}
+
+export const FULL_RANGE: Record<Family, AddrRange> = {
+  ipv4: { lo: 0n, hi: (1n << 32n) - 1n },
+  ipv6: { lo: 0n, hi: (1n << 128n) - 1n },
+};

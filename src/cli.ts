@@ -9,17 +9,13 @@ import { compile, InputText, isTargetName, load } from './compile';
 import { CompileError, Diagnostic, formatDiagnostic } from './diagnostics';
 import { catalogSchema, profileSchema } from './load/schemas';
 import { checkOutputs, OutputError, writeOutputs } from './output';
+import { InputError, readFile, readSpec } from './sources';
 
 /** Bad usage or input: message to stderr, exit 2. */
 class UsageError extends Error {}
 
 function readInput(file: string): InputText {
-  try {
-    return { path: file, text: fs.readFileSync(file, 'utf8') };
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new UsageError(`${file}: error: cannot read file${code === 'ENOENT' ? ': no such file' : code === 'EISDIR' ? ': it is a directory' : `: ${code}`}`);
-  }
+  return readFile(file);
 }
 
 function parseTargets(spec: string): TargetName[] {
@@ -93,6 +89,73 @@ function runValidate(args: { profile: string; catalog?: string }): number {
   }
 }
 
+interface ExplainArgs {
+  profile: string;
+  catalog?: string;
+  from: string;
+  to: string;
+  port: string;
+  target?: string;
+  json?: boolean;
+}
+
+function runExplain(args: ExplainArgs): number {
+  // Loaded lazily: only this command needs the flow analysis.
+  const { explainFlow, formatExplanation, targetLines } = require('./analysis/explain') as typeof import('./analysis/explain');
+  const profile = readSpec(args.profile);
+  const catalog = args.catalog ? readSpec(args.catalog) : undefined;
+  try {
+    const loaded = load({ profile, catalog });
+    const e = explainFlow(loaded, { from: args.from, to: args.to, port: args.port });
+    if (args.target) {
+      const [target] = parseTargets(args.target);
+      const result = compile({ profile, catalog, targets: [target] });
+      if (result.ok) e.target_lines = targetLines(e, result.files);
+    }
+    process.stdout.write(args.json ? JSON.stringify(e, null, 2) + '\n' : formatExplanation(e));
+    return e.verdict === 'allow' ? 0 : 1;
+  } catch (e) {
+    if (e instanceof CompileError) {
+      printDiagnostics(e.diagnostics);
+      return 2;
+    }
+    throw e;
+  }
+}
+
+interface DiffArgs {
+  old: string;
+  new: string;
+  catalog?: string;
+  'old-catalog'?: string;
+  'new-catalog'?: string;
+  format: 'text' | 'markdown' | 'json';
+}
+
+function runDiff(args: DiffArgs): number {
+  const { diffPolicies, formatDiffMarkdown, formatDiffText, isEmptyDiff } = require('./analysis/diff') as typeof import('./analysis/diff');
+  const sides = (['old', 'new'] as const).map((which) => {
+    const catalogSpec = args[`${which}-catalog`] ?? args.catalog;
+    const profile = readSpec(args[which]);
+    const catalog = catalogSpec ? readSpec(catalogSpec) : undefined;
+    try {
+      return load({ profile, catalog });
+    } catch (e) {
+      if (e instanceof CompileError) {
+        process.stderr.write(`error in the ${which} side (${args[which]}):\n`);
+        printDiagnostics(e.diagnostics);
+        return undefined;
+      }
+      throw e;
+    }
+  });
+  if (!sides[0] || !sides[1]) return 2;
+  const d = diffPolicies(sides[0], sides[1]);
+  const text = args.format === 'json' ? JSON.stringify(d, null, 2) + '\n' : args.format === 'markdown' ? formatDiffMarkdown(d) : formatDiffText(d);
+  process.stdout.write(text);
+  return isEmptyDiff(d) ? 0 : 1;
+}
+
 export function main(argv: string[]): number {
   let code = 0;
   try {
@@ -127,6 +190,37 @@ export function main(argv: string[]): number {
         },
       )
       .command(
+        'explain',
+        'say whether the policy allows one flow, and why',
+        (y) =>
+          y
+            .option('profile', { type: 'string', demandOption: true })
+            .option('catalog', { type: 'string' })
+            .option('from', { type: 'string', demandOption: true, describe: 'source address' })
+            .option('to', { type: 'string', demandOption: true, describe: 'destination address' })
+            .option('port', { type: 'string', demandOption: true, describe: 'N/tcp or N/udp' })
+            .option('target', { type: 'string', describe: "also name the lines of this target's output that decide the flow" })
+            .option('json', { type: 'boolean', describe: 'print JSON' }),
+        (a) => {
+          code = runExplain(a as unknown as ExplainArgs);
+        },
+      )
+      .command(
+        'diff <old> <new>',
+        'compare the flows two policy versions allow (files or git REV:PATH)',
+        (y) =>
+          y
+            .positional('old', { type: 'string', demandOption: true })
+            .positional('new', { type: 'string', demandOption: true })
+            .option('catalog', { type: 'string', describe: 'catalog for both sides' })
+            .option('old-catalog', { type: 'string' })
+            .option('new-catalog', { type: 'string' })
+            .option('format', { choices: ['text', 'markdown', 'json'] as const, default: 'text' as const }),
+        (a) => {
+          code = runDiff(a as unknown as DiffArgs);
+        },
+      )
+      .command(
         'schema <kind>',
         'print the JSON Schema of the profile or catalog format',
         (y) => y.positional('kind', { choices: ['profile', 'catalog'] as const, demandOption: true }),
@@ -144,7 +238,7 @@ export function main(argv: string[]): number {
       })
       .parseSync();
   } catch (e) {
-    if (e instanceof UsageError || e instanceof OutputError) {
+    if (e instanceof UsageError || e instanceof OutputError || e instanceof InputError) {
       process.stderr.write(e.message + '\n');
       return 2;
     }

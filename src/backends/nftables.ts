@@ -38,8 +38,9 @@ function ruleContext(rule: Rule) {
 }
 
 export function renderNftables(ir: IR): string {
-  const host = ir.rules.filter((r) => r.scope === 'host');
   const restrict = ir.egress === 'restrict';
+  // Egress rules take effect only when egress is restricted.
+  const host = ir.rules.filter((r) => r.scope === 'host' && (r.direction === 'ingress' || restrict));
   const context = {
     header: headerLines(ir),
     sets: ir.sets
@@ -55,7 +56,7 @@ export function renderNftables(ir: IR): string {
     inputRules: host.filter((r) => r.direction === 'ingress').map(ruleContext),
     outputPolicy: restrict ? 'drop' : 'accept',
     restrict,
-    outputRules: restrict ? host.filter((r) => r.direction === 'egress').map(ruleContext) : [],
+    outputRules: host.filter((r) => r.direction === 'egress').map(ruleContext),
     offHost: ir.rules
       .filter((r) => r.scope === 'off-host')
       .map((r) => oneLine(`${r.id}: ${r.sourceGroup} -> ${r.destinationGroup} ${r.transport} ${r.ports.map((p) => formatPortRange(p)).join(',')} (${citeRows(r.provenance)})`)),

@@ -55,7 +55,7 @@ function resolve(catalog: Catalog, profile: Profile): Resolved {
   return { features, params, groups };
 }
 
-function provenanceOf(catalog: Catalog, r: CatalogRule): Provenance {
+function provenanceOf(catalog: Catalog, r: CatalogRule, ports: PortRange[]): Provenance {
   return {
     ruleId: r.id,
     table: r.table,
@@ -66,6 +66,7 @@ function provenanceOf(catalog: Catalog, r: CatalogRule): Provenance {
     protocol: r.cells.protocol,
     description: r.description,
     note: r.note,
+    ports,
   };
 }
 
@@ -162,7 +163,7 @@ export function buildIR(catalog: Catalog, profile: Profile): IR {
         merged.set(id, rule);
       }
       rule.ports = mergePorts([...rule.ports, ...a.ports]);
-      rule.provenance.push(provenanceOf(catalog, a.rule));
+      rule.provenance.push(provenanceOf(catalog, a.rule, a.ports));
       rule.antiLockout ||= a.rule.antiLockout;
     }
   };
@@ -193,6 +194,11 @@ export function buildIR(catalog: Catalog, profile: Profile): IR {
   checkAntiLockout(catalog, active, rules, groups);
 
   const used = new Set(rules.flatMap((r) => [r.source, r.destination]).filter((n): n is string => !!n));
+  // The host group's sets describe the firewalled nodes themselves: always kept.
+  for (const family of FAMILIES) {
+    const set = setFor(host, family);
+    if (set) used.add(set.name);
+  }
   return {
     environment: profile.environment,
     catalog: { name: catalog.name, title: catalog.title, document: catalog.document },

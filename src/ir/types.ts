@@ -26,6 +26,8 @@ export interface Provenance {
   protocol?: string;
   description: string;
   note?: string;
+  /** The ports this row opens (a rule merges several rows). */
+  ports: PortRange[];
 }
 
 /** The addresses of one profile group in one family, minimal CIDR form. */
@@ -76,6 +78,7 @@ export interface IR {
   host: string;
   /** allow: outbound open; restrict: only egress rules (+ baseline). */
   egress: 'allow' | 'restrict';
+  /** Every set a rule names, and the host group's own sets. */
   sets: AddressSet[];
   rules: Rule[];
   icmp: { ingress: IcmpPolicy; egress: IcmpPolicy };

@@ -1,0 +1,232 @@
+// `portcullis diff`: compares the allowed-flow sets two IRs denote, not
+// their text. A flow (s, d, p) is allowed when it touches a node and every
+// node on it lets it through:
+//   s not in N, d in N:  In(s, p)              -> (S_p \ N) x N
+//   s in N, d not in N:  Eg(d, p)              -> N x (D_p \ N)
+//   s in N, d in N:      In(s, p) and Eg(d, p) -> (S_p ∩ N) x (D_p ∩ N)
+// (N: node addresses; S_p: sources the ingress rules admit on port p; D_p:
+// destinations the egress rules admit, everything under egress: allow).
+// Each side is a union of disjoint products per port segment; their
+// differences are products again, joined over adjacent segments into
+// changes. Off-host rules (neither end a node) are outside this model.
+
+import { AddrRange, Family, intersectRanges, rangesToStrings, subtractRanges } from '../addresses';
+import type { Loaded } from '../compile';
+import type { Direction, Rule, Transport } from '../ir/types';
+import { formatPortRange, PortRange } from '../ports';
+import { buildFlowModel, elementarySegments, FAMILIES, FlowModel, Segment, setRanges, TRANSPORTS } from './flows';
+
+export interface ChangeRow {
+  ref: string;
+  heading: string;
+  row?: number;
+  service: string;
+}
+
+export interface Change {
+  direction: 'ingress' | 'egress';
+  transport: Transport;
+  ports: string[];
+  sources: string[];
+  destinations: string[];
+  rows: ChangeRow[];
+  reason: string;
+}
+
+export interface PolicyDiff {
+  opened: Change[];
+  closed: Change[];
+}
+
+interface Side {
+  loaded: Loaded;
+  model: FlowModel;
+}
+
+/** In a family where the profile lists no node address, N stands for the
+ * nodes' own unlisted addresses: a range no real address falls in. */
+const UNLISTED: AddrRange = { lo: -1n, hi: -1n };
+
+function side(loaded: Loaded): Side {
+  const { ir } = loaded;
+  return { loaded, model: buildFlowModel(ir, { ipv4: setRanges(ir, `${ir.host}_v4`), ipv6: setRanges(ir, `${ir.host}_v6`) }) };
+}
+
+function nodesOf(s: Side, family: Family): AddrRange[] {
+  return s.model.hostListed[family] ? s.model.host[family] : [UNLISTED];
+}
+
+function segmentAt(segs: Segment[], port: number): Segment | undefined {
+  return segs.find((x) => x.ports.lo <= port && port <= x.ports.hi);
+}
+
+interface Product {
+  src: AddrRange[];
+  dst: AddrRange[];
+  direction: Direction;
+}
+
+/** Allowed flows of one side on one port segment, as disjoint products. */
+function allowedAt(s: Side, transport: Transport, family: Family, port: number): Product[] {
+  const n = nodesOf(s, family);
+  const S = segmentAt(s.model.segments('ingress', transport, family), port)?.peers ?? [];
+  const D = segmentAt(s.model.segments('egress', transport, family), port)?.peers ?? [];
+  return [
+    { src: subtractRanges(S, n), dst: n, direction: 'ingress' as const },
+    { src: n, dst: subtractRanges(D, n), direction: 'egress' as const },
+    { src: intersectRanges(S, n), dst: intersectRanges(D, n), direction: 'ingress' as const },
+  ].filter((p) => p.src.length && p.dst.length);
+}
+
+/** p minus q for products: at most two products. */
+function productMinus(p: Product, q: Product): Product[] {
+  const srcOverlap = intersectRanges(p.src, q.src);
+  const dstOverlap = intersectRanges(p.dst, q.dst);
+  if (!srcOverlap.length || !dstOverlap.length) return [p];
+  return [
+    { src: subtractRanges(p.src, q.src), dst: p.dst, direction: p.direction },
+    { src: srcOverlap, dst: subtractRanges(p.dst, q.dst), direction: p.direction },
+  ].filter((x) => x.src.length && x.dst.length);
+}
+
+interface RawChange extends Product {
+  ports: PortRange[];
+  rules: Rule[];
+}
+
+/** Flows allowed by `a` and not by `b`, for one transport and family. */
+function minus(a: Side, b: Side, transport: Transport, family: Family): RawChange[] {
+  const segs = [a, b].flatMap((x) => [...x.model.segments('ingress', transport, family), ...x.model.segments('egress', transport, family)]);
+  const out: RawChange[] = [];
+  for (const ports of elementarySegments(segs.map((x) => x.ports))) {
+    let rest = allowedAt(a, transport, family, ports.lo);
+    for (const q of allowedAt(b, transport, family, ports.lo)) rest = rest.flatMap((p) => productMinus(p, q));
+    for (const p of rest) {
+      const rules = rulesFor(a, p, transport, family, ports.lo);
+      // Changes with the same addresses are one change over several ports.
+      const c = out.find((x) => x.direction === p.direction && same(x.src, p.src) && same(x.dst, p.dst));
+      if (!c) {
+        out.push({ ...p, ports: [ports], rules });
+        continue;
+      }
+      const last = c.ports[c.ports.length - 1];
+      if (last.hi + 1 === ports.lo) c.ports[c.ports.length - 1] = { lo: last.lo, hi: ports.hi };
+      else c.ports.push(ports);
+      for (const r of rules) if (!c.rules.includes(r)) c.rules.push(r);
+    }
+  }
+  return out;
+}
+
+/** The rules of a side that allow some of the product's flows on the port. */
+function rulesFor(s: Side, p: Product, transport: Transport, family: Family, port: number): Rule[] {
+  const seg = segmentAt(s.model.segments(p.direction, transport, family), port);
+  const peers = p.direction === 'ingress' ? p.src : p.dst;
+  return (seg?.rules ?? []).filter((r) => intersectRanges(setRanges(s.loaded.ir, p.direction === 'ingress' ? r.source : r.destination), peers).length > 0);
+}
+
+function same(a: AddrRange[], b: AddrRange[]): boolean {
+  return a.length === b.length && a.every((r, i) => r.lo === b[i].lo && r.hi === b[i].hi);
+}
+
+function describeReason(raw: RawChange, gained: Side, lost: Side, family: Family, opened: boolean): string {
+  const ir = gained.loaded.ir;
+  const verb = opened ? 'opened' : 'closed';
+  const hostSide = raw.direction === 'ingress' ? raw.dst : raw.src;
+  if (!same(intersectRanges(hostSide, nodesOf(lost, family)), hostSide)) return `node addresses ${opened ? 'added to' : 'removed from'} group '${ir.host}'`;
+  const peers = raw.direction === 'ingress' ? raw.src : raw.dst;
+  const suffix = family === 'ipv4' ? 'v4' : 'v6';
+  const groups = [...new Set(raw.rules.map((r) => (raw.direction === 'ingress' ? r.sourceGroup : r.destinationGroup)))];
+  for (const g of groups) {
+    const added = subtractRanges(setRanges(ir, `${g}_${suffix}`), setRanges(lost.loaded.ir, `${g}_${suffix}`));
+    if (added.length && same(intersectRanges(peers, added), peers)) {
+      const lines = profileLinesFor(gained.loaded, g, family, peers);
+      return `addresses ${opened ? 'added to' : 'removed from'} group '${g}'${lines.length ? ` (${lines.join(', ')})` : ''}`;
+    }
+  }
+  if (raw.direction === 'egress' && ir.egress !== lost.loaded.ir.egress) return `egress: ${lost.loaded.ir.egress} -> ${opened ? ir.egress : lost.loaded.ir.egress === 'allow' ? 'restrict' : 'allow'}`;
+  const ids = raw.rules.map((r) => r.id);
+  return `ports ${verb} by ${ids.length ? ids.join(', ') : `egress: ${ir.egress}`}`;
+}
+
+function profileLinesFor(loaded: Loaded, group: string, family: Family, peers: AddrRange[]): string[] {
+  const entries = loaded.profile.groups.get(group) ?? [];
+  const bits = family === 'ipv4' ? 32 : 128;
+  return entries
+    .filter((e) => e.cidr.family === family)
+    .filter((e) => intersectRanges([{ lo: e.cidr.base, hi: e.cidr.base + (1n << BigInt(bits - e.cidr.prefix)) - 1n }], peers).length > 0)
+    .map((e) => `${loaded.profile.doc.source.path}:${loaded.profile.doc.pos(e.path).line}`);
+}
+
+function toChange(raw: RawChange, gained: Side, lost: Side, transport: Transport, family: Family, opened: boolean): Change {
+  const fmt = (r: AddrRange[]) => rangesToStrings(r.filter((x) => x.lo >= 0n), family);
+  const rows = new Map<string, ChangeRow>();
+  const touches = (ports: PortRange[]) => ports.some((p) => raw.ports.some((q) => p.lo <= q.hi && q.lo <= p.hi));
+  for (const r of raw.rules)
+    for (const p of r.provenance) if (touches(p.ports)) rows.set(p.ref, { ref: p.ref, heading: p.heading, row: p.row, service: p.service });
+  let reason = describeReason(raw, gained, lost, family, opened);
+  if ([...raw.src, ...raw.dst].some((x) => x.lo < 0n)) reason += `; the profile lists no ${family} node address: to/from the nodes' own ${family} addresses`;
+  return {
+    direction: raw.direction,
+    transport,
+    ports: raw.ports.map((p) => formatPortRange(p)),
+    sources: fmt(raw.src),
+    destinations: fmt(raw.dst),
+    rows: [...rows.values()].sort((a, b) => a.ref.localeCompare(b.ref, 'en', { numeric: true })),
+    reason,
+  };
+}
+
+export function diffPolicies(oldLoaded: Loaded, newLoaded: Loaded): PolicyDiff {
+  const a = side(oldLoaded);
+  const b = side(newLoaded);
+  const opened: Change[] = [];
+  const closed: Change[] = [];
+  for (const transport of TRANSPORTS)
+    for (const family of FAMILIES) {
+      for (const raw of minus(b, a, transport, family)) opened.push(toChange(raw, b, a, transport, family, true));
+      for (const raw of minus(a, b, transport, family)) closed.push(toChange(raw, a, b, transport, family, false));
+    }
+  const order = (x: Change, y: Change) => (x.direction === y.direction ? 0 : x.direction === 'ingress' ? -1 : 1);
+  return { opened: opened.sort(order), closed: closed.sort(order) };
+}
+
+export function isEmptyDiff(d: PolicyDiff): boolean {
+  return d.opened.length === 0 && d.closed.length === 0;
+}
+
+function shortList(items: string[], max = 6): string {
+  return items.length > max ? `${items.slice(0, max).join(', ')} (+${items.length - max} more)` : items.join(', ');
+}
+
+export function formatDiffText(d: PolicyDiff): string {
+  if (isEmptyDiff(d)) return 'no change in allowed flows\n';
+  const lines: string[] = [];
+  for (const [title, list, mark] of [['opened', d.opened, '+'], ['closed', d.closed, '-']] as const) {
+    for (const c of list) {
+      lines.push(`${mark} ${title} ${c.direction} ${c.transport} ${shortList(c.ports)}: ${shortList(c.sources)} -> ${shortList(c.destinations)}`);
+      lines.push(`    ${c.reason}${c.rows.length ? `; rows ${c.rows.map((r) => `${r.ref} ${r.service}`).join("; ")}` : ""}`);
+    }
+  }
+  lines.push(`${d.opened.length} opened, ${d.closed.length} closed`);
+  return lines.join('\n') + '\n';
+}
+
+function mdCell(s: string): string {
+  return s.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/[\r\n]+/g, ' ');
+}
+
+export function formatDiffMarkdown(d: PolicyDiff): string {
+  if (isEmptyDiff(d)) return '**portcullis:** no change in allowed flows.\n';
+  const out = [`**portcullis:** ${d.opened.length} flow change${d.opened.length === 1 ? '' : 's'} opened, ${d.closed.length} closed.`, ''];
+  for (const [title, list] of [['Opened', d.opened], ['Closed', d.closed]] as const) {
+    if (!list.length) continue;
+    out.push(`### ${title}`, '', '| direction | ports | sources | destinations | catalog rows | reason |', '| --- | --- | --- | --- | --- | --- |');
+    for (const c of list)
+      out.push(
+        `| ${c.direction} | ${mdCell(`${shortList(c.ports)}/${c.transport}`)} | ${mdCell(shortList(c.sources))} | ${mdCell(shortList(c.destinations))} | ${mdCell(c.rows.map((r) => `${r.ref} ${r.service}`).join('; '))} | ${mdCell(c.reason)} |`,
+      );
+    out.push('');
+  }
+  return out.join('\n');
+}

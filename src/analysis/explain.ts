@@ -1,0 +1,207 @@
+// `portcullis explain`: is one flow allowed, and why, in the words of the
+// catalog (rows) and the profile (the lines that put an address in a group).
+
+import { AddrRange, Cidr, cidrRange, containsAddress, Family, parseAddress } from '../addresses';
+import type { Loaded } from '../compile';
+import { CompileError, Diagnostic } from '../diagnostics';
+import type { Direction, IR, Rule, Transport } from '../ir/types';
+import { buildFlowModel, FlowModel, setRanges } from './flows';
+
+export interface Membership {
+  group: string;
+  /** "FILE:LINE" of each profile (or catalog default) entry containing the address. */
+  lines: string[];
+}
+
+export interface ExplainRule {
+  id: string;
+  direction: Direction;
+  rows: { ref: string; heading: string; row?: number; service: string; description: string }[];
+  groups: string[];
+  profile_lines: string[];
+}
+
+export interface Explanation {
+  verdict: 'allow' | 'deny';
+  direction: Direction | 'node-to-node' | 'off-host';
+  from: string;
+  to: string;
+  port: number;
+  transport: Transport;
+  rules: ExplainRule[];
+  reasons: string[];
+  /** Set when --target names a target: lines of its output that decide the flow. */
+  target_lines?: string[];
+}
+
+export interface FlowQuery {
+  from: string;
+  to: string;
+  /** "22/tcp" */
+  port: string;
+}
+
+function usage(message: string, hint?: string): CompileError {
+  const d: Diagnostic = { level: 'error', file: 'explain', message, hint };
+  return new CompileError([d]);
+}
+
+function parseHost(text: string, what: string): { family: Family; value: bigint } {
+  const r = parseAddress(text);
+  if (!r.ok) throw usage(`--${what}: ${r.message}`, r.hint);
+  const bits = r.cidr.family === 'ipv4' ? 32 : 128;
+  if (r.cidr.prefix !== bits) throw usage(`--${what} must be one address, not the network '${text}'`, 'explain answers for one flow; pick a host inside the network');
+  return { family: r.cidr.family, value: r.cidr.base };
+}
+
+export function parsePortQuery(text: string): { port: number; transport: Transport } {
+  const m = /^(\d{1,5})\/(tcp|udp)$/.exec(text.trim());
+  if (!m || Number(m[1]) < 1 || Number(m[1]) > 65535) throw usage(`--port '${text}' is not PORT/tcp or PORT/udp`, 'e.g. --port 22/tcp');
+  return { port: Number(m[1]), transport: m[2] as Transport };
+}
+
+/** Which groups contain the address, and the lines that say so. */
+export function memberships(loaded: Loaded, family: Family, value: bigint): Membership[] {
+  const { catalog, profile } = loaded;
+  const out: Membership[] = [];
+  for (const [group, g] of catalog.groups) {
+    const entries: { cidr: Cidr; line: string }[] = profile.groups.has(group)
+      ? profile.groups.get(group)!.map((a) => ({ cidr: a.cidr, line: `${profile.doc.source.path}:${profile.doc.pos(a.path).line}` }))
+      : g.defaults.map((cidr, i) => ({ cidr, line: `${catalog.doc.source.path}:${catalog.doc.pos(['groups', group, 'default', i]).line} (catalog default)` }));
+    const lines = entries.filter((e) => e.cidr.family === family && containsAddress([cidrRange(e.cidr)], value)).map((e) => e.line);
+    if (lines.length) out.push({ group, lines });
+  }
+  return out;
+}
+
+function ruleInfo(rule: Rule, port: number, members: Membership[]): ExplainRule {
+  const groups = [rule.sourceGroup, rule.destinationGroup].filter((g, i, a) => a.indexOf(g) === i);
+  return {
+    id: rule.id,
+    direction: rule.direction,
+    // Only the rows that open this port: a rule merges many.
+    rows: rule.provenance
+      .filter((p) => p.ports.some((r) => r.lo <= port && port <= r.hi))
+      .map((p) => ({ ref: p.ref, heading: p.heading, row: p.row, service: p.service, description: p.description })),
+    groups,
+    profile_lines: [...new Set(members.filter((m) => groups.includes(m.group)).flatMap((m) => m.lines))],
+  };
+}
+
+const models = new WeakMap<IR, FlowModel>();
+/** One model per IR: scripts and tests ask many flows of one policy. */
+function modelOf(ir: IR): FlowModel {
+  let m = models.get(ir);
+  if (!m) {
+    m = buildFlowModel(ir, { ipv4: setRanges(ir, `${ir.host}_v4`), ipv6: setRanges(ir, `${ir.host}_v6`) });
+    models.set(ir, m);
+  }
+  return m;
+}
+
+export function explainFlow(loaded: Loaded, q: FlowQuery): Explanation {
+  const { ir } = loaded;
+  const from = parseHost(q.from, 'from');
+  const to = parseHost(q.to, 'to');
+  if (from.family !== to.family) throw usage(`--from ${q.from} and --to ${q.to} are of different address families`);
+  const { port, transport } = parsePortQuery(q.port);
+  const family = from.family;
+  const model = modelOf(ir);
+  const inHost = (v: bigint) => model.hostListed[family] && containsAddress(model.host[family], v);
+  const fromMembers = memberships(loaded, family, from.value);
+  const toMembers = memberships(loaded, family, to.value);
+  const fromNode = inHost(from.value);
+  const toNode = inHost(to.value);
+  const portText = `${port}/${transport}`;
+  const groupsText = (ms: Membership[]) => (ms.length ? ms.map((m) => m.group).join(', ') : 'no group');
+
+  const rules: ExplainRule[] = [];
+  const reasons: string[] = [];
+  const candidates = (direction: Direction, scope: Rule['scope']) =>
+    ir.rules.filter((r) => r.scope === scope && r.direction === direction && r.family === family && r.transport === transport && r.ports.some((p) => p.lo <= port && port <= p.hi));
+  const peerOf = (r: Rule, direction: Direction): AddrRange[] => setRanges(ir, direction === 'ingress' ? r.source : r.destination);
+
+  /** One direction's verdict on the host; collects rules and reasons. */
+  const check = (direction: Direction): boolean => {
+    const peer = direction === 'ingress' ? from : to;
+    const peerText = direction === 'ingress' ? q.from : q.to;
+    const peerMembers = direction === 'ingress' ? fromMembers : toMembers;
+    if (direction === 'egress' && ir.egress === 'allow') {
+      reasons.push(`egress: allow leaves outbound traffic from the nodes open, so ${q.from} -> ${q.to} ${portText} is allowed`);
+      return true;
+    }
+    const open = candidates(direction, 'host');
+    const matching = open.filter((r) => containsAddress(peerOf(r, direction), peer.value));
+    for (const r of matching) rules.push(ruleInfo(r, port, [...fromMembers, ...toMembers]));
+    if (matching.length) return true;
+    const verb = direction === 'ingress' ? 'is open to' : 'is open towards';
+    if (open.length) {
+      const to = open.map((r) => `${direction === 'ingress' ? r.sourceGroup : r.destinationGroup} (${r.provenance.filter((p) => p.ports.some((x) => x.lo <= port && port <= x.hi)).map((p) => `${p.ref} ${p.service}`).join('; ')})`);
+      reasons.push(`${portText} ${verb} ${to.join(', ')}; ${peerText} is in ${groupsText(peerMembers)}, none of which ${direction === 'ingress' ? 'reaches' : 'is reached on'} it`);
+    } else {
+      reasons.push(`no enabled rule opens ${portText} ${direction === 'ingress' ? 'into' : 'out of'} the nodes (${family})`);
+    }
+    return false;
+  };
+
+  let direction: Explanation['direction'];
+  let allowed: boolean;
+  if (toNode && fromNode) {
+    direction = 'node-to-node';
+    const ingress = check('ingress');
+    const egress = check('egress');
+    allowed = ingress && egress;
+  } else if (toNode) {
+    direction = 'ingress';
+    allowed = check('ingress');
+  } else if (fromNode) {
+    direction = 'egress';
+    allowed = check('egress');
+  } else {
+    direction = 'off-host';
+    const offHost = candidates('ingress', 'off-host').filter(
+      (r) => containsAddress(setRanges(ir, r.source), from.value) && containsAddress(setRanges(ir, r.destination), to.value),
+    );
+    for (const r of offHost) rules.push(ruleInfo(r, port, [...fromMembers, ...toMembers]));
+    allowed = offHost.length > 0;
+    if (allowed) reasons.push(`the catalog allows it, but neither address is a node: host firewalls cannot enforce it (only listed in their output)`);
+    else
+      reasons.push(
+        `neither ${q.from} (${groupsText(fromMembers)}) nor ${q.to} (${groupsText(toMembers)}) is a node${model.hostListed[family] ? '' : ` (the profile lists no ${family} node address)`}; portcullis only governs traffic to and from the nodes`,
+      );
+  }
+  if (allowed && rules.length) reasons.unshift(`allowed by ${rules.map((r) => r.id).join(', ')}`);
+  return { verdict: allowed ? 'allow' : 'deny', direction, from: q.from, to: q.to, port, transport, rules, reasons };
+}
+
+export function formatExplanation(e: Explanation): string {
+  const lines = [`${e.verdict.toUpperCase()}: ${e.from} -> ${e.to} ${e.port}/${e.transport} (${e.direction})`];
+  for (const r of e.rules) {
+    lines.push(`  rule ${r.id} (${r.direction}, groups: ${r.groups.join(', ')})`);
+    for (const row of r.rows) lines.push(`    ${row.ref} ${row.heading}${row.row ? `, row ${row.row}` : ''}: ${row.service}: ${row.description}`);
+    for (const l of r.profile_lines) lines.push(`    address from ${l}`);
+  }
+  for (const reason of e.reasons) lines.push(`  ${reason}`);
+  if (e.target_lines) for (const l of e.target_lines) lines.push(`  decided at ${l}`);
+  return lines.join('\n') + '\n';
+}
+
+
+/** Lines of a target's output that decide the flow: the allowing rules
+ * (found by their ids, which every backend writes into its rules), or for
+ * a denied flow the default-deny lines. */
+export function targetLines(e: Explanation, files: { path: string; content: string }[]): string[] {
+  const ids = e.rules.map((r) => r.id);
+  const otherFamily = e.from.includes(':') ? /v4$/ : /v6$/;
+  const deny = /policy drop;|^-A PORTCULLIS-(INPUT|OUTPUT) -j DROP$|target="DROP"|"access": "Deny"/;
+  const out: string[] = [];
+  for (const f of files) {
+    if (otherFamily.test(f.path)) continue; // iptables: rules.v4 / rules.v6
+    const name = f.path.split('/').slice(2).join('/');
+    f.content.split('\n').forEach((line, i) => {
+      const hit = ids.length ? ids.some((id) => line.includes(id) && !/^\s*#/.test(line)) : deny.test(line);
+      if (hit) out.push(`${name}:${i + 1}`);
+    });
+  }
+  return out;
+}
