@@ -224,7 +224,7 @@ export function formatDiffMarkdown(d: PolicyDiff): string {
     out.push(`### ${title}`, '', '| direction | ports | sources | destinations | catalog rows | reason |', '| --- | --- | --- | --- | --- | --- |');
     for (const c of list)
       out.push(
-        `| ${c.direction} | ${mdCell(`${shortList(c.ports)}/${c.transport}`)} | ${mdCell(shortList(c.sources))} | ${mdCell(shortList(c.destinations))} | ${mdCell(c.rows.map((r) => `${r.ref} ${r.service}`).join('; '))} | ${mdCell(c.reason)} |`,
+        `| ${c.direction} | ${mdCell(`${c.ports.join(', ')}/${c.transport}`)} | ${mdCell(shortList(c.sources, 10))} | ${mdCell(shortList(c.destinations, 10))} | ${mdCell(c.rows.map((r) => `${r.ref} ${r.service}`).join('; '))} | ${mdCell(c.reason)} |`,
       );
     out.push('');
   }
