@@ -10,8 +10,9 @@ import { buildIR } from './ir/build';
 import type { IR } from './ir/types';
 import { Catalog, loadCatalog } from './load/catalog';
 import { loadProfile, Profile } from './load/profile';
+import { packagePath } from './paths';
 
-export const BUILTIN_CATALOG = path.resolve(__dirname, '..', '..', 'catalog', 'thoughtspot.yaml');
+export const BUILTIN_CATALOG_NAME = 'catalog/thoughtspot.yaml';
 
 export interface InputText {
   /** Shown in diagnostics. */
@@ -39,7 +40,8 @@ export type CompileResult =
   | { ok: false; diagnostics: Diagnostic[] };
 
 export function builtinCatalogText(): InputText {
-  return { path: path.relative(process.cwd(), BUILTIN_CATALOG) || BUILTIN_CATALOG, text: fs.readFileSync(BUILTIN_CATALOG, 'utf8') };
+  const file = packagePath(BUILTIN_CATALOG_NAME);
+  return { path: path.relative(process.cwd(), file) || file, text: fs.readFileSync(file, 'utf8') };
 }
 
 export interface Loaded {

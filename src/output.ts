@@ -4,7 +4,6 @@
 
 import * as fs from 'fs';
 import * as path from 'path';
-import { createTwoFilesPatch } from 'diff';
 import type { OutputEntry } from './compile';
 
 export class OutputError extends Error {}
@@ -89,6 +88,9 @@ export function checkOutputs(outDir: string, entries: OutputEntry[]): string {
     const want = wanted.get(p);
     const have = onDisk.has(p) ? fs.readFileSync(inside(outDir, p), 'utf8') : undefined;
     if (want === have) continue;
+    // Loaded only when there is drift to show.
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const { createTwoFilesPatch } = require('diff') as typeof import('diff');
     patches.push(
       createTwoFilesPatch(have === undefined ? '/dev/null' : `a/${p}`, want === undefined ? '/dev/null' : `b/${p}`, have ?? '', want ?? '', undefined, undefined, { context: 3 }),
     );

@@ -4,8 +4,11 @@
 
 import * as fs from 'fs';
 import * as path from 'path';
-import Handlebars from 'handlebars';
+// Only the runtime: templates come precompiled in the bundle; the compiler
+// is loaded on demand when they do not (tsc build, library use).
+import HandlebarsRuntime from 'handlebars/runtime';
 import type { IR, Provenance, Rule } from '../ir/types';
+import { packagePath } from '../paths';
 import { formatPortRange } from '../ports';
 
 export type TargetName = 'nftables' | 'iptables' | 'firewalld' | 'terraform-aws' | 'azure-nsg';
@@ -21,27 +24,45 @@ export interface Backend {
   render(ir: IR): OutputFile[];
 }
 
-export const TEMPLATE_ROOT = path.resolve(__dirname, '..', '..', '..', 'templates');
+type Template = (context: object) => string;
+type Helper = (...args: never[]) => unknown;
+
+/** noEscape: HTML escaping is wrong for every target; strict: a typo in a
+ * template is an error, not an empty string. tools/generate.js uses the same. */
+export const TEMPLATE_OPTIONS = { noEscape: true, strict: true } as const;
+
+let precompiled: Record<string, Record<string, unknown>> = {};
+
+/** The bundle registers the templates tools/generate.js precompiled. */
+export function usePrecompiledTemplates(specs: Record<string, Record<string, unknown>>): void {
+  precompiled = specs;
+}
 
 /** A handlebars environment for one backend: its helpers, its templates. */
 export class TemplateSet {
-  private readonly hb = Handlebars.create();
-  private readonly cache = new Map<string, Handlebars.TemplateDelegate>();
+  private runtime?: typeof HandlebarsRuntime;
+  private compiler?: typeof import('handlebars');
+  private readonly cache = new Map<string, Template>();
 
   constructor(
     private readonly backend: TargetName,
-    helpers: Record<string, Handlebars.HelperDelegate>,
-  ) {
-    this.hb.registerHelper(helpers);
-  }
+    private readonly helpers: Record<string, Helper>,
+  ) {}
 
   render(name: string, context: object): string {
     let t = this.cache.get(name);
     if (!t) {
-      const file = path.join(TEMPLATE_ROOT, this.backend, name);
-      // noEscape: HTML escaping is wrong for every target; strict: a typo in
-      // a template is an error, not an empty string.
-      t = this.hb.compile(fs.readFileSync(file, 'utf8'), { noEscape: true, strict: true });
+      const spec = precompiled[this.backend]?.[name];
+      if (spec) {
+        this.runtime ??= HandlebarsRuntime.create();
+        this.runtime.registerHelper(this.helpers as never);
+        t = this.runtime.template(spec as never) as Template;
+      } else {
+        // eslint-disable-next-line @typescript-eslint/no-var-requires
+        this.compiler ??= (require('handlebars') as typeof import('handlebars')).create();
+        this.compiler.registerHelper(this.helpers as never);
+        t = this.compiler.compile(fs.readFileSync(path.join(packagePath('templates'), this.backend, name), 'utf8'), TEMPLATE_OPTIONS) as Template;
+      }
       this.cache.set(name, t);
     }
     return t(context);

@@ -1,29 +1,39 @@
 // JSON Schema validation (ajv) whose errors point at YAML positions.
 
-import Ajv, { ErrorObject, ValidateFunction } from 'ajv';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import { Diagnostic, suggestion } from '../diagnostics';
 import { ParsedDoc, PathSeg } from './yaml';
 import { catalogSchema, profileSchema } from './schemas';
 
-let ajv: Ajv | undefined;
-const compiled = new Map<object, ValidateFunction>();
+interface Validators {
+  catalog: ValidateFunction;
+  profile: ValidateFunction;
+}
+let validators: Validators | undefined;
 
-function validatorFor(schema: object): ValidateFunction {
-  let v = compiled.get(schema);
-  if (!v) {
-    ajv ??= new Ajv({ allErrors: true, strict: true, useDefaults: true, verbose: true });
-    v = ajv.compile(schema);
-    compiled.set(schema, v);
+/** The standalone validators tools/generate.js wrote, if they match the
+ * schemas in this build; else compiled now with ajv (same options). */
+function getValidators(): Validators {
+  if (validators) return validators;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const gen = require('../generated/validators') as Validators & { schemasStamp: string };
+    if (gen.schemasStamp === JSON.stringify([catalogSchema, profileSchema])) return (validators = gen);
+  } catch {
+    // not generated: fall through
   }
-  return v;
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const Ajv = (require('ajv') as typeof import('ajv')).default;
+  const ajv = new Ajv({ allErrors: true, strict: true, useDefaults: true, verbose: true });
+  return (validators = { catalog: ajv.compile(catalogSchema), profile: ajv.compile(profileSchema) });
 }
 
 export function validateCatalogShape(doc: ParsedDoc): Diagnostic[] {
-  return validateShape(doc, catalogSchema);
+  return validateShape(doc, getValidators().catalog);
 }
 
 export function validateProfileShape(doc: ParsedDoc): Diagnostic[] {
-  return validateShape(doc, profileSchema);
+  return validateShape(doc, getValidators().profile);
 }
 
 function splitPointer(p: string): PathSeg[] {
@@ -47,8 +57,7 @@ function valueAt(root: unknown, path: PathSeg[]): unknown {
   return v;
 }
 
-function validateShape(doc: ParsedDoc, schema: object): Diagnostic[] {
-  const validate = validatorFor(schema);
+function validateShape(doc: ParsedDoc, validate: ValidateFunction): Diagnostic[] {
   if (validate(doc.value)) return [];
   const errors = (validate.errors ?? []) as ErrorObject[];
   // oneOf failures also report every branch's own error; keep only the
