@@ -62,7 +62,7 @@ export function parseAddress(text: string): ParseResult {
   const bits = BITS[family];
   let prefix = bits;
   if (prefixPart !== undefined) {
-    if (!/^\d{1,3}$/.test(prefixPart) || Number(prefixPart) > bits) {
+    if (!/^(0|[1-9]\d{0,2})$/.test(prefixPart) || Number(prefixPart) > bits) {
       return {
         ok: false,
         message: `'${text}' has an invalid prefix length '/${prefixPart}'`,

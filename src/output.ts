@@ -12,7 +12,7 @@ export class OutputError extends Error {}
 function inside(outDir: string, rel: string): string {
   const root = path.resolve(outDir);
   const full = path.resolve(root, rel);
-  if (full !== root && !full.startsWith(root + path.sep)) throw new OutputError(`refusing to write outside --out-dir: ${rel}`);
+  if (full !== root && !full.startsWith(root + path.sep)) throw new OutputError(`error: refusing to write outside --out-dir: ${rel}`);
   return full;
 }
 
@@ -27,7 +27,7 @@ function assertNoLinks(outDir: string, rel: string): void {
     } catch {
       return;
     }
-    if (st.isSymbolicLink()) throw new OutputError(`refusing to write through a symbolic link: ${cur}`);
+    if (st.isSymbolicLink()) throw new OutputError(`error: refusing to write through a symbolic link: ${cur}`);
   }
 }
 
@@ -43,12 +43,26 @@ function listFiles(dir: string, prefix = ''): string[] {
   } catch {
     return [];
   }
+  // Symbolic links are listed (as drift) but never followed or read.
   return names.flatMap((d) =>
-    d.isDirectory() ? listFiles(path.join(dir, d.name), `${prefix}${d.name}/`) : [`${prefix}${d.name}`],
+    d.isDirectory() && !d.isSymbolicLink() ? listFiles(path.join(dir, d.name), `${prefix}${d.name}/`) : [`${prefix}${d.name}`],
   );
 }
 
 export function writeOutputs(outDir: string, entries: OutputEntry[]): void {
+  try {
+    writeAll(outDir, entries);
+  } catch (e) {
+    if (e instanceof OutputError) throw e;
+    const err = e as NodeJS.ErrnoException;
+    if (!err.code) throw e;
+    const why = err.code === 'ENOTDIR' ? 'a path component is a file, not a directory' : err.code === 'EACCES' || err.code === 'EPERM' ? 'permission denied' : err.code;
+    throw new OutputError(`error: cannot write to --out-dir ${outDir}: ${why} (${err.path ?? outDir}); nothing written`);
+  }
+}
+
+function writeAll(outDir: string, entries: OutputEntry[]): void {
+  if (fs.existsSync(outDir) && !fs.statSync(outDir).isDirectory()) throw new OutputError(`error: --out-dir ${outDir} is not a directory; nothing written`);
   const dirs = targetDirs(entries);
   const staged: { staging: string; final: string }[] = [];
   try {
@@ -86,7 +100,12 @@ export function checkOutputs(outDir: string, entries: OutputEntry[]): string {
   for (const rel of targetDirs(entries)) for (const f of listFiles(inside(outDir, rel))) onDisk.add(`${rel}/${f}`);
   for (const p of [...new Set([...wanted.keys(), ...onDisk])].sort()) {
     const want = wanted.get(p);
-    const have = onDisk.has(p) ? fs.readFileSync(inside(outDir, p), 'utf8') : undefined;
+    const full = inside(outDir, p);
+    if (onDisk.has(p) && !fs.lstatSync(full).isFile()) {
+      patches.push(`drift: ${p} is ${fs.lstatSync(full).isSymbolicLink() ? 'a symbolic link' : 'not a regular file'}${want === undefined ? ', and portcullis writes nothing there' : ''}\n`);
+      continue;
+    }
+    const have = onDisk.has(p) ? fs.readFileSync(full, 'utf8') : undefined;
     if (want === have) continue;
     // Loaded only when there is drift to show.
     // eslint-disable-next-line @typescript-eslint/no-var-requires

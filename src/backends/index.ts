@@ -1,14 +1,18 @@
 // The backend registry: every target the compiler can emit.
 
 import type { Backend, TargetName } from './base';
+import { firewalldBackend } from './firewalld';
 import { iptablesBackend } from './iptables';
 import { nftablesBackend } from './nftables';
+import { terraformAwsBackend } from './terraform-aws';
 
 export const ALL_TARGETS: TargetName[] = ['nftables', 'iptables', 'firewalld', 'terraform-aws', 'azure-nsg'];
 
 const backends = new Map<TargetName, Backend>([
   [nftablesBackend.name, nftablesBackend],
   [iptablesBackend.name, iptablesBackend],
+  [firewalldBackend.name, firewalldBackend],
+  [terraformAwsBackend.name, terraformAwsBackend],
 ]);
 
 export function backendFor(name: TargetName): Backend | undefined {

@@ -40,12 +40,20 @@ interface RawProfile {
 export function loadProfile(source: SourceText, catalog: Catalog): Profile {
   const doc = parseYaml(source);
   const shape = validateProfileShape(doc);
+  if (doc.value === undefined || doc.value === null)
+    throw new CompileError([source.diagnostic({ line: 1, col: 1 }, 'the profile is empty', "a profile is a mapping with at least 'environment' and 'groups'")]);
   if (shape.length && !isMapping(doc.value)) throw new CompileError(shape);
   // Shape errors do not stop the checks below (each skips values of the
   // wrong type), so one run reports every problem of the file.
   const raw = doc.value as RawProfile;
   const errors: Diagnostic[] = [...shape];
-  const err = (path: PathSeg[], msg: string, hint?: string, atKey = false) => errors.push(doc.error(path, msg, hint, atKey));
+  // One finding per place: a value the schema already rejected is not
+  // reported again by the checks below.
+  const flagged = new Set(shape.map((d) => `${d.pos?.line}:${d.pos?.col}`));
+  const err = (path: PathSeg[], msg: string, hint?: string, atKey = false) => {
+    const d = doc.error(path, msg, hint, atKey);
+    if (!flagged.has(`${d.pos?.line}:${d.pos?.col}`)) errors.push(d);
+  };
 
   const groups = new Map<string, ProfileAddress[]>();
   const groupNames = [...catalog.groups.keys()];

@@ -45,6 +45,7 @@ function splitPointer(p: string): PathSeg[] {
 }
 
 function describe(value: unknown): string {
+  if (value === undefined) return 'empty';
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'a list';
   if (typeof value === 'object') return 'a mapping';

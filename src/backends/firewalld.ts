@@ -1,0 +1,332 @@
+// firewalld (>= 0.9, nftables or iptables backend): an XML tree to copy over
+// /etc/firewalld/ — zones/portcullis.xml, ipsets/*.xml, policies/portcullis-out.xml.
+//
+// Design (the same policy as the nftables target, from the same IR):
+// - firewalld hands each packet to ONE zone, chosen by source first. Groups
+//   overlap (users = 0.0.0.0/0 contains the admins), so one zone per group
+//   cannot work. Instead one zone, `portcullis`, claims every source
+//   (0.0.0.0/0 and ::/0): sources take precedence over interfaces and over
+//   the default zone, so the stock default zone `public` (ssh and
+//   dhcpv6-client open to all) never sees inbound traffic, whatever
+//   DefaultZone says. Its target is DROP, like the nftables input policy.
+// - Each IR rule becomes rich rules `source ipset=<set>` + one port or range
+//   each (a rich rule holds one port element): the rule count follows the
+//   IR's ports, never its addresses, which live in hash:net ipsets.
+// - Egress: one policy HOST -> ANY. `restrict`: target DROP with the IR's
+//   egress rules and ICMPv6 as rich rules; `allow`: target CONTINUE and no
+//   rules (no restriction). The file is emitted in both cases so that
+//   copying a new tree over an old one always replaces it.
+// - Established/related, invalid and loopback are handled by firewalld's own
+//   base chains (filter_INPUT / filter_OUTPUT) before any zone or policy.
+// - Provenance: rich rules have no comment field, so an XML comment before
+//   each group of rules cites the catalog rows; the full text is also kept
+//   in the zone's / policy's <description>, which firewalld preserves when it
+//   rewrites a file (it drops comments).
+
+import * as crypto from 'crypto';
+import { BITS, Cidr, Family, formatAddress, formatCidr } from '../addresses';
+import type { AddressSet, IR, Rule } from '../ir/types';
+import { formatPortRange } from '../ports';
+import { Backend, citeRows, headerLines, oneLine, OutputFile, TemplateSet } from './base';
+
+export const ZONE_NAME = 'portcullis';
+export const EGRESS_POLICY_NAME = 'portcullis-out';
+const IPSET_PREFIX = 'portcullis-';
+/** The kernel's IPSET_MAXNAMELEN is 32 including the NUL byte (firewalld
+ * itself lets 32 through, which the iptables backend's ipset would refuse). */
+export const IPSET_NAME_MAX = 31;
+
+// ---------------------------------------------------------------- escaping
+
+/** Characters XML 1.0 does not allow anywhere (not even as references):
+ * C0 controls but tab/LF/CR, lone surrogates, U+FFFE, U+FFFF. */
+const XML_INVALID = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/** Text for element content or an attribute value. `>` is escaped too, so
+ * `]]>` cannot appear; quotes are escaped for either attribute quoting. */
+export function xmlText(text: string): string {
+  return text
+    .replace(XML_INVALID, '')
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&apos;');
+}
+
+/** One line of text inside `<!-- … -->`. Comments have no escapes: XML
+ * forbids `--` inside them and a `-` right before the closing `-->`, so
+ * every dash followed by a dash gets a space after it ("-->" becomes "- ->")
+ * and a trailing dash gets a space. Line breaks and controls are collapsed. */
+export function xmlCommentLine(text: string): string {
+  let s = oneLine(text.replace(XML_INVALID, '')).replace(/-(?=-)/g, '- ');
+  if (s.endsWith('-')) s += ' ';
+  return s;
+}
+
+const templates = new TemplateSet('firewalld', {
+  xml: (s: string) => xmlText(String(s)),
+  comment: (s: string) => xmlCommentLine(String(s)),
+});
+
+// ------------------------------------------------------------------- names
+
+/** A short, valid, deterministic ipset name for an IR address set:
+ * `portcullis-<set>`; when that is too long or the set name has characters
+ * outside [A-Za-z0-9_.-], a truncated head plus a hash of the full name. */
+export function ipsetName(setName: string): string {
+  const plain = IPSET_PREFIX + setName;
+  if (plain.length <= IPSET_NAME_MAX && /^[A-Za-z0-9_.-]+$/.test(setName)) return plain;
+  const hash = crypto.createHash('sha256').update(setName, 'utf8').digest('hex').slice(0, 8);
+  const room = IPSET_NAME_MAX - IPSET_PREFIX.length - 1 - hash.length;
+  const head = setName.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, room);
+  return `${IPSET_PREFIX}${head}-${hash}`;
+}
+
+// -------------------------------------------------------------------- ICMP
+
+/** IR ICMP names are nftables' words; firewalld names its icmptypes itself
+ * (and its nftables backend only knows the built-in ones). */
+const ICMP_TYPES: Record<Family, Record<string, string>> = {
+  ipv4: {
+    'echo-request': 'echo-request',
+    'echo-reply': 'echo-reply',
+    'destination-unreachable': 'destination-unreachable',
+    'time-exceeded': 'time-exceeded',
+    'parameter-problem': 'parameter-problem',
+    'router-advertisement': 'router-advertisement',
+    'router-solicitation': 'router-solicitation',
+    'source-quench': 'source-quench',
+    redirect: 'redirect',
+    'timestamp-request': 'timestamp-request',
+    'timestamp-reply': 'timestamp-reply',
+  },
+  ipv6: {
+    'echo-request': 'echo-request',
+    'echo-reply': 'echo-reply',
+    'destination-unreachable': 'destination-unreachable',
+    'packet-too-big': 'packet-too-big',
+    'time-exceeded': 'time-exceeded',
+    'parameter-problem': 'parameter-problem',
+    'nd-router-advert': 'router-advertisement',
+    'nd-router-solicit': 'router-solicitation',
+    'nd-neighbor-solicit': 'neighbour-solicitation',
+    'nd-neighbor-advert': 'neighbour-advertisement',
+    'nd-redirect': 'redirect',
+  },
+};
+
+/** firewalld has no icmptype for MLD (and cannot get one: its nftables
+ * backend maps only built-in names). MLD is link-local by definition
+ * (RFC 3810: queries come from link-local sources; reports go to link-scope
+ * multicast), so it is allowed as ICMPv6 scoped that way instead. */
+const MLD_TYPES = new Set(['mld-listener-query', 'mld-listener-report', 'mld-listener-done', 'mld-listener-reduction', 'mld2-listener-report']);
+const MLD_INGRESS_SOURCE = 'fe80::/10';
+const MLD_EGRESS_DESTINATION = 'ff02::/16';
+
+// -------------------------------------------------------------- rich rules
+
+interface RichRule {
+  family: Family;
+  source?: { kind: 'ipset' | 'address'; value: string };
+  destination?: { kind: 'ipset' | 'address'; value: string };
+  port?: { port: string; protocol: string };
+  protocol?: string;
+  icmpType?: string;
+}
+
+/** Every key present (null when absent): the templates run in strict mode. */
+function rich(r: RichRule) {
+  return {
+    family: r.family,
+    source: r.source ?? null,
+    destination: r.destination ?? null,
+    port: r.port ?? null,
+    protocol: r.protocol ?? null,
+    icmpType: r.icmpType ?? null,
+  };
+}
+
+type RichRuleContext = ReturnType<typeof rich>;
+
+interface RuleGroup {
+  /** Comment lines (raw text; the template makes them comment-safe). */
+  notes: string[];
+  rules: RichRuleContext[];
+}
+
+function icmpGroups(ir: IR, direction: 'ingress' | 'egress'): RuleGroup[] {
+  const policy = ir.icmp[direction];
+  const groups: RuleGroup[] = [];
+  for (const family of ['ipv4', 'ipv6'] as const) {
+    const names = policy[family];
+    if (!names.length) continue;
+    const rules: RichRuleContext[] = [];
+    const mld = names.filter((n) => MLD_TYPES.has(n));
+    for (const name of names) {
+      if (family === 'ipv6' && MLD_TYPES.has(name)) continue;
+      const type = ICMP_TYPES[family][name];
+      if (!type) throw new Error(`firewalld: no firewalld icmptype for ${family} ICMP type '${name}'`);
+      rules.push(rich({ family, icmpType: type }));
+    }
+    const notes = [
+      `${family === 'ipv4' ? 'ICMP' : 'ICMPv6'} ${direction === 'ingress' ? 'in' : 'out'}: ${names.join(', ')}`,
+    ];
+    if (family === 'ipv6' && mld.length) {
+      rules.push(
+        rich(
+          direction === 'ingress'
+            ? { family, source: { kind: 'address', value: MLD_INGRESS_SOURCE }, protocol: 'ipv6-icmp' }
+            : { family, destination: { kind: 'address', value: MLD_EGRESS_DESTINATION }, protocol: 'ipv6-icmp' },
+        ),
+      );
+      notes.push(
+        `firewalld has no icmptype for ${mld.join(', ')}: allowed as ICMPv6 ${
+          direction === 'ingress' ? `from ${MLD_INGRESS_SOURCE} (MLD queries come from link-local addresses)` : `to ${MLD_EGRESS_DESTINATION} (MLD reports go to link-scope multicast)`
+        }`,
+      );
+    }
+    groups.push({ notes, rules });
+  }
+  return groups;
+}
+
+const portList = (rule: Rule) => rule.ports.map((p) => formatPortRange(p)).join(',');
+
+function ruleSummary(rule: Rule): string {
+  return `${rule.id}${rule.antiLockout ? ' (anti-lockout)' : ''}: ${rule.sourceGroup} -> ${rule.destinationGroup}, ${rule.transport} ${portList(rule)} (${citeRows(rule.provenance)})`;
+}
+
+function provenanceTexts(rule: Rule): string[] {
+  return rule.provenance.map((p) => `${p.ref} ${p.service} (${p.ruleId}; ${p.ports.map((r) => formatPortRange(r)).join(',')}): ${p.description}`);
+}
+
+function ruleGroup(rule: Rule, names: Map<string, string>): RuleGroup {
+  const peer = rule.direction === 'ingress' ? rule.source : rule.destination;
+  const ipset = peer === undefined ? undefined : names.get(peer);
+  if (!ipset) throw new Error(`firewalld: rule '${rule.id}' names no known address set`);
+  const end = { kind: 'ipset' as const, value: ipset };
+  return {
+    notes: [ruleSummary(rule), ...provenanceTexts(rule)],
+    rules: rule.ports.map((p) =>
+      rich({
+        family: rule.family,
+        ...(rule.direction === 'ingress' ? { source: end } : { destination: end }),
+        port: { port: formatPortRange(p), protocol: rule.transport },
+      }),
+    ),
+  };
+}
+
+/** <description> text: one entry per line (firewalld reads line breaks as
+ * spaces, so each line is also a readable sentence on its own). */
+function describeRules(intro: string, rules: Rule[]): string[] {
+  return [intro, ...rules.flatMap((r) => [ruleSummary(r) + '.', ...provenanceTexts(r).map((t) => oneLine(t))])].map(oneLine);
+}
+
+// ------------------------------------------------------------------ ipsets
+
+/** hash:net cannot hold a /0 (firewalld drops such an entry with a mere
+ * warning), so the whole address space is written as its two halves. */
+function ipsetEntries(cidrs: Cidr[]): string[] {
+  return cidrs.flatMap((c) =>
+    c.prefix === 0
+      ? [
+          formatCidr({ family: c.family, base: 0n, prefix: 1 }),
+          formatCidr({ family: c.family, base: 1n << BigInt(BITS[c.family] - 1), prefix: 1 }),
+        ]
+      : [formatAddress(c)],
+  );
+}
+
+/** firewalld's and ipset's default maxelem. */
+const DEFAULT_MAXELEM = 65536;
+
+function renderIpset(ir: IR, set: AddressSet, name: string, users: Rule[]): OutputFile {
+  const entries = ipsetEntries(set.cidrs);
+  const family = set.family === 'ipv4' ? 'IPv4' : 'IPv6';
+  const context = {
+    header: headerLines(ir),
+    zoneName: ZONE_NAME,
+    short: `portcullis ${set.name}`,
+    description: oneLine(
+      `Addresses of group ${set.group} (${family}), IR set ${set.name}, environment ${ir.environment}; used by ${users.map((r) => `${r.id} (${citeRows(r.provenance)})`).join(', ')}.`,
+    ),
+    family: set.family === 'ipv4' ? 'inet' : 'inet6',
+    maxelem: entries.length > DEFAULT_MAXELEM ? String(entries.length) : null,
+    splitNote: set.cidrs.some((c) => c.prefix === 0)
+      ? `${set.cidrs.filter((c) => c.prefix === 0).map(formatCidr).join(', ')} is written as its two /1 halves: hash:net cannot hold a /0.`
+      : null,
+    entries,
+  };
+  return { path: `ipsets/${name}.xml`, content: templates.render('ipset.xml.hbs', context) };
+}
+
+// ------------------------------------------------------------------ render
+
+export function renderFirewalld(ir: IR): OutputFile[] {
+  const restrict = ir.egress === 'restrict';
+  const host = ir.rules.filter((r) => r.scope === 'host');
+  const ingress = host.filter((r) => r.direction === 'ingress');
+  const egress = restrict ? host.filter((r) => r.direction === 'egress') : [];
+  const emitted = [...ingress, ...egress];
+
+  // One ipset per IR set that an emitted rule uses, in the IR's order.
+  const names = new Map<string, string>();
+  const owners = new Map<string, string>();
+  const files: OutputFile[] = [];
+  for (const set of ir.sets) {
+    const users = emitted.filter((r) => r.source === set.name || r.destination === set.name);
+    if (!users.length) continue;
+    const name = ipsetName(set.name);
+    const clash = owners.get(name);
+    if (clash) throw new Error(`firewalld: address sets '${clash}' and '${set.name}' both map to ipset '${name}'`);
+    owners.set(name, set.name);
+    names.set(set.name, name);
+    files.push(renderIpset(ir, set, name, users));
+  }
+
+  const header = headerLines(ir);
+  const offHost = ir.rules.filter((r) => r.scope === 'off-host').map(ruleSummary);
+
+  const zone = {
+    header,
+    name: ZONE_NAME,
+    policyName: EGRESS_POLICY_NAME,
+    short: 'portcullis',
+    description: describeRules(
+      `portcullis inbound policy for environment ${ir.environment} (catalog ${ir.catalog.name}): claims every IPv4 and IPv6 source; drops what no rule accepts. Rules and the catalog rows they come from:`,
+      ingress,
+    ),
+    sources: ['0.0.0.0/0', '::/0'],
+    icmp: icmpGroups(ir, 'ingress'),
+    rules: ingress.map((r) => ruleGroup(r, names)),
+    offHost,
+  };
+  files.push({ path: `zones/${ZONE_NAME}.xml`, content: templates.render('zone.xml.hbs', zone) });
+
+  const policy = {
+    header,
+    name: EGRESS_POLICY_NAME,
+    zoneName: ZONE_NAME,
+    restrict,
+    target: restrict ? 'DROP' : 'CONTINUE',
+    short: 'portcullis egress',
+    description: restrict
+      ? describeRules(
+          `portcullis egress policy for environment ${ir.environment} (catalog ${ir.catalog.name}), egress: restrict: the nodes may open only these connections. Rules and the catalog rows they come from:`,
+          egress,
+        )
+      : [oneLine(`portcullis egress policy for environment ${ir.environment} (catalog ${ir.catalog.name}), egress: allow: outbound is not restricted (target CONTINUE, no rules).`)],
+    icmp: restrict ? icmpGroups(ir, 'egress') : [],
+    rules: egress.map((r) => ruleGroup(r, names)),
+  };
+  files.push({ path: `policies/${EGRESS_POLICY_NAME}.xml`, content: templates.render('policy.xml.hbs', policy) });
+
+  return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+export const firewalldBackend: Backend = {
+  name: 'firewalld',
+  render: renderFirewalld,
+};

@@ -1,0 +1,481 @@
+// terraform-aws: a small Terraform module (main.tf, outputs.tf, and
+// variables.tf when the profile leaves vpc_id or name open) with one
+// aws_security_group for the nodes and one aws_vpc_security_group_ingress_rule
+// / _egress_rule per (IR rule, port range, address).
+//
+// Design:
+// - Rules are `for_each` over literal lists in `locals`, one line per rule,
+//   keyed "<IR rule id>/<ports>/<address>": adding or removing an address or
+//   a rule adds or removes exactly its own lines and resources; no other
+//   rule is renamed, so none is recreated (the `count` problem).
+// - Node-to-node rules reference the nodes' security group itself
+//   (referenced_security_group_id), so node addresses are never listed: a
+//   node is any instance with the group attached. IPv4 and IPv6 IR rules of
+//   the node peer collapse into one such rule (an SG reference covers both
+//   families), keyed without the family: "in-nodes-tcp/2181/self".
+// - AWS security groups are allow-only and stateful: default deny, replies
+//   allowed. ICMP that the host backends allow (IR icmp policy) becomes
+//   explicit ICMP rules from anywhere (Path MTU discovery needs them).
+// - Egress: the AWS provider removes the default allow-all egress rule of a
+//   group it creates, so `egress: allow` emits explicit allow-all rules
+//   (0.0.0.0/0 and ::/0, all protocols); `restrict` emits only the IR's
+//   egress rules and egress ICMP.
+// - Quotas: 60 inbound and 60 outbound rules per group and address family
+//   (an SG-reference rule counts once in each family). When a direction and
+//   family needs more, the rules are split first-fit, in a fixed order, over
+//   up to 5 groups (the default quota of groups per network interface):
+//   nodes, nodes_2, ... all of which are attached to every node. Past 5
+//   groups compilation fails naming the count and the limit.
+// - Strings: descriptions keep only the characters AWS accepts in a rule
+//   description (255 at most); every string literal goes through hclString,
+//   which escapes `\`, `"`, `${`, `%{` and control characters.
+
+import { Family, formatCidr } from '../addresses';
+import { CompileError } from '../diagnostics';
+import type { IR, Provenance, Rule } from '../ir/types';
+import { formatPortRange, mergePorts, PortRange } from '../ports';
+import { Backend, citeRows, headerLines, oneLine, OutputFile, TemplateSet } from './base';
+
+/** AWS: inbound (and, separately, outbound) rules per security group, per family. */
+export const AWS_RULES_PER_GROUP = 60;
+/** AWS: security groups per network interface (default quota). */
+export const AWS_GROUPS_PER_INTERFACE = 5;
+/** AWS: length limit of a security group rule description. */
+export const AWS_DESCRIPTION_MAX = 255;
+
+// ---------------------------------------------------------------- strings
+
+/** A quoted HCL string literal holding exactly `text`: backslash, quote and
+ * control characters are escaped, and `${` / `%{` are doubled so Terraform
+ * reads them as text, not as interpolation or template directives. */
+export function hclString(text: string): string {
+  let out = '';
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    const code = text.charCodeAt(i);
+    if (c === '\\') out += '\\\\';
+    else if (c === '"') out += '\\"';
+    else if (c === '\n') out += '\\n';
+    else if (c === '\r') out += '\\r';
+    else if (c === '\t') out += '\\t';
+    else if ((c === '$' || c === '%') && text[i + 1] === '{') out += c + c;
+    else if (code < 0x20 || code === 0x7f || (code >= 0x80 && code <= 0x9f) || code === 0x2028 || code === 0x2029)
+      out += '\\u' + code.toString(16).padStart(4, '0');
+    else out += c;
+  }
+  return `"${out}"`;
+}
+
+/** Characters AWS accepts in every kind of security group rule description.
+ * The EC2 API documents "a-z, A-Z, 0-9, spaces, and ._-:/()#,@[]+=&;{}!$*"
+ * for CIDR rules but the same list without `&` for rules that reference a
+ * group or a prefix list, so `&` is left out too. */
+const AWS_DESCRIPTION_CHAR = /[A-Za-z0-9 ._\-:/()#,@[\]+=;{}!$*]/;
+
+/** Text as AWS accepts it in a description: one line, other characters
+ * replaced by `_`, at most 255 characters. */
+export function awsDescription(text: string, max = AWS_DESCRIPTION_MAX): string {
+  let s = [...oneLine(text)].map((c) => (AWS_DESCRIPTION_CHAR.test(c) ? c : '_')).join('');
+  if (s.length > max) s = s.slice(0, max - 3).trimEnd() + '...';
+  return s;
+}
+
+// ---------------------------------------------------------------- ICMP
+
+const ICMP_TYPES: Record<Family, Record<string, number>> = {
+  ipv4: {
+    'echo-reply': 0,
+    'destination-unreachable': 3,
+    'source-quench': 4,
+    redirect: 5,
+    'echo-request': 8,
+    'router-advertisement': 9,
+    'router-solicitation': 10,
+    'time-exceeded': 11,
+    'parameter-problem': 12,
+    'timestamp-request': 13,
+    'timestamp-reply': 14,
+  },
+  ipv6: {
+    'destination-unreachable': 1,
+    'packet-too-big': 2,
+    'time-exceeded': 3,
+    'parameter-problem': 4,
+    'echo-request': 128,
+    'echo-reply': 129,
+    'mld-listener-query': 130,
+    'mld-listener-report': 131,
+    'mld-listener-done': 132,
+    'mld-listener-reduction': 132,
+    'nd-router-solicit': 133,
+    'nd-router-advert': 134,
+    'nd-neighbor-solicit': 135,
+    'nd-neighbor-advert': 136,
+    'nd-redirect': 137,
+    'mld2-listener-report': 143,
+  },
+};
+
+const ANY: Record<Family, string> = { ipv4: '0.0.0.0/0', ipv6: '::/0' };
+const SUFFIX: Record<Family, string> = { ipv4: 'v4', ipv6: 'v6' };
+
+// ---------------------------------------------------------------- model
+
+type Direction = 'ingress' | 'egress';
+/** Which resource (and so which peer attribute) a rule belongs to. */
+type Kind = 'ipv4' | 'ipv6' | 'nodes';
+
+/** One AWS security group rule. */
+export interface AwsRule {
+  key: string;
+  direction: Direction;
+  kind: Kind;
+  protocol: string;
+  from: number | null;
+  to: number | null;
+  /** CIDR for ipv4/ipv6 kinds. */
+  cidr?: string;
+  description: string;
+  /** Security group resource name ("nodes", "nodes_2", …), set by packing. */
+  sg: string;
+  /** Packing order class: baseline, node-to-node, per-address. */
+  tier: number;
+  /** Listing: comment header of the rule group it is listed under. */
+  heading: string;
+}
+
+function weight(r: AwsRule): Record<Family, number> {
+  return { ipv4: r.kind === 'ipv6' ? 0 : 1, ipv6: r.kind === 'ipv4' ? 0 : 1 };
+}
+
+/** Rows of a rule whose ports meet the range (all rows if none report ports). */
+function rowsFor(provenance: readonly Provenance[], range: PortRange): Provenance[] {
+  const hit = provenance.filter((p) => (p.ports ?? []).some((q) => q.lo <= range.hi && range.lo <= q.hi));
+  return hit.length ? hit : [...provenance];
+}
+
+function describe(name: string, rows: readonly Provenance[]): string {
+  // The citation first, so truncation to 255 characters never cuts it.
+  const texts = rows.map((p) => `${p.service} - ${oneLine(p.description).replace(/\.$/, '')}`);
+  return awsDescription(`${name} ${citeRows(rows)}: ${texts.join('; ')}`);
+}
+
+function unionProvenance(a: readonly Provenance[], b: readonly Provenance[]): Provenance[] {
+  const seen = new Set<string>();
+  return [...a, ...b]
+    .filter((p) => !seen.has(p.ruleId) && !!seen.add(p.ruleId))
+    .sort((x, y) => x.table.localeCompare(y.table, 'en') || (x.row ?? Infinity) - (y.row ?? Infinity) || x.ruleId.localeCompare(y.ruleId, 'en'));
+}
+
+function portsText(ports: readonly PortRange[]): string {
+  return ports.map((p) => formatPortRange(p)).join(',');
+}
+
+/** Every AWS rule the policy needs, in listing order (IR order). */
+export function awsRules(ir: IR): AwsRule[] {
+  const restrict = ir.egress === 'restrict';
+  const setsByName = new Map(ir.sets.map((s) => [s.name, s]));
+  const out: AwsRule[] = [];
+  const host = ir.rules.filter((r) => r.scope === 'host' && (r.direction === 'ingress' || restrict));
+
+  // Node-to-node: one SG-reference rule per (direction, transport), both families merged.
+  interface SelfRule {
+    name: string;
+    direction: Direction;
+    transport: string;
+    ports: PortRange[];
+    provenance: Provenance[];
+    ids: string[];
+  }
+  const selfRules = new Map<string, SelfRule>();
+  const peerGroup = (r: Rule) => (r.direction === 'ingress' ? r.sourceGroup : r.destinationGroup);
+
+  for (const r of host) {
+    if (peerGroup(r) === ir.host) {
+      const name = `${r.direction === 'ingress' ? 'in' : 'out'}-${ir.host}-${r.transport}`;
+      const s = selfRules.get(name);
+      if (s) {
+        s.ports = mergePorts([...s.ports, ...r.ports]);
+        s.provenance = unionProvenance(s.provenance, r.provenance);
+        s.ids.push(r.id);
+      } else {
+        selfRules.set(name, { name, direction: r.direction, transport: r.transport, ports: r.ports, provenance: r.provenance, ids: [r.id] });
+      }
+    }
+  }
+  const emittedSelf = new Set<string>();
+
+  for (const r of host) {
+    const peer = peerGroup(r);
+    const arrow = r.direction === 'ingress' ? `${peer} -> ${ir.host}` : `${ir.host} -> ${peer}`;
+    if (peer === ir.host) {
+      const name = `${r.direction === 'ingress' ? 'in' : 'out'}-${ir.host}-${r.transport}`;
+      if (emittedSelf.has(name)) continue;
+      emittedSelf.add(name);
+      const s = selfRules.get(name)!;
+      const heading = oneLine(`${name}: ${arrow} (the nodes' own security group), ${s.transport} ${portsText(s.ports)} (${citeRows(s.provenance)}); from IR ${s.ids.join(', ')}`);
+      for (const range of s.ports)
+        out.push({
+          key: `${name}/${formatPortRange(range)}/self`,
+          direction: s.direction,
+          kind: 'nodes',
+          protocol: s.transport,
+          from: range.lo,
+          to: range.hi,
+          description: describe(name, rowsFor(s.provenance, range)),
+          sg: '',
+          tier: 1,
+          heading,
+        });
+      continue;
+    }
+    const set = setsByName.get((r.direction === 'ingress' ? r.source : r.destination)!);
+    if (!set) throw new Error(`internal: rule ${r.id} names an unknown address set`);
+    const heading = oneLine(`${r.id}: ${arrow}, ${r.transport} ${portsText(r.ports)} (${citeRows(r.provenance)})`);
+    // Address-major: one address's rules are contiguous lines.
+    for (const cidr of set.cidrs)
+      for (const range of r.ports)
+        out.push({
+          key: `${r.id}/${formatPortRange(range)}/${formatCidr(cidr)}`,
+          direction: r.direction,
+          kind: r.family,
+          protocol: r.transport,
+          from: range.lo,
+          to: range.hi,
+          cidr: formatCidr(cidr),
+          description: describe(r.id, rowsFor(r.provenance, range)),
+          sg: '',
+          tier: 2,
+          heading,
+        });
+  }
+
+  // Baseline ICMP, from/to anywhere, one rule per type (all codes).
+  const icmp = (direction: Direction, family: Family, types: readonly string[]) => {
+    const name = `icmp-${direction === 'ingress' ? 'in' : 'out'}-${SUFFIX[family]}`;
+    const heading = `${name}: the ICMP${family === 'ipv6' ? 'v6' : ''} that ${family === 'ipv4' ? 'IPv4' : 'IPv6'} needs (portcullis baseline)`;
+    for (const t of types) {
+      const type = ICMP_TYPES[family][t];
+      if (type === undefined) throw new Error(`internal: unknown ${family} ICMP type '${t}'`);
+      out.push({
+        key: `${name}/${t}/${ANY[family]}`,
+        direction,
+        kind: family,
+        protocol: family === 'ipv4' ? 'icmp' : 'icmpv6',
+        from: type,
+        to: -1,
+        cidr: ANY[family],
+        description: awsDescription(`${name} ${t} (type ${type}) - ICMP${family === 'ipv6' ? 'v6' : ''} that ${family === 'ipv4' ? 'IPv4' : 'IPv6'} needs`),
+        sg: '',
+        tier: 0,
+        heading,
+      });
+    }
+  };
+  for (const family of ['ipv4', 'ipv6'] as Family[]) icmp('ingress', family, ir.icmp.ingress[family]);
+  if (restrict) for (const family of ['ipv4', 'ipv6'] as Family[]) icmp('egress', family, ir.icmp.egress[family]);
+  else
+    for (const family of ['ipv4', 'ipv6'] as Family[])
+      out.push({
+        key: `egress-all-${SUFFIX[family]}/all/${ANY[family]}`,
+        direction: 'egress',
+        kind: family,
+        protocol: '-1',
+        from: null,
+        to: null,
+        cidr: ANY[family],
+        description: awsDescription(`egress-all-${SUFFIX[family]} - outbound open (profile egress: allow)`),
+        sg: '',
+        tier: 0,
+        heading: `egress-all-${SUFFIX[family]}: outbound open (egress: allow; Terraform removes the AWS default rule)`,
+      });
+
+  return dedupe(out);
+}
+
+/** AWS refuses two identical rules in one group: rules that differ only by
+ * the IR rule they come from (overlapping groups) become one, keeping the
+ * first key and citing both. */
+function dedupe(rules: AwsRule[]): AwsRule[] {
+  const seen = new Map<string, AwsRule>();
+  const out: AwsRule[] = [];
+  for (const r of rules) {
+    const sig = [r.direction, r.kind, r.protocol, r.from, r.to, r.cidr ?? 'self'].join('|');
+    const first = seen.get(sig);
+    if (first) {
+      first.description = awsDescription(`${first.description} + ${r.description}`);
+      continue;
+    }
+    seen.set(sig, r);
+    out.push(r);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- quotas
+
+export interface Part {
+  /** Resource name: "nodes", "nodes_2", … */
+  name: string;
+  count: Record<Direction, Record<Family, number>>;
+}
+
+function partName(i: number): string {
+  return i === 0 ? 'nodes' : `nodes_${i + 1}`;
+}
+
+/** Assigns each rule a security group: first-fit, baseline rules first, then
+ * node-to-node, then per-address rules in listing order. Deterministic; a
+ * change moves at most the rules past the point of change across a group
+ * boundary. Throws a CompileError past AWS_GROUPS_PER_INTERFACE groups. */
+export function packRules(ir: IR, rules: AwsRule[], limit = AWS_RULES_PER_GROUP, maxGroups = AWS_GROUPS_PER_INTERFACE): Part[] {
+  const parts: Part[] = [];
+  const newPart = (): Part => {
+    const p: Part = { name: partName(parts.length), count: { ingress: { ipv4: 0, ipv6: 0 }, egress: { ipv4: 0, ipv6: 0 } } };
+    parts.push(p);
+    return p;
+  };
+  newPart();
+  const order = rules.map((r, i) => ({ r, i })).sort((a, b) => a.r.tier - b.r.tier || a.i - b.i);
+  for (const { r } of order) {
+    const w = weight(r);
+    const fits = (p: Part) => p.count[r.direction].ipv4 + w.ipv4 <= limit && p.count[r.direction].ipv6 + w.ipv6 <= limit;
+    const part = parts.find(fits) ?? newPart();
+    part.count[r.direction].ipv4 += w.ipv4;
+    part.count[r.direction].ipv6 += w.ipv6;
+    r.sg = part.name;
+  }
+  if (parts.length > maxGroups) {
+    const need = (d: Direction, f: Family) => rules.filter((r) => r.direction === d && weight(r)[f]).length;
+    const worst = (['ingress', 'egress'] as Direction[])
+      .flatMap((d) => (['ipv4', 'ipv6'] as Family[]).map((f) => ({ d, f, n: need(d, f) })))
+      .sort((a, b) => b.n - a.n)[0];
+    throw new CompileError([
+      {
+        level: 'error',
+        file: `${ir.environment}/terraform-aws`,
+        message:
+          `the policy needs ${worst.n} ${worst.d === 'ingress' ? 'inbound' : 'outbound'} ${worst.f === 'ipv4' ? 'IPv4' : 'IPv6'} security group rules, ` +
+          `more than AWS allows on one network interface by default: ${limit} per group x ${maxGroups} groups = ${limit * maxGroups} ` +
+          `(splitting would take ${parts.length} groups)`,
+        hint:
+          'each address of a group gets one rule per port range: merge addresses into fewer CIDRs, turn off features, ' +
+          'or raise the AWS quotas (rules per group x groups per interface may reach 1000) and split the policy yourself',
+      },
+    ]);
+  }
+  return parts;
+}
+
+// ---------------------------------------------------------------- rendering
+
+const templates = new TemplateSet('terraform-aws', {
+  hcl: (s: string) => hclString(s),
+});
+
+/** `key = value` lines aligned the way `terraform fmt` aligns them. */
+function align(pairs: [string, string][]): { lhs: string; rhs: string }[] {
+  const w = Math.max(...pairs.map(([k]) => k.length));
+  return pairs.map(([k, v]) => ({ lhs: k.padEnd(w), rhs: v }));
+}
+
+function hclValue(v: string | number | null): string {
+  return v === null ? 'null' : typeof v === 'number' ? String(v) : hclString(v);
+}
+
+const LISTS: { direction: Direction; kind: Kind; local: string; title: string }[] = [
+  { direction: 'ingress', kind: 'ipv4', local: 'ingress_ipv4', title: 'Inbound from IPv4 addresses' },
+  { direction: 'ingress', kind: 'ipv6', local: 'ingress_ipv6', title: 'Inbound from IPv6 addresses' },
+  { direction: 'ingress', kind: 'nodes', local: 'ingress_nodes', title: "Inbound from the nodes (members of the nodes' security group)" },
+  { direction: 'egress', kind: 'ipv4', local: 'egress_ipv4', title: 'Outbound to IPv4 addresses' },
+  { direction: 'egress', kind: 'ipv6', local: 'egress_ipv6', title: 'Outbound to IPv6 addresses' },
+  { direction: 'egress', kind: 'nodes', local: 'egress_nodes', title: "Outbound to the nodes (members of the nodes' security group)" },
+];
+
+export function renderTerraformAws(ir: IR): OutputFile[] {
+  const rules = awsRules(ir);
+  const parts = packRules(ir, rules);
+  const tf = ir.terraform ?? {};
+  const variables: { name: string; description: string }[] = [];
+  if (tf.name === undefined) variables.push({ name: 'name', description: "Name of the nodes' security group (the profile sets no terraform.name); further groups get -2, -3, ..." });
+  if (tf.vpc_id === undefined) variables.push({ name: 'vpc_id', description: "VPC of the nodes' security group (the profile sets no terraform.vpc_id)" });
+  const nameExpr = (i: number) => {
+    const suffix = i === 0 ? '' : `-${i + 1}`;
+    return tf.name !== undefined ? hclString(tf.name + suffix) : suffix ? `"\${var.name}${suffix}"` : 'var.name';
+  };
+  const vpcExpr = tf.vpc_id !== undefined ? hclString(tf.vpc_id) : 'var.vpc_id';
+
+  const sgs = parts.map((p, i) => ({
+    name: p.name,
+    attrs: align([
+      ['name', nameExpr(i)],
+      ['description', hclString(awsDescription(`Nodes of ${ir.environment}${i ? ` (part ${i + 1})` : ''}, generated by portcullis`))],
+      ['vpc_id', vpcExpr],
+    ]),
+    tag: nameExpr(i),
+    counts: `in ${p.count.ingress.ipv4} IPv4 / ${p.count.ingress.ipv6} IPv6, out ${p.count.egress.ipv4} IPv4 / ${p.count.egress.ipv6} IPv6`,
+  }));
+
+  const lists = LISTS.map((l) => {
+    const mine = rules.filter((r) => r.direction === l.direction && r.kind === l.kind);
+    const groups: { heading: string; lines: string[] }[] = [];
+    for (const r of mine) {
+      let g = groups[groups.length - 1];
+      if (!g || g.heading !== r.heading) groups.push((g = { heading: r.heading, lines: [] }));
+      const fields: [string, string | number | null][] = [
+        ['key', r.key],
+        ['sg', r.sg],
+        ['ip_protocol', r.protocol],
+        ['from_port', r.from],
+        ['to_port', r.to],
+      ];
+      if (r.cidr !== undefined) fields.push(['cidr', r.cidr]);
+      fields.push(['description', r.description]);
+      g.lines.push(`{ ${fields.map(([k, v]) => `${k} = ${hclValue(v)}`).join(', ')} },`);
+    }
+    const peer: [string, string] =
+      l.kind === 'nodes' ? ['referenced_security_group_id', 'aws_security_group.nodes.id'] : [l.kind === 'ipv4' ? 'cidr_ipv4' : 'cidr_ipv6', 'each.value.cidr'];
+    return {
+      ...l,
+      resource: l.direction === 'ingress' ? 'aws_vpc_security_group_ingress_rule' : 'aws_vpc_security_group_egress_rule',
+      name: `${l.direction === 'ingress' ? 'in' : 'out'}_${l.kind}`,
+      count: mine.length,
+      groups,
+      attrs: align([
+        ['security_group_id', 'local.security_group_ids[each.value.sg]'],
+        ['description', 'each.value.description'],
+        ['ip_protocol', 'each.value.ip_protocol'],
+        ['from_port', 'each.value.from_port'],
+        ['to_port', 'each.value.to_port'],
+        peer,
+      ]),
+    };
+  }).filter((l) => l.count > 0);
+
+  const offHost = ir.rules
+    .filter((r) => r.scope === 'off-host')
+    .map((r) => oneLine(`${r.id}: ${r.sourceGroup} -> ${r.destinationGroup} ${r.transport} ${portsText(r.ports)} (${citeRows(r.provenance)})`));
+
+  const context = {
+    header: headerLines(ir),
+    limit: AWS_RULES_PER_GROUP,
+    maxGroups: AWS_GROUPS_PER_INTERFACE,
+    restrict: ir.egress === 'restrict',
+    split: parts.length > 1,
+    sgs,
+    sgIds: align(parts.map((p) => [p.name, `aws_security_group.${p.name}.id`])),
+    lists,
+    offHost,
+  };
+  const files: OutputFile[] = [
+    { path: 'main.tf', content: templates.render('main.tf.hbs', context) },
+    { path: 'outputs.tf', content: templates.render('outputs.tf.hbs', context) },
+  ];
+  if (variables.length) files.push({ path: 'variables.tf', content: templates.render('variables.tf.hbs', { variables: variables.map((v) => ({ name: v.name, attrs: align([['description', hclString(v.description)], ['type', 'string']]) })) }) });
+  return files;
+}
+
+export const terraformAwsBackend: Backend = {
+  name: 'terraform-aws',
+  render: renderTerraformAws,
+};

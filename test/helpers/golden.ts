@@ -1,0 +1,40 @@
+// The golden files: which profiles, which targets, and where they live.
+// fixtures/golden/<environment>/<target>/<file> mirrors `compile --out-dir`,
+// so `compile --check --out-dir fixtures/golden --target T` is the same
+// comparison. The files of the (profile, target) pairs listed here are
+// rewritten ONLY by `npm run golden:update` (test/update-golden.ts) and
+// checked by test/golden.test.ts. Other target directories under
+// fixtures/golden (e.g. firewalld, owned by its own tests) are left alone
+// unless their target is added here.
+import * as fs from 'fs';
+import * as path from 'path';
+import { compile } from '../../src/index';
+import type { OutputEntry, TargetName } from '../../src/index';
+import { ROOT } from './cli';
+
+export const GOLDEN_DIR = path.join(ROOT, 'fixtures', 'golden');
+
+export interface Golden {
+  /** Under fixtures/profiles/. */
+  profile: string;
+  targets: TargetName[];
+}
+
+/** To cover another target: add it here, run `npm run golden:update`, review the diff. */
+export const GOLDEN: Golden[] = [
+  { profile: 'example.yaml', targets: ['nftables', 'iptables', 'firewalld', 'terraform-aws'] },
+  { profile: 'restrict.yaml', targets: ['nftables', 'iptables', 'firewalld'] },
+  { profile: 'v6-admins.yaml', targets: ['nftables', 'iptables', 'firewalld'] },
+];
+
+export function profilePath(name: string): string {
+  return path.join(ROOT, 'fixtures', 'profiles', name);
+}
+
+/** What the compiler produces now for a golden profile (repo-relative path in diagnostics). */
+export function goldenOutputs(g: Golden): { environment: string; files: OutputEntry[] } {
+  const rel = path.posix.join('fixtures', 'profiles', g.profile);
+  const r = compile({ profile: { path: rel, text: fs.readFileSync(profilePath(g.profile), 'utf8') }, targets: g.targets });
+  if (!r.ok) throw new Error(`${rel} does not compile:\n${r.diagnostics.map((d) => `${d.file}:${d.pos?.line}:${d.pos?.col}: ${d.message}`).join('\n')}`);
+  return { environment: r.environment, files: r.files };
+}
