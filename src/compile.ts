@@ -4,7 +4,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { availableTargets, backendFor, ALL_TARGETS } from './backends';
-import type { TargetName } from './backends/base';
+import { TargetLimitError, TargetName } from './backends/base';
 import { CompileError, Diagnostic, SourceText } from './diagnostics';
 import { buildIR } from './ir/build';
 import type { IR } from './ir/types';
@@ -60,13 +60,21 @@ export function load(options: Pick<CompileOptions, 'profile' | 'catalog'>): Load
 
 export function compile(options: CompileOptions): CompileResult {
   try {
-    const { ir } = load(options);
+    const { ir, profile } = load(options);
     const files: OutputEntry[] = [];
+    const diagnostics: Diagnostic[] = [];
     for (const target of options.targets ?? availableTargets()) {
       const backend = backendFor(target);
       if (!backend) throw new Error(`target '${target}' is not implemented`);
-      for (const f of backend.render(ir)) files.push({ path: `${ir.environment}/${target}/${f.path}`, target, content: f.content });
+      try {
+        for (const f of backend.render(ir)) files.push({ path: `${ir.environment}/${target}/${f.path}`, target, content: f.content });
+      } catch (e) {
+        if (!(e instanceof TargetLimitError)) throw e;
+        const at = e.group && profile.groups.has(e.group) ? ['groups', e.group] : ['groups'];
+        diagnostics.push(profile.doc.error(at, `target ${e.target}: ${e.message}`, e.hint, true));
+      }
     }
+    if (diagnostics.length) return { ok: false, diagnostics };
     return { ok: true, environment: ir.environment, ir, files, diagnostics: [] };
   } catch (e) {
     if (e instanceof CompileError) return { ok: false, diagnostics: e.diagnostics };

@@ -423,7 +423,7 @@ test('quota: more than 5 groups x 60 rules fails with the count and the limit, a
   const out = tmpDir('over');
   const r = runCli(['compile', '--profile', fixture('profiles', 'aws-quota-over.yaml'), '--target', 'terraform-aws', '--out-dir', out]);
   assert.is(r.code, 2, r.stderr);
-  assert.match(r.stderr, /error: the policy needs 341 inbound IPv4 security group rules, more than AWS allows on one network interface by default: 60 per group x 5 groups = 300/);
+  assert.match(r.stderr, /aws-quota-over\.yaml:\d+:1: error: target terraform-aws: the policy needs 341 inbound IPv4 security group rules, more than AWS allows on one network interface by default: 60 per group x 5 groups = 300/);
   assert.equal(fs.readdirSync(out), []);
 });
 

@@ -24,6 +24,21 @@ export interface Backend {
   render(ir: IR): OutputFile[];
 }
 
+/** The policy is valid but does not fit a target's limits (AWS rule
+ * quotas, Azure NSG sizes). compile() reports it as a positioned error on
+ * the profile: at the group that overflows, or at `groups:`. */
+export class TargetLimitError extends Error {
+  constructor(
+    readonly target: TargetName,
+    message: string,
+    readonly hint?: string,
+    readonly group?: string,
+  ) {
+    super(message);
+    this.name = 'TargetLimitError';
+  }
+}
+
 type Template = (context: object) => string;
 type Helper = (...args: never[]) => unknown;
 

@@ -31,7 +31,7 @@
 //   which escapes `\`, `"`, `${`, `%{` and control characters.
 
 import { Family, formatCidr } from '../addresses';
-import { CompileError } from '../diagnostics';
+import { TargetLimitError } from './base';
 import type { IR, Provenance, Rule } from '../ir/types';
 import { formatPortRange, mergePorts, PortRange } from '../ports';
 import { Backend, citeRows, headerLines, oneLine, OutputFile, TemplateSet } from './base';
@@ -327,7 +327,7 @@ function partName(i: number): string {
 /** Assigns each rule a security group: first-fit, baseline rules first, then
  * node-to-node, then per-address rules in listing order. Deterministic; a
  * change moves at most the rules past the point of change across a group
- * boundary. Throws a CompileError past AWS_GROUPS_PER_INTERFACE groups. */
+ * boundary. Throws a TargetLimitError past AWS_GROUPS_PER_INTERFACE groups. */
 export function packRules(ir: IR, rules: AwsRule[], limit = AWS_RULES_PER_GROUP, maxGroups = AWS_GROUPS_PER_INTERFACE): Part[] {
   const parts: Part[] = [];
   const newPart = (): Part => {
@@ -350,19 +350,14 @@ export function packRules(ir: IR, rules: AwsRule[], limit = AWS_RULES_PER_GROUP,
     const worst = (['ingress', 'egress'] as Direction[])
       .flatMap((d) => (['ipv4', 'ipv6'] as Family[]).map((f) => ({ d, f, n: need(d, f) })))
       .sort((a, b) => b.n - a.n)[0];
-    throw new CompileError([
-      {
-        level: 'error',
-        file: `${ir.environment}/terraform-aws`,
-        message:
-          `the policy needs ${worst.n} ${worst.d === 'ingress' ? 'inbound' : 'outbound'} ${worst.f === 'ipv4' ? 'IPv4' : 'IPv6'} security group rules, ` +
-          `more than AWS allows on one network interface by default: ${limit} per group x ${maxGroups} groups = ${limit * maxGroups} ` +
-          `(splitting would take ${parts.length} groups)`,
-        hint:
-          'each address of a group gets one rule per port range: merge addresses into fewer CIDRs, turn off features, ' +
-          'or raise the AWS quotas (rules per group x groups per interface may reach 1000) and split the policy yourself',
-      },
-    ]);
+    throw new TargetLimitError(
+      'terraform-aws',
+      `the policy needs ${worst.n} ${worst.d === 'ingress' ? 'inbound' : 'outbound'} ${worst.f === 'ipv4' ? 'IPv4' : 'IPv6'} security group rules, ` +
+        `more than AWS allows on one network interface by default: ${limit} per group x ${maxGroups} groups = ${limit * maxGroups} ` +
+        `(splitting would take ${parts.length} groups)`,
+      'each address of a group gets one rule per port range: merge addresses into fewer CIDRs, turn off features, ' +
+        'or raise the AWS quotas (rules per group x groups per interface may reach 1000) and split the policy yourself',
+    );
   }
   return parts;
 }

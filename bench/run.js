@@ -1,0 +1,121 @@
+#!/usr/bin/env node
+// `npm run bench`: cold start, scale and kernel-load numbers; prints a table
+// and writes bench/results.json. A script, not a test: CI does not run it.
+// Needs the build (npm run build), /usr/bin/time, and for the kernel part
+// nft, ipset, iptables and `unshare -Urn`.
+'use strict';
+const { spawnSync } = require('child_process');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const { scaleProfile } = require('./scale-profile');
+
+const ROOT = path.resolve(__dirname, '..');
+const BIN = path.join(ROOT, 'bin', 'portcullis.js');
+const EXAMPLE = path.join(ROOT, 'fixtures', 'profiles', 'example.yaml');
+const HOSTS = ['nftables', 'iptables', 'firewalld'];
+const CLOUDS = ['terraform-aws', 'azure-nsg'];
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pc-bench-'));
+const quick = process.argv.includes('--quick');
+
+function ms(ns) {
+  return Number(ns) / 1e6;
+}
+
+function timed(cmd, args) {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  const t = ms(process.hrtime.bigint() - t0);
+  return { t, code: r.status, stderr: r.stderr, stdout: r.stdout };
+}
+
+/** Wall seconds and peak RSS (KB) of one process, by GNU time. */
+function measured(args) {
+  const r = spawnSync('/usr/bin/time', ['-f', '%e %M', process.execPath, ...args], { encoding: 'utf8' });
+  const last = r.stderr.trim().split('\n').pop();
+  const [sec, kb] = last.split(' ').map(Number);
+  return { sec, rssMB: kb / 1024, code: r.status, stderr: r.stderr };
+}
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+const results = { machine: { cpus: os.cpus().length, model: os.cpus()[0].model, memGB: Math.round(os.totalmem() / 2 ** 30), node: process.version, kernel: os.release() } };
+
+// Cold start: whole process, all targets, interleaved with bare node.
+{
+  const runs = quick ? 5 : 11;
+  const node0 = [];
+  const cli = [];
+  const out = path.join(tmp, 'cold');
+  for (let i = 0; i < runs; i++) {
+    node0.push(timed(process.execPath, ['-e', '0']).t);
+    const r = timed(process.execPath, [BIN, 'compile', '--profile', EXAMPLE, '--target', 'all', '--out-dir', out]);
+    if (r.code !== 0) throw new Error(`compile failed: ${r.stderr}`);
+    cli.push(r.t);
+  }
+  results.cold = { runs, nodeMs: median(node0), compileMs: median(cli), ratio: median(cli) / median(node0) };
+  console.log(`cold start (median of ${runs} interleaved runs): node -e 0 ${results.cold.nodeMs.toFixed(1)} ms, compile --target all ${results.cold.compileMs.toFixed(1)} ms, ratio ${results.cold.ratio.toFixed(2)}x`);
+}
+
+// Scale: per target, wall time and peak RSS.
+results.scale = {};
+const sizes = quick ? [1000, 10000] : [1000, 10000, 100000];
+console.log('\nscale: wall s / peak RSS MB per target (all features, egress restrict)');
+console.log(['N', ...HOSTS, 'hosts together', ...CLOUDS].map((h) => h.padEnd(18)).join(''));
+for (const n of sizes) {
+  const profile = path.join(tmp, `scale-${n}.yaml`);
+  fs.writeFileSync(profile, scaleProfile(n));
+  const row = {};
+  for (const target of [...HOSTS, HOSTS.join(','), ...CLOUDS]) {
+    const m = measured([BIN, 'compile', '--profile', profile, '--target', target, '--out-dir', path.join(tmp, 'out')]);
+    const key = target.includes(',') ? 'hosts' : target;
+    row[key] = { sec: m.sec, rssMB: Math.round(m.rssMB), status: m.code === 0 ? 'ok' : m.code === 2 ? 'quota error' : `exit ${m.code}` };
+    if (m.code !== 0 && m.code !== 2) throw new Error(`${target} at N=${n} failed: ${m.stderr}`);
+  }
+  results.scale[n] = row;
+  const cell = (c) => `${c.sec.toFixed(2)} / ${c.rssMB}${c.status === 'ok' ? '' : ' (quota)'}`.padEnd(18);
+  console.log([String(n).padEnd(18), ...HOSTS.map((h) => cell(row[h])), cell(row.hosts), ...CLOUDS.map((c) => cell(row[c]))].join(''));
+}
+if (results.scale[100000]) {
+  const g = (k) => results.scale[100000][k].sec / results.scale[10000][k].sec;
+  results.growth10kTo100k = Object.fromEntries(['hosts', ...HOSTS].map((k) => [k, Number(g(k).toFixed(2))]));
+  console.log(`growth 10k -> 100k: ${Object.entries(results.growth10kTo100k).map(([k, v]) => `${k} ${v}x`).join(', ')}`);
+}
+
+// Kernel: load time and rule count in a fresh namespace.
+function kernel(n) {
+  const profile = path.join(tmp, `scale-${n}.yaml`);
+  if (!fs.existsSync(profile)) fs.writeFileSync(profile, scaleProfile(n));
+  const out = path.join(tmp, `k${n}`);
+  const c = timed(process.execPath, [BIN, 'compile', '--profile', profile, '--target', 'nftables,iptables', '--out-dir', out]);
+  if (c.code !== 0) throw new Error(c.stderr);
+  const dir = path.join(out, `scale-${n}`);
+  const script = `set -e
+    now() { date +%s%N; }
+    a=$(now); nft -f ${dir}/nftables/portcullis.nft; b=$(now)
+    echo "nft_ms $(( (b - a) / 1000000 ))"
+    echo "nft_rules $(nft -j list ruleset | grep -o '"rule":' | wc -l)"
+    a=$(now)
+    ipset restore -exist < ${dir}/iptables/ipsets.v4; ipset restore -exist < ${dir}/iptables/ipsets.v6
+    iptables-restore --noflush < ${dir}/iptables/rules.v4; ip6tables-restore --noflush < ${dir}/iptables/rules.v6
+    b=$(now)
+    echo "ipt_ms $(( (b - a) / 1000000 ))"
+    echo "ipt_rules $(( $(iptables -S | grep -c '^-A') + $(ip6tables -S | grep -c '^-A') ))"`;
+  const r = spawnSync('unshare', ['-Urn', 'sh', '-c', script], { encoding: 'utf8' });
+  if (r.status !== 0) return { error: r.stderr.trim() };
+  return Object.fromEntries(r.stdout.trim().split('\n').map((l) => l.split(' ')).map(([k, v]) => [k, Number(v)]));
+}
+results.kernel = { 1000: kernel(1000), 10000: kernel(10000) };
+console.log('\nkernel (fresh unshare -Urn namespace): load ms / rule count');
+for (const n of [1000, 10000]) {
+  const k = results.kernel[n];
+  console.log(k.error ? `N=${n}: ${k.error}` : `N=${n}: nft -f ${k.nft_ms} ms / ${k.nft_rules} rules; ipset+iptables-restore ${k.ipt_ms} ms / ${k.ipt_rules} rules`);
+}
+
+fs.writeFileSync(path.join(__dirname, 'results.json'), JSON.stringify(results, null, 2) + '\n');
+fs.rmSync(tmp, { recursive: true, force: true });
+console.log(`\nmachine: ${results.machine.cpus} x ${results.machine.model}, ${results.machine.memGB} GB, node ${results.machine.node}, kernel ${results.machine.kernel}`);
+console.log('written: bench/results.json');
