@@ -156,6 +156,66 @@ function runDiff(args: DiffArgs): number {
   return isEmptyDiff(d) ? 0 : 1;
 }
 
+interface LintArgs {
+  profile: string;
+  catalog?: string;
+  format: 'text' | 'sarif';
+  'catalog-findings'?: boolean;
+}
+
+function runLint(args: LintArgs): number {
+  const { lint, formatSarif, formatText } = require('./lint') as typeof import('./lint');
+  const profile = readInput(args.profile);
+  const catalog = args.catalog ? readInput(args.catalog) : undefined;
+  try {
+    const report = lint(load({ profile, catalog }), { catalogFindings: args['catalog-findings'] ?? !!args.catalog });
+    process.stdout.write(args.format === 'sarif' ? formatSarif(report) : formatText(report));
+    return report.findings.some((f) => f.level === 'error' && !f.suppressed) ? 1 : 0;
+  } catch (e) {
+    if (e instanceof CompileError) {
+      printDiagnostics(e.diagnostics);
+      return 2;
+    }
+    throw e;
+  }
+}
+
+interface CatalogImportArgs {
+  doc: string;
+  base?: string;
+  map?: string;
+  output?: string;
+}
+
+function runCatalogImport(args: CatalogImportArgs): number {
+  const { importCatalog, importSummary, writeFileAtomic } = require('./catalog-import') as typeof import('./catalog-import');
+  const doc = readInput(args.doc);
+  const base = args.base ? readSpec(args.base) : undefined;
+  const map = args.map ? readInput(args.map) : undefined;
+  let result: ReturnType<typeof importCatalog>;
+  try {
+    result = importCatalog({ doc, base, map });
+  } catch (e) {
+    if (e instanceof CompileError) {
+      printDiagnostics(e.diagnostics);
+      return 2;
+    }
+    throw e;
+  }
+  const lines = [...result.diagnostics.map(formatDiagnostic), ...result.changes.map((c) => c.text), importSummary(result, args.doc, !!base)];
+  if (args.output) {
+    try {
+      writeFileAtomic(args.output, result.yaml);
+    } catch (e) {
+      process.stderr.write(lines.join('\n') + '\n' + (e as Error).message + '\n');
+      return 2;
+    }
+    lines.push(`wrote ${args.output}`);
+  } else process.stdout.write(result.yaml);
+  process.stderr.write(lines.join('\n') + '\n');
+  return result.undecided ? 2 : 0;
+}
+
 export function main(argv: string[]): number {
   let code = 0;
   try {
@@ -221,6 +281,54 @@ export function main(argv: string[]): number {
         },
       )
       .command(
+        'verify',
+        'prove the compiled rules with real packets in network namespaces (Linux, root)',
+        (y) =>
+          y
+            .option('profile', { type: 'string', demandOption: true, describe: 'site profile (YAML or JSON)' })
+            .option('catalog', { type: 'string', describe: 'port catalog (default: the built-in one)' })
+            .option('target', { type: 'string', default: 'all', describe: 'nftables, iptables, firewalld (comma-separated), or all' })
+            .option('from-dir', {
+              type: 'string',
+              describe: 'verify the files under DIR/<environment>/<target>/ (as compile --out-dir DIR wrote them, or edited) instead of compiling',
+            }),
+        (a) => {
+          // Loaded lazily: only this command needs namespaces. Asynchronous:
+          // main() returns 0 now and verify sets process.exitCode when done.
+          (require('./verify') as typeof import('./verify')).verifyCommand(a as unknown as import('./verify').VerifyArgs);
+        },
+      )
+      .command(
+        'lint',
+        'report risky or stale profile entries (and catalog judgement calls); exit 1 on an error finding',
+        (y) =>
+          y
+            .option('profile', { type: 'string', demandOption: true, describe: 'site profile (YAML or JSON)' })
+            .option('catalog', { type: 'string', describe: 'port catalog (default: the built-in one); also turns on catalog findings' })
+            .option('format', { choices: ['text', 'sarif'] as const, default: 'text' as const, describe: 'text, or SARIF 2.1.0 for code scanning' })
+            .option('catalog-findings', { type: 'boolean', describe: 'report catalog findings (PC1xx); default: on with --catalog, off for the built-in one' }),
+        (a) => {
+          code = runLint(a as unknown as LintArgs);
+        },
+      )
+      .command('catalog', 'catalog tools', (y) =>
+        y
+          .command(
+            'import <doc>',
+            'markdown port tables -> catalog YAML',
+            (y2) =>
+              y2
+                .positional('doc', { type: 'string', demandOption: true, describe: 'the vendor document (markdown)' })
+                .option('base', { type: 'string', describe: 'catalog whose decisions are kept for unchanged rows (a file or git REV:PATH)' })
+                .option('map', { type: 'string', describe: 'YAML: phrase -> group, port cell -> param, params, host' })
+                .option('output', { alias: 'o', type: 'string', describe: 'write the catalog here (default: stdout)' }),
+            (a) => {
+              code = runCatalogImport(a as unknown as CatalogImportArgs);
+            },
+          )
+          .demandCommand(1, 'give a catalog command (import)'),
+      )
+      .command(
         'schema <kind>',
         'print the JSON Schema of the profile or catalog format',
         (y) => y.positional('kind', { choices: ['profile', 'catalog'] as const, demandOption: true }),
@@ -228,7 +336,7 @@ export function main(argv: string[]): number {
           process.stdout.write(JSON.stringify(a.kind === 'profile' ? profileSchema : catalogSchema, null, 2) + '\n');
         },
       )
-      .demandCommand(1, 'error: give a command')
+      .demandCommand(1, 'give a command')
       .strict()
       .help()
       .version()

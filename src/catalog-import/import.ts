@@ -1,0 +1,629 @@
+// `portcullis catalog import DOC.md [--base CATALOG] [--map FILE]`: the
+// vendor's markdown port tables -> catalog YAML.
+//
+// Every table whose header names a port column becomes a catalog table
+// (T1, T2, ... in document order, or the base's ids for the base's tables);
+// every row becomes one rule citing its table and row, with its cells
+// verbatim. A row is read through the phrase table (Source/Destination ->
+// groups), the Port cell (one port or a range; a choice "25 or 587" only
+// through a param) and the Protocol cell (transport). A row that cannot be
+// read is written with an `undecided:` key listing why, which the catalog
+// schema does not allow, so `validate` rejects the catalog until a person
+// decides; each reason is also a diagnostic DOC:LINE:COL naming the cell.
+//
+// With --base, a row matching a base row (same table heading, port and
+// service) with the same cells keeps the base rule as it is (id, groups,
+// features, params, note); a matched row whose cells changed is read afresh
+// (keeping its id); new, changed and removed rows are reported.
+
+import * as path from 'path';
+import { parseAddress } from '../addresses';
+import type { InputText } from '../compile';
+import { CompileError, Diagnostic, sortDiagnostics, SourceText } from '../diagnostics';
+import { Catalog, loadCatalog, RowCells } from '../load/catalog';
+import { ParsedDoc, parseYaml } from '../load/yaml';
+import { formatPortRange } from '../ports';
+import { blockOfBlocks, flow, key } from './emit';
+import { MdCell, MdRow, MdTable, parseTables } from './markdown';
+import { KNOWN_DIRECTIONS, normalizePhrase, PhraseTable, phraseTable, readPhrase, readPortCell, readProtocolCell } from './phrases';
+
+export type CellKey = keyof RowCells;
+export const CELL_KEYS: CellKey[] = ['port', 'protocol', 'service', 'direction', 'source', 'destination', 'description'];
+const CELL_TITLES: Record<CellKey, string> = {
+  port: 'Port',
+  protocol: 'Protocol',
+  service: 'Service Name',
+  direction: 'Direction',
+  source: 'Source',
+  destination: 'Destination',
+  description: 'Description',
+};
+
+/** Header cell -> cell key, matched loosely ("Dest." is destination). */
+export function columnKey(header: string): CellKey | undefined {
+  const n = header.toLowerCase().replace(/[^a-z ]/g, ' ').replace(/\s+/g, ' ').trim();
+  if (/^ports?( numbers?| no| range| ranges)?$/.test(n)) return 'port';
+  if (/^(protocol|protocols|proto)$/.test(n)) return 'protocol';
+  if (/^(service|service name|services|name)$/.test(n)) return 'service';
+  if (/^(direction|dir)$/.test(n)) return 'direction';
+  if (/^(source|sources|src|from)$/.test(n)) return 'source';
+  if (/^(destination|destinations|dest|dst|to|target)$/.test(n)) return 'destination';
+  if (/^(description|notes?|purpose|comments?)$/.test(n)) return 'description';
+  return undefined;
+}
+
+export interface ImportOptions {
+  doc: InputText;
+  base?: InputText;
+  map?: InputText;
+}
+
+export interface ImportChange {
+  kind: 'new' | 'changed' | 'removed' | 'prose';
+  /** One line, with the document line. */
+  text: string;
+  table?: string;
+  row?: number;
+  ruleId: string;
+}
+
+export interface ImportResult {
+  yaml: string;
+  /** Per-cell diagnostics (errors: rows left undecided). */
+  diagnostics: Diagnostic[];
+  /** With --base: new, changed and removed rows; prose rules to re-check. */
+  changes: ImportChange[];
+  rows: number;
+  kept: number;
+  undecided: number;
+}
+
+// ---- the --map file ---------------------------------------------------------
+
+interface MapFile {
+  phrases: [string, string[]][];
+  ports: Map<string, string>;
+  params: Record<string, Record<string, unknown>>;
+  host?: string;
+  /** Address phrases mapped to a group: the addresses become its default. */
+  addressDefaults: Map<string, string[]>;
+}
+
+const IDENT = /^[a-z][a-z0-9_]{0,30}$/;
+
+function loadMap(input: InputText): MapFile {
+  const doc = parseYaml(new SourceText(input.path, input.text));
+  const errors: Diagnostic[] = [];
+  const out: MapFile = { phrases: [], ports: new Map(), params: {}, addressDefaults: new Map() };
+  const v = doc.value;
+  const isMap = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+  if (v === null || v === undefined) return out;
+  if (!isMap(v)) throw new CompileError([doc.error([], 'a --map file is a mapping with keys groups, ports, params, host')]);
+  for (const k of Object.keys(v))
+    if (!['groups', 'ports', 'params', 'host'].includes(k)) errors.push(doc.error([k], `unknown key '${k}' in the map file`, "known: 'groups', 'ports', 'params', 'host'", true));
+  if (v.groups !== undefined) {
+    if (!isMap(v.groups)) errors.push(doc.error(['groups'], "'groups' must map a phrase to a group name or a list of group names"));
+    else
+      for (const [phrase, g] of Object.entries(v.groups)) {
+        const list = typeof g === 'string' ? [g] : Array.isArray(g) ? g : undefined;
+        if (!list || !list.length || list.some((x) => typeof x !== 'string' || !IDENT.test(x))) {
+          errors.push(doc.error(['groups', phrase], `phrase '${phrase}' must map to a group name or a list of group names`, 'names are lower case letters, digits and _, starting with a letter'));
+          continue;
+        }
+        out.phrases.push([phrase, list as string[]]);
+        const a = parseAddress(phrase);
+        if (a.ok) for (const grp of list as string[]) out.addressDefaults.set(grp, [...(out.addressDefaults.get(grp) ?? []), phrase.trim()]);
+      }
+  }
+  if (v.ports !== undefined) {
+    if (!isMap(v.ports)) errors.push(doc.error(['ports'], "'ports' must map a Port cell (e.g. \"25 or 587\") to a param name"));
+    else
+      for (const [cell, p] of Object.entries(v.ports)) {
+        if (typeof p !== 'string' || !IDENT.test(p)) errors.push(doc.error(['ports', cell], `port cell '${cell}' must map to a param name`));
+        else out.ports.set(normalizePhrase(cell), p);
+      }
+  }
+  if (v.params !== undefined) {
+    if (!isMap(v.params)) errors.push(doc.error(['params'], "'params' declares params in the catalog's syntax"));
+    else
+      for (const [name, p] of Object.entries(v.params)) {
+        if (!IDENT.test(name) || !isMap(p)) errors.push(doc.error(['params', name], `param '${name}' must be a mapping (kind, choices, default, description)`, undefined, true));
+        else out.params[name] = p;
+      }
+  }
+  if (v.host !== undefined) {
+    if (typeof v.host !== 'string' || !IDENT.test(v.host)) errors.push(doc.error(['host'], "'host' names the group that runs the firewall"));
+    else out.host = v.host;
+  }
+  if (errors.length) throw new CompileError(sortDiagnostics(errors));
+  return out;
+}
+
+// ---- reading rows -----------------------------------------------------------
+
+interface RawRule {
+  id: string;
+  table: string;
+  row?: number;
+  prose?: string;
+  cells?: RowCells;
+  service?: string;
+  description?: string;
+  ports: unknown[];
+  transport?: string;
+  from: unknown[];
+  to: unknown[];
+  feature?: string;
+  anti_lockout?: boolean;
+  note?: string;
+  undecided?: string[];
+}
+
+interface Problem {
+  cell: MdCell;
+  message: string;
+  hint?: string;
+}
+
+interface Context {
+  phrases: PhraseTable;
+  map?: MapFile;
+  /** Params known (base and map), for binding a choice cell. */
+  params: Map<string, { kind?: unknown; choices?: unknown }>;
+  host: string;
+  knownGroups: Set<string>;
+}
+
+interface DocRow {
+  table: MdTable;
+  tableId: string;
+  row: number;
+  line: MdRow;
+  cells: RowCells;
+  /** Cell positions by key. */
+  at: Partial<Record<CellKey, MdCell>>;
+}
+
+function describeCell(r: DocRow, k: CellKey): string {
+  return `${r.tableId} row ${r.row}, ${CELL_TITLES[k]} '${r.cells[k] ?? ''}'`;
+}
+
+/** Reads a row afresh. Problems make it undecided. */
+function readRow(r: DocRow, ctx: Context): { rule: Omit<RawRule, 'id'>; problems: Problem[]; notes: string[]; origins: [string, string][] } {
+  const problems: Problem[] = [];
+  const notes: string[] = [];
+  const origins: [string, string][] = [];
+  const at = (k: CellKey) => r.at[k] ?? r.table.header.cells[0] ?? { text: '', line: r.line.line, col: 1 };
+  const cellAt = (k: CellKey, offset: number): MdCell => ({ ...at(k), col: at(k).col + offset });
+
+  // Ports.
+  let ports: unknown[] = [];
+  if (r.cells.port === undefined) problems.push({ cell: at('port'), message: `${r.tableId} row ${r.row} has no Port cell` });
+  else {
+    const p = readPortCell(r.cells.port);
+    const mapped = ctx.map?.ports.get(normalizePhrase(r.cells.port));
+    if (mapped && ctx.params.has(mapped) && p.kind !== 'ports') {
+      ports = [{ param: mapped }];
+      notes.push(`Port "${r.cells.port}" is the profile param ${mapped} (decided in the map file).`);
+    } else if (mapped && p.kind !== 'ports')
+      problems.push({ cell: at('port'), message: `${describeCell(r, 'port')}: the map binds it to param '${mapped}', which neither the base nor the map declares`, hint: `declare it under params: in the map file` });
+    else if (p.kind === 'ports') ports = p.ranges.map((x) => (x.lo === x.hi ? x.lo : formatPortRange(x)));
+    else if (p.kind === 'choice') {
+      const wanted = [...p.choices].sort((a, b) => a - b).join(',');
+      const byChoices = [...ctx.params].find(
+        ([, d]) => d.kind === 'port' && Array.isArray(d.choices) && [...(d.choices as number[])].sort((a, b) => a - b).join(',') === wanted,
+      )?.[0];
+      const param = byChoices;
+      if (param) {
+        ports = [{ param }];
+        notes.push(`"${r.cells.port}" is a choice of one port, bound by the profile param ${param} (choices ${p.choices.join(', ')}), not ${p.choices.length === 2 ? 'two' : p.choices.length} open ports.`);
+      } else
+        problems.push({
+          cell: at('port'),
+          message: `${describeCell(r, 'port')}: a choice of one port, not ${p.choices.length === 2 ? 'two' : p.choices.length} open ports`,
+          hint: `bind it to a param: in a --map file, ports: { "${r.cells.port}": NAME } and params: { NAME: { kind: port, choices: [${p.choices.join(', ')}], default: ... } }`,
+        });
+    } else
+      problems.push({
+        cell: at('port'),
+        message: `${describeCell(r, 'port')}: cannot read the port: ${p.reason}`,
+        hint: `bind it to a param in a --map file (ports: { "${r.cells.port}": NAME } and params: { NAME: { kind: port-range, default: "LO-HI" } }), or decide the ports by hand and remove the rule's undecided key`,
+      });
+  }
+
+  // Transport.
+  let transport: 'tcp' | 'udp' = 'tcp';
+  if (r.cells.protocol !== undefined) {
+    const t = readProtocolCell(r.cells.protocol);
+    if (t.kind === 'both')
+      problems.push({
+        cell: at('protocol'),
+        message: `${describeCell(r, 'protocol')}: two transports; one catalog rule has one`,
+        hint: 'split the row into a tcp and a udp rule by hand',
+      });
+    else transport = t.transport;
+  }
+
+  // Groups.
+  const side = (k: 'source' | 'destination'): string[] => {
+    const text = r.cells[k];
+    if (text === undefined) {
+      problems.push({ cell: r.table.header.cells[0], message: `table ${r.tableId} has no ${CELL_TITLES[k]} column`, hint: 'decide the groups of its rules by hand' });
+      return [];
+    }
+    if (!text) {
+      problems.push({ cell: at(k), message: `${describeCell(r, k)}: the cell is empty` });
+      return [];
+    }
+    const reading = readPhrase(text, ctx.phrases);
+    for (const u of reading.unmapped)
+      problems.push({
+        cell: cellAt(k, u.offset),
+        message: `${describeCell(r, k)}: no group for the phrase '${u.text}'`,
+        hint: `add it to a --map file: groups: { "${u.text}": GROUP }${ctx.knownGroups.size ? ` (known groups: ${[...ctx.knownGroups].join(', ')})` : ''}`,
+      });
+    for (const a of reading.addresses)
+      problems.push({
+        cell: cellAt(k, a.offset),
+        message: `${describeCell(r, k)}: '${a.text}' is an address, not a group`,
+        hint: `map it to a group in a --map file: groups: { "${a.text}": GROUP }; the address becomes the group's default`,
+      });
+    for (const g of reading.groups) origins.push([g, text]);
+    return reading.groups;
+  };
+  const from = side('source');
+  const to = side('destination');
+
+  // Direction: who initiates. Source -> Destination in every case; an
+  // outbound row whose destination is the host itself is garbled.
+  if (r.cells.direction !== undefined) {
+    const d = normalizePhrase(r.cells.direction);
+    if (!KNOWN_DIRECTIONS.includes(d))
+      problems.push({
+        cell: at('direction'),
+        message: `${describeCell(r, 'direction')}: unknown direction`,
+        hint: `known: ${KNOWN_DIRECTIONS.join(', ')}; decide who initiates the connection`,
+      });
+    else if (d === 'outbound' && to.includes(ctx.host))
+      problems.push({
+        cell: at('destination'),
+        message: `${describeCell(r, 'destination')}: an outbound row whose destination is the ${ctx.host} themselves; the row must be reinterpreted`,
+        hint: `decide the destination (outbound traffic leaves the ${ctx.host}); e.g. read it with the Description, as the base catalog's note explains`,
+      });
+  }
+  return {
+    rule: {
+      table: r.tableId,
+      row: r.row,
+      cells: r.cells,
+      ports,
+      transport,
+      from,
+      to,
+    },
+    problems,
+    notes,
+    origins,
+  };
+}
+
+// ---- ids ---------------------------------------------------------------------
+
+function slug(s: string): string {
+  return s
+    .toLowerCase()
+    .replace(/\([^)]*\)/g, ' ')
+    .replace(/\bport\b/g, ' ')
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 40)
+    .replace(/-+$/, '');
+}
+
+function idPrefix(tableId: string, baseRules: RawRule[]): string {
+  const prefixes = new Set(baseRules.filter((r) => r.table === tableId).map((r) => r.id.split('-')[0]));
+  return prefixes.size === 1 ? [...prefixes][0] : tableId.toLowerCase();
+}
+
+// ---- the import ----------------------------------------------------------------
+
+interface RawCatalog {
+  name: string;
+  title?: string;
+  document?: string;
+  host: string;
+  tables: Record<string, { heading: string; line?: number; note?: string }>;
+  groups: Record<string, { description?: string; default?: string[] }>;
+  features?: Record<string, { description?: string; default: boolean }>;
+  params?: Record<string, Record<string, unknown>>;
+  rules: RawRule[];
+}
+
+function sameCells(a: RowCells, b: RowCells): boolean {
+  return CELL_KEYS.every((k) => (a[k] ?? undefined) === (b[k] ?? undefined));
+}
+
+function frontMatterTitle(text: string): string | undefined {
+  const m = /^---\n([\s\S]*?)\n---/.exec(text.replace(/\r/g, ''));
+  const t = m && /^title:\s*(.*)$/m.exec(m[1]);
+  return t ? t[1].replace(/^\[|\]$/g, '').replace(/^["']|["']$/g, '').trim() || undefined : undefined;
+}
+
+export function importCatalog(options: ImportOptions): ImportResult {
+  const source = new SourceText(options.doc.path, options.doc.text);
+  const docName = path.basename(options.doc.path);
+  const map = options.map ? loadMap(options.map) : undefined;
+  let base: Catalog | undefined;
+  if (options.base) base = loadCatalog(new SourceText(options.base.path, options.base.text));
+  const raw = base ? (base.doc.value as RawCatalog) : undefined;
+  const baseRules = raw?.rules ?? [];
+
+  const host = map?.host ?? raw?.host ?? 'nodes';
+  const params = new Map<string, { kind?: unknown; choices?: unknown }>();
+  for (const [n, p] of Object.entries(raw?.params ?? {})) params.set(n, p);
+  for (const [n, p] of Object.entries(map?.params ?? {})) params.set(n, p);
+  const knownGroups = new Set<string>([...Object.keys(raw?.groups ?? {})]);
+  const ctx: Context = { phrases: phraseTable(map?.phrases ?? []), map, params, host, knownGroups };
+
+  const diagnostics: Diagnostic[] = [];
+  // Port tables, in document order.
+  const tables = parseTables(options.doc.text).filter((t) => t.header.cells.some((c) => columnKey(c.text) === 'port'));
+  const ordinal = new Map<string, number>();
+  const portTables = tables.map((t) => {
+    const n = ordinal.get(t.heading) ?? 0;
+    ordinal.set(t.heading, n + 1);
+    return { table: t, ordinal: n };
+  });
+
+  // Table ids: the base's table with the same heading and the same place
+  // among that heading's tables, else the next free T<n>.
+  const baseTablesByHeading = new Map<string, string[]>();
+  for (const [id, t] of Object.entries(raw?.tables ?? {}).sort(([, a], [, b]) => (a.line ?? 0) - (b.line ?? 0)))
+    baseTablesByHeading.set(t.heading, [...(baseTablesByHeading.get(t.heading) ?? []), id]);
+  const used = new Set<string>(Object.keys(raw?.tables ?? {}));
+  let next = 1;
+  const freshId = () => {
+    while (used.has(`T${next}`)) next++;
+    used.add(`T${next}`);
+    return `T${next}`;
+  };
+  const outTables: Record<string, { heading: string; line?: number; note?: string }> = {};
+  const docRows: DocRow[] = [];
+  const tableIds: string[] = [];
+  for (const { table, ordinal: ord } of portTables) {
+    const baseId = baseTablesByHeading.get(table.heading)?.[ord];
+    const id = baseId ?? (raw ? freshId() : `T${tableIds.length + 1}`);
+    tableIds.push(id);
+    const siblings = ordinal.get(table.heading) ?? 1;
+    const place = siblings > 1 ? `table ${ord + 1} of ${siblings} under this heading` : undefined;
+    outTables[id] = { heading: table.heading || docName, line: table.header.line, note: baseId ? raw!.tables[baseId].note : place };
+    const keys = table.header.cells.map((c) => columnKey(c.text));
+    table.header.cells.forEach((c, i) => {
+      if (!keys[i]) diagnostics.push({ ...source.diagnostic({ line: c.line, col: c.col }, `column '${c.text}' of table ${id} is not a port table column; ignored`, `known: ${Object.values(CELL_TITLES).join(', ')}`), level: 'warning' });
+    });
+    let rowNo = 0;
+    for (const line of table.rows) {
+      if (line.cells.every((c) => !c.text)) continue;
+      rowNo++;
+      if (line.cells.length !== table.header.cells.length)
+        diagnostics.push({
+          ...source.diagnostic({ line: line.line, col: 1 }, `row ${rowNo} of table ${id} has ${line.cells.length} cells, its header ${table.header.cells.length}`),
+          level: 'warning',
+        });
+      const cells: RowCells = {};
+      const at: Partial<Record<CellKey, MdCell>> = {};
+      keys.forEach((k, i) => {
+        if (!k || at[k] || !line.cells[i]) return;
+        cells[k] = line.cells[i].text;
+        at[k] = line.cells[i];
+      });
+      docRows.push({ table, tableId: id, row: rowNo, line, cells, at });
+    }
+  }
+
+  // Match rows to base rows: same heading, port and service; among several,
+  // the one with the same cells, then the same table, then the nearest row.
+  const baseRowRules = baseRules.filter((r) => r.row !== undefined);
+  const headingOf = (r: RawRule) => raw?.tables[r.table]?.heading ?? '';
+  const keyOf = (heading: string, c: RowCells) => `${heading}\u0000${normalizePhrase(c.port ?? '')}\u0000${normalizePhrase(c.service ?? '')}`;
+  const candidates = new Map<string, RawRule[]>();
+  for (const r of baseRowRules) {
+    const k = keyOf(headingOf(r), r.cells ?? {});
+    candidates.set(k, [...(candidates.get(k) ?? []), r]);
+  }
+  const matched = new Set<RawRule>();
+  const matchOf = (d: DocRow): RawRule | undefined => {
+    const list = (candidates.get(keyOf(d.table.heading, d.cells)) ?? []).filter((r) => !matched.has(r));
+    if (!list.length) return undefined;
+    const score = (r: RawRule) => [sameCells(r.cells ?? {}, d.cells) ? 0 : 1, r.table === d.tableId ? 0 : 1, Math.abs((r.row ?? 0) - d.row)];
+    list.sort((a, b) => {
+      const x = score(a);
+      const y = score(b);
+      return x[0] - y[0] || x[1] - y[1] || x[2] - y[2];
+    });
+    matched.add(list[0]);
+    return list[0];
+  };
+
+  const ids = new Set<string>(baseRules.map((r) => r.id));
+  const newId = (d: DocRow) => {
+    const stem = `${idPrefix(d.tableId, baseRules)}-${slug(d.cells.service ?? '') || `row-${d.row}`}`.slice(0, 60).replace(/-+$/, '');
+    let id = stem;
+    for (let n = 2; ids.has(id); n++) id = `${stem}-${n}`;
+    ids.add(id);
+    return id;
+  };
+
+  const changes: ImportChange[] = [];
+  const rulesByTable = new Map<string, RawRule[]>();
+  const addGroups = new Map<string, string[]>();
+  let kept = 0;
+  let undecided = 0;
+  const where = (d: DocRow) => `${options.doc.path}:${d.line.line}`;
+  const brief = (c: RowCells) => `${c.port ?? '?'} "${c.service ?? ''}"`;
+  for (const d of docRows) {
+    const b = raw ? matchOf(d) : undefined;
+    let rule: RawRule;
+    if (b && sameCells(b.cells ?? {}, d.cells)) {
+      rule = { ...b, table: d.tableId, row: d.row, cells: d.cells };
+      kept++;
+    } else {
+      const fresh = readRow(d, ctx);
+      rule = { id: b ? b.id : newId(d), ...fresh.rule };
+      if (!b && rule.id) ids.add(rule.id);
+      for (const [g, phrase] of fresh.origins) if (!knownGroups.has(g)) addGroups.set(g, [...(addGroups.get(g) ?? []), phrase]);
+      const notes = [...fresh.notes];
+      if (b) {
+        const changed = CELL_KEYS.filter((k) => (b.cells ?? {})[k] !== d.cells[k]);
+        notes.unshift(
+          `Re-read from the document: ${changed.map((k) => CELL_TITLES[k]).join(', ')} changed since the base (base rule: ports ${flow(b.ports)}, from ${flow(b.from)}, to ${flow(b.to)}${b.feature ? `, feature ${b.feature}` : ''}${b.anti_lockout ? ', anti_lockout' : ''}). Check whether the base's decisions still apply.${b.note ? ` Base note: ${b.note}` : ''}`,
+        );
+        changes.push({ kind: 'changed', ruleId: rule.id, table: d.tableId, row: d.row, text: `changed  ${where(d)}: ${d.tableId} row ${d.row}: ${brief(d.cells)} (rule ${rule.id}): ${changed.map((k) => CELL_TITLES[k]).join(', ')} changed; read afresh` });
+        if (b.anti_lockout) rule.anti_lockout = true;
+      } else if (raw) {
+        changes.push({ kind: 'new', ruleId: rule.id, table: d.tableId, row: d.row, text: `new      ${where(d)}: ${d.tableId} row ${d.row}: ${brief(d.cells)} (rule ${rule.id})` });
+      }
+      if (notes.length) rule.note = notes.join(' ');
+      if (fresh.problems.length) {
+        undecided++;
+        rule.undecided = fresh.problems.map((p) => `${options.doc.path}:${p.cell.line}:${p.cell.col}: ${p.message}`);
+        for (const p of fresh.problems) diagnostics.push(source.diagnostic({ line: p.cell.line, col: p.cell.col }, `${p.message}; row left undecided`, p.hint));
+      }
+    }
+    rulesByTable.set(d.tableId, [...(rulesByTable.get(d.tableId) ?? []), rule]);
+  }
+  for (const b of baseRowRules)
+    if (!matched.has(b)) {
+      const baseTable = raw!.tables[b.table];
+      const was = baseTable?.line !== undefined && b.row !== undefined ? ` (line ${baseTable.line + 1 + b.row} of the base's document)` : '';
+      changes.push({ kind: 'removed', ruleId: b.id, table: b.table, row: b.row, text: `removed  ${b.table} row ${b.row}${was}: ${brief(b.cells ?? {})} (rule ${b.id}): not in ${options.doc.path}` });
+    }
+
+  // Prose rules of the base: kept after their table's rows; their sentence
+  // is looked up in the document.
+  const proseRules = baseRules.filter((r) => r.row === undefined);
+  const trailing: RawRule[] = [];
+  for (const p of proseRules) {
+    const at = p.prose ? options.doc.text.indexOf(p.prose) : -1;
+    if (at < 0)
+      changes.push({
+        kind: 'prose',
+        ruleId: p.id,
+        table: p.table,
+        text: `prose    ${p.table} (rule ${p.id}): its sentence is not in ${options.doc.path}; kept from the base, check it`,
+      });
+    if (rulesByTable.has(p.table)) rulesByTable.get(p.table)!.push(p);
+    else {
+      trailing.push(p);
+      if (!outTables[p.table] && raw?.tables[p.table]) outTables[p.table] = raw.tables[p.table];
+    }
+  }
+  const rules = [...tableIds.flatMap((id) => rulesByTable.get(id) ?? []), ...trailing];
+
+  // Groups: the base's, plus any the phrase map introduced.
+  const groups: Record<string, { description?: string; default?: string[] }> = {};
+  for (const [n, g] of Object.entries(raw?.groups ?? {})) groups[n] = { ...g };
+  for (const [g, cellsUsing] of addGroups) {
+    if (groups[g]) continue;
+    const phrases = [...new Set(cellsUsing.filter(Boolean))];
+    groups[g] = { description: `Imported from ${docName} (cells: ${phrases.map((p) => `"${p}"`).join(', ')}).` };
+  }
+  if (!groups[host]) groups[host] = { description: 'The hosts that run the firewall.' };
+  else if (!raw?.groups[host]) groups[host].description = `The hosts that run the firewall. ${groups[host].description ?? ''}`.trim();
+  for (const [g, addrs] of map?.addressDefaults ?? []) {
+    if (!groups[g]) groups[g] = { description: `Imported from ${docName}.` };
+    const def = groups[g].default ?? [];
+    for (const a of addrs) if (!def.includes(a)) def.push(a);
+    groups[g].default = def;
+  }
+  const allParams: Record<string, Record<string, unknown>> = { ...(raw?.params ?? {}), ...(map?.params ?? {}) };
+
+  const name = raw?.name ?? (slug(docName.replace(/\.[^.]*$/, '')).replace(/-/g, '_').replace(/^[^a-z]+/, '') || 'imported').slice(0, 31);
+  const title = raw?.title ?? frontMatterTitle(options.doc.text);
+
+  // ---- write ----
+  const out: string[] = [];
+  out.push(`# Imported by \`portcullis catalog import\` from ${docName}${raw ? ` (base: catalog '${raw.name}')` : ''}.`);
+  if (undecided) out.push(`# ${undecided} row${undecided === 1 ? ' is' : 's are'} left undecided: see the rules with an 'undecided' key.`);
+  if (options.base) {
+    const lead: string[] = [];
+    for (const l of options.base.text.split('\n')) {
+      if (/^\s*#/.test(l) || /^\s*$/.test(l)) lead.push(l.replace(/\r$/, ''));
+      else break;
+    }
+    while (lead.length && !lead[lead.length - 1].trim()) lead.pop();
+    if (lead.length) out.push('#', ...lead);
+  }
+  out.push('');
+  out.push(`name: ${flow(name)}`);
+  if (title !== undefined) out.push(`title: ${flow(title)}`);
+  out.push(`document: ${flow(docName)}`);
+  out.push(`host: ${flow(host)}`);
+  out.push('');
+  out.push('tables:');
+  for (const [id, t] of Object.entries(outTables)) out.push(`  ${key(id)}: ${flow({ heading: t.heading, line: t.line, note: t.note })}`);
+  out.push('');
+  out.push(...blockOfBlocks('groups', groups, ['description', 'default']));
+  if (raw?.features && Object.keys(raw.features).length) {
+    out.push('');
+    out.push(...blockOfBlocks('features', raw.features, ['description', 'default']));
+  }
+  if (Object.keys(allParams).length) {
+    out.push('');
+    out.push(...blockOfBlocks('params', allParams, ['kind', 'choices', 'default', 'description']));
+  }
+  out.push('');
+  out.push('rules:');
+  let lastTable: string | undefined;
+  for (const r of rules) {
+    if (r.table !== lastTable) {
+      const t = outTables[r.table];
+      out.push('', `  # ${r.table}: ${t?.heading ?? ''}${t?.note ? ` (${t.note})` : ''}`);
+      lastTable = r.table;
+    }
+    if (r.row !== undefined) {
+      const d = docRows.find((x) => x.tableId === r.table && x.row === r.row);
+      if (d) out.push(`  # ${docName}:${d.line.line}`);
+    }
+    out.push(...emitRule(r));
+  }
+  return { yaml: out.join('\n') + '\n', diagnostics, changes, rows: docRows.length, kept, undecided };
+}
+
+function emitRule(r: RawRule): string[] {
+  const out = [`  - id: ${flow(r.id)}`];
+  const field = (k: string, v: unknown) => {
+    if (v !== undefined) out.push(`    ${k}: ${flow(v)}`);
+  };
+  field('table', r.table);
+  field('row', r.row);
+  field('prose', r.prose);
+  if (r.cells) {
+    out.push('    cells:');
+    for (const k of CELL_KEYS) if (r.cells[k] !== undefined) out.push(`      ${k}: ${JSON.stringify(r.cells[k])}`);
+  }
+  field('service', r.service);
+  field('description', r.description);
+  field('ports', r.ports);
+  field('transport', r.transport);
+  field('from', r.from);
+  field('to', r.to);
+  field('feature', r.feature);
+  field('anti_lockout', r.anti_lockout);
+  field('note', r.note);
+  if (r.undecided) {
+    out.push('    undecided:');
+    for (const u of r.undecided) out.push(`      - ${JSON.stringify(u)}`);
+  }
+  return out;
+}
+
+/** The last stderr line of an import. */
+export function importSummary(r: ImportResult, docPath: string, withBase: boolean): string {
+  const counts = { new: 0, changed: 0, removed: 0, prose: 0 };
+  for (const c of r.changes) counts[c.kind]++;
+  const parts = [`import: ${r.rows} row${r.rows === 1 ? '' : 's'} from ${docPath}`];
+  if (withBase) parts.push(`${r.kept} kept from the base, ${counts.new} new, ${counts.changed} changed, ${counts.removed} removed`);
+  parts.push(r.undecided ? `${r.undecided} undecided (marked 'undecided:'; validate rejects the catalog until they are decided)` : 'none undecided');
+  return parts.join('; ');
+}

@@ -1,0 +1,303 @@
+// What `portcullis verify` probes and what each probe must show, derived
+// from the IR alone (never from a backend's output):
+//
+// Addresses. The node under test gets one IPv4 and one IPv6 address: the
+// first usable one of the host group's set in that family, else one in
+// documentation space in no group (192.0.2.0/24, 2001:db8:ffff::/64 first).
+// Every group that is the peer of a host rule (sources of ingress rules,
+// destinations of egress rules) gets one peer address per family, preferably
+// in no other group; for the host group that is another node (the node
+// under test excluded). The outsider is an address in no group at all (none
+// when the groups cover the whole family, e.g. users = 0.0.0.0/0). Egress
+// also probes one "non-listed" destination, in no egress destination group:
+// the outsider when there is one. Only addresses inside the namespaces
+// verify creates are ever used, and reserved ranges (loopback, link-local,
+// multicast, 0/8, v4-mapped) never.
+//
+// Ports. Per direction and transport, the sample of every rule's port
+// ranges, over both families: a single port p gives p-1, p, p+1; a range
+// lo-hi gives lo-1, lo, lo+1, the middle, hi-1, hi, hi+1 (within 1..65535).
+//
+// Matrix. Every ingress peer (the groups' addresses and the outsider) times
+// every ingress sample port of every transport, towards the node's address
+// of the peer's family; and the node towards every egress peer times every
+// egress sample port, the egress peers being, with `egress: restrict`, the
+// destination groups' addresses and the non-listed one, and with `egress:
+// allow` (everything open) the non-listed one alone. So each allowed port
+// is probed from every group (allowed from its own, denied from the
+// others), with its neighbours, and the outsider probes every port.
+//
+// Verdicts. A probe must connect iff some host rule of its direction,
+// family and transport covers the port and its peer set contains the peer
+// ADDRESS: an address in several groups (an admin inside users 0.0.0.0/0)
+// gets the union of their rules. Egress with `egress: allow` must always
+// connect. The rows cited are the catalog rows (IR provenance) that open
+// the port; for a denied probe, the rows that open it to other groups.
+
+import {
+  AddrRange,
+  BITS,
+  cidrRange,
+  containsAddress,
+  Family,
+  formatAddress,
+  FULL_RANGE,
+  intersectRanges,
+  mergeRanges,
+  parseAddress,
+  subtractRanges,
+} from '../addresses';
+import type { Direction, IR, Provenance, Rule, Transport } from '../ir/types';
+import type { PortRange } from '../ports';
+
+export const FAMILIES: Family[] = ['ipv4', 'ipv6'];
+const TRANSPORTS: Transport[] = ['tcp', 'udp'];
+const FAMILY_NAME: Record<Family, string> = { ipv4: 'IPv4', ipv6: 'IPv6' };
+
+function ranges(cidrs: readonly string[]): Record<Family, AddrRange[]> {
+  const out: Record<Family, AddrRange[]> = { ipv4: [], ipv6: [] };
+  for (const text of cidrs) {
+    const p = parseAddress(text);
+    if (!p.ok) throw new Error(`internal: bad address ${text}`);
+    out[p.cidr.family].push(cidrRange(p.cidr));
+  }
+  return { ipv4: mergeRanges(out.ipv4), ipv6: mergeRanges(out.ipv6) };
+}
+
+/** Never used as a probe address. */
+const RESERVED = ranges(['0.0.0.0/8', '127.0.0.0/8', '169.254.0.0/16', '224.0.0.0/3', '::/127', '::ffff:0:0/96', 'fe80::/10', 'ff00::/8']);
+/** Where an address is picked first, when the choice is free. */
+const PREFERRED = {
+  peer: ['192.0.2.0/24', '198.51.100.0/24', '203.0.113.0/24', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '2001:db8::/32', 'fd00::/8'],
+  node: ['192.0.2.0/24', '198.51.100.0/24', '203.0.113.0/24', '2001:db8:ffff::/64', '2001:db8::/32', 'fd00::/8'],
+};
+
+export function addressText(family: Family, value: bigint): string {
+  return formatAddress({ family, base: value, prefix: BITS[family] });
+}
+
+/** The first address of `space` inside the first preferred range (in the
+ * order given) that meets it, else anywhere; an address with an all-zero
+ * last byte (IPv4) or group (IPv6) only when nothing else is left there:
+ * 192.0.2.0/24 gives 192.0.2.1. */
+function pick(space: AddrRange[], family: Family, prefer: readonly string[]): bigint | undefined {
+  const zero = (v: bigint) => v % (family === 'ipv4' ? 256n : 65536n) === 0n;
+  for (const within of [...prefer.map((p) => ranges([p])[family]).filter((r) => r.length), [FULL_RANGE[family]]]) {
+    const found = intersectRanges(space, within);
+    if (!found.length) continue;
+    for (const r of found) {
+      if (!zero(r.lo)) return r.lo;
+      if (r.hi > r.lo) return r.lo + 1n;
+    }
+    return found[0].lo;
+  }
+  return undefined;
+}
+
+export interface Peer {
+  address: string;
+  family: Family;
+  value: bigint;
+  /** A group name, "outsider" or "non-listed". */
+  role: string;
+  /** Every IR group whose set (of this family) contains the address. */
+  groups: string[];
+}
+
+export interface Case {
+  direction: Direction;
+  family: Family;
+  transport: Transport;
+  src: string;
+  dst: string;
+  port: number;
+  /** The peer (source of ingress, destination of egress). */
+  peer: Peer;
+  expect: boolean;
+  /** Why, with catalog rows: "T1.5 Orion master HTTP (admins)". */
+  why: string;
+}
+
+export interface Plan {
+  ir: IR;
+  node: Record<Family, { address: string; listed: boolean }>;
+  peers: Peer[];
+  ingress: Record<Family, Peer[]>;
+  egress: Record<Family, Peer[]>;
+  ports: Record<Direction, Record<Transport, number[]>>;
+  cases: Case[];
+  /** Things the user should know (no outsider, a group not probed, ...). */
+  notes: string[];
+}
+
+/** The sample of a rule set's ports (see the header). */
+export function samplePorts(portRanges: readonly PortRange[]): number[] {
+  const out = new Set<number>();
+  for (const { lo, hi } of portRanges) {
+    const mid = Math.floor((lo + hi) / 2);
+    for (const p of [lo - 1, lo, lo + 1, mid, hi - 1, hi, hi + 1]) if (p >= 1 && p <= 65535) out.add(p);
+  }
+  return [...out].sort((a, b) => a - b);
+}
+
+const hostRules = (ir: IR, direction: Direction) => ir.rules.filter((r) => r.scope === 'host' && r.direction === direction);
+const peerSetOf = (r: Rule) => (r.direction === 'ingress' ? r.source : r.destination);
+const peerGroupOf = (r: Rule) => (r.direction === 'ingress' ? r.sourceGroup : r.destinationGroup);
+const covers = (ports: readonly PortRange[], p: number) => ports.some((r) => r.lo <= p && p <= r.hi);
+
+export function buildPlan(ir: IR): Plan {
+  const notes: string[] = [];
+  const setRanges = new Map(ir.sets.map((s) => [s.name, mergeRanges(s.cidrs.map(cidrRange))]));
+  const groupRanges = (group: string, family: Family) =>
+    mergeRanges(ir.sets.filter((s) => s.group === group && s.family === family).flatMap((s) => setRanges.get(s.name)!));
+  const allGroups = [...new Set(ir.sets.map((s) => s.group))].sort();
+  const inAny = (family: Family, except?: string) => mergeRanges(allGroups.filter((g) => g !== except).flatMap((g) => groupRanges(g, family)));
+  const taken: Record<Family, AddrRange[]> = { ipv4: [], ipv6: [] };
+  const take = (family: Family, v: bigint) => {
+    taken[family] = mergeRanges([...taken[family], { lo: v, hi: v }]);
+    return v;
+  };
+  const usable = (family: Family, space: AddrRange[]) => subtractRanges(subtractRanges(mergeRanges(space), RESERVED[family]), taken[family]);
+  const peers: Peer[] = [];
+  const peer = (family: Family, value: bigint, role: string): Peer => {
+    const p: Peer = {
+      address: addressText(family, value),
+      family,
+      value,
+      role,
+      groups: allGroups.filter((g) => containsAddress(groupRanges(g, family), value)),
+    };
+    peers.push(p);
+    return p;
+  };
+
+  // The node under test.
+  const node = {} as Plan['node'];
+  for (const family of FAMILIES) {
+    const listed = groupRanges(ir.host, family);
+    let v = pick(usable(family, listed), family, []);
+    const isListed = v !== undefined;
+    if (v === undefined) {
+      v = pick(usable(family, subtractRanges([FULL_RANGE[family]], inAny(family))), family, PREFERRED.node);
+      if (v === undefined) v = pick(usable(family, [FULL_RANGE[family]]), family, PREFERRED.node)!;
+      notes.push(
+        listed.length
+          ? `group '${ir.host}' has no usable ${FAMILY_NAME[family]} address: the node under test uses ${addressText(family, v)}`
+          : `the profile lists no ${FAMILY_NAME[family]} address for '${ir.host}': the node under test uses ${addressText(family, v)} (its own rules apply to it all the same)`,
+      );
+    }
+    node[family] = { address: addressText(family, take(family, v)), listed: isListed };
+  }
+
+  // One peer per group and family, then the outsider, then the non-listed
+  // egress destination.
+  const ingress: Plan['ingress'] = { ipv4: [], ipv6: [] };
+  const egress: Plan['egress'] = { ipv4: [], ipv6: [] };
+  for (const family of FAMILIES) {
+    const byGroup = new Map<string, Peer>();
+    const rulesOf = (d: Direction) => hostRules(ir, d).filter((r) => r.family === family);
+    const groupsOf = (d: Direction) => [...new Set(rulesOf(d).map(peerGroupOf))].sort();
+    // With `egress: allow` every destination is open: the non-listed one
+    // stands for all of them.
+    const egressGroups = ir.egress === 'restrict' ? groupsOf('egress') : [];
+    for (const group of [...new Set([...groupsOf('ingress'), ...egressGroups])].sort()) {
+      const mine = groupRanges(group, family);
+      const v = pick(usable(family, subtractRanges(mine, inAny(family, group))), family, PREFERRED.peer) ?? pick(usable(family, mine), family, PREFERRED.peer);
+      if (v === undefined) {
+        notes.push(
+          group === ir.host
+            ? `'${group}' has no ${FAMILY_NAME[family]} address besides the node under test: ${FAMILY_NAME[family]} rules from and to other nodes are not probed`
+            : `group '${group}' has no usable ${FAMILY_NAME[family]} address: its ${FAMILY_NAME[family]} rules are not probed`,
+        );
+        continue;
+      }
+      byGroup.set(group, peer(family, take(family, v), group));
+    }
+    ingress[family] = groupsOf('ingress').flatMap((g) => byGroup.get(g) ?? []);
+    egress[family] = egressGroups.flatMap((g) => byGroup.get(g) ?? []);
+
+    const o = pick(usable(family, subtractRanges([FULL_RANGE[family]], inAny(family))), family, PREFERRED.peer);
+    let outsider: Peer | undefined;
+    if (o !== undefined) {
+      outsider = peer(family, take(family, o), 'outsider');
+      ingress[family].push(outsider);
+    } else {
+      const whole = ir.sets.filter((s) => s.family === family && s.cidrs.some((c) => c.prefix === 0)).map((s) => `${s.group} is ${formatAddress(s.cidrs[0])}`);
+      notes.push(`no ${FAMILY_NAME[family]} outsider: every usable ${FAMILY_NAME[family]} address is in a group${whole.length ? ` (${whole.join(', ')})` : ''}`);
+    }
+    // Egress to an address no egress rule names: the outsider, else a peer
+    // already chosen that is in no egress destination group, else a new one.
+    const destinations = mergeRanges(rulesOf('egress').flatMap((r) => setRanges.get(peerSetOf(r)!) ?? []));
+    const free = (p: Peer) => !containsAddress(destinations, p.value);
+    let nonListed = outsider ?? peers.find((p) => p.family === family && free(p));
+    if (!nonListed) {
+      const v = pick(usable(family, subtractRanges([FULL_RANGE[family]], destinations)), family, PREFERRED.peer);
+      if (v !== undefined) nonListed = peer(family, take(family, v), 'non-listed');
+    }
+    if (nonListed) egress[family].push(nonListed);
+    else notes.push(`no ${FAMILY_NAME[family]} address outside the egress destinations: egress to a non-listed address is not probed`);
+  }
+
+  const offHost = ir.rules.filter((r) => r.scope === 'off-host');
+  if (offHost.length)
+    notes.push(
+      `not probed: ${offHost.map((r) => `${r.id} (${r.sourceGroup} -> ${r.destinationGroup}, ${[...new Set(r.provenance.map((p) => p.ref))].join(' ')})`).join(', ')}: neither end is a node, so no host firewall enforces it`,
+    );
+
+  // Ports, then the matrix.
+  const ports = { ingress: { tcp: [], udp: [] }, egress: { tcp: [], udp: [] } } as Plan['ports'];
+  for (const d of ['ingress', 'egress'] as const)
+    for (const t of TRANSPORTS) ports[d][t] = samplePorts(hostRules(ir, d).filter((r) => r.transport === t).flatMap((r) => r.ports));
+  if (!hostRules(ir, 'egress').length) ports.egress = ports.ingress; // nothing else to go by
+
+  const cases: Case[] = [];
+  for (const direction of ['ingress', 'egress'] as const)
+    for (const transport of TRANSPORTS)
+      for (const family of FAMILIES)
+        for (const p of (direction === 'ingress' ? ingress : egress)[family])
+          for (const port of ports[direction][transport]) {
+            const { expect, why } = verdict(ir, direction, family, transport, p, port);
+            const [src, dst] = direction === 'ingress' ? [p.address, node[family].address] : [node[family].address, p.address];
+            cases.push({ direction, family, transport, src, dst, port, peer: p, expect, why });
+          }
+  return { ir, node, peers, ingress, egress, ports, cases, notes };
+}
+
+/** The catalog rows of `rules` that open `port`. */
+function rowsFor(rules: readonly Rule[], port: number): Provenance[] {
+  const seen = new Set<string>();
+  return rules
+    .flatMap((r) => r.provenance.filter((p) => covers(p.ports, port)))
+    .filter((p) => !seen.has(p.ref) && seen.add(p.ref));
+}
+
+function citeRowList(rows: readonly Provenance[], max = 4): string {
+  const shown = rows.slice(0, max).map((p) => `${p.ref} ${p.service}`);
+  return rows.length > max ? `${shown.join('; ')}; +${rows.length - max} more` : shown.join('; ');
+}
+
+/** The expected verdict of one probe and its reason (see the header). */
+export function verdict(ir: IR, direction: Direction, family: Family, transport: Transport, p: Peer, port: number): { expect: boolean; why: string } {
+  const portText = `${port}/${transport}`;
+  if (direction === 'egress' && ir.egress === 'allow') return { expect: true, why: 'egress: allow leaves outbound open' };
+  const open = hostRules(ir, direction).filter((r) => r.transport === transport && covers(r.ports, port));
+  const sameFamily = open.filter((r) => r.family === family);
+  const matching = sameFamily.filter((r) => {
+    const set = ir.sets.find((s) => s.name === peerSetOf(r));
+    return !!set && containsAddress(mergeRanges(set.cidrs.map(cidrRange)), p.value);
+  });
+  if (matching.length) {
+    const groups = [...new Set(matching.map(peerGroupOf))].join(', ');
+    return { expect: true, why: `${citeRowList(rowsFor(matching, port))} (${direction === 'ingress' ? 'from' : 'to'} ${groups})` };
+  }
+  const whose = p.groups.length ? p.groups.join(', ') : 'no group';
+  if (!open.length) return { expect: false, why: `no rule opens ${portText}${direction === 'egress' ? ' outbound' : ''}` };
+  const others = [...new Set(sameFamily.map((r) => `${peerGroupOf(r)}`))];
+  const peerWord = direction === 'ingress' ? 'from' : 'to';
+  return {
+    expect: false,
+    why: others.length
+      ? `${portText} is open ${peerWord} ${others.join(', ')} only (${citeRowList(rowsFor(sameFamily, port))}); ${p.address} is in ${whose}`
+      : `${portText} is open only in ${family === 'ipv4' ? 'IPv6' : 'IPv4'} (${citeRowList(rowsFor(open, port))})`,
+  };
+}

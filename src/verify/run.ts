@@ -1,0 +1,336 @@
+// `portcullis verify`: compile the profile (or take already-compiled output
+// with --from-dir), load it into the node namespace of a fresh topology per
+// target, and probe the matrix derived from the IR (see matrix.ts) with real
+// packets. Exit 0 all as expected, 1 a mismatch (or a ruleset the kernel
+// refused), 2 bad input or an environment that cannot run it.
+//
+// Per target: build the topology; start one listener per namespace (the
+// node's serves every ingress sample port, the world's every egress one);
+// a control run with no ruleset, in which every probe must get through (or
+// a later "denied" would prove nothing); load; probe every inbound case in
+// parallel, then every outbound one, each phase right after flushing the
+// neighbour caches, so ARP/ND must work through the ruleset (run together,
+// the node's own solicitations for outbound probes would teach the peers
+// its address and hide a ruleset that drops theirs). A denied probe is one
+// that times out: the timeout is 700 ms, or twice the slowest round trip
+// of the control run on a busy machine; within a phase, the few
+// expected-allowed probes that timed out are probed again with a longer
+// timeout, so a slow machine is not reported as a firewall drop (a drop
+// drops the second time too). Then tear everything down.
+
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { compile, InputText, load, Loaded } from '../compile';
+import { CompileError, formatDiagnostic } from '../diagnostics';
+import { InputError, readFile } from '../sources';
+import type { ListenPort } from './listener';
+import { startListener } from './listener';
+import { buildPlan, Case, Plan } from './matrix';
+import { probe, ProbeCase, ProbeResult } from './prober';
+import { HOST_TARGETS, HostTarget, LOADERS, unavailable } from './targets';
+import { atCleanup, netnsProblem, Topology } from './topology';
+
+export interface VerifyArgs {
+  profile: string;
+  catalog?: string;
+  target: string;
+  /** Verify the files under DIR/<environment>/<target>/ instead of compiling. */
+  'from-dir'?: string;
+}
+
+/** Bad input or an environment verify cannot run in: exit 2. */
+class VerifyError extends Error {}
+
+/** A denied probe waits this long; raised on a busy machine (see verifyTarget). */
+const PROBE_TIMEOUT_MS = 700;
+const MAX_PROBE_TIMEOUT_MS = 5000;
+
+export interface Mismatch {
+  target: HostTarget;
+  c: Case;
+  seen: ProbeResult;
+}
+
+export interface TargetReport {
+  target: HostTarget;
+  how?: string;
+  passed: number;
+  failed: number;
+  /** How long a probe waited before it counted as denied. */
+  timeoutMs: number;
+  /** Set when the ruleset could not be loaded. */
+  loadError?: string;
+  mismatches: Mismatch[];
+  seconds: number;
+}
+
+function parseTargets(spec: string): { targets: HostTarget[]; optional: Set<HostTarget> } {
+  if (spec === 'all') return { targets: [...HOST_TARGETS], optional: new Set(['firewalld']) };
+  const targets: HostTarget[] = [];
+  for (const t of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
+    if (!(HOST_TARGETS as string[]).includes(t)) throw new VerifyError(`error: verify cannot run target '${t}': it proves host firewalls only (${HOST_TARGETS.join(', ')}, all)`);
+    if (!targets.includes(t as HostTarget)) targets.push(t as HostTarget);
+  }
+  if (!targets.length) throw new VerifyError('error: --target names no target');
+  return { targets, optional: new Set() };
+}
+
+const key = (c: ProbeCase) => `${c.transport ?? 'tcp'} ${c.src} ${c.dst} ${c.port}`;
+
+function listenPorts(plan: Plan, direction: 'ingress' | 'egress'): ListenPort[] {
+  const ports = plan.ports[direction];
+  return (['tcp', 'udp'] as const).flatMap((transport) => ports[transport].map((port) => ({ port, transport })));
+}
+
+/** Probes the cases from where each starts (world for ingress, node for egress). */
+async function probeCases(t: Topology, cases: readonly Case[], timeoutMs: number): Promise<ProbeResult[]> {
+  const strip = (c: Case): ProbeCase => ({ src: c.src, dst: c.dst, port: c.port, transport: c.transport });
+  const ingress = cases.filter((c) => c.direction === 'ingress');
+  const egress = cases.filter((c) => c.direction === 'egress');
+  const [a, b] = await Promise.all([
+    ingress.length ? probe(t, t.world, ingress.map(strip), timeoutMs) : [],
+    egress.length ? probe(t, t.node, egress.map(strip), timeoutMs) : [],
+  ]);
+  const byKey = new Map([...a, ...b].map((r) => [key(r), r]));
+  return cases.map((c) => byKey.get(key(c))!);
+}
+
+/** probeCases; then the cases that `shouldPass` but timed out, again, with
+ * each longer timeout in turn: on a busy machine a round trip can take a
+ * second or more, while a firewall drop drops every time. */
+async function probeRounds(t: Topology, cases: readonly Case[], shouldPass: (c: Case) => boolean, timeouts: readonly number[]): Promise<ProbeResult[]> {
+  let seen = await probeCases(t, cases, timeouts[0]);
+  for (const timeout of timeouts.slice(1)) {
+    const retry = cases.filter((c, i) => shouldPass(c) && !seen[i].allowed && seen[i].outcome === 'timeout');
+    if (!retry.length) break;
+    const again = new Map((await probeCases(t, retry, timeout)).map((r) => [key(r), r]));
+    seen = seen.map((r) => again.get(key(r)) ?? r);
+  }
+  return seen;
+}
+
+async function verifyTarget(plan: Plan, target: HostTarget, dir: string): Promise<TargetReport> {
+  const started = Date.now();
+  const report: TargetReport = { target, passed: 0, failed: 0, timeoutMs: PROBE_TIMEOUT_MS, mismatches: [], seconds: 0 };
+  const t = new Topology({
+    prefix: 'pcv',
+    node: [plan.node.ipv4.address, plan.node.ipv6.address],
+    world: plan.peers.map((p) => p.address),
+  });
+  let stop: (() => void) | undefined;
+  try {
+    await Promise.all([
+      startListener(t, t.node, listenPorts(plan, 'ingress'), 5000, [plan.node.ipv4.address, plan.node.ipv6.address]),
+      startListener(t, t.world, listenPorts(plan, 'egress'), 5000, plan.peers.map((p) => p.address)),
+    ]);
+    const control = await probeRounds(t, plan.cases, () => true, [PROBE_TIMEOUT_MS, 2500, 6000]);
+    const broken = control.filter((r) => !r.allowed);
+    if (broken.length) {
+      const shown = broken.slice(0, 10).map((r) => `  ${r.src} -> ${r.dst} ${r.port}/${r.transport ?? 'tcp'}: ${r.outcome}`);
+      throw new VerifyError(
+        `error: ${target}: the test network is broken: with no ruleset loaded, ${broken.length} of ${control.length} probes failed:\n${shown.join('\n')}`,
+      );
+    }
+    // A denied probe is one that times out, so the timeout must comfortably
+    // exceed the slowest round trip this machine managed just now.
+    const slowest = Math.max(...control.map((r) => r.ms));
+    report.timeoutMs = Math.min(MAX_PROBE_TIMEOUT_MS, Math.max(PROBE_TIMEOUT_MS, 2 * slowest));
+    const timeouts = [report.timeoutMs, Math.max(2500, 3 * report.timeoutMs)];
+    try {
+      const loaded = await LOADERS[target].load(t, dir);
+      report.how = loaded.how;
+      stop = loaded.stop;
+    } catch (e) {
+      report.loadError = (e as Error).message;
+      report.failed = plan.cases.length;
+      return report;
+    }
+    // Inbound, then outbound, each after a flush of the neighbour caches.
+    const byKey = new Map<string, ProbeResult>();
+    for (const direction of ['ingress', 'egress'] as const) {
+      t.flushNeighbours();
+      for (const r of await probeRounds(t, plan.cases.filter((c) => c.direction === direction), (c) => c.expect, timeouts)) byKey.set(key(r), r);
+    }
+    const seen = plan.cases.map((c) => byKey.get(key(c))!);
+    plan.cases.forEach((c, i) => {
+      if (seen[i].allowed === c.expect) report.passed++;
+      else {
+        report.failed++;
+        report.mismatches.push({ target, c, seen: seen[i] });
+      }
+    });
+    return report;
+  } finally {
+    stop?.();
+    t.destroy();
+    report.seconds = (Date.now() - started) / 1000;
+  }
+}
+
+/** Column-aligned rows; the last column is not padded. */
+export function table(rows: string[][], indent = '  '): string {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => indent + r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]))).join('  ').trimEnd()).join('\n') + '\n';
+}
+
+function describePlan(plan: Plan, profilePath: string): string {
+  const { ir } = plan;
+  let out = `verify ${profilePath}: environment ${ir.environment}, catalog ${ir.catalog.name}, egress ${ir.egress}\n`;
+  out += `node under test: ${plan.node.ipv4.address}, ${plan.node.ipv6.address}\n`;
+  const rows = [['peer', 'as', 'in groups', 'probed']];
+  for (const p of plan.peers) {
+    const dirs = [plan.ingress[p.family].includes(p) ? 'inbound from' : '', plan.egress[p.family].includes(p) ? 'outbound to' : ''].filter(Boolean);
+    rows.push([p.address, p.role, p.groups.join(', ') || '(none)', dirs.join(', ')]);
+  }
+  out += 'peers:\n' + table(rows);
+  for (const n of plan.notes) out += `note: ${n}\n`;
+  const count = (d: 'ingress' | 'egress') => plan.cases.filter((c) => c.direction === d).length;
+  out += `matrix: ${plan.cases.length} probes per target (inbound ${count('ingress')}, outbound ${count('egress')})\n`;
+  return out;
+}
+
+/** A peer that every expected-allowed probe of one direction failed for
+ * points at the link (ARP, IPv6 neighbour discovery), not at ports. */
+function linkHints(plan: Plan, ms: readonly Mismatch[]): string[] {
+  const hints: string[] = [];
+  const failed = new Map<string, number>();
+  for (const m of ms) {
+    const k = `${m.target} ${m.c.direction} ${m.c.peer.address}`;
+    if (m.c.expect) failed.set(k, (failed.get(k) ?? 0) + 1);
+  }
+  for (const [k, n] of failed) {
+    const [target, direction, address] = k.split(' ');
+    const expected = plan.cases.filter((c) => c.direction === direction && c.peer.address === address && c.expect).length;
+    if (n === expected && n > 1) {
+      const v6 = address.includes(':');
+      hints.push(
+        `${target}: every one of the ${n} expected-allowed ${direction === 'ingress' ? 'inbound probes from' : 'outbound probes to'} ${address} failed: ` +
+          `look at ${v6 ? 'IPv6 neighbour discovery (ICMPv6 neighbor solicit/advert on input and output)' : 'the link (ARP)'} before ports`,
+      );
+    }
+  }
+  return hints;
+}
+
+function describeMismatches(ms: readonly Mismatch[]): string {
+  if (!ms.length) return '';
+  const rows = [['target', 'direction', 'from', 'to', 'port', 'expected', 'seen', 'catalog rows']];
+  for (const { target, c, seen } of ms)
+    rows.push([
+      target,
+      c.direction === 'ingress' ? 'inbound' : 'outbound',
+      c.src,
+      c.dst,
+      `${c.port}/${c.transport}`,
+      c.expect ? 'allow' : 'deny',
+      seen.allowed ? 'allow' : `deny (${seen.outcome})`,
+      c.why,
+    ]);
+  return `\nmismatches (${ms.length}):\n` + table(rows);
+}
+
+function readInput(file: string): InputText {
+  try {
+    return readFile(file);
+  } catch (e) {
+    if (e instanceof InputError) throw new VerifyError(e.message);
+    throw e;
+  }
+}
+
+/** The output directory of each target: compiled into a temporary directory,
+ * or given by --from-dir. */
+function outputDirs(args: VerifyArgs, profile: InputText, catalog: InputText | undefined, loaded: Loaded, targets: HostTarget[]): Map<HostTarget, string> {
+  const dirs = new Map<HostTarget, string>();
+  let base = args['from-dir'];
+  if (!base) {
+    const result = compile({ profile, catalog, targets });
+    if (!result.ok) throw new VerifyError(result.diagnostics.map(formatDiagnostic).join('\n'));
+    base = fs.mkdtempSync(path.join(os.tmpdir(), 'pcv-out-'));
+    const tmp = base;
+    atCleanup(() => fs.rmSync(tmp, { recursive: true, force: true }));
+    for (const f of result.files) {
+      const file = path.join(base, ...f.path.split('/'));
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      fs.writeFileSync(file, f.content);
+    }
+  }
+  for (const target of targets) {
+    const dir = path.resolve(base, loaded.ir.environment, target);
+    const missing = LOADERS[target].files.filter((f) => !fs.existsSync(path.join(dir, f)));
+    if (missing.length) throw new VerifyError(`error: ${dir}: no ${missing.join(', ')} (--from-dir takes the directory given to compile --out-dir)`);
+    dirs.set(target, dir);
+  }
+  return dirs;
+}
+
+/** Runs verify; writes the report to `out`, problems to `err`; resolves to the exit code. */
+export async function verify(args: VerifyArgs, out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
+  try {
+    const requested = parseTargets(args.target);
+    const profile = readInput(args.profile);
+    const catalog = args.catalog ? readInput(args.catalog) : undefined;
+    let loaded: Loaded;
+    try {
+      loaded = load({ profile, catalog });
+    } catch (e) {
+      if (!(e instanceof CompileError)) throw e;
+      const n = e.diagnostics.filter((d) => d.level === 'error').length;
+      err.write(e.diagnostics.map(formatDiagnostic).join('\n') + `\n${n} error${n === 1 ? '' : 's'}; nothing verified.\n`);
+      return 2;
+    }
+    const problem = netnsProblem();
+    if (problem) throw new VerifyError(`error: verify ${problem}; run it as root (sudo)`);
+    const targets: HostTarget[] = [];
+    const skipped: string[] = [];
+    for (const t of requested.targets) {
+      const why = unavailable(t);
+      if (!why) targets.push(t);
+      else if (requested.optional.has(t)) skipped.push(`${t}: not available: ${why}`);
+      else throw new VerifyError(`error: cannot verify ${t}: ${why}`);
+    }
+    const dirs = outputDirs(args, profile, catalog, loaded, targets);
+    const plan = buildPlan(loaded.ir);
+    out.write(describePlan(plan, args.profile));
+    for (const s of skipped) out.write(`${s}\n`);
+    const reports: TargetReport[] = [];
+    for (const target of targets) {
+      const r = await verifyTarget(plan, target, dirs.get(target)!);
+      reports.push(r);
+      out.write(
+        r.loadError
+          ? `${target}: the ruleset did not load, ${r.failed} probes not run: ${r.loadError}\n`
+          : `${target}: loaded with ${r.how}; ${plan.cases.length} probes: ${r.passed} passed, ${r.failed} failed (${r.seconds.toFixed(1)} s` +
+              `${r.timeoutMs > PROBE_TIMEOUT_MS ? `; busy machine: probe timeout raised to ${r.timeoutMs} ms` : ''})\n`,
+      );
+    }
+    const mismatches = reports.flatMap((r) => r.mismatches);
+    out.write(describeMismatches(mismatches));
+    for (const h of linkHints(plan, mismatches)) out.write(`hint: ${h}\n`);
+    const passed = reports.reduce((n, r) => n + r.passed, 0);
+    const failed = reports.reduce((n, r) => n + r.failed, 0);
+    out.write(`${passed} passed, ${failed} failed\n`);
+    return failed ? 1 : 0;
+  } catch (e) {
+    if (e instanceof VerifyError) {
+      err.write(e.message + '\n');
+      return 2;
+    }
+    throw e;
+  }
+}
+
+/** The CLI's entry point: verify is asynchronous, so main() returns at once
+ * and the exit code is set when verify finishes. */
+export function verifyCommand(args: VerifyArgs): void {
+  verify(args).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e) => {
+      process.stderr.write(`verify: internal error: ${(e as Error).stack ?? e}\n`);
+      process.exitCode = 2;
+    },
+  );
+}

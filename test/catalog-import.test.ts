@@ -1,0 +1,306 @@
+// `portcullis catalog import`: the vendor document's tables -> catalog YAML.
+//
+// - Round trip: importing the document with --base catalog/thoughtspot.yaml
+//   gives back the built-in catalog (same data, parsed), whose IR for the
+//   example profile equals the built-in's, and `diff` finds no change.
+// - A copy of the document with one row added and one removed: the import
+//   lists exactly those two rows (with their lines), and the policy diff
+//   shows exactly their flows.
+// - Without a base, the rows the document leaves open (the garbled outbound
+//   rows, the address destination, the port choices) are undecided, with
+//   DOC:LINE:COL diagnostics, and `validate` rejects the output until they
+//   are decided; a --map file decides unmapped phrases and port cells.
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as yaml from 'js-yaml';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { diffPolicies, isEmptyDiff } from '../src/analysis/diff';
+import { importCatalog } from '../src/catalog-import';
+import { readPhrase, readPortCell, phraseTable } from '../src/catalog-import/phrases';
+import { load } from '../src/compile';
+import { fixture, ROOT, runCli } from './helpers/cli';
+import { assertCaret, assertNoStack, parseDiagnostics } from './helpers/diagnostics';
+import { parseMarkdownTables } from './helpers/markdown';
+
+const DOC = path.join('fixtures', 'seeds', 'network-ports.md');
+const SHARED_DOC = path.join(ROOT, '..', 'shared', 'seeds', 'network-ports.md');
+const BUILTIN = path.join('catalog', 'thoughtspot.yaml');
+const EXAMPLE = { path: 'fixtures/profiles/example.yaml', text: fs.readFileSync(fixture('profiles', 'example.yaml'), 'utf8') };
+const docText = fs.readFileSync(path.join(ROOT, DOC), 'utf8');
+const builtinText = fs.readFileSync(path.join(ROOT, BUILTIN), 'utf8');
+
+function tmpDir(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'pc-import-'));
+}
+
+function importCli(args: string[]) {
+  const r = runCli(['catalog', 'import', ...args]);
+  assertNoStack(r.stderr);
+  return r;
+}
+
+/** stderr lines listing rows: "new ...", "changed ...", "removed ...". */
+function changeLines(stderr: string): string[] {
+  return stderr.split('\n').filter((l) => /^(new|changed|removed|prose) /.test(l));
+}
+
+test('round trip: the document with --base the built-in catalog gives back the built-in catalog', () => {
+  for (const doc of [DOC, ...(fs.existsSync(SHARED_DOC) ? [SHARED_DOC] : [])]) {
+    const out = path.join(tmpDir(), 'thoughtspot.yaml');
+    const r = importCli([doc, '--base', BUILTIN, '-o', out]);
+    assert.is(r.code, 0, r.stderr);
+    assert.is(r.stdout, '');
+    assert.equal(changeLines(r.stderr), [], 'nothing new, changed or removed');
+    assert.match(r.stderr, /57 rows .*57 kept from the base, 0 new, 0 changed, 0 removed; none undecided/);
+    const text = fs.readFileSync(out, 'utf8');
+    assert.equal(yaml.load(text), yaml.load(builtinText), 'the same catalog data');
+    // Its IR for the example profile is the built-in's, rule for rule.
+    const mine = load({ profile: EXAMPLE, catalog: { path: out, text } });
+    const theirs = load({ profile: EXAMPLE });
+    assert.equal(mine.ir.rules, theirs.ir.rules);
+    assert.equal(mine.ir, theirs.ir);
+    assert.ok(isEmptyDiff(diffPolicies(theirs, mine)));
+    // And `validate` accepts it.
+    const v = runCli(['validate', '--profile', EXAMPLE.path, '--catalog', out]);
+    assert.is(v.code, 0, v.stderr);
+  }
+});
+
+function changedDocument(): { text: string; added: number; removedBaseLine: number } {
+  const lines = docText.split('\n');
+  const t1Last = lines.findIndex((l) => l.startsWith('|4251|HTTP|Sage master HTTP|'));
+  const diamond = lines.findIndex((l) => l.startsWith('|4405|RPC|Diamond (graphite) port|'));
+  assert.ok(t1Last > 0 && diamond > t1Last, 'test setup');
+  const out = [...lines];
+  out.splice(diamond, 1);
+  out.splice(t1Last + 1, 0, '|9443|HTTPS|Admin console|bidirectional|Administrators IP addresses|All nodes|Web console for administrators.|');
+  return { text: out.join('\n'), added: t1Last + 2, removedBaseLine: diamond + 1 };
+}
+
+test('changed document: one row added, one removed: exactly those two are listed, and the policy diff is exactly their flows', () => {
+  const { text, added, removedBaseLine } = changedDocument();
+  const dir = tmpDir();
+  const doc = path.join(dir, 'network-ports.md');
+  fs.writeFileSync(doc, text);
+  const out = path.join(dir, 'new.yaml');
+  const r = importCli([doc, '--base', BUILTIN, '-o', out]);
+  assert.is(r.code, 0, r.stderr);
+  const listed = changeLines(r.stderr);
+  assert.is(listed.length, 2, r.stderr);
+  assert.match(listed[0], new RegExp(`^new +${doc.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:${added}: T1 row 9: 9443 "Admin console" \\(rule ops-admin-console\\)$`));
+  assert.match(listed[1], new RegExp(`^removed +T2 row 26 \\(line ${removedBaseLine} of the base's document\\): 4405 "Diamond \\(graphite\\) port" \\(rule ic-diamond\\)`));
+  assert.match(r.stderr, /56 kept from the base, 1 new, 0 changed, 1 removed; none undecided/);
+
+  // The new row was read afresh: admins -> nodes on 9443/tcp, always on.
+  const cat = yaml.load(fs.readFileSync(out, 'utf8')) as { rules: Record<string, unknown>[]; tables: Record<string, { line: number }> };
+  const rule = cat.rules.find((x) => x.id === 'ops-admin-console')!;
+  assert.equal([rule.table, rule.row, rule.ports, rule.from, rule.to, rule.transport, rule.feature], ['T1', 9, [9443], ['admins'], ['nodes'], 'tcp', undefined]);
+  // Later rows keep their decisions with new row numbers and table lines.
+  const tables = parseMarkdownTables(text);
+  assert.equal(Object.values(cat.tables).map((t) => t.line), tables.map((t) => t.line));
+  assert.equal(cat.rules.find((x) => x.id === 'ic-trace-vault-rpc')!.row, 26);
+
+  // The policy diff for the example profile: exactly 9443 opened from the admins, 4405 closed between the nodes.
+  const before = load({ profile: EXAMPLE });
+  const after = load({ profile: EXAMPLE, catalog: { path: out, text: fs.readFileSync(out, 'utf8') } });
+  const d = diffPolicies(before, after);
+  assert.equal(
+    d.opened.map((c) => [c.direction, c.ports, c.sources, c.rows.map((x) => x.ref)]),
+    [
+      ['ingress', ['9443'], ['198.51.100.0/24'], ['T1.9']],
+      ['ingress', ['9443'], ['2001:db8:ad::/48'], ['T1.9']],
+    ],
+  );
+  assert.equal(
+    d.closed.map((c) => [c.direction, c.ports, c.rows.map((x) => x.ref)]),
+    [['ingress', ['4405'], ['T2.26']]],
+  );
+  // The CLI says the same.
+  const cli = runCli(['diff', EXAMPLE.path, EXAMPLE.path, '--new-catalog', out, '--format', 'json']);
+  assert.is(cli.code, 1);
+  assert.equal(JSON.parse(cli.stdout), JSON.parse(JSON.stringify(d)));
+});
+
+test('changed cells: the matched row is read afresh, keeps its id, is listed as changed, and its note says what was decided before', () => {
+  const text = docText.replace('|2101|HTTP|Oreo HTTP port|bidirectional|Admin IP addresses and all nodes|All nodes|Node daemon HTTP|', '|2101|HTTP|Oreo HTTP port|bidirectional|Admin IP addresses and all nodes|All nodes|Node daemon HTTP (debugging)|');
+  assert.is.not(text, docText);
+  const r = importCatalog({ doc: { path: 'doc.md', text }, base: { path: BUILTIN, text: builtinText } });
+  assert.equal(
+    r.changes.map((c) => [c.kind, c.ruleId, c.table, c.row]),
+    [['changed', 'ic-oreo-http', 'T2', 4]],
+  );
+  assert.match(r.changes[0].text, /^changed +doc\.md:\d+: T2 row 4: 2101 "Oreo HTTP port" \(rule ic-oreo-http\): Description changed; read afresh$/);
+  const rule = (yaml.load(r.yaml) as { rules: Record<string, unknown>[] }).rules.find((x) => x.id === 'ic-oreo-http')!;
+  // Afresh: both phrases as plain groups (the base gated admins by feature debug).
+  assert.equal(rule.from, ['admins', 'nodes']);
+  assert.match(String(rule.note), /^Re-read from the document: Description changed since the base \(base rule: ports \[2101\], from \[nodes, \{ group: admins, feature: debug \}\]/);
+  assert.is(r.undecided, 0);
+});
+
+test('without a base: the document leaves three rows undecided, each reason a DOC:LINE:COL diagnostic; validate rejects the output', () => {
+  const dir = tmpDir();
+  const out = path.join(dir, 'fresh.yaml');
+  const r = importCli([DOC, '-o', out]);
+  assert.is(r.code, 2, r.stderr);
+  const ds = parseDiagnostics(r.stderr);
+  const lines = docText.split('\n');
+  const at = (rowStart: string, needle: string, nth = 0) => {
+    const i = lines.findIndex((l) => l.startsWith(rowStart));
+    let col = -1;
+    for (let k = 0; k <= nth; k++) col = lines[i].indexOf(needle, col + 1);
+    return [i + 1, col + 1];
+  };
+  assert.equal(
+    ds.map((d) => [d.line, d.col]),
+    [
+      at('|443|HTTPS|HTTPS|outbound|', '208.83.110.20'),
+      at('|25 or 587|', '25 or 587'),
+      at('|25 or 587|', '|All nodes|', 0).map((n, j) => (j ? n + 1 : n)),
+      at('|389 or 636|', '389 or 636'),
+      at('|389 or 636|', '|All nodes|', 0).map((n, j) => (j ? n + 1 : n)),
+    ],
+  );
+  for (const d of ds) {
+    assert.is(d.file, DOC);
+    assert.is(d.level, 'error');
+    assertCaret(d, DOC);
+    assert.ok(d.hint, 'a hint');
+  }
+  assert.match(ds[0].message, /^T4 row 1, Destination '208\.83\.110\.20': '208\.83\.110\.20' is an address, not a group; row left undecided$/);
+  assert.match(ds[1].message, /^T4 row 2, Port '25 or 587': a choice of one port, not two open ports; row left undecided$/);
+  assert.match(ds[2].message, /^T4 row 2, Destination 'All nodes': an outbound row whose destination is the nodes themselves; the row must be reinterpreted/);
+  assert.match(r.stderr, /57 rows from .*; 3 undecided/);
+
+  const cat = yaml.load(fs.readFileSync(out, 'utf8')) as { rules: Record<string, any>[] };
+  assert.is(cat.rules.length, 57);
+  assert.equal(
+    cat.rules.filter((x) => x.undecided).map((x) => `${x.table}.${x.row}`),
+    ['T4.1', 'T4.2', 'T4.3'],
+  );
+  // Every other row reads as the built-in catalog decided it, except its
+  // documented judgement calls: IPMI goes to the BMCs (T5.1).
+  const builtin = yaml.load(builtinText) as { rules: Record<string, any>[] };
+  const groups = (l: (string | { group: string })[]) => l.map((g) => (typeof g === 'string' ? g : g.group)).sort();
+  const differs = cat.rules
+    .filter((x) => !x.undecided)
+    .filter((x) => {
+      const b = builtin.rules.find((y) => y.table === x.table && y.row === x.row)!;
+      return JSON.stringify([groups(x.from), groups(x.to), x.ports, x.transport]) !== JSON.stringify([groups(b.from), groups(b.to), b.ports, b.transport]);
+    })
+    .map((x) => `${x.table}.${x.row}`);
+  assert.equal(differs, ['T5.1']);
+
+  const v = runCli(['validate', '--profile', EXAMPLE.path, '--catalog', out]);
+  assert.is(v.code, 2);
+  const vd = parseDiagnostics(v.stderr).filter((d) => /unknown key 'undecided'/.test(d.message));
+  assert.is(vd.length, 3, v.stderr);
+});
+
+test("unmapped phrases and unreadable ports: DOC:LINE:COL at the cell (the phrase's own column in a compound cell); a --map decides them", () => {
+  const doc = path.join('fixtures', 'import', 'unreadable.md');
+  const lines = fs.readFileSync(path.join(ROOT, doc), 'utf8').split('\n');
+  const pos = (needle: string, inLine: string) => {
+    const i = lines.findIndex((l) => l.includes(inLine));
+    return [i + 1, lines[i].indexOf(needle) + 1];
+  };
+  const dir = tmpDir();
+  const out = path.join(dir, 'mon.yaml');
+  const r = importCli([doc, '-o', out]);
+  assert.is(r.code, 2, r.stderr);
+  const ds = parseDiagnostics(r.stderr);
+  assert.equal(
+    ds.map((d) => [d.line, d.col]),
+    [
+      pos('Monitoring hosts', '|9100|'),
+      pos('20K+', '|20K+|'),
+      pos('25 or 587', '|25 or 587|'),
+      pos('Mail relay', '|25 or 587|'),
+      pos('monitoring hosts|', '|9200-9210|'),
+    ],
+  );
+  ds.forEach((d) => assertCaret(d, doc));
+  assert.match(ds[0].message, /^T1 row 1, Source 'Monitoring hosts': no group for the phrase 'Monitoring hosts'/);
+  assert.match(ds[0].hint!, /groups: \{ "Monitoring hosts": GROUP \}/);
+  assert.match(ds[1].message, /^T1 row 2, Port '20K\+': cannot read the port: an open-ended range/);
+  assert.match(ds[2].message, /a choice of one port, not two open ports/);
+  assert.match(ds[4].message, /^T1 row 4, Source 'Admin IP addresses and monitoring hosts': no group for the phrase 'monitoring hosts'/);
+  // The table without a port column is not imported; the undecided rows are marked.
+  const cat = yaml.load(fs.readFileSync(out, 'utf8')) as { tables: object; rules: Record<string, any>[] };
+  assert.equal(Object.keys(cat.tables), ['T1']);
+  assert.equal(cat.rules.map((x) => !!x.undecided), [true, true, true, true, false]);
+  assert.match(cat.rules[0].undecided[0], new RegExp(`^${doc.replace(/[.]/g, '\\.')}:${ds[0].line}:${ds[0].col}: `));
+
+  const profile = path.join(dir, 'p.yaml');
+  fs.writeFileSync(profile, 'environment: mon\ngroups:\n  admins: [10.1.0.0/24]\n  nodes: [10.20.0.11]\n  monitoring: [10.5.0.0/24]\n  smtp_relay: [10.20.1.25]\n');
+  assert.is(runCli(['validate', '--profile', profile, '--catalog', out]).code, 2, 'validate rejects undecided rows');
+
+  const decided = path.join(dir, 'mon-decided.yaml');
+  const m = importCli([doc, '--map', path.join('fixtures', 'import', 'unreadable-map.yaml'), '-o', decided]);
+  assert.is(m.code, 0, m.stderr);
+  assert.equal(parseDiagnostics(m.stderr), []);
+  const dc = yaml.load(fs.readFileSync(decided, 'utf8')) as { rules: Record<string, any>[]; params: object };
+  assert.equal(
+    dc.rules.map((x) => [x.ports, x.from, x.to]),
+    [
+      [[9100], ['monitoring'], ['nodes']],
+      [[{ param: 'agent_ports' }], ['nodes'], ['nodes']],
+      [[{ param: 'smtp_port' }], ['nodes'], ['smtp_relay']],
+      [['9200-9210'], ['admins', 'monitoring'], ['nodes']],
+      [[22], ['admins'], ['nodes']],
+    ],
+  );
+  assert.equal(Object.keys(dc.params), ['smtp_port', 'agent_ports']);
+  const v = runCli(['validate', '--profile', profile, '--catalog', decided]);
+  assert.is(v.code, 0, v.stderr);
+});
+
+test('a --map binds an address phrase to a group (its default) and a choice to a param: the fresh import then leaves only the garbled rows', () => {
+  const map = 'groups:\n  "208.83.110.20": file_transfer\nports:\n  "25 or 587": smtp_port\n  "389 or 636": ldap_port\nparams:\n  smtp_port: { kind: port, choices: [25, 587], default: 587 }\n  ldap_port: { kind: port, choices: [389, 636], default: 636 }\n';
+  const r = importCatalog({ doc: { path: DOC, text: docText }, map: { path: 'map.yaml', text: map } });
+  assert.is(r.undecided, 2);
+  assert.equal(
+    r.diagnostics.map((d) => d.message.replace(/:.*/, '')),
+    ['T4 row 2, Destination \'All nodes\'', 'T4 row 3, Destination \'All nodes\''],
+  );
+  const cat = yaml.load(r.yaml) as { groups: Record<string, { default?: string[] }>; rules: Record<string, any>[] };
+  assert.equal(cat.groups.file_transfer.default, ['208.83.110.20']);
+  assert.equal(cat.rules.find((x) => x.table === 'T4' && x.row === 1)!.to, ['file_transfer']);
+});
+
+test('bad input exits 2 and writes nothing: a missing document, an invalid base, an invalid map', () => {
+  const dir = tmpDir();
+  const out = path.join(dir, 'out.yaml');
+  const missing = importCli([path.join(dir, 'nope.md'), '-o', out]);
+  assert.is(missing.code, 2);
+  assert.match(missing.stderr, /nope\.md: error: cannot read file: no such file/);
+  const badBase = importCli([DOC, '--base', path.join('fixtures', 'catalogs', 'bad', 'unknown-group.yaml'), '-o', out]);
+  assert.is(badBase.code, 2);
+  assert.match(badBase.stderr, /unknown-group\.yaml:\d+:\d+: error: /);
+  const mapFile = path.join(dir, 'map.yaml');
+  fs.writeFileSync(mapFile, 'groups:\n  "Monitoring hosts": Not-A-Group\nphrases: {}\n');
+  const badMap = importCli([DOC, '--map', mapFile, '-o', out]);
+  assert.is(badMap.code, 2);
+  const ds = parseDiagnostics(badMap.stderr);
+  assert.equal(ds.map((d) => [d.line, d.col]), [[2, 23], [3, 1]]);
+  assert.match(ds[1].message, /unknown key 'phrases'/);
+  assert.not.ok(fs.existsSync(out), 'nothing written');
+  assert.equal(fs.readdirSync(dir), ['map.yaml']);
+});
+
+test('cell readers: ports, choices, phrases', () => {
+  assert.equal(readPortCell('22'), { kind: 'ports', ranges: [{ lo: 22, hi: 22 }] });
+  assert.equal(readPortCell(' 8000 - 8010 '), { kind: 'ports', ranges: [{ lo: 8000, hi: 8010 }] });
+  assert.equal(readPortCell('25 or 587'), { kind: 'choice', choices: [25, 587] });
+  assert.equal(readPortCell('25, 465 or 587'), { kind: 'choice', choices: [25, 465, 587] });
+  for (const bad of ['20K+', '80, 443', '0', '70000', '', '443/tcp', '10-5']) assert.is(readPortCell(bad).kind, 'unreadable', bad);
+  const t = phraseTable();
+  assert.equal(readPhrase('Admin IP addresses and all nodes', t).groups, ['admins', 'nodes']);
+  assert.equal(readPhrase('  ALL   nodes ', t).groups, ['nodes']);
+  const r = readPhrase('All nodes and Monitoring hosts', t);
+  assert.equal([r.groups, r.unmapped], [['nodes'], [{ text: 'Monitoring hosts', offset: 14 }]]);
+  assert.equal(readPhrase('208.83.110.20', t).addresses.map((a) => a.text), ['208.83.110.20']);
+});
+
+test.run();
