@@ -1,6 +1,7 @@
 // The backend registry: every target the compiler can emit.
 
 import type { Backend, TargetName } from './base';
+import { azureNsgBackend } from './azure-nsg';
 import { firewalldBackend } from './firewalld';
 import { iptablesBackend } from './iptables';
 import { nftablesBackend } from './nftables';
@@ -11,6 +12,7 @@ export const ALL_TARGETS: TargetName[] = ['nftables', 'iptables', 'firewalld', '
 const backends = new Map<TargetName, Backend>([
   [nftablesBackend.name, nftablesBackend],
   [iptablesBackend.name, iptablesBackend],
+  [azureNsgBackend.name, azureNsgBackend],
   [firewalldBackend.name, firewalldBackend],
   [terraformAwsBackend.name, terraformAwsBackend],
 ]);

@@ -22,7 +22,7 @@ export interface Golden {
 
 /** To cover another target: add it here, run `npm run golden:update`, review the diff. */
 export const GOLDEN: Golden[] = [
-  { profile: 'example.yaml', targets: ['nftables', 'iptables', 'firewalld', 'terraform-aws'] },
+  { profile: 'example.yaml', targets: ['nftables', 'iptables', 'firewalld', 'terraform-aws', 'azure-nsg'] },
   { profile: 'restrict.yaml', targets: ['nftables', 'iptables', 'firewalld'] },
   { profile: 'v6-admins.yaml', targets: ['nftables', 'iptables', 'firewalld'] },
 ];

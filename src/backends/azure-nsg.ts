@@ -1,0 +1,465 @@
+// Azure NSG: one ARM deployment template (nsg.json) with one
+// Microsoft.Network/networkSecurityGroups resource. The template is built
+// here as a JSON value and serialized; the handlebars template only lays out
+// the pre-serialized top-level members.
+//
+// Shape:
+// - Every IR address set is one ARM variable (an array of prefixes); rules
+//   reference it with "[variables('<set>')]", so an address appears once in
+//   the file and adding one address changes one list element.
+// - One security rule per IR rule (augmented rules: prefix and port lists).
+//   The nodes' end of a host rule is the nodes' prefixes of that family, or
+//   the VirtualNetwork tag when the profile lists none of that family.
+// - Priorities: see allocatePriorities (stable, hash of the rule id).
+// - Inbound ends in an explicit deny-all (4096), overriding Azure's default
+//   AllowVNetInBound / AllowAzureLoadBalancerInBound; outbound gets one only
+//   with `egress: restrict` (Azure's defaults allow outbound).
+
+import { createHash } from 'crypto';
+import { formatAddress } from '../addresses';
+import type { AddressSet, Family, IR, Rule } from '../ir/types';
+import { formatPortRange } from '../ports';
+import { Backend, citeRows, headerLines, oneLine, OutputFile, provenanceLines, TargetLimitError, TemplateSet } from './base';
+
+export const ARM_SCHEMA = 'https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#';
+/** Microsoft.Network API version of the NSG resource (GA; used by the
+ * azure-native Pulumi provider v3). */
+export const NSG_API_VERSION = '2024-05-01';
+
+/** Azure's documented limits ("Networking limits - Azure Resource Manager";
+ * NSG security rule properties). */
+export const AZURE_LIMITS = {
+  /** "NSG rules per NSG". */
+  rulesPerNsg: 1000,
+  /** "IP addresses and ranges specified for source or destination in a
+   * security group (The limit applies separately to source and destination)":
+   * summed over all rules of the NSG (Azure's error names it
+   * MaxSecurityRuleAddressesOrPortsPerSecurityGroup, which also counts
+   * port ranges, so port ranges are held to it too). */
+  prefixesOrPortsPerNsg: 4000,
+  ruleNameLength: 80,
+  descriptionLength: 140,
+  priorityMin: 100,
+  priorityMax: 4096,
+} as const;
+
+/** Priority layout (per direction; lower number = evaluated first). */
+export const PRIORITY = {
+  /** Baseline allows (ICMP): fixed. */
+  icmp: { ipv4: 100, ipv6: 101 } as Record<Family, number>,
+  /** Home slots of the IR rules: 200 + hash(id) mod 3800. */
+  bandLo: 200,
+  bandSize: 3800,
+  /** Rules whose home slot another rule already holds. */
+  overflowLo: 4000,
+  overflowSize: 96,
+  /** Deny-all: the lowest precedence a custom rule can have. */
+  denyAll: 4096,
+} as const;
+
+const NAME_RE = /^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?$/;
+
+/** An ARM template expression, written as-is (not escaped). */
+class ArmExpr {
+  constructor(readonly text: string) {}
+}
+const variableRef = (name: string) => new ArmExpr(`[variables('${name}')]`);
+const parameterRef = (name: string) => new ArmExpr(`[parameters('${name}')]`);
+
+/** A literal string ARM must not read as an expression: one that starts
+ * with '[' and ends with ']' gets a second '[' (ARM's documented escape). */
+export function armLiteral(s: string): string {
+  return s.startsWith('[') && s.endsWith(']') ? `[${s}` : s;
+}
+
+type ArmValue = string | number | boolean | ArmExpr | ArmValue[] | { [k: string]: ArmValue | undefined };
+
+/** To a plain JSON value: literals escaped, expressions as written,
+ * undefined members dropped, key order as built. */
+function toJson(v: ArmValue): unknown {
+  if (v instanceof ArmExpr) return v.text;
+  if (typeof v === 'string') return armLiteral(v);
+  if (Array.isArray(v)) return v.map(toJson);
+  if (typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) if (x !== undefined) out[k] = toJson(x);
+    return out;
+  }
+  return v;
+}
+
+/** 2-space JSON, nested `indent` levels deep (its first line is not indented). */
+function serialize(v: ArmValue, indent = 1): string {
+  return JSON.stringify(toJson(v), null, 2).replace(/\n/g, '\n' + '  '.repeat(indent));
+}
+
+function hash32(text: string): number {
+  return createHash('sha256').update(text, 'utf8').digest().readUInt32BE(0);
+}
+
+/** The slot a rule id asks for, from its id alone. */
+export function homePriority(id: string): number {
+  return PRIORITY.bandLo + (hash32(id) % PRIORITY.bandSize);
+}
+
+/**
+ * Priorities for the rules of one direction.
+ *
+ * Guarantee: a rule's priority is its home slot, a function of its own id
+ * only, unless another rule of the same direction has the same home slot.
+ * So adding, removing or reordering rules never renumbers a rule whose home
+ * slot is its own; only rules sharing a home slot can move, and only among
+ * themselves: the smallest id keeps the slot, the others take slots in the
+ * overflow band 4000-4095 (hash probing, in id order). The input order never
+ * matters. If the overflow band is full, the main band is probed upwards.
+ */
+export function allocatePriorities(ids: readonly string[]): Map<string, number> {
+  const sorted = [...new Set(ids)].sort();
+  const out = new Map<string, number>();
+  const taken = new Set<number>();
+  const displaced: string[] = [];
+  for (const id of sorted) {
+    const home = homePriority(id);
+    if (taken.has(home)) displaced.push(id);
+    else {
+      taken.add(home);
+      out.set(id, home);
+    }
+  }
+  for (const id of displaced) {
+    let slot: number | undefined;
+    const start = hash32(`overflow:${id}`) % PRIORITY.overflowSize;
+    for (let i = 0; i < PRIORITY.overflowSize && slot === undefined; i++) {
+      const p = PRIORITY.overflowLo + ((start + i) % PRIORITY.overflowSize);
+      if (!taken.has(p)) slot = p;
+    }
+    for (let i = 1; i < PRIORITY.bandSize && slot === undefined; i++) {
+      const p = PRIORITY.bandLo + ((homePriority(id) - PRIORITY.bandLo + i) % PRIORITY.bandSize);
+      if (!taken.has(p)) slot = p;
+    }
+    if (slot === undefined) throw new Error(`azure-nsg: no free priority for rule '${id}' (${sorted.length} rules in one direction)`);
+    taken.add(slot);
+    out.set(id, slot);
+  }
+  return out;
+}
+
+/** A security rule name from an IR rule id: the id itself when Azure
+ * accepts it, else a sanitized prefix plus a hash of the id. */
+export function ruleName(id: string): string {
+  if (NAME_RE.test(id)) return id;
+  const hash = createHash('sha256').update(id, 'utf8').digest('hex').slice(0, 8);
+  const stem = id.replace(/[^A-Za-z0-9_.-]/g, '_').replace(/^[^A-Za-z0-9]+/, '').slice(0, AZURE_LIMITS.ruleNameLength - 9);
+  return `${stem || 'rule'}-${hash}`;
+}
+
+/** Cut to at most `max` UTF-16 units (what Azure counts) on a code point
+ * boundary, marking the cut. */
+export function clip(text: string, max: number): string {
+  if (text.length <= max) return text;
+  let out = '';
+  for (const ch of text) {
+    if (out.length + ch.length > max - 3) break;
+    out += ch;
+  }
+  return out + '...';
+}
+
+const PROTOCOL = { tcp: 'Tcp', udp: 'Udp' } as const;
+const SUFFIX: Record<Family, string> = { ipv4: 'v4', ipv6: 'v6' };
+const ANY: Record<Family, string> = { ipv4: '0.0.0.0/0', ipv6: '::/0' };
+
+interface SecurityRule {
+  name: string;
+  properties: {
+    description: string;
+    protocol: string;
+    sourcePortRange: string;
+    destinationPortRange?: string;
+    destinationPortRanges?: string[];
+    sourceAddressPrefix?: string;
+    sourceAddressPrefixes?: ArmExpr;
+    destinationAddressPrefix?: string;
+    destinationAddressPrefixes?: ArmExpr;
+    access: 'Allow' | 'Deny';
+    priority: number;
+    direction: 'Inbound' | 'Outbound';
+  };
+}
+
+/** One end of a rule: a variable holding prefixes, or a single tag/'*'. */
+type End = { set: AddressSet } | { tag: string };
+
+/** The policy does not fit one NSG. A TargetLimitError, so compile()
+ * reports it on the profile (at the group contributing most); `problems`
+ * says which limits, by how much. */
+export class AzureLimitError extends TargetLimitError {
+  constructor(
+    message: string,
+    readonly problems: { limit: string; count: number; max: number; message: string }[],
+    hint?: string,
+    group?: string,
+  ) {
+    super('azure-nsg', message, hint, group);
+    this.name = 'AzureLimitError';
+  }
+}
+
+export interface NsgPlan {
+  /** Set name -> prefixes, in the IR's order. */
+  variables: [string, string[]][];
+  rules: SecurityRule[];
+  /** Rule name -> provenance lines. */
+  provenance: [string, string[]][];
+}
+
+export function buildNsg(ir: IR): NsgPlan {
+  const setByName = new Map(ir.sets.map((s) => [s.name, s]));
+  const hostSet = (family: Family) => ir.sets.find((s) => s.group === ir.host && s.family === family);
+  const hostEnd = (family: Family): End => {
+    const s = hostSet(family);
+    return s ? { set: s } : { tag: 'VirtualNetwork' };
+  };
+  const peerEnd = (name: string | undefined, rule: Rule): End => {
+    const s = name === undefined ? undefined : setByName.get(name);
+    if (!s) throw new Error(`azure-nsg: rule '${rule.id}' names no address set for its peer`);
+    return { set: s };
+  };
+  const restrict = ir.egress === 'restrict';
+  const used = new Set<string>();
+  const endProps = (side: 'source' | 'destination', end: End) => {
+    if ('tag' in end) return { [`${side}AddressPrefix`]: end.tag };
+    used.add(end.set.name);
+    return { [`${side}AddressPrefixes`]: variableRef(end.set.name) };
+  };
+
+  // The IR rules this NSG carries: host ingress, off-host (network-level:
+  // the NSG can enforce them wherever it is attached), and host egress only
+  // with `egress: restrict` (with `allow`, Azure's defaults already allow).
+  const carried = ir.rules.filter((r) => r.direction === 'ingress' || restrict);
+  const priorities = {
+    ingress: allocatePriorities(carried.filter((r) => r.direction === 'ingress').map((r) => r.id)),
+    egress: allocatePriorities(carried.filter((r) => r.direction === 'egress').map((r) => r.id)),
+  };
+
+  const rules: SecurityRule[] = [];
+  const provenance: [string, string[]][] = [];
+  const names = new Map<string, string>();
+  const addRule = (id: string, rule: SecurityRule, lines: string[]) => {
+    const clash = names.get(rule.name);
+    if (clash !== undefined) throw new Error(`azure-nsg: rules '${clash}' and '${id}' map to the same name '${rule.name}'`);
+    names.set(rule.name, id);
+    rules.push(rule);
+    provenance.push([rule.name, lines]);
+  };
+
+  // Baseline: the ICMP that IPv4/IPv6 need (Azure filters ICMP by protocol
+  // only; the host firewalls narrow it to types), for each family the nodes
+  // have or a carried inbound host rule uses.
+  const families = (['ipv4', 'ipv6'] as Family[]).filter(
+    (f) => hostSet(f) || carried.some((r) => r.scope === 'host' && r.direction === 'ingress' && r.family === f),
+  );
+  for (const f of families) {
+    const name = `baseline-icmp-${SUFFIX[f]}`;
+    addRule(
+      name,
+      {
+        name,
+        properties: {
+          description: clip(`${name}: ICMP${f === 'ipv6' ? 'v6' : ''} to the nodes, as ${f === 'ipv4' ? 'IPv4' : 'IPv6'} needs (contract baseline; the host firewalls filter types)`, AZURE_LIMITS.descriptionLength),
+          protocol: 'Icmp',
+          sourcePortRange: '*',
+          destinationPortRange: '*',
+          // Any source of this family, not '*': with the VirtualNetwork
+          // fallback as destination, '*' would make the rule match both
+          // families.
+          sourceAddressPrefix: ANY[f],
+          ...endProps('destination', hostEnd(f)),
+          access: 'Allow',
+          priority: PRIORITY.icmp[f],
+          direction: 'Inbound',
+        },
+      },
+      [`Contract baseline: inbound ICMP${f === 'ipv6' ? 'v6' : ''} to the nodes (${ir.icmp.ingress[f].join(', ')} on the host firewalls).`],
+    );
+  }
+
+  for (const r of carried) {
+    const name = ruleName(r.id);
+    const ingressHost = r.scope === 'host' && r.direction === 'ingress';
+    const egressHost = r.scope === 'host' && r.direction === 'egress';
+    const src = egressHost ? hostEnd(r.family) : peerEnd(r.source, r);
+    const dst = ingressHost ? hostEnd(r.family) : peerEnd(r.destination, r);
+    const lines = provenanceLines(r);
+    if (r.scope === 'off-host') lines.unshift(oneLine(`Off-host: ${r.sourceGroup} -> ${r.destinationGroup}; enforced where this NSG filters the ${r.destinationGroup} addresses.`));
+    if (r.antiLockout) lines.unshift('Anti-lockout: carries the admins\' SSH rule.');
+    addRule(
+      r.id,
+      {
+        name,
+        properties: {
+          description: clip(oneLine(`${r.id} ${citeRows(r.provenance)}`), AZURE_LIMITS.descriptionLength),
+          protocol: PROTOCOL[r.transport],
+          sourcePortRange: '*',
+          destinationPortRanges: r.ports.map((p) => formatPortRange(p)),
+          ...endProps('source', src),
+          ...endProps('destination', dst),
+          access: 'Allow',
+          priority: priorities[r.direction].get(r.id)!,
+          direction: r.direction === 'ingress' ? 'Inbound' : 'Outbound',
+        },
+      },
+      lines,
+    );
+  }
+
+  const denyAll = (direction: 'Inbound' | 'Outbound', why: string) => {
+    const name = `baseline-deny-all-${direction === 'Inbound' ? 'in' : 'out'}`;
+    addRule(
+      name,
+      {
+        name,
+        properties: {
+          description: clip(`${name}: ${why}`, AZURE_LIMITS.descriptionLength),
+          protocol: '*',
+          sourcePortRange: '*',
+          destinationPortRange: '*',
+          sourceAddressPrefix: '*',
+          destinationAddressPrefix: '*',
+          access: 'Deny',
+          priority: PRIORITY.denyAll,
+          direction,
+        },
+      },
+      [why],
+    );
+  };
+  denyAll('Inbound', 'default deny inbound (overrides AllowVNetInBound and AllowAzureLoadBalancerInBound)');
+  if (restrict) denyAll('Outbound', 'egress restrict: deny other outbound (overrides AllowVnetOutBound and AllowInternetOutBound)');
+
+  const order = { Inbound: 0, Outbound: 1 };
+  rules.sort((a, b) => order[a.properties.direction] - order[b.properties.direction] || a.properties.priority - b.properties.priority);
+  const rank = new Map(rules.map((r, i) => [r.name, i]));
+  provenance.sort(([a], [b]) => rank.get(a)! - rank.get(b)!);
+
+  const variables: [string, string[]][] = ir.sets.filter((s) => used.has(s.name)).map((s) => [s.name, s.cidrs.map(formatAddress)]);
+  checkLimits(rules, new Map(variables), new Map(ir.sets.map((x) => [x.name, x.group])));
+  return { variables, rules, provenance };
+}
+
+/** Azure's limits, checked on the expanded rules: a clear error, not a
+ * failed deployment. */
+function checkLimits(rules: SecurityRule[], variables: Map<string, string[]>, groupOf: Map<string, string>): void {
+  const problems: AzureLimitError['problems'] = [];
+  // Which group's addresses weigh most in an over-full field: where to point.
+  let blame: { group: string; weight: number } | undefined;
+  if (rules.length > AZURE_LIMITS.rulesPerNsg)
+    problems.push({
+      limit: 'rulesPerNsg',
+      count: rules.length,
+      max: AZURE_LIMITS.rulesPerNsg,
+      message: `${rules.length} security rules, over Azure's limit of ${AZURE_LIMITS.rulesPerNsg} rules per NSG`,
+    });
+  const varName = (e: ArmExpr) => /^\[variables\('(.*)'\)\]$/.exec(e.text)![1];
+  // A single value ('*', a tag, one prefix) counts as one: conservative.
+  const count = (one: string | undefined, many: ArmExpr | string[] | undefined): number => {
+    if (many instanceof ArmExpr) return variables.get(varName(many))!.length;
+    if (many) return many.length;
+    return one === undefined ? 0 : 1;
+  };
+  const fields = [
+    ['sourceAddressPrefixes', 'source address prefixes', (r: SecurityRule) => count(r.properties.sourceAddressPrefix, r.properties.sourceAddressPrefixes), (r: SecurityRule) => r.properties.sourceAddressPrefixes],
+    ['destinationAddressPrefixes', 'destination address prefixes', (r: SecurityRule) => count(r.properties.destinationAddressPrefix, r.properties.destinationAddressPrefixes), (r: SecurityRule) => r.properties.destinationAddressPrefixes],
+    ['destinationPortRanges', 'destination port ranges', (r: SecurityRule) => count(r.properties.destinationPortRange, r.properties.destinationPortRanges), () => undefined],
+  ] as const;
+  for (const [limit, what, f, ref] of fields) {
+    const total = rules.reduce((n, r) => n + f(r), 0);
+    if (total <= AZURE_LIMITS.prefixesOrPortsPerNsg) continue;
+    const top = [...rules].sort((a, b) => f(b) - f(a) || a.name.localeCompare(b.name, 'en')).slice(0, 3).map((r) => `${r.name} ${f(r)}`);
+    problems.push({
+      limit,
+      count: total,
+      max: AZURE_LIMITS.prefixesOrPortsPerNsg,
+      message: `${total} ${what} across the NSG's rules, over Azure's limit of ${AZURE_LIMITS.prefixesOrPortsPerNsg} per NSG (largest: ${top.join(', ')})`,
+    });
+    const byGroup = new Map<string, number>();
+    for (const r of rules) {
+      const e = ref(r);
+      if (!e) continue;
+      const g = groupOf.get(varName(e));
+      if (g !== undefined) byGroup.set(g, (byGroup.get(g) ?? 0) + f(r));
+    }
+    for (const [group, weight] of [...byGroup].sort(([a], [b]) => a.localeCompare(b, 'en')))
+      if (!blame || weight > blame.weight) blame = { group, weight };
+  }
+  if (problems.length)
+    throw new AzureLimitError(
+      problems.map((p) => p.message).join('; '),
+      problems,
+      'Azure counts every rule\'s list in full (a group used by N rules counts N times): merge addresses into fewer CIDRs, ' +
+        'or turn off features; the limits are per NSG, so the policy would have to be split by hand',
+      blame?.group,
+    );
+}
+
+const templates = new TemplateSet('azure-nsg', {});
+
+export function renderAzureNsg(ir: IR): string {
+  const model = buildNsg(ir);
+  const nsgName = ir.azure?.nsg_name;
+  const location = ir.azure?.location;
+  const metadata: ArmValue = {
+    generator: 'portcullis',
+    comments: headerLines(ir),
+    deploy: [
+      'az deployment group create --resource-group RG --template-file nsg.json' + (nsgName ? '' : ' --parameters nsgName=NAME'),
+      'Associate the NSG with the nodes\' network interfaces or subnet; node addresses are the private IPs Azure filters on.',
+      'Inbound ends in an explicit deny-all (priority 4096); Azure platform traffic (168.63.129.16 DHCP/DNS, IMDS) is not subject to NSG rules.',
+      ir.egress === 'restrict'
+        ? 'Outbound (egress: restrict): only the listed rules, then deny-all (priority 4096).'
+        : 'Outbound (egress: allow): Azure\'s default rules (AllowVnetOutBound, AllowInternetOutBound) apply.',
+    ],
+    rules: Object.fromEntries(model.provenance) as ArmValue,
+  };
+  const parameters: ArmValue = {
+    nsgName: {
+      type: 'string',
+      defaultValue: nsgName,
+      metadata: { description: 'Name of the network security group.' },
+    },
+    location: {
+      type: 'string',
+      defaultValue: location ?? new ArmExpr('[resourceGroup().location]'),
+      metadata: { description: 'Azure region of the network security group.' },
+    },
+  };
+  const variables: ArmValue = Object.fromEntries(model.variables);
+  const resources: ArmValue = [
+    {
+      type: 'Microsoft.Network/networkSecurityGroups',
+      apiVersion: NSG_API_VERSION,
+      name: parameterRef('nsgName'),
+      location: parameterRef('location'),
+      properties: { securityRules: model.rules as unknown as ArmValue },
+    },
+  ];
+  const outputs: ArmValue = {
+    nsgId: { type: 'string', value: new ArmExpr("[resourceId('Microsoft.Network/networkSecurityGroups', parameters('nsgName'))]") },
+  };
+  return templates.render('nsg.json.hbs', {
+    schema: serialize(ARM_SCHEMA),
+    contentVersion: serialize('1.0.0.0'),
+    metadata: serialize(metadata),
+    parameters: serialize(parameters),
+    variables: serialize(variables),
+    resources: serialize(resources),
+    outputs: serialize(outputs),
+  });
+}
+
+export const azureNsgBackend: Backend = {
+  name: 'azure-nsg',
+  render(ir: IR): OutputFile[] {
+    return [{ path: 'nsg.json', content: renderAzureNsg(ir) }];
+  },
+};
