@@ -1,3 +1,8 @@
 #!/usr/bin/env node
 'use strict';
-process.exitCode = require('../build/src/cli.js').main(process.argv.slice(2));
+// The bundled CLI (npm run build); the plain tsc build if it is absent.
+const fs = require('fs');
+const path = require('path');
+const bundle = path.join(__dirname, '..', 'dist', 'portcullis.js');
+if (fs.existsSync(bundle)) require(bundle);
+else process.exitCode = require('../build/src/cli.js').main(process.argv.slice(2));

@@ -8,7 +8,8 @@ import { TargetLimitError, TargetName } from './backends/base';
 import { CompileError, Diagnostic, SourceText } from './diagnostics';
 import { buildIR } from './ir/build';
 import type { IR } from './ir/types';
-import { Catalog, loadCatalog } from './load/catalog';
+import { analyzeCatalog, Catalog, loadCatalog } from './load/catalog';
+import { DocSnapshot, ParsedDoc } from './load/yaml';
 import { loadProfile, Profile } from './load/profile';
 import { packagePath } from './paths';
 
@@ -50,10 +51,31 @@ export interface Loaded {
   ir: IR;
 }
 
+interface CatalogSnapshot {
+  text: string;
+  doc: DocSnapshot;
+}
+
+/** The built-in catalog: from the snapshot tools/bundle.js puts in the
+ * bundle (parsed and schema-checked at build time) when the file on disk is
+ * still the text it was made from; else parsed like any catalog. */
+function loadBuiltinCatalog(): Catalog {
+  const input = builtinCatalogText();
+  const source = new SourceText(input.path, input.text);
+  let snap: CatalogSnapshot | undefined;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    snap = require('portcullis:builtin-catalog') as CatalogSnapshot;
+  } catch {
+    snap = undefined; // not bundled
+  }
+  if (snap && snap.text === input.text) return analyzeCatalog(ParsedDoc.fromSnapshot(source, snap.doc));
+  return loadCatalog(source);
+}
+
 /** Load and analyze without rendering; throws CompileError on bad input. */
 export function load(options: Pick<CompileOptions, 'profile' | 'catalog'>): Loaded {
-  const catalogInput = options.catalog ?? builtinCatalogText();
-  const catalog = loadCatalog(new SourceText(catalogInput.path, catalogInput.text));
+  const catalog = options.catalog ? loadCatalog(new SourceText(options.catalog.path, options.catalog.text)) : loadBuiltinCatalog();
   const profile = loadProfile(new SourceText(options.profile.path, options.profile.text), catalog);
   return { catalog, profile, ir: buildIR(catalog, profile) };
 }

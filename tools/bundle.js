@@ -5,6 +5,7 @@
 'use strict';
 const path = require('path');
 const esbuild = require('esbuild');
+const fs = require('fs');
 
 const root = path.resolve(__dirname, '..');
 esbuild
@@ -16,6 +17,8 @@ esbuild
     target: 'node20',
     format: 'cjs',
     legalComments: 'none',
+    minify: true,
+    keepNames: false,
     // The bundle has precompiled templates and standalone validators: the
     // handlebars compiler and ajv itself are only fallbacks of the tsc
     // build, left out here (their require() is never reached).
@@ -24,6 +27,24 @@ esbuild
         name: 'fallbacks-external',
         setup(build) {
           build.onResolve({ filter: /^(handlebars|ajv)$/ }, (args) => ({ path: args.path, external: true }));
+        },
+      },
+      {
+        // The built-in catalog, parsed and schema-checked now (with the tsc
+        // build of the loader) instead of at every start.
+        name: 'builtin-catalog',
+        setup(build) {
+          build.onResolve({ filter: /^portcullis:builtin-catalog$/ }, (args) => ({ path: args.path, namespace: 'portcullis' }));
+          build.onLoad({ filter: /.*/, namespace: 'portcullis' }, () => {
+            const { SourceText } = require(path.join(root, 'build', 'src', 'diagnostics.js'));
+            const { parseYaml } = require(path.join(root, 'build', 'src', 'load', 'yaml.js'));
+            const { validateCatalogShape } = require(path.join(root, 'build', 'src', 'load', 'validate.js'));
+            const text = fs.readFileSync(path.join(root, 'catalog', 'thoughtspot.yaml'), 'utf8');
+            const doc = parseYaml(new SourceText('catalog/thoughtspot.yaml', text));
+            const problems = validateCatalogShape(doc);
+            if (problems.length) throw new Error(`the built-in catalog is invalid: ${problems[0].message}`);
+            return { contents: `module.exports = ${JSON.stringify({ text, doc: doc.snapshot() })};`, loader: 'js' };
+          });
         },
       },
     ],

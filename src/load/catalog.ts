@@ -97,6 +97,11 @@ export function loadCatalog(source: SourceText): Catalog {
   const doc = parseYaml(source);
   const shape = validateCatalogShape(doc);
   if (shape.length) throw new CompileError(shape);
+  return analyzeCatalog(doc);
+}
+
+/** The checks of meaning, on a document whose shape is valid. */
+export function analyzeCatalog(doc: ParsedDoc): Catalog {
   const raw = doc.value as RawCatalog;
   const errors: Diagnostic[] = [];
   const err = (path: PathSeg[], msg: string, hint?: string, atKey = false) => errors.push(doc.error(path, msg, hint, atKey));

@@ -8,6 +8,12 @@ import { CompileError, Position, SourceText } from '../diagnostics';
 
 export type PathSeg = string | number;
 
+export interface DocSnapshot {
+  value: unknown;
+  valuePos: [string, number, number][];
+  keyPos: [string, number, number][];
+}
+
 interface RawNode {
   start: number;
   result: unknown;
@@ -21,6 +27,18 @@ export class ParsedDoc {
     private readonly valuePos: Map<string, Position>,
     private readonly keyPos: Map<string, Position>,
   ) {}
+
+  /** Value and positions as plain data, to rebuild the document without
+   * parsing (the bundle carries the built-in catalog this way). */
+  snapshot(): DocSnapshot {
+    const flat = (m: Map<string, Position>): [string, number, number][] => [...m].map(([k, p]) => [k, p.line, p.col]);
+    return { value: this.value, valuePos: flat(this.valuePos), keyPos: flat(this.keyPos) };
+  }
+
+  static fromSnapshot(source: SourceText, snap: DocSnapshot): ParsedDoc {
+    const map = (a: [string, number, number][]) => new Map(a.map(([k, line, col]) => [k, { line, col }]));
+    return new ParsedDoc(source, snap.value, map(snap.valuePos), map(snap.keyPos));
+  }
 
   /** Position of the value at path; falls back to the nearest ancestor. */
   pos(path: readonly PathSeg[]): Position {

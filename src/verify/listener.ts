@@ -114,7 +114,7 @@ export function startListener(
   udpAddresses: readonly string[] = [],
 ): Promise<Listener> {
   const specs = [...ports.map((p) => (typeof p === 'number' ? String(p) : `${p.port}/${p.transport}`)), ...udpAddresses.map((a) => `@${a}`)];
-  const c: ChildProcess = t.spawn(ns, [process.execPath, __filename, ...specs]);
+  const c: ChildProcess = t.spawn(ns, [process.execPath, __filename, ROLE_ARG, ...specs]);
   return new Promise((resolve, reject) => {
     let out = '';
     let err = '';
@@ -136,4 +136,9 @@ export function startListener(
   });
 }
 
-if (require.main === module) main(process.argv.slice(2));
+/** Marks the child process's role: in the bundle, __filename is the CLI,
+ * which dispatches on it (src/bundle.ts); here it is skipped. */
+export const ROLE_ARG = '--portcullis-role=listener';
+
+// Run as its own file (the tsc build); in the bundle, src/bundle.ts dispatches.
+if (require.main === module && /(listener|prober)\.js$/.test(__filename)) main(process.argv.slice(process.argv[2] === ROLE_ARG ? 3 : 2));

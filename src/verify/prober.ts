@@ -126,7 +126,7 @@ export function main(args: readonly string[]): void {
 
 /** Runs the prober in `ns`: all cases in parallel, each with timeoutMs. */
 export function probe(t: Topology, ns: string, cases: readonly ProbeCase[], timeoutMs = 700): Promise<ProbeResult[]> {
-  const c = t.spawn(ns, [process.execPath, __filename, String(timeoutMs)]);
+  const c = t.spawn(ns, [process.execPath, __filename, ROLE_ARG, String(timeoutMs)]);
   return new Promise((resolve, reject) => {
     let out = '';
     let err = '';
@@ -147,4 +147,9 @@ export function probe(t: Topology, ns: string, cases: readonly ProbeCase[], time
   });
 }
 
-if (require.main === module) main(process.argv.slice(2));
+/** Marks the child process's role: in the bundle, __filename is the CLI,
+ * which dispatches on it (src/bundle.ts); here it is skipped. */
+export const ROLE_ARG = '--portcullis-role=prober';
+
+// Run as its own file (the tsc build); in the bundle, src/bundle.ts dispatches.
+if (require.main === module && /(listener|prober)\.js$/.test(__filename)) main(process.argv.slice(process.argv[2] === ROLE_ARG ? 3 : 2));
