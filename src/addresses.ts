@@ -23,19 +23,61 @@ export const BITS: Record<Family, number> = { ipv4: 32, ipv6: 128 };
 
 export type ParseResult = { ok: true; cidr: Cidr } | { ok: false; message: string; hint?: string };
 
-function toBigInt(bytes: number[]): bigint {
-  let v = 0n;
-  for (const b of bytes) v = (v << 8n) | BigInt(b);
-  return v;
-}
-
 function fromBigInt(v: bigint, family: Family): string {
   if (family === 'ipv4') {
-    return [24n, 16n, 8n, 0n].map((s) => String((v >> s) & 255n)).join('.');
+    const n = Number(v);
+    return `${Math.floor(n / 16777216) & 255}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
   }
-  const parts: number[] = [];
-  for (let s = 112n; s >= 0n; s -= 16n) parts.push(Number((v >> s) & 0xffffn));
-  return ipaddr.fromByteArray(parts.flatMap((p) => [p >> 8, p & 255])).toString(); // RFC 5952 form
+  // RFC 5952: lower case, no leading zeros, the longest run (>= 2) of zero groups as "::".
+  const hex = v.toString(16).padStart(32, '0');
+  const groups: string[] = [];
+  for (let i = 0; i < 32; i += 4) groups.push(parseInt(hex.slice(i, i + 4), 16).toString(16));
+  let best = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== '0') {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === '0') j++;
+    if (j - i > bestLen) {
+      best = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  if (best < 0) return groups.join(':');
+  return `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`;
+}
+
+const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+
+/** Dotted quad to integer; undefined unless four decimal parts 0-255
+ * without leading zeros (which some tools read as octal). */
+function parseIPv4(text: string): bigint | undefined {
+  const m = IPV4.exec(text);
+  if (!m) return undefined;
+  let v = 0;
+  for (let i = 1; i <= 4; i++) {
+    const part = m[i];
+    if (part.length > 1 && part[0] === '0') return undefined;
+    const n = Number(part);
+    if (n > 255) return undefined;
+    v = v * 256 + n;
+  }
+  return BigInt(v);
+}
+
+function parseIPv6(text: string): bigint | undefined {
+  if (!text.includes(':') || text.includes('%')) return undefined;
+  let parts: number[];
+  try {
+    parts = ipaddr.IPv6.parse(text).parts;
+  } catch {
+    return undefined;
+  }
+  return BigInt('0x' + parts.map((p) => p.toString(16).padStart(4, '0')).join(''));
 }
 
 export function parseAddress(text: string): ParseResult {
@@ -44,19 +86,17 @@ export function parseAddress(text: string): ParseResult {
   const addrPart = slash >= 0 ? trimmed.slice(0, slash) : trimmed;
   const prefixPart = slash >= 0 ? trimmed.slice(slash + 1) : undefined;
   let family: Family;
-  let bytes: number[];
-  if (ipaddr.IPv4.isValidFourPartDecimal(addrPart) && !/(^|\.)0\d/.test(addrPart)) {
-    family = 'ipv4';
-    bytes = ipaddr.IPv4.parse(addrPart).toByteArray();
-  } else if (addrPart.includes(':') && !addrPart.includes('%') && ipaddr.IPv6.isValid(addrPart)) {
-    family = 'ipv6';
-    bytes = ipaddr.IPv6.parse(addrPart).toByteArray();
-  } else {
+  let value = parseIPv4(addrPart);
+  if (value !== undefined) family = 'ipv4';
+  else if ((value = parseIPv6(addrPart)) !== undefined) family = 'ipv6';
+  else {
     const hint = /^\d+(\.\d+){0,2}$/.test(addrPart)
       ? 'write IPv4 addresses as four decimal parts, e.g. 10.0.0.1'
       : addrPart.includes('%')
         ? 'zone indices (%eth0) have no meaning in a firewall rule; drop them'
-        : 'expected an IPv4 or IPv6 address, optionally with /PREFIX, e.g. 10.0.0.0/24 or 2001:db8::/32';
+        : /(^|\.)0\d/.test(addrPart)
+          ? 'leading zeros are read as octal by some tools; write 10.0.0.1, not 010.000.000.001'
+          : 'expected an IPv4 or IPv6 address, optionally with /PREFIX, e.g. 10.0.0.0/24 or 2001:db8::/32';
     return { ok: false, message: `'${text}' is not an IP address or CIDR`, hint };
   }
   const bits = BITS[family];
@@ -71,7 +111,6 @@ export function parseAddress(text: string): ParseResult {
     }
     prefix = Number(prefixPart);
   }
-  const value = toBigInt(bytes);
   const hostMask = (1n << BigInt(bits - prefix)) - 1n;
   if ((value & hostMask) !== 0n) {
     const network = formatCidr({ family, base: value & ~hostMask, prefix });
@@ -112,6 +151,9 @@ export function mergeRanges(ranges: AddrRange[]): AddrRange[] {
 /** The minimal list of CIDR blocks that covers exactly the range. */
 export function rangeToCidrs(r: AddrRange, family: Family): Cidr[] {
   const bits = BITS[family];
+  // Common case: the range is one aligned block (a CIDR that merged with nothing).
+  const size = r.hi - r.lo + 1n;
+  if ((size & (size - 1n)) === 0n && (r.lo & (size - 1n)) === 0n) return [{ family, base: r.lo, prefix: bits - (size.toString(2).length - 1) }];
   const out: Cidr[] = [];
   let lo = r.lo;
   while (lo <= r.hi) {
@@ -133,8 +175,16 @@ export function normalizeCidrs(cidrs: Cidr[], family: Family): Cidr[] {
   return mergeRanges(cidrs.filter((c) => c.family === family).map(cidrRange)).flatMap((r) => rangeToCidrs(r, family));
 }
 
+const formatted = new WeakMap<Cidr, string>();
+
+/** A host without /32 or /128, else CIDR; cached (every backend prints every set). */
 export function formatAddress(c: Cidr): string {
-  return c.prefix === BITS[c.family] ? fromBigInt(c.base, c.family) : formatCidr(c);
+  let s = formatted.get(c);
+  if (s === undefined) {
+    s = c.prefix === BITS[c.family] ? fromBigInt(c.base, c.family) : formatCidr(c);
+    formatted.set(c, s);
+  }
+  return s;
 }
 
 export function containsAddress(ranges: AddrRange[], v: bigint): boolean {

@@ -36,7 +36,7 @@ export class SourceText {
   private starts(): number[] {
     if (!this.lineStarts) {
       const s = [0];
-      for (let i = 0; i < this.text.length; i++) if (this.text.charCodeAt(i) === 10) s.push(i + 1);
+      for (let i = this.text.indexOf('\n'); i >= 0; i = this.text.indexOf('\n', i + 1)) s.push(i + 1);
       this.lineStarts = s;
     }
     return this.lineStarts;

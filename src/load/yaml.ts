@@ -60,7 +60,9 @@ export class ParsedDoc {
 }
 
 export function pointer(path: readonly PathSeg[]): string {
-  return path.map((s) => '/' + String(s).replace(/~/g, '~0').replace(/\//g, '~1')).join('');
+  let p = '';
+  for (const s of path) p += '/' + escapeSeg(String(s));
+  return p;
 }
 
 export function parseYaml(source: SourceText): ParsedDoc {
@@ -92,7 +94,7 @@ export function parseYaml(source: SourceText): ParsedDoc {
   }
   const valuePos = new Map<string, Position>();
   const keyPos = new Map<string, Position>();
-  if (root) index(source, root, [], valuePos, keyPos);
+  if (root) index(source, root, '', valuePos, keyPos);
   return new ParsedDoc(source, value, valuePos, keyPos);
 }
 
@@ -108,38 +110,35 @@ function unwrap(node: RawNode): RawNode {
 function firstToken(text: string, offset: number): number {
   let i = offset;
   for (;;) {
-    while (i < text.length && /[ \t\r\n]/.test(text[i])) i++;
-    if (text[i] === '#') {
-      while (i < text.length && text[i] !== '\n') i++;
-      continue;
-    }
-    return i;
+    let c = text.charCodeAt(i);
+    while (c === 32 || c === 9 || c === 13 || c === 10) c = text.charCodeAt(++i);
+    if (c !== 35 /* # */) return i;
+    const eol = text.indexOf('\n', i);
+    i = eol < 0 ? text.length : eol;
   }
 }
 
-function index(
-  source: SourceText,
-  raw: RawNode,
-  path: PathSeg[],
-  valuePos: Map<string, Position>,
-  keyPos: Map<string, Position>,
-): void {
+function escapeSeg(seg: string): string {
+  return seg.includes('~') || seg.includes('/') ? seg.replace(/~/g, '~0').replace(/\//g, '~1') : seg;
+}
+
+/** Walks the node tree; `ptr` is the JSON pointer of `raw`, built
+ * incrementally (documents hold tens of thousands of addresses). */
+function index(source: SourceText, raw: RawNode, ptr: string, valuePos: Map<string, Position>, keyPos: Map<string, Position>): void {
   const node = unwrap(raw);
-  let at = firstToken(source.text, node.start);
   // A null value (`key:` with nothing after it) has no token of its own; the
-  // skip above would land on the next line, so stay on the original line.
-  if (node.result === null || node.result === undefined) at = node.start;
-  valuePos.set(pointer(path), source.positionAt(Math.min(at, source.text.length)));
+  // skip would land on the next line, so stay on the original line.
+  const at = node.result === null || node.result === undefined ? node.start : firstToken(source.text, node.start);
+  valuePos.set(ptr, source.positionAt(Math.min(at, source.text.length)));
   const result = node.result;
   if (Array.isArray(result)) {
-    node.children.forEach((child, i) => index(source, child, [...path, i], valuePos, keyPos));
+    for (let i = 0; i < node.children.length; i++) index(source, node.children[i], `${ptr}/${i}`, valuePos, keyPos);
   } else if (result !== null && typeof result === 'object') {
     for (let i = 0; i + 1 < node.children.length; i += 2) {
       const keyNode = unwrap(node.children[i]);
-      const key = String(keyNode.result);
-      const childPath = [...path, key];
-      keyPos.set(pointer(childPath), source.positionAt(firstToken(source.text, keyNode.start)));
-      index(source, node.children[i + 1], childPath, valuePos, keyPos);
+      const childPtr = `${ptr}/${escapeSeg(String(keyNode.result))}`;
+      keyPos.set(childPtr, source.positionAt(firstToken(source.text, keyNode.start)));
+      index(source, node.children[i + 1], childPtr, valuePos, keyPos);
     }
   }
 }
