@@ -1,5 +1,5 @@
 // `portcullis verify`: the rules proven with real packets in network namespaces.
-export { verify, verifyCommand } from './run';
+export { verify, verifyCommand, verifyTarget } from './run';
 export type { VerifyArgs, TargetReport, Mismatch } from './run';
 export { buildPlan, samplePorts } from './matrix';
 export type { Plan, Case, Peer } from './matrix';

@@ -62,6 +62,8 @@ export interface TargetReport {
   /** Set when the ruleset could not be loaded. */
   loadError?: string;
   mismatches: Mismatch[];
+  /** What each probe of plan.cases saw (allowed or not), in order. */
+  observed: boolean[];
   seconds: number;
 }
 
@@ -110,9 +112,9 @@ async function probeRounds(t: Topology, cases: readonly Case[], shouldPass: (c: 
   return seen;
 }
 
-async function verifyTarget(plan: Plan, target: HostTarget, dir: string): Promise<TargetReport> {
+export async function verifyTarget(plan: Plan, target: HostTarget, dir: string): Promise<TargetReport> {
   const started = Date.now();
-  const report: TargetReport = { target, passed: 0, failed: 0, timeoutMs: PROBE_TIMEOUT_MS, mismatches: [], seconds: 0 };
+  const report: TargetReport = { target, passed: 0, failed: 0, timeoutMs: PROBE_TIMEOUT_MS, mismatches: [], observed: [], seconds: 0 };
   const t = new Topology({
     prefix: 'pcv',
     node: [plan.node.ipv4.address, plan.node.ipv6.address],
@@ -153,6 +155,7 @@ async function verifyTarget(plan: Plan, target: HostTarget, dir: string): Promis
       for (const r of await probeRounds(t, plan.cases.filter((c) => c.direction === direction), (c) => c.expect, timeouts)) byKey.set(key(r), r);
     }
     const seen = plan.cases.map((c) => byKey.get(key(c))!);
+    report.observed = seen.map((r) => r.allowed);
     plan.cases.forEach((c, i) => {
       if (seen[i].allowed === c.expect) report.passed++;
       else {
