@@ -24,6 +24,41 @@ export interface Backend {
   render(ir: IR): OutputFile[];
 }
 
+/** ICMP type numbers by the IR's (nftables') names, for targets that take numbers. */
+export const ICMP_TYPE_NUMBERS: Record<'ipv4' | 'ipv6', Record<string, number>> = {
+  ipv4: {
+    'echo-reply': 0,
+    'destination-unreachable': 3,
+    'source-quench': 4,
+    redirect: 5,
+    'echo-request': 8,
+    'router-advertisement': 9,
+    'router-solicitation': 10,
+    'time-exceeded': 11,
+    'parameter-problem': 12,
+    'timestamp-request': 13,
+    'timestamp-reply': 14,
+  },
+  ipv6: {
+    'destination-unreachable': 1,
+    'packet-too-big': 2,
+    'time-exceeded': 3,
+    'parameter-problem': 4,
+    'echo-request': 128,
+    'echo-reply': 129,
+    'mld-listener-query': 130,
+    'mld-listener-report': 131,
+    'mld-listener-done': 132,
+    'mld-listener-reduction': 132,
+    'nd-router-solicit': 133,
+    'nd-router-advert': 134,
+    'nd-neighbor-solicit': 135,
+    'nd-neighbor-advert': 136,
+    'nd-redirect': 137,
+    'mld2-listener-report': 143,
+  },
+};
+
 /** The policy is valid but does not fit a target's limits (AWS rule
  * quotas, Azure NSG sizes). compile() reports it as a positioned error on
  * the profile: at the group that overflows, or at `groups:`. */

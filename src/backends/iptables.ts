@@ -7,35 +7,10 @@ import { createHash } from 'crypto';
 import { Cidr, Family, formatAddress } from '../addresses';
 import type { AddressSet, IR, Rule } from '../ir/types';
 import { formatPortRange, PortRange } from '../ports';
-import { Backend, citeRows, headerLines, oneLine, OutputFile, TemplateSet } from './base';
+import { Backend, citeRows, headerLines, ICMP_TYPE_NUMBERS, oneLine, OutputFile, TemplateSet } from './base';
 
 export const INPUT_CHAIN = 'PORTCULLIS-INPUT';
 export const OUTPUT_CHAIN = 'PORTCULLIS-OUTPUT';
-
-/** ICMP types by number: unambiguous in both iptables and ip6tables. */
-const ICMP_NUMBERS: Record<string, number> = {
-  'echo-reply': 0,
-  'destination-unreachable': 3,
-  'echo-request': 8,
-  'time-exceeded': 11,
-  'parameter-problem': 12,
-};
-const ICMPV6_NUMBERS: Record<string, number> = {
-  'destination-unreachable': 1,
-  'packet-too-big': 2,
-  'time-exceeded': 3,
-  'parameter-problem': 4,
-  'echo-request': 128,
-  'echo-reply': 129,
-  'mld-listener-query': 130,
-  'mld-listener-report': 131,
-  'mld-listener-done': 132,
-  'nd-router-solicit': 133,
-  'nd-router-advert': 134,
-  'nd-neighbor-solicit': 135,
-  'nd-neighbor-advert': 136,
-  'mld2-listener-report': 143,
-};
 
 /** The multiport match takes at most 15 ports, a range counting as two. */
 export const MULTIPORT_MAX = 15;
@@ -102,11 +77,12 @@ function ruleLines(rule: Rule, sets: Map<string, AddressSet>): { notes: string[]
   };
 }
 
+/** ICMP by type number: unambiguous in both iptables and ip6tables. */
 function icmpLines(chain: string, family: Family, types: string[]): string[] {
   return types.map((t) =>
     family === 'ipv4'
-      ? `-A ${chain} -p icmp --icmp-type ${ICMP_NUMBERS[t]} -m comment --comment "${t}" -j ACCEPT`
-      : `-A ${chain} -p ipv6-icmp --icmpv6-type ${ICMPV6_NUMBERS[t]} -m comment --comment "${t}" -j ACCEPT`,
+      ? `-A ${chain} -p icmp --icmp-type ${ICMP_TYPE_NUMBERS.ipv4[t]} -m comment --comment "${t}" -j ACCEPT`
+      : `-A ${chain} -p ipv6-icmp --icmpv6-type ${ICMP_TYPE_NUMBERS.ipv6[t]} -m comment --comment "${t}" -j ACCEPT`,
   );
 }
 

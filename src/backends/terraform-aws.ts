@@ -31,10 +31,9 @@
 //   which escapes `\`, `"`, `${`, `%{` and control characters.
 
 import { Family, formatCidr } from '../addresses';
-import { TargetLimitError } from './base';
 import type { IR, Provenance, Rule } from '../ir/types';
 import { formatPortRange, mergePorts, PortRange } from '../ports';
-import { Backend, citeRows, headerLines, oneLine, OutputFile, TemplateSet } from './base';
+import { Backend, citeRows, headerLines, ICMP_TYPE_NUMBERS, oneLine, OutputFile, TargetLimitError, TemplateSet } from './base';
 
 /** AWS: inbound (and, separately, outbound) rules per security group, per family. */
 export const AWS_RULES_PER_GROUP = 60;
@@ -82,39 +81,7 @@ export function awsDescription(text: string, max = AWS_DESCRIPTION_MAX): string 
 
 // ---------------------------------------------------------------- ICMP
 
-const ICMP_TYPES: Record<Family, Record<string, number>> = {
-  ipv4: {
-    'echo-reply': 0,
-    'destination-unreachable': 3,
-    'source-quench': 4,
-    redirect: 5,
-    'echo-request': 8,
-    'router-advertisement': 9,
-    'router-solicitation': 10,
-    'time-exceeded': 11,
-    'parameter-problem': 12,
-    'timestamp-request': 13,
-    'timestamp-reply': 14,
-  },
-  ipv6: {
-    'destination-unreachable': 1,
-    'packet-too-big': 2,
-    'time-exceeded': 3,
-    'parameter-problem': 4,
-    'echo-request': 128,
-    'echo-reply': 129,
-    'mld-listener-query': 130,
-    'mld-listener-report': 131,
-    'mld-listener-done': 132,
-    'mld-listener-reduction': 132,
-    'nd-router-solicit': 133,
-    'nd-router-advert': 134,
-    'nd-neighbor-solicit': 135,
-    'nd-neighbor-advert': 136,
-    'nd-redirect': 137,
-    'mld2-listener-report': 143,
-  },
-};
+const ICMP_TYPES = ICMP_TYPE_NUMBERS;
 
 const ANY: Record<Family, string> = { ipv4: '0.0.0.0/0', ipv6: '::/0' };
 const SUFFIX: Record<Family, string> = { ipv4: 'v4', ipv6: 'v6' };
