@@ -55,11 +55,14 @@ function resolve(catalog: Catalog, profile: Profile): Resolved {
   return { features, params, groups };
 }
 
+/** The "table" of rules the profile adds (extra_egress). */
+export const PROFILE_TABLE = 'P';
+
 function provenanceOf(catalog: Catalog, r: CatalogRule, ports: PortRange[]): Provenance {
   return {
     ruleId: r.id,
     table: r.table,
-    heading: catalog.tables.get(r.table)?.heading ?? r.table,
+    heading: r.table === PROFILE_TABLE ? 'site profile: extra_egress' : (catalog.tables.get(r.table)?.heading ?? r.table),
     row: r.row,
     ref: r.row !== undefined ? `${r.table}.${r.row}` : `${r.table}.prose`,
     service: r.service,
@@ -94,6 +97,28 @@ export function buildIR(catalog: Catalog, profile: Profile): IR {
     const ports = mergePorts(rule.ports.map((p) => (p.kind === 'range' ? p.range : params.get(p.param)!)));
     active.push({ rule, from, to, ports });
   }
+
+  // What the profile adds: each extra_egress entry is a rule from the nodes
+  // to a group of its own, cited as row N of the profile's list.
+  profile.extraEgress.forEach((e, i) => {
+    const group = `extra_egress_${i + 1}`;
+    groups.set(group, e.to.map((a) => a.cidr));
+    const rule: CatalogRule = {
+      id: `extra-egress-${i + 1}`,
+      table: PROFILE_TABLE,
+      row: i + 1,
+      cells: {},
+      service: e.description ?? `extra egress ${i + 1}`,
+      description: e.description ?? '',
+      ports: e.ports.map((range) => ({ kind: 'range', range })),
+      transport: e.transport,
+      from: [{ group: catalog.host }],
+      to: [{ group }],
+      antiLockout: false,
+      path: e.path,
+    };
+    active.push({ rule, from: [catalog.host], to: [group], ports: mergePorts(e.ports) });
+  });
 
   // Every group an enabled rule needs must have addresses.
   // group -> the rules needing it, each with the feature that gates that need.

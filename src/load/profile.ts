@@ -23,8 +23,18 @@ export interface Profile {
   params: Map<string, PortRange>;
   features: Map<string, boolean>;
   egress: 'allow' | 'restrict';
+  /** Outbound flows the site adds (profile `extra_egress`). */
+  extraEgress: ExtraEgress[];
   terraform?: { vpc_id?: string; name?: string };
   azure?: { nsg_name?: string; location?: string };
+}
+
+export interface ExtraEgress {
+  to: ProfileAddress[];
+  ports: PortRange[];
+  transport: 'tcp' | 'udp';
+  description?: string;
+  path: PathSeg[];
 }
 
 interface RawProfile {
@@ -33,6 +43,7 @@ interface RawProfile {
   params?: Record<string, string | number>;
   features?: Record<string, boolean>;
   egress: 'allow' | 'restrict';
+  extra_egress?: { to: string[]; ports: (string | number)[]; transport: 'tcp' | 'udp'; description?: string }[];
   terraform?: { vpc_id?: string; name?: string };
   azure?: { nsg_name?: string; location?: string };
 }
@@ -105,6 +116,25 @@ export function loadProfile(source: SourceText, catalog: Catalog): Profile {
     if (!catalog.features.has(name)) err(['features', name], `unknown feature '${name}'`, suggestion(name, featureNames), true);
     else features.set(name, on);
   }
+  const extraEgress: ExtraEgress[] = [];
+  (Array.isArray(raw.extra_egress) ? raw.extra_egress : []).forEach((e, i) => {
+    if (!isMapping(e) || !Array.isArray(e.to) || !Array.isArray(e.ports)) return;
+    const to: ProfileAddress[] = [];
+    e.to.forEach((text, j) => {
+      if (typeof text !== 'string') return;
+      const r = parseAddress(text);
+      if (r.ok) to.push({ cidr: r.cidr, text, path: ['extra_egress', i, 'to', j] });
+      else err(['extra_egress', i, 'to', j], `in extra_egress: ${r.message}`, r.hint);
+    });
+    const ports: PortRange[] = [];
+    e.ports.forEach((p, j) => {
+      if (typeof p !== 'string' && typeof p !== 'number') return;
+      const range = parsePortSpec(p);
+      if (range) ports.push(range);
+      else err(['extra_egress', i, 'ports', j], `in extra_egress: invalid port ${JSON.stringify(p)}`, "a port 1-65535 or a range 'LO-HI' with LO <= HI");
+    });
+    extraEgress.push({ to, ports, transport: e.transport ?? 'tcp', description: e.description, path: ['extra_egress', i] });
+  });
   if (errors.length) throw new CompileError(sortDiagnostics(errors));
   return {
     doc,
@@ -113,6 +143,7 @@ export function loadProfile(source: SourceText, catalog: Catalog): Profile {
     params,
     features,
     egress: raw.egress,
+    extraEgress,
     terraform: raw.terraform,
     azure: raw.azure,
   };

@@ -187,6 +187,21 @@ export const profileSchema = {
       additionalProperties: { type: 'boolean' },
     },
     egress: { enum: ['allow', 'restrict'], default: 'allow' },
+    extra_egress: {
+      type: 'array',
+      description: "Outbound flows the site adds to the catalog's (DNS, NTP, a proxy...); they matter with egress: restrict.",
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['to', 'ports'],
+        properties: {
+          to: { type: 'array', minItems: 1, items: { type: 'string' } },
+          ports: { type: 'array', minItems: 1, items: portSpec },
+          transport: { enum: ['tcp', 'udp'], default: 'tcp' },
+          description: { type: 'string' },
+        },
+      },
+    },
     terraform: {
       type: 'object',
       additionalProperties: false,
