@@ -15,6 +15,7 @@ import type { Loaded } from '../compile';
 import type { Direction, Rule, Transport } from '../ir/types';
 import { formatPortRange, PortRange } from '../ports';
 import { buildFlowModel, elementarySegments, FAMILIES, FlowModel, Segment, setRanges, TRANSPORTS } from './flows';
+import { compareText } from '../order';
 
 export interface ChangeRow {
   ref: string;
@@ -172,7 +173,7 @@ function toChange(raw: RawChange, gained: Side, lost: Side, transport: Transport
     ports: raw.ports.map((p) => formatPortRange(p)),
     sources: fmt(raw.src),
     destinations: fmt(raw.dst),
-    rows: [...rows.values()].sort((a, b) => a.ref.localeCompare(b.ref, 'en', { numeric: true })),
+    rows: [...rows.values()].sort((a, b) => compareText(a.ref.split('.')[0], b.ref.split('.')[0]) || (a.row ?? Infinity) - (b.row ?? Infinity)),
     reason,
   };
 }

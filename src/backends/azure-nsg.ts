@@ -20,6 +20,7 @@ import { formatAddress } from '../addresses';
 import type { AddressSet, Family, IR, Rule } from '../ir/types';
 import { formatPortRange } from '../ports';
 import { Backend, citeRows, headerLines, oneLine, OutputFile, provenanceLines, TargetLimitError, TemplateSet } from './base';
+import { compareText } from '../order';
 
 export const ARM_SCHEMA = 'https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#';
 /** Microsoft.Network API version of the NSG resource (GA; used by the
@@ -375,7 +376,7 @@ function checkLimits(rules: SecurityRule[], variables: Map<string, string[]>, gr
   for (const [limit, what, f, ref] of fields) {
     const total = rules.reduce((n, r) => n + f(r), 0);
     if (total <= AZURE_LIMITS.prefixesOrPortsPerNsg) continue;
-    const top = [...rules].sort((a, b) => f(b) - f(a) || a.name.localeCompare(b.name, 'en')).slice(0, 3).map((r) => `${r.name} ${f(r)}`);
+    const top = [...rules].sort((a, b) => f(b) - f(a) || compareText(a.name, b.name)).slice(0, 3).map((r) => `${r.name} ${f(r)}`);
     problems.push({
       limit,
       count: total,
@@ -389,7 +390,7 @@ function checkLimits(rules: SecurityRule[], variables: Map<string, string[]>, gr
       const g = groupOf.get(varName(e));
       if (g !== undefined) byGroup.set(g, (byGroup.get(g) ?? 0) + f(r));
     }
-    for (const [group, weight] of [...byGroup].sort(([a], [b]) => a.localeCompare(b, 'en')))
+    for (const [group, weight] of [...byGroup].sort(([a], [b]) => compareText(a, b)))
       if (!blame || weight > blame.weight) blame = { group, weight };
   }
   if (problems.length)

@@ -34,6 +34,7 @@ import { Family, formatCidr } from '../addresses';
 import type { IR, Provenance, Rule } from '../ir/types';
 import { formatPortRange, mergePorts, PortRange } from '../ports';
 import { Backend, citeRows, headerLines, ICMP_TYPE_NUMBERS, oneLine, OutputFile, TargetLimitError, TemplateSet } from './base';
+import { compareText } from '../order';
 
 /** AWS: inbound (and, separately, outbound) rules per security group, per family. */
 export const AWS_RULES_PER_GROUP = 60;
@@ -131,7 +132,7 @@ function unionProvenance(a: readonly Provenance[], b: readonly Provenance[]): Pr
   const seen = new Set<string>();
   return [...a, ...b]
     .filter((p) => !seen.has(p.ruleId) && !!seen.add(p.ruleId))
-    .sort((x, y) => x.table.localeCompare(y.table, 'en') || (x.row ?? Infinity) - (y.row ?? Infinity) || x.ruleId.localeCompare(y.ruleId, 'en'));
+    .sort((x, y) => compareText(x.table, y.table) || (x.row ?? Infinity) - (y.row ?? Infinity) || compareText(x.ruleId, y.ruleId));
 }
 
 function portsText(ports: readonly PortRange[]): string {

@@ -7,6 +7,7 @@ import type { Catalog, CatalogRule } from '../load/catalog';
 import type { Profile } from '../load/profile';
 import { mergePorts, PortRange } from '../ports';
 import type { AddressSet, IcmpPolicy, IR, Provenance, Rule } from './types';
+import { compareText } from '../order';
 
 const FAMILIES: Family[] = ['ipv4', 'ipv6'];
 const FAMILY_SUFFIX: Record<Family, string> = { ipv4: 'v4', ipv6: 'v6' };
@@ -74,7 +75,7 @@ function provenanceOf(catalog: Catalog, r: CatalogRule, ports: PortRange[]): Pro
 }
 
 function compareProvenance(a: Provenance, b: Provenance): number {
-  return a.table.localeCompare(b.table, 'en') || (a.row ?? Infinity) - (b.row ?? Infinity) || a.ruleId.localeCompare(b.ruleId, 'en');
+  return compareText(a.table, b.table) || (a.row ?? Infinity) - (b.row ?? Infinity) || compareText(a.ruleId, b.ruleId);
 }
 
 export function buildIR(catalog: Catalog, profile: Profile): IR {
@@ -128,7 +129,7 @@ export function buildIR(catalog: Catalog, profile: Profile): IR {
       if (enabled(ref.feature) && (a.from.includes(ref.group) || a.to.includes(ref.group)))
         needs.set(ref.group, [...(needs.get(ref.group) ?? []), { rule: a.rule, gate: ref.feature ?? a.rule.feature }]);
   const errors: Diagnostic[] = [];
-  for (const [group, uses] of [...needs].sort(([a], [b]) => a.localeCompare(b, 'en'))) {
+  for (const [group, uses] of [...needs].sort(([a], [b]) => compareText(a, b))) {
     if (groups.get(group)!.length) continue;
     const rules = [...new Set(uses.map((u) => u.rule))];
     const cites = rules.map((r) => `${r.id} (${r.row !== undefined ? `${r.table}.${r.row}` : `${r.table}.prose`}${r.antiLockout ? ', anti-lockout' : ''})`);
@@ -213,7 +214,7 @@ export function buildIR(catalog: Catalog, profile: Profile): IR {
     (a, b) =>
       (a.scope === b.scope ? 0 : a.scope === 'host' ? -1 : 1) ||
       order[a.direction] - order[b.direction] ||
-      a.id.localeCompare(b.id, 'en'),
+      compareText(a.id, b.id),
   );
 
   checkAntiLockout(catalog, active, rules, groups);
@@ -229,11 +230,11 @@ export function buildIR(catalog: Catalog, profile: Profile): IR {
     catalog: { name: catalog.name, title: catalog.title, document: catalog.document },
     host,
     egress: profile.egress,
-    sets: [...sets.values()].filter((s) => used.has(s.name)).sort((a, b) => a.name.localeCompare(b.name, 'en')),
+    sets: [...sets.values()].filter((s) => used.has(s.name)).sort((a, b) => compareText(a.name, b.name)),
     rules,
     icmp: HOST_ICMP,
-    features: Object.fromEntries([...features].sort(([a], [b]) => a.localeCompare(b, 'en'))),
-    params: Object.fromEntries([...params].sort(([a], [b]) => a.localeCompare(b, 'en'))),
+    features: Object.fromEntries([...features].sort(([a], [b]) => compareText(a, b))),
+    params: Object.fromEntries([...params].sort(([a], [b]) => compareText(a, b))),
     terraform: profile.terraform,
     azure: profile.azure,
   };

@@ -12,6 +12,7 @@ import { formatPortRange, mergePorts, PortRange } from '../ports';
 import { DEFAULT_PHRASES, phraseTable, readPhrase, readPortCell } from '../catalog-import/phrases';
 import { readDirectives } from './directives';
 import { BROAD_V4_PREFIX, BROAD_V6_PREFIX, Level, PRIVILEGED_GROUPS, RULES, ruleById } from './rules';
+import { compareText } from '../order';
 
 export interface Location {
   file: string;
@@ -191,7 +192,7 @@ export function lint(loaded: Loaded, options: LintOptions = {}): LintReport {
   const restrictedReach = (reach: Reach | undefined, minus?: Reach): { text: string[]; count: number } => {
     const text: string[] = [];
     let count = 0;
-    for (const [k, v] of [...(reach ?? [])].sort(([a], [b]) => a.localeCompare(b, 'en'))) {
+    for (const [k, v] of [...(reach ?? [])].sort(([a], [b]) => compareText(a, b))) {
       let ports = intersectPorts(v.ports, restricted(k));
       if (minus) ports = subtractPorts(ports, minus.get(k)?.ports ?? []);
       if (!ports.length) continue;
@@ -377,7 +378,7 @@ export function lint(loaded: Loaded, options: LintOptions = {}): LintReport {
   applyDirectives(findings, loaded);
   // Profile first, then the catalog; by position within a file.
   const files = [...new Set([profile.doc.source.path, ...findings.map((f) => f.location.file)])];
-  findings.sort((a, b) => files.indexOf(a.location.file) - files.indexOf(b.location.file) || compareLocation(a.location, b.location) || a.ruleId.localeCompare(b.ruleId, 'en'));
+  findings.sort((a, b) => files.indexOf(a.location.file) - files.indexOf(b.location.file) || compareLocation(a.location, b.location) || compareText(a.ruleId, b.ruleId));
   return { findings, files: files.filter((f) => findings.some((x) => x.location.file === f || x.related.some((r) => r.file === f))) };
 }
 
