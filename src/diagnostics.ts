@@ -91,9 +91,20 @@ export function formatDiagnostic(d: Diagnostic): string {
   const lines = [`${where}: ${d.level}: ${d.message}`];
   if (d.pos && d.sourceLine !== undefined) {
     const gutter = String(d.pos.line);
+    // A long line (a flow list of thousands of addresses) is shown as a
+    // window around the caret, marked with "…" where it is cut.
+    const WIDTH = 100;
+    let text = d.sourceLine;
+    let col = d.pos.col - 1;
+    if (text.length > WIDTH) {
+      const start = Math.max(0, Math.min(col - 40, text.length - WIDTH));
+      const cut = text.slice(start, start + WIDTH);
+      text = (start > 0 ? '…' : '') + cut + (start + WIDTH < d.sourceLine.length ? '…' : '');
+      col = col - start + (start > 0 ? 1 : 0);
+    }
     // Tabs are kept so the caret lines up under the same columns.
-    const pad = d.sourceLine.slice(0, d.pos.col - 1).replace(/[^\t]/g, ' ');
-    lines.push(`  ${gutter} | ${d.sourceLine}`);
+    const pad = text.slice(0, col).replace(/[^\t]/g, ' ');
+    lines.push(`  ${gutter} | ${text}`);
     lines.push(`  ${' '.repeat(gutter.length)} | ${pad}^`);
   }
   if (d.hint) lines.push(`  hint: ${d.hint}`);
