@@ -312,6 +312,7 @@ export function packRules(ir: IR, rules: AwsRule[], limit = AWS_RULES_PER_GROUP,
     part.count[r.direction].ipv4 += w.ipv4;
     part.count[r.direction].ipv6 += w.ipv6;
     r.sg = part.name;
+    if (parts.length > maxGroups) break; // over the limit: no need to place the rest
   }
   if (parts.length > maxGroups) {
     const need = (d: Direction, f: Family) => rules.filter((r) => r.direction === d && weight(r)[f]).length;
@@ -321,8 +322,7 @@ export function packRules(ir: IR, rules: AwsRule[], limit = AWS_RULES_PER_GROUP,
     throw new TargetLimitError(
       'terraform-aws',
       `the policy needs ${worst.n} ${worst.d === 'ingress' ? 'inbound' : 'outbound'} ${worst.f === 'ipv4' ? 'IPv4' : 'IPv6'} security group rules, ` +
-        `more than AWS allows on one network interface by default: ${limit} per group x ${maxGroups} groups = ${limit * maxGroups} ` +
-        `(splitting would take ${parts.length} groups)`,
+        `more than AWS allows on one network interface by default: ${limit} per group x ${maxGroups} groups = ${limit * maxGroups}`,
       'each address of a group gets one rule per port range: merge addresses into fewer CIDRs, turn off features, ' +
         'or raise the AWS quotas (rules per group x groups per interface may reach 1000) and split the policy yourself',
     );
