@@ -93,11 +93,12 @@ export function formatDiagnostic(d: Diagnostic): string {
     const gutter = String(d.pos.line);
     // A long line (a flow list of thousands of addresses) is shown as a
     // window around the caret, marked with "…" where it is cut.
-    const WIDTH = 100;
+    const LONG = 240;
+    const WIDTH = 160;
     let text = d.sourceLine;
     let col = d.pos.col - 1;
-    if (text.length > WIDTH) {
-      const start = Math.max(0, Math.min(col - 40, text.length - WIDTH));
+    if (text.length > LONG) {
+      const start = Math.max(0, Math.min(col - 60, text.length - WIDTH));
       const cut = text.slice(start, start + WIDTH);
       text = (start > 0 ? '…' : '') + cut + (start + WIDTH < d.sourceLine.length ? '…' : '');
       col = col - start + (start > 0 ? 1 : 0);
