@@ -29,6 +29,19 @@ function parseTargets(spec: string): TargetName[] {
   return out;
 }
 
+/** Runs a command body; bad input (a CompileError) is printed, exit 2. */
+function reportingBadInput(body: () => number): number {
+  try {
+    return body();
+  } catch (e) {
+    if (e instanceof CompileError) {
+      printDiagnostics(e.diagnostics);
+      return 2;
+    }
+    throw e;
+  }
+}
+
 function printDiagnostics(ds: Diagnostic[]): void {
   process.stderr.write(ds.map(formatDiagnostic).join('\n') + '\n');
   const n = ds.filter((d) => d.level === 'error').length;
@@ -75,17 +88,11 @@ function runCompile(args: CompileArgs): number {
 function runValidate(args: { profile: string; catalog?: string }): number {
   const profile = readInput(args.profile);
   const catalog = args.catalog ? readInput(args.catalog) : undefined;
-  try {
+  return reportingBadInput(() => {
     const { ir } = load({ profile, catalog });
     process.stdout.write(`${args.profile}: ok: environment '${ir.environment}', ${ir.rules.length} rules, ${ir.sets.length} address sets\n`);
     return 0;
-  } catch (e) {
-    if (e instanceof CompileError) {
-      printDiagnostics(e.diagnostics);
-      return 2;
-    }
-    throw e;
-  }
+  });
 }
 
 interface ExplainArgs {
@@ -103,7 +110,7 @@ function runExplain(args: ExplainArgs): number {
   const { explainFlow, formatExplanation, targetLines } = require('./analysis/explain') as typeof import('./analysis/explain');
   const profile = readSpec(args.profile);
   const catalog = args.catalog ? readSpec(args.catalog) : undefined;
-  try {
+  return reportingBadInput(() => {
     const loaded = load({ profile, catalog });
     const e = explainFlow(loaded, { from: args.from, to: args.to, port: args.port });
     if (args.target) {
@@ -113,13 +120,7 @@ function runExplain(args: ExplainArgs): number {
     }
     process.stdout.write(args.json ? JSON.stringify(e, null, 2) + '\n' : formatExplanation(e));
     return e.verdict === 'allow' ? 0 : 1;
-  } catch (e) {
-    if (e instanceof CompileError) {
-      printDiagnostics(e.diagnostics);
-      return 2;
-    }
-    throw e;
-  }
+  });
 }
 
 interface DiffArgs {
@@ -166,17 +167,11 @@ function runLint(args: LintArgs): number {
   const { lint, formatSarif, formatText } = require('./lint') as typeof import('./lint');
   const profile = readInput(args.profile);
   const catalog = args.catalog ? readInput(args.catalog) : undefined;
-  try {
+  return reportingBadInput(() => {
     const report = lint(load({ profile, catalog }), { catalogFindings: args['catalog-findings'] ?? !!args.catalog });
     process.stdout.write(args.format === 'sarif' ? formatSarif(report) : formatText(report));
     return report.findings.some((f) => f.level === 'error' && !f.suppressed) ? 1 : 0;
-  } catch (e) {
-    if (e instanceof CompileError) {
-      printDiagnostics(e.diagnostics);
-      return 2;
-    }
-    throw e;
-  }
+  });
 }
 
 interface CatalogImportArgs {
