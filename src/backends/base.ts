@@ -173,5 +173,12 @@ export function headerLines(ir: IR): string[] {
     `Features: ${features || '(none)'}`,
     `Params: ${params || '(none)'}`,
     `Egress: ${ir.egress}`,
+    // Under egress: allow the egress rules emit nothing; say which ones a
+    // reviewer would otherwise look for.
+    ...(ir.egress === 'allow'
+      ? ir.rules
+          .filter((r) => r.direction === 'egress' && r.scope === 'host' && r.destinationGroup !== ir.host)
+          .map((r) => oneLine(`covered by open outbound (egress: allow): ${r.id} ${r.transport} ${r.ports.map((p) => formatPortRange(p)).join(',')} (${citeRows(r.provenance)})`))
+      : []),
   ];
 }
