@@ -102,9 +102,9 @@ interface Case {
 }
 
 const CASES: Record<string, Case> = {
-  example: { profile: fixture('profiles', 'example.yaml'), targets: 'nftables,iptables', outsider: { ipv4: false, ipv6: true } },
+  example: { profile: fixture('profiles', 'example.yaml'), targets: 'nftables,iptables,firewalld', outsider: { ipv4: false, ipv6: true } },
   'v6-admins': { profile: fixture('profiles', 'v6-admins.yaml'), targets: 'nftables', outsider: { ipv4: false, ipv6: false } },
-  restrict: { profile: fixture('profiles', 'restrict.yaml'), targets: 'nftables,iptables', outsider: { ipv4: true, ipv6: true } },
+  restrict: { profile: fixture('profiles', 'restrict.yaml'), targets: 'nftables,iptables,firewalld', outsider: { ipv4: true, ipv6: true } },
   // A custom catalog with a UDP rule (gossip, node to node).
   'mini (udp)': {
     profile: fixture('profiles', 'verify-mini.yaml'),
