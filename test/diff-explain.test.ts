@@ -11,7 +11,8 @@ import * as assert from 'uvu/assert';
 import { diffPolicies } from '../src/analysis/diff';
 import { explainFlow } from '../src/analysis/explain';
 import { load } from '../src/compile';
-import { fixture, runCli } from './helpers/cli';
+import { fixture, ROOT, runCli } from './helpers/cli';
+import { DIFF_GOLDEN, DIFF_GOLDEN_DIR } from './helpers/golden';
 
 const EXAMPLE = fs.readFileSync(fixture('profiles', 'example.yaml'), 'utf8');
 // The admins' ports with debug on (T1.1, T1.4-8 and the admin sources of T2's HTTP rows and T2.17).
@@ -57,6 +58,16 @@ test('diff: one admin network added opens exactly the admin ports for exactly th
   assert.ok(!c.rows.some((row: { ref: string }) => row.ref === 'T2.33'), 'does not cite node-only rows');
   assert.match(c.reason, /group 'admins'/);
   assert.match(c.reason, /new\.yaml:3/);
+});
+
+test('diff golden files: markdown and JSON of the CLI equal fixtures/golden-diff (npm run golden:update rewrites them)', () => {
+  for (const g of DIFF_GOLDEN) {
+    for (const [format, ext] of [['markdown', 'md'], ['json', 'json']] as const) {
+      const r = runCli(['diff', `fixtures/profiles/${g.old}`, `fixtures/profiles/${g.new}`, '--format', format], { cwd: ROOT });
+      assert.is(r.code, 1, r.stderr);
+      assert.fixture(r.stdout, fs.readFileSync(path.join(DIFF_GOLDEN_DIR, `${g.name}.${ext}`), 'utf8'));
+    }
+  }
 });
 
 test('diff: smtp_port 587 -> 25 under egress restrict closes one egress flow and opens one', () => {

@@ -5,7 +5,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { writeOutputs } from '../src/index';
-import { GOLDEN, GOLDEN_DIR, goldenOutputs } from './helpers/golden';
+import { DIFF_GOLDEN, DIFF_GOLDEN_DIR, diffOutputs, GOLDEN, GOLDEN_DIR, goldenOutputs } from './helpers/golden';
 
 function read(file: string): string | undefined {
   try {
@@ -34,7 +34,18 @@ function main(): number {
   }
   for (const env of fs.existsSync(GOLDEN_DIR) ? fs.readdirSync(GOLDEN_DIR).sort() : [])
     if (!owner.has(env)) process.stdout.write(`note      fixtures/golden/${env}/ is not managed here (no profile in test/helpers/golden.ts has this environment)\n`);
-  process.stdout.write('review with: git diff -- fixtures/golden\n');
+  fs.mkdirSync(DIFF_GOLDEN_DIR, { recursive: true });
+  for (const g of DIFF_GOLDEN) {
+    const outputs = diffOutputs(g);
+    for (const ext of ['md', 'json'] as const) {
+      const file = path.join(DIFF_GOLDEN_DIR, `${g.name}.${ext}`);
+      const old = read(file);
+      fs.writeFileSync(file, outputs[ext]);
+      const state = old === undefined ? 'created' : old === outputs[ext] ? 'unchanged' : 'UPDATED';
+      process.stdout.write(`${state.padEnd(9)} fixtures/golden-diff/${g.name}.${ext}  (diff ${g.old} ${g.new})\n`);
+    }
+  }
+  process.stdout.write('review with: git diff -- fixtures/golden fixtures/golden-diff\n');
   return 0;
 }
 

@@ -8,7 +8,7 @@
 // unless their target is added here.
 import * as fs from 'fs';
 import * as path from 'path';
-import { compile } from '../../src/index';
+import { compile, load } from '../../src/index';
 import type { OutputEntry, TargetName } from '../../src/index';
 import { ROOT } from './cli';
 
@@ -38,4 +38,20 @@ export function goldenOutputs(g: Golden): { environment: string; files: OutputEn
   const r = compile({ profile: { path: rel, text: fs.readFileSync(profilePath(g.profile), 'utf8') }, targets: g.targets });
   if (!r.ok) throw new Error(`${rel} does not compile:\n${r.diagnostics.map((d) => `${d.file}:${d.pos?.line}:${d.pos?.col}: ${d.message}`).join('\n')}`);
   return { environment: r.environment, files: r.files };
+}
+
+/** Golden outputs of `diff`: fixtures/golden-diff/<name>.{md,json}. */
+export const DIFF_GOLDEN_DIR = path.join(ROOT, 'fixtures', 'golden-diff');
+export const DIFF_GOLDEN = [{ name: 'admin-added', old: 'example.yaml', new: 'example-plus-admin.yaml' }];
+
+/** What `portcullis diff OLD NEW --format markdown|json` prints now, run from the repository root. */
+export function diffOutputs(g: (typeof DIFF_GOLDEN)[number]): Record<'md' | 'json', string> {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const { diffPolicies, formatDiffMarkdown } = require('../../src/analysis/diff') as typeof import('../../src/analysis/diff');
+  const side = (name: string) => {
+    const rel = path.posix.join('fixtures', 'profiles', name);
+    return load({ profile: { path: rel, text: fs.readFileSync(profilePath(name), 'utf8') } });
+  };
+  const d = diffPolicies(side(g.old), side(g.new));
+  return { md: formatDiffMarkdown(d), json: JSON.stringify(d, null, 2) + '\n' };
 }
