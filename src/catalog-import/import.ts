@@ -20,7 +20,7 @@ import * as path from 'path';
 import { parseAddress } from '../addresses';
 import type { InputText } from '../compile';
 import { CompileError, Diagnostic, sortDiagnostics, SourceText } from '../diagnostics';
-import { Catalog, loadCatalog, RowCells } from '../load/catalog';
+import { Catalog, loadCatalog, RawRule as CatalogRawRule, RowCells } from '../load/catalog';
 import { ParsedDoc, parseYaml } from '../load/yaml';
 import { formatPortRange } from '../ports';
 import { blockOfBlocks, flow, key } from './emit';
@@ -141,23 +141,15 @@ function loadMap(input: InputText): MapFile {
 
 // ---- reading rows -----------------------------------------------------------
 
-interface RawRule {
-  id: string;
-  table: string;
-  row?: number;
-  prose?: string;
-  cells?: RowCells;
-  service?: string;
-  description?: string;
+/** A catalog rule as the importer writes it: the loader's shape, with
+ * cells still to be read ("undecided" marks a row a person must decide). */
+type RawRule = Omit<CatalogRawRule, 'ports' | 'transport' | 'from' | 'to'> & {
   ports: unknown[];
   transport?: string;
   from: unknown[];
   to: unknown[];
-  feature?: string;
-  anti_lockout?: boolean;
-  note?: string;
   undecided?: string[];
-}
+};
 
 interface Problem {
   cell: MdCell;

@@ -64,7 +64,8 @@ export interface Catalog {
   rules: CatalogRule[];
 }
 
-interface RawRule {
+/** A rule as written in catalog YAML (after the schema check). */
+export interface RawRule {
   id: string;
   table: string;
   row?: number;
