@@ -136,6 +136,8 @@ export function analyzeCatalog(doc: ParsedDoc): Catalog {
     params.set(name, { kind: p.kind, choices: p.choices, default: def, description: p.description });
   }
   const tables = new Map(Object.entries(raw.tables));
+  // Provenance cites the profile's own extra_egress entries as table P.
+  if (tables.has('P')) err(['tables', 'P'], "table id 'P' is reserved: it cites the profile's extra_egress entries", 'use another id, e.g. T6', true);
   const tableNames = [...tables.keys()];
 
   const rules: CatalogRule[] = [];
