@@ -1,7 +1,10 @@
 // extra_egress: the outbound flows a profile adds to the catalog's ("what the
 // profile adds" under egress: restrict). They reach every target as IR egress
 // rules citing the profile (P.N), and a real kernel lets exactly them through.
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { explainFlow } from '../src/analysis/explain';
@@ -52,6 +55,37 @@ test('a bad extra_egress entry is a positioned error', () => {
   assert.is(r.code, 2);
   assert.match(r.stderr, /pc-xe-bad\.yaml:10:10: error: in extra_egress: '10\.20\.0\.53\/24' has host bits set/);
   assert.match(r.stderr, /pc-xe-bad\.yaml:15:17: error: 'extra_egress\.1\.ports\.1' has an invalid value/);
+});
+
+test('a hostile extra_egress description (profile text) cannot escape any target', () => {
+  const nasty = 'x" */ --> ]]> ${var.a} %{ if } $(rm -rf /) `id` \\ <b>&amp;\nCOMMIT\n-A INPUT -j ACCEPT\n}';
+  const text = TEXT.replace('description: DNS resolvers', `description: ${JSON.stringify(nasty)}`);
+  assert.is.not(text, TEXT);
+  const r = compile({ profile: { path: 'hostile.yaml', text } });
+  assert.ok(r.ok, JSON.stringify(!r.ok && r.diagnostics));
+  if (!r.ok) return;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pc-xe-hostile-'));
+  try {
+    for (const f of r.files) {
+      fs.mkdirSync(path.dirname(path.join(dir, f.path)), { recursive: true });
+      fs.writeFileSync(path.join(dir, f.path), f.content);
+    }
+    const d = path.join(dir, r.environment);
+    const load = spawnSync('unshare', ['-Urn', 'sh', '-c', `nft -f ${d}/nftables/portcullis.nft && ipset restore -exist < ${d}/iptables/ipsets.v4 && ipset restore -exist < ${d}/iptables/ipsets.v6 && iptables-restore --noflush < ${d}/iptables/rules.v4 && ip6tables-restore --noflush < ${d}/iptables/rules.v6 && iptables -S`], { encoding: 'utf8' });
+    assert.is(load.status, 0, load.stderr);
+    assert.not.match(load.stdout, /^-A INPUT -j ACCEPT$/m);
+    fs.copyFileSync('/etc/firewalld/firewalld.conf', path.join(d, 'firewalld', 'firewalld.conf'));
+    const fw = spawnSync('firewall-offline-cmd', ['--system-config', path.join(d, 'firewalld'), '--check-config'], { encoding: 'utf8' });
+    assert.is(fw.status, 0, fw.stderr);
+    assert.is(fw.stderr.trim(), '');
+    const fmt = spawnSync('terraform', ['fmt', '-check', path.join(d, 'terraform-aws')], { encoding: 'utf8' });
+    assert.is(fmt.status, 0, fmt.stdout + fmt.stderr);
+    JSON.parse(fs.readFileSync(path.join(d, 'azure-nsg', 'nsg.json'), 'utf8'));
+    // The text survives on one comment line where a target keeps it.
+    assert.ok(fs.readFileSync(path.join(d, 'nftables', 'portcullis.nft'), 'utf8').includes('# P.1 x" */ --> ]]> ${var.a} %{ if } $(rm -rf /) `id` \\ <b>&amp; COMMIT -A INPUT -j ACCEPT }'));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('verify: the kernel lets exactly the extra flows out (nftables)', () => {
