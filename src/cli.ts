@@ -1,10 +1,9 @@
 // The command line: parses arguments, reads files, calls the library, prints
 // diagnostics, and maps outcomes to exit codes (0 ok, 1 finding, 2 bad input).
 
-import * as fs from 'fs';
 import type { TargetName } from './backends/base';
 import { availableTargets } from './backends';
-import { compile, InputText, isTargetName, load } from './compile';
+import { compile, isTargetName, load } from './compile';
 import { CompileError, Diagnostic, formatDiagnostic } from './diagnostics';
 import { catalogSchema, profileSchema } from './load/schemas';
 import { checkOutputs, OutputError, writeOutputs } from './output';
@@ -12,10 +11,6 @@ import { InputError, readFile, readSpec } from './sources';
 
 /** Bad usage or input: message to stderr, exit 2. */
 class UsageError extends Error {}
-
-function readInput(file: string): InputText {
-  return readFile(file);
-}
 
 function parseTargets(spec: string): TargetName[] {
   if (spec === 'all') return availableTargets();
@@ -59,8 +54,8 @@ interface CompileArgs {
 
 function runCompile(args: CompileArgs): number {
   const targets = parseTargets(args.target);
-  const profile = readInput(args.profile);
-  const catalog = args.catalog ? readInput(args.catalog) : undefined;
+  const profile = readFile(args.profile);
+  const catalog = args.catalog ? readFile(args.catalog) : undefined;
   const result = compile({ profile, catalog, targets });
   if (!result.ok) {
     printDiagnostics(result.diagnostics);
@@ -86,8 +81,8 @@ function runCompile(args: CompileArgs): number {
 }
 
 function runValidate(args: { profile: string; catalog?: string }): number {
-  const profile = readInput(args.profile);
-  const catalog = args.catalog ? readInput(args.catalog) : undefined;
+  const profile = readFile(args.profile);
+  const catalog = args.catalog ? readFile(args.catalog) : undefined;
   return reportingBadInput(() => {
     const { ir } = load({ profile, catalog });
     process.stdout.write(`${args.profile}: ok: environment '${ir.environment}', ${ir.rules.length} rules, ${ir.sets.length} address sets\n`);
@@ -165,8 +160,8 @@ interface LintArgs {
 
 function runLint(args: LintArgs): number {
   const { lint, formatSarif, formatText } = require('./lint') as typeof import('./lint');
-  const profile = readInput(args.profile);
-  const catalog = args.catalog ? readInput(args.catalog) : undefined;
+  const profile = readFile(args.profile);
+  const catalog = args.catalog ? readFile(args.catalog) : undefined;
   return reportingBadInput(() => {
     const report = lint(load({ profile, catalog }), { catalogFindings: args['catalog-findings'] ?? !!args.catalog });
     process.stdout.write(args.format === 'sarif' ? formatSarif(report) : formatText(report));
@@ -183,9 +178,9 @@ interface CatalogImportArgs {
 
 function runCatalogImport(args: CatalogImportArgs): number {
   const { importCatalog, importSummary, writeFileAtomic } = require('./catalog-import') as typeof import('./catalog-import');
-  const doc = readInput(args.doc);
+  const doc = readFile(args.doc);
   const base = args.base ? readSpec(args.base) : undefined;
-  const map = args.map ? readInput(args.map) : undefined;
+  const map = args.map ? readFile(args.map) : undefined;
   let result: ReturnType<typeof importCatalog>;
   try {
     result = importCatalog({ doc, base, map });

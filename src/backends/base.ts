@@ -2,11 +2,13 @@
 // environment (no HTML escaping: each target escapes for itself through its
 // own helpers), provenance citations and text sanitizing.
 
+import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 // Only the runtime: templates come precompiled in the bundle; the compiler
 // is loaded on demand when they do not (tsc build, library use).
 import HandlebarsRuntime from 'handlebars/runtime';
+import { Cidr, formatAddress } from '../addresses';
 import type { IR, Provenance, Rule } from '../ir/types';
 import { packagePath } from '../paths';
 import { formatPortRange } from '../ports';
@@ -128,6 +130,15 @@ export function oneLine(text: string): string {
     .trim();
 }
 
+/** A quoted comment string for tools whose strings have no escapes (nft)
+ * or whose quoting is easy to get wrong (iptables-restore): only a safe
+ * alphabet, at most `max` characters; full text goes in `#` lines. */
+export function safeComment(text: string, max: number): string {
+  let s = text.replace(/[^A-Za-z0-9 .,:_+\/-]/g, '_');
+  if (s.length > max) s = s.slice(0, max - 3) + '...';
+  return `"${s}"`;
+}
+
 /** Compact citation of rows: "T1.1 T2.1-16,18-41,prose". */
 export function citeRows(provenance: readonly Provenance[]): string {
   const byTable = new Map<string, { rows: number[]; prose: boolean }>();
@@ -181,4 +192,26 @@ export function headerLines(ir: IR): string[] {
           .map((r) => oneLine(`covered by open outbound (egress: allow): ${r.id} ${r.transport} ${r.ports.map((p) => formatPortRange(p)).join(',')} (${citeRows(r.provenance)})`))
       : []),
   ];
+}
+
+/** Entries for an ipset of type hash:net, which cannot hold a /0 (ipset
+ * refuses it; firewalld drops it with a mere warning): the whole address
+ * space is written as its two /1 halves. */
+export function hashNetEntries(cidrs: readonly Cidr[]): string[] {
+  return cidrs.flatMap((c) => {
+    if (c.prefix !== 0) return [formatAddress(c)];
+    const half = 1n << BigInt((c.family === 'ipv4' ? 32 : 128) - 1);
+    return [formatAddress({ family: c.family, base: 0n, prefix: 1 }), formatAddress({ family: c.family, base: half, prefix: 1 })];
+  });
+}
+
+/** `prefix + name` when it fits in `max` characters of [A-Za-z0-9_.-];
+ * else a cut-down head and a hash of the full name, so names stay unique
+ * and deterministic within a tool's length limit (ipset names: 31). */
+export function boundedName(prefix: string, name: string, max: number, hashLength: number): string {
+  const plain = prefix + name;
+  if (plain.length <= max && /^[A-Za-z0-9_.-]+$/.test(name)) return plain;
+  const hash = createHash('sha256').update(name, 'utf8').digest('hex').slice(0, hashLength);
+  const head = name.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, max - prefix.length - 1 - hashLength);
+  return `${prefix}${head}-${hash}`;
 }

@@ -23,11 +23,10 @@
 //   in the zone's / policy's <description>, which firewalld preserves when it
 //   rewrites a file (it drops comments).
 
-import * as crypto from 'crypto';
-import { BITS, Cidr, Family, formatAddress, formatCidr } from '../addresses';
+import { Family, formatCidr } from '../addresses';
 import type { AddressSet, IR, Rule } from '../ir/types';
 import { formatPortRange } from '../ports';
-import { Backend, citeRows, headerLines, oneLine, OutputFile, TemplateSet } from './base';
+import { Backend, boundedName, citeRows, hashNetEntries, headerLines, oneLine, OutputFile, TemplateSet } from './base';
 
 export const ZONE_NAME = 'portcullis';
 export const EGRESS_POLICY_NAME = 'portcullis-out';
@@ -75,12 +74,7 @@ const templates = new TemplateSet('firewalld', {
  * `portcullis-<set>`; when that is too long or the set name has characters
  * outside [A-Za-z0-9_.-], a truncated head plus a hash of the full name. */
 export function ipsetName(setName: string): string {
-  const plain = IPSET_PREFIX + setName;
-  if (plain.length <= IPSET_NAME_MAX && /^[A-Za-z0-9_.-]+$/.test(setName)) return plain;
-  const hash = crypto.createHash('sha256').update(setName, 'utf8').digest('hex').slice(0, 8);
-  const room = IPSET_NAME_MAX - IPSET_PREFIX.length - 1 - hash.length;
-  const head = setName.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, room);
-  return `${IPSET_PREFIX}${head}-${hash}`;
+  return boundedName(IPSET_PREFIX, setName, IPSET_NAME_MAX, 8);
 }
 
 // -------------------------------------------------------------------- ICMP
@@ -226,24 +220,11 @@ function describeRules(intro: string, rules: Rule[]): string[] {
 
 // ------------------------------------------------------------------ ipsets
 
-/** hash:net cannot hold a /0 (firewalld drops such an entry with a mere
- * warning), so the whole address space is written as its two halves. */
-function ipsetEntries(cidrs: Cidr[]): string[] {
-  return cidrs.flatMap((c) =>
-    c.prefix === 0
-      ? [
-          formatCidr({ family: c.family, base: 0n, prefix: 1 }),
-          formatCidr({ family: c.family, base: 1n << BigInt(BITS[c.family] - 1), prefix: 1 }),
-        ]
-      : [formatAddress(c)],
-  );
-}
-
 /** firewalld's and ipset's default maxelem. */
 const DEFAULT_MAXELEM = 65536;
 
 function renderIpset(ir: IR, set: AddressSet, name: string, users: Rule[]): OutputFile {
-  const entries = ipsetEntries(set.cidrs);
+  const entries = hashNetEntries(set.cidrs);
   const family = set.family === 'ipv4' ? 'IPv4' : 'IPv6';
   const context = {
     header: headerLines(ir),

@@ -3,11 +3,10 @@
 // PORTCULLIS-INPUT / PORTCULLIS-OUTPUT chains are declared and refilled;
 // addresses live in ipsets, so the rule count does not grow with them.
 
-import { createHash } from 'crypto';
-import { Cidr, Family, formatAddress } from '../addresses';
+import type { Family } from '../addresses';
 import type { AddressSet, IR, Rule } from '../ir/types';
 import { formatPortRange, PortRange } from '../ports';
-import { Backend, citeRows, headerLines, ICMP_TYPE_NUMBERS, oneLine, OutputFile, TemplateSet } from './base';
+import { Backend, boundedName, citeRows, hashNetEntries, headerLines, ICMP_TYPE_NUMBERS, oneLine, OutputFile, safeComment, TemplateSet } from './base';
 
 export const INPUT_CHAIN = 'PORTCULLIS-INPUT';
 export const OUTPUT_CHAIN = 'PORTCULLIS-OUTPUT';
@@ -37,27 +36,13 @@ export function chunkPorts(ports: PortRange[]): PortRange[][] {
  * by a hash suffix when the group name is too long. The staging copy used
  * for the atomic swap appends "-n", so 29 is the budget. */
 export function ipsetName(set: AddressSet): string {
-  const base = `pc-${set.name}`;
-  if (base.length <= 29) return base;
-  const hash = createHash('sha256').update(set.name).digest('hex').slice(0, 6);
-  return `${base.slice(0, 22)}-${hash}`;
-}
-
-/** hash:net cannot hold a /0: store it as its two halves. */
-function ipsetEntries(cidrs: Cidr[]): string[] {
-  return cidrs.flatMap((c) => {
-    if (c.prefix !== 0) return [formatAddress(c)];
-    const half = c.family === 'ipv4' ? 1n << 31n : 1n << 127n;
-    return [formatAddress({ family: c.family, base: 0n, prefix: 1 }), formatAddress({ family: c.family, base: half, prefix: 1 })];
-  });
+  return boundedName('pc-', set.name, 29, 6);
 }
 
 /** Comments use a safe alphabet, so iptables-restore's quoting never sees a
  * quote or backslash; the full text is in `#` lines above the rule. */
 export function iptablesComment(text: string): string {
-  let s = text.replace(/[^A-Za-z0-9 .,:_+\/-]/g, '_');
-  if (s.length > 250) s = s.slice(0, 247) + '...';
-  return `"${s}"`;
+  return safeComment(text, 250);
 }
 
 const templates = new TemplateSet('iptables', {});
@@ -96,7 +81,7 @@ function familyFiles(ir: IR, family: Family): OutputFile[] {
   const ipsetFamily = family === 'ipv4' ? 'inet' : 'inet6';
   const header = headerLines(ir);
   const ipsets = used.map((s) => {
-    const entries = ipsetEntries(s.cidrs);
+    const entries = hashNetEntries(s.cidrs);
     return {
       name: ipsetName(s),
       group: s.group,

@@ -5,14 +5,12 @@
 import { formatAddress } from '../addresses';
 import type { IR, Rule } from '../ir/types';
 import { formatPortRange } from '../ports';
-import { Backend, citeRows, headerLines, oneLine, OutputFile, TemplateSet } from './base';
+import { Backend, citeRows, headerLines, oneLine, OutputFile, safeComment, TemplateSet } from './base';
 
 /** nft comments are at most 128 bytes and its strings have no escapes, so
  * only a safe alphabet goes in; the full text lives in `#` lines instead. */
 export function nftComment(text: string): string {
-  let s = text.replace(/[^A-Za-z0-9 .,:_+\/-]/g, '_');
-  if (s.length > 127) s = s.slice(0, 124) + '...';
-  return `"${s}"`;
+  return safeComment(text, 127);
 }
 
 const templates = new TemplateSet('nftables', {

@@ -20,8 +20,8 @@ import * as path from 'path';
 import { parseAddress } from '../addresses';
 import type { InputText } from '../compile';
 import { CompileError, Diagnostic, sortDiagnostics, SourceText } from '../diagnostics';
-import { Catalog, loadCatalog, RawRule as CatalogRawRule, RowCells } from '../load/catalog';
-import { ParsedDoc, parseYaml } from '../load/yaml';
+import { Catalog, loadCatalog, RawCatalog as CatalogRawCatalog, RawRule as CatalogRawRule, RowCells } from '../load/catalog';
+import { parseYaml } from '../load/yaml';
 import { formatPortRange } from '../ports';
 import { blockOfBlocks, flow, key } from './emit';
 import { MdCell, MdRow, MdTable, parseTables } from './markdown';
@@ -319,17 +319,12 @@ function idPrefix(tableId: string, baseRules: RawRule[]): string {
 
 // ---- the import ----------------------------------------------------------------
 
-interface RawCatalog {
-  name: string;
-  title?: string;
-  document?: string;
-  host: string;
-  tables: Record<string, { heading: string; line?: number; note?: string }>;
-  groups: Record<string, { description?: string; default?: string[] }>;
-  features?: Record<string, { description?: string; default: boolean }>;
+/** The base catalog as the importer reads it: the loader's shape, with the
+ * importer's looser rules and params kept as written. */
+type RawCatalog = Omit<CatalogRawCatalog, 'params' | 'rules'> & {
   params?: Record<string, Record<string, unknown>>;
   rules: RawRule[];
-}
+};
 
 function sameCells(a: RowCells, b: RowCells): boolean {
   return CELL_KEYS.every((k) => (a[k] ?? undefined) === (b[k] ?? undefined));

@@ -82,7 +82,8 @@ export interface RawRule {
   note?: string;
 }
 
-interface RawCatalog {
+/** A catalog as written in YAML (after the schema check). */
+export interface RawCatalog {
   name: string;
   title?: string;
   document?: string;
