@@ -3,7 +3,7 @@
 
 import type { TargetName } from './backends/base';
 import { availableTargets } from './backends';
-import { compile, isTargetName, load } from './compile';
+import { compile, isTargetName, load, render } from './compile';
 import { CompileError, Diagnostic, formatDiagnostic } from './diagnostics';
 import { catalogSchema, profileSchema } from './load/schemas';
 import { checkOutputs, OutputError, writeOutputs } from './output';
@@ -110,7 +110,7 @@ function runExplain(args: ExplainArgs): number {
     const e = explainFlow(loaded, { from: args.from, to: args.to, port: args.port });
     if (args.target) {
       const [target] = parseTargets(args.target);
-      const result = compile({ profile, catalog, targets: [target] });
+      const result = render(loaded, [target]);
       if (result.ok) e.target_lines = targetLines(e, result.files);
     }
     process.stdout.write(args.json ? JSON.stringify(e, null, 2) + '\n' : formatExplanation(e));

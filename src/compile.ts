@@ -82,26 +82,32 @@ export function load(options: Pick<CompileOptions, 'profile' | 'catalog'>): Load
 
 export function compile(options: CompileOptions): CompileResult {
   try {
-    const { ir, profile } = load(options);
-    const files: OutputEntry[] = [];
-    const diagnostics: Diagnostic[] = [];
-    for (const target of options.targets ?? availableTargets()) {
-      const backend = backendFor(target);
-      if (!backend) throw new Error(`target '${target}' is not implemented`);
-      try {
-        for (const f of backend.render(ir)) files.push({ path: `${ir.environment}/${target}/${f.path}`, target, content: f.content });
-      } catch (e) {
-        if (!(e instanceof TargetLimitError)) throw e;
-        const at = e.group && profile.groups.has(e.group) ? ['groups', e.group] : ['groups'];
-        diagnostics.push(profile.doc.error(at, `target ${e.target}: ${e.message}`, e.hint, true));
-      }
-    }
-    if (diagnostics.length) return { ok: false, diagnostics };
-    return { ok: true, environment: ir.environment, ir, files, diagnostics: [] };
+    return render(load(options), options.targets);
   } catch (e) {
     if (e instanceof CompileError) return { ok: false, diagnostics: e.diagnostics };
     throw e;
   }
+}
+
+/** The targets' files for an already loaded policy (what compile() does
+ * after load(); for commands that loaded it already). A target whose limits
+ * the policy exceeds gives a positioned diagnostic instead of files. */
+export function render({ ir, profile }: Loaded, targets: TargetName[] = availableTargets()): CompileResult {
+  const files: OutputEntry[] = [];
+  const diagnostics: Diagnostic[] = [];
+  for (const target of targets) {
+    const backend = backendFor(target);
+    if (!backend) throw new Error(`target '${target}' is not implemented`);
+    try {
+      for (const f of backend.render(ir)) files.push({ path: `${ir.environment}/${target}/${f.path}`, target, content: f.content });
+    } catch (e) {
+      if (!(e instanceof TargetLimitError)) throw e;
+      const at = e.group && profile.groups.has(e.group) ? ['groups', e.group] : ['groups'];
+      diagnostics.push(profile.doc.error(at, `target ${e.target}: ${e.message}`, e.hint, true));
+    }
+  }
+  if (diagnostics.length) return { ok: false, diagnostics };
+  return { ok: true, environment: ir.environment, ir, files, diagnostics: [] };
 }
 
 export function isTargetName(s: string): s is TargetName {

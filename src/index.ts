@@ -1,5 +1,5 @@
 // Public library API.
-export { compile, load, builtinCatalogText, BUILTIN_CATALOG_NAME } from './compile';
+export { compile, load, render, builtinCatalogText, BUILTIN_CATALOG_NAME } from './compile';
 export type { CompileOptions, CompileResult, InputText, OutputEntry, Loaded } from './compile';
 export { CompileError, formatDiagnostic } from './diagnostics';
 export type { Diagnostic, Position } from './diagnostics';

@@ -21,7 +21,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { compile, InputText, load, Loaded } from '../compile';
+import { InputText, load, Loaded, render } from '../compile';
 import { CompileError, formatDiagnostic } from '../diagnostics';
 import { InputError, readFile } from '../sources';
 import type { ListenPort } from './listener';
@@ -244,11 +244,11 @@ function readInput(file: string): InputText {
 
 /** The output directory of each target: compiled into a temporary directory,
  * or given by --from-dir. */
-function outputDirs(args: VerifyArgs, profile: InputText, catalog: InputText | undefined, loaded: Loaded, targets: HostTarget[]): Map<HostTarget, string> {
+function outputDirs(args: VerifyArgs, loaded: Loaded, targets: HostTarget[]): Map<HostTarget, string> {
   const dirs = new Map<HostTarget, string>();
   let base = args['from-dir'];
   if (!base) {
-    const result = compile({ profile, catalog, targets });
+    const result = render(loaded, targets);
     if (!result.ok) throw new VerifyError(result.diagnostics.map(formatDiagnostic).join('\n'));
     base = fs.mkdtempSync(path.join(os.tmpdir(), 'pcv-out-'));
     const tmp = base;
@@ -293,7 +293,7 @@ export async function verify(args: VerifyArgs, out: NodeJS.WritableStream = proc
       else if (requested.optional.has(t)) skipped.push(`${t}: not available: ${why}`);
       else throw new VerifyError(`error: cannot verify ${t}: ${why}`);
     }
-    const dirs = outputDirs(args, profile, catalog, loaded, targets);
+    const dirs = outputDirs(args, loaded, targets);
     const plan = buildPlan(loaded.ir);
     out.write(describePlan(plan, args.profile));
     for (const s of skipped) out.write(`${s}\n`);
