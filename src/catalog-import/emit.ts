@@ -72,16 +72,16 @@ export const COMMENT_WIDTH = 160;
 /** Lines one comment may take; the rest of a longer text is cut ("…"). */
 export const COMMENT_LINES = 4;
 
-// Line breaks of any YAML version (and VT, FF) become a space.
-const BREAKS = /\r\n|[\n\r\u000b\u000c\u0085\u2028\u2029]/g;
+// Line breaks of any YAML version, tabs, VT and FF become a space.
+const SPACES = /\r\n|[\t\n\r\u000b\u000c\u0085\u2028\u2029]/g;
 // Then every other control, bidi mark, BOM, non-character or lone surrogate
-// is written visibly as \xNN or \uNNNN (tabs are kept).
+// is written visibly as \xNN or \uNNNN.
 // eslint-disable-next-line no-control-regex
 const UNSAFE_IN_COMMENT = /[\u0000-\u0008\u000e-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 
 /** A text as it may stand in a comment: one line, nothing invisible. */
 export function commentText(text: string): string {
-  return text.replace(BREAKS, ' ').replace(UNSAFE_IN_COMMENT, (c) => {
+  return text.replace(SPACES, ' ').replace(UNSAFE_IN_COMMENT, (c) => {
     const code = c.charCodeAt(0);
     return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : hex4(c);
   });
@@ -92,19 +92,22 @@ export function commentText(text: string): string {
  * lines of at most COMMENT_WIDTH characters. `lead` is what follows `#`
  * (' ' normally; '' keeps a base catalog's own comment text as it was). */
 export function comment(text: string, indent = '', lead = ' '): string[] {
-  const room = COMMENT_WIDTH - indent.length - 1 - lead.length;
   let rest = commentText(text);
   const lines: string[] = [];
-  while (rest.length > room && lines.length < COMMENT_LINES - 1) {
+  for (;;) {
+    const first = !lines.length;
+    const pre = `${indent}#${first ? lead : ' '}`;
+    const room = COMMENT_WIDTH - pre.length;
+    if (rest.length <= room || lines.length === COMMENT_LINES - 1) {
+      if (rest.length > room) rest = rest.slice(0, splitPoint(rest, room - 1)).trimEnd() + '…';
+      lines.push(rest ? pre + rest : `${indent}#`);
+      return lines;
+    }
     let cut = rest.lastIndexOf(' ', room);
     if (cut <= 0) cut = splitPoint(rest, room);
-    lines.push(rest.slice(0, cut).trimEnd());
+    lines.push(pre + rest.slice(0, cut).trimEnd());
     rest = rest.slice(cut).trimStart();
-    lead = ' ';
   }
-  if (rest.length > room) rest = rest.slice(0, splitPoint(rest, room - 1)).trimEnd() + '…';
-  lines.push(rest);
-  return lines.map((l, i) => `${indent}#${l ? (i ? ' ' : lead) + l : ''}`);
 }
 
 /** An index at most `n` that does not split a surrogate pair. */
