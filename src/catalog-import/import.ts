@@ -15,14 +15,19 @@
 // service) with the same cells keeps the base rule as it is (id, groups,
 // features, params, note); a matched row whose cells changed is read afresh
 // (keeping its id); new, changed and removed rows are reported.
+//
+// Every text of the inputs may be hostile. The catalog is built as data,
+// written by ./emit (strings always quoted on one line, comments one line
+// each), and the text is read back with the catalog loader and compared with
+// the data before anyone writes it: a difference is a CompileError.
 
 import * as path from 'path';
 import { parseAddress } from '../addresses';
 import type { InputText } from '../compile';
 import { CompileError, Diagnostic, sortDiagnostics, SourceText } from '../diagnostics';
 import { Catalog, loadCatalog, RawCatalog as CatalogRawCatalog, RawRule as CatalogRawRule, RowCells } from '../load/catalog';
-import { parseYaml } from '../load/yaml';
-import { formatPortRange } from '../ports';
+import { ParsedDoc, parseYaml } from '../load/yaml';
+import { formatPortRange, parsePortSpec } from '../ports';
 import { visibleLine } from '../terminal';
 import { blockOfBlocks, comment, flow, key, quoted } from './emit';
 import { MdCell, MdRow, MdTable, parseTables } from './markdown';
@@ -129,7 +134,11 @@ function loadMap(input: InputText): MapFile {
     else
       for (const [name, p] of Object.entries(v.params)) {
         if (!IDENT.test(name) || !isMap(p)) errors.push(doc.error(['params', name], `param '${name}' must be a mapping (kind, choices, default, description)`, undefined, true));
-        else out.params[name] = p;
+        else {
+          const before = errors.length;
+          errors.push(...mapParamErrors(doc, name, p));
+          if (errors.length === before) out.params[name] = p;
+        }
       }
   }
   if (v.host !== undefined) {
@@ -138,6 +147,25 @@ function loadMap(input: InputText): MapFile {
   }
   if (errors.length) throw new CompileError(sortDiagnostics(errors));
   return out;
+}
+
+/** A map param is copied into the catalog as it is: checked here as the
+ * catalog's params are, so a mistake points into the map file. */
+function mapParamErrors(doc: ParsedDoc, name: string, p: Record<string, unknown>): Diagnostic[] {
+  const errors: Diagnostic[] = [];
+  const at = (...rest: string[]) => ['params', name, ...rest];
+  for (const k of Object.keys(p))
+    if (!['kind', 'choices', 'default', 'description'].includes(k)) errors.push(doc.error(at(k), `unknown key '${k}' in param '${name}'`, "known: 'kind', 'choices', 'default', 'description'", true));
+  if (p.kind !== 'port' && p.kind !== 'port-range') errors.push(doc.error(at('kind'), `param '${name}' needs a kind: 'port' or 'port-range'`));
+  if (p.description !== undefined && typeof p.description !== 'string') errors.push(doc.error(at('description'), `the description of param '${name}' must be a string`));
+  const port = (x: unknown) => typeof x === 'number' && Number.isInteger(x) && x >= 1 && x <= 65535;
+  if (p.choices !== undefined && (p.kind !== 'port' || !Array.isArray(p.choices) || !p.choices.length || !p.choices.every(port)))
+    errors.push(doc.error(at('choices'), `the choices of param '${name}' must be a list of ports 1-65535`, "choices apply only to kind 'port'"));
+  const def = typeof p.default === 'string' || typeof p.default === 'number' ? parsePortSpec(p.default) : undefined;
+  if (!def) errors.push(doc.error(p.default === undefined ? at() : at('default'), `param '${name}' needs a default: a port 1-65535 or a range 'LO-HI'`));
+  else if (p.kind === 'port' && def.lo !== def.hi) errors.push(doc.error(at('default'), `param '${name}' is a single port, but its default is a range`));
+  else if (p.kind === 'port' && Array.isArray(p.choices) && !p.choices.includes(def.lo)) errors.push(doc.error(at('default'), `param '${name}' defaults to ${def.lo}, which is not one of its choices`));
+  return errors;
 }
 
 // ---- reading rows -----------------------------------------------------------
@@ -337,6 +365,9 @@ function frontMatterTitle(text: string): string | undefined {
   return t ? t[1].replace(/^\[|\]$/g, '').replace(/^["']|["']$/g, '').trim() || undefined : undefined;
 }
 
+/** Imports a document. Throws CompileError for bad input (document, base,
+ * map) and when the text written would not read back as the catalog built;
+ * then nothing must be written. */
 export function importCatalog(options: ImportOptions): ImportResult {
   const source = new SourceText(options.doc.path, options.doc.text);
   const docName = path.basename(options.doc.path);
@@ -659,10 +690,12 @@ export function firstDifference(a: unknown, b: unknown, at = ''): string | undef
 }
 
 /** The written text, read back by the catalog loader, must be exactly the
- * catalog built. A catalog with undecided rules is meant to fail the loader,
- * but only inside those rules; its data must still read back exactly. */
+ * catalog built. A catalog with undecided rules is meant to fail the loader
+ * because of them: its text must read back exactly, and the text without
+ * those rules must load as the catalog built without them (when any rule is
+ * left). `undecidedSpans` are the 1-based [first, last] lines of those rules. */
 export function checkReadsBack(text: string, built: unknown, undecidedSpans: [number, number][], docPath: string): void {
-  const source = new SourceText(`${docPath} (imported catalog, not written)`, text);
+  const label = `${docPath} (imported catalog, not written)`;
   const fail = (what: string, more: Diagnostic[] = []): never => {
     throw new CompileError([
       {
@@ -674,26 +707,45 @@ export function checkReadsBack(text: string, built: unknown, undecidedSpans: [nu
       ...more,
     ]);
   };
-  let value: unknown;
-  if (!undecidedSpans.length) {
+  const loads = (source: SourceText, what: string, lineOf: (n: number) => number = (n) => n): unknown => {
     try {
-      value = loadCatalog(source).doc.value;
-    } catch (e) {
-      if (e instanceof CompileError) fail('does not load as a catalog', e.diagnostics);
-      throw e;
-    }
-  } else {
-    try {
-      value = parseYaml(source).value;
-      loadCatalog(source);
+      return loadCatalog(source).doc.value;
     } catch (e) {
       if (!(e instanceof CompileError)) throw e;
-      const outside = e.diagnostics.filter((d) => d.level === 'error' && !undecidedSpans.some(([a, b]) => d.pos && d.pos.line >= a && d.pos.line <= b));
-      if (outside.length || value === undefined) fail('does not load as a catalog, apart from its undecided rules', outside.length ? outside : e.diagnostics);
+      const lines = text.split('\n');
+      return fail(
+        what,
+        e.diagnostics.map((d) => (d.pos ? { ...d, pos: { ...d.pos, line: lineOf(d.pos.line) }, sourceLine: (lines[lineOf(d.pos.line) - 1] ?? '').replace(/\r$/, '') } : d)),
+      );
     }
+  };
+  const source = new SourceText(label, text);
+  if (!undecidedSpans.length) {
+    const diff = firstDifference(loads(source, 'does not load as a catalog'), built);
+    if (diff) fail(`does not read back as the catalog built (at ${diff})`);
+    return;
+  }
+  let value: unknown;
+  try {
+    value = parseYaml(source).value;
+  } catch (e) {
+    if (e instanceof CompileError) fail('is not YAML', e.diagnostics);
+    throw e;
   }
   const diff = firstDifference(value, built);
   if (diff) fail(`does not read back as the catalog built (at ${diff})`);
+  const rules = (built as { rules: { undecided?: unknown }[] }).rules;
+  if (rules.every((r) => r.undecided)) return;
+  const inSpan = (n: number) => undecidedSpans.some(([a, b]) => n >= a && n <= b);
+  const kept: number[] = [];
+  const lines = text.split('\n');
+  lines.forEach((_, i) => {
+    if (!inSpan(i + 1)) kept.push(i + 1);
+  });
+  const without = new SourceText(label, kept.map((n) => lines[n - 1]).join('\n'));
+  const decided = { ...(built as object), rules: rules.filter((r) => !r.undecided) };
+  const d2 = firstDifference(loads(without, 'does not load as a catalog, apart from its undecided rules', (n) => kept[n - 1] ?? n), decided);
+  if (d2) fail(`does not read back as the catalog built, apart from its undecided rules (at ${d2})`);
 }
 
 function emitRule(r: RawRule): string[] {
