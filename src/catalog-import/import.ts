@@ -657,11 +657,8 @@ function outRule(r: RawRule): RawRule {
 /** A copy without undefined values (the writer leaves them out). */
 function dropUndefined<T>(v: T): T {
   if (Array.isArray(v)) return v.map(dropUndefined) as T;
-  if (v !== null && typeof v === 'object') {
-    const o: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) if (x !== undefined) o[k] = dropUndefined(x);
-    return o as T;
-  }
+  // fromEntries defines every key as its own (even one named __proto__).
+  if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).filter(([, x]) => x !== undefined).map(([k, x]) => [k, dropUndefined(x)])) as T;
   return v;
 }
 
@@ -679,7 +676,7 @@ export function firstDifference(a: unknown, b: unknown, at = ''): string | undef
   if (a !== null && b !== null && typeof a === 'object' && typeof b === 'object') {
     const ka = Object.keys(a).sort();
     const kb = Object.keys(b).sort();
-    if (ka.join('\u0000') !== kb.join('\u0000')) return at || '/';
+    if (JSON.stringify(ka) !== JSON.stringify(kb)) return at || '/';
     for (const k of ka) {
       const d = firstDifference((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], `${at}/${k}`);
       if (d) return d;
