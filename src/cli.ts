@@ -177,21 +177,26 @@ interface CatalogImportArgs {
 }
 
 function runCatalogImport(args: CatalogImportArgs): number {
-  const { importCatalog, importSummary, writeFileAtomic } = require('./catalog-import') as typeof import('./catalog-import');
-  const doc = readFile(args.doc);
-  const base = args.base ? readSpec(args.base) : undefined;
-  const map = args.map ? readFile(args.map) : undefined;
+  const { formatForTerminal, formatImportErrors, importCatalog, importSummary, writeFileAtomic } = require('./catalog-import') as typeof import('./catalog-import');
+  const { visibleLine } = require('./terminal') as typeof import('./terminal');
   let result: ReturnType<typeof importCatalog>;
   try {
+    const doc = readFile(args.doc);
+    const base = args.base ? readSpec(args.base) : undefined;
+    const map = args.map ? readFile(args.map) : undefined;
     result = importCatalog({ doc, base, map });
   } catch (e) {
+    if (e instanceof InputError) {
+      process.stderr.write(visibleLine(e.message) + '\n');
+      return 2;
+    }
     if (e instanceof CompileError) {
-      printDiagnostics(e.diagnostics);
+      process.stderr.write(formatImportErrors(e.diagnostics));
       return 2;
     }
     throw e;
   }
-  const lines = [...result.diagnostics.map(formatDiagnostic), ...result.changes.map((c) => c.text), importSummary(result, args.doc, !!base)];
+  const lines = [...result.diagnostics.map(formatForTerminal), ...result.changes.map((c) => c.text), importSummary(result, args.doc, !!args.base)];
   if (args.output) {
     try {
       writeFileAtomic(args.output, result.yaml);
@@ -199,7 +204,7 @@ function runCatalogImport(args: CatalogImportArgs): number {
       process.stderr.write(lines.join('\n') + '\n' + (e as Error).message + '\n');
       return 2;
     }
-    lines.push(`wrote ${args.output}`);
+    lines.push(`wrote ${visibleLine(args.output)}`);
   } else process.stdout.write(result.yaml);
   process.stderr.write(lines.join('\n') + '\n');
   return result.undecided ? 2 : 0;

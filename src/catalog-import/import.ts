@@ -15,15 +15,21 @@
 // service) with the same cells keeps the base rule as it is (id, groups,
 // features, params, note); a matched row whose cells changed is read afresh
 // (keeping its id); new, changed and removed rows are reported.
+//
+// Every text of the inputs may be hostile. The catalog is built as data,
+// written by ./emit (strings always quoted on one line, comments one line
+// each), and the text is read back with the catalog loader and compared with
+// the data before anyone writes it: a difference is a CompileError.
 
 import * as path from 'path';
 import { parseAddress } from '../addresses';
 import type { InputText } from '../compile';
 import { CompileError, Diagnostic, sortDiagnostics, SourceText } from '../diagnostics';
 import { Catalog, loadCatalog, RawCatalog as CatalogRawCatalog, RawRule as CatalogRawRule, RowCells } from '../load/catalog';
-import { parseYaml } from '../load/yaml';
-import { formatPortRange } from '../ports';
-import { blockOfBlocks, flow, key } from './emit';
+import { ParsedDoc, parseYaml } from '../load/yaml';
+import { formatPortRange, parsePortSpec } from '../ports';
+import { visibleLine } from '../terminal';
+import { blockOfBlocks, comment, flow, key, quoted } from './emit';
 import { MdCell, MdRow, MdTable, parseTables } from './markdown';
 import { KNOWN_DIRECTIONS, normalizePhrase, PhraseTable, phraseTable, readPhrase, readPortCell, readProtocolCell } from './phrases';
 
@@ -60,7 +66,7 @@ export interface ImportOptions {
 
 export interface ImportChange {
   kind: 'new' | 'changed' | 'removed' | 'prose';
-  /** One line, with the document line. */
+  /** One line, with the document line; control characters quoted. */
   text: string;
   table?: string;
   row?: number;
@@ -128,7 +134,11 @@ function loadMap(input: InputText): MapFile {
     else
       for (const [name, p] of Object.entries(v.params)) {
         if (!IDENT.test(name) || !isMap(p)) errors.push(doc.error(['params', name], `param '${name}' must be a mapping (kind, choices, default, description)`, undefined, true));
-        else out.params[name] = p;
+        else {
+          const before = errors.length;
+          errors.push(...mapParamErrors(doc, name, p));
+          if (errors.length === before) out.params[name] = p;
+        }
       }
   }
   if (v.host !== undefined) {
@@ -137,6 +147,25 @@ function loadMap(input: InputText): MapFile {
   }
   if (errors.length) throw new CompileError(sortDiagnostics(errors));
   return out;
+}
+
+/** A map param is copied into the catalog as it is: checked here as the
+ * catalog's params are, so a mistake points into the map file. */
+function mapParamErrors(doc: ParsedDoc, name: string, p: Record<string, unknown>): Diagnostic[] {
+  const errors: Diagnostic[] = [];
+  const at = (...rest: string[]) => ['params', name, ...rest];
+  for (const k of Object.keys(p))
+    if (!['kind', 'choices', 'default', 'description'].includes(k)) errors.push(doc.error(at(k), `unknown key '${k}' in param '${name}'`, "known: 'kind', 'choices', 'default', 'description'", true));
+  if (p.kind !== 'port' && p.kind !== 'port-range') errors.push(doc.error(at('kind'), `param '${name}' needs a kind: 'port' or 'port-range'`));
+  if (p.description !== undefined && typeof p.description !== 'string') errors.push(doc.error(at('description'), `the description of param '${name}' must be a string`));
+  const port = (x: unknown) => typeof x === 'number' && Number.isInteger(x) && x >= 1 && x <= 65535;
+  if (p.choices !== undefined && (p.kind !== 'port' || !Array.isArray(p.choices) || !p.choices.length || !p.choices.every(port)))
+    errors.push(doc.error(at('choices'), `the choices of param '${name}' must be a list of ports 1-65535`, "choices apply only to kind 'port'"));
+  const def = typeof p.default === 'string' || typeof p.default === 'number' ? parsePortSpec(p.default) : undefined;
+  if (!def) errors.push(doc.error(p.default === undefined ? at() : at('default'), `param '${name}' needs a default: a port 1-65535 or a range 'LO-HI'`));
+  else if (p.kind === 'port' && def.lo !== def.hi) errors.push(doc.error(at('default'), `param '${name}' is a single port, but its default is a range`));
+  else if (p.kind === 'port' && Array.isArray(p.choices) && !p.choices.includes(def.lo)) errors.push(doc.error(at('default'), `param '${name}' defaults to ${def.lo}, which is not one of its choices`));
+  return errors;
 }
 
 // ---- reading rows -----------------------------------------------------------
@@ -213,13 +242,13 @@ function readRow(r: DocRow, ctx: Context): { rule: Omit<RawRule, 'id'>; problems
         problems.push({
           cell: at('port'),
           message: `${describeCell(r, 'port')}: a choice of one port, not ${p.choices.length === 2 ? 'two' : p.choices.length} open ports`,
-          hint: `bind it to a param: in a --map file, ports: { "${r.cells.port}": NAME } and params: { NAME: { kind: port, choices: [${p.choices.join(', ')}], default: ... } }`,
+          hint: `bind it to a param: in a --map file, ports: { ${quoted(r.cells.port)}: NAME } and params: { NAME: { kind: port, choices: [${p.choices.join(', ')}], default: ... } }`,
         });
     } else
       problems.push({
         cell: at('port'),
         message: `${describeCell(r, 'port')}: cannot read the port: ${p.reason}`,
-        hint: `bind it to a param in a --map file (ports: { "${r.cells.port}": NAME } and params: { NAME: { kind: port-range, default: "LO-HI" } }), or decide the ports by hand and remove the rule's undecided key`,
+        hint: `bind it to a param in a --map file (ports: { ${quoted(r.cells.port)}: NAME } and params: { NAME: { kind: port-range, default: "LO-HI" } }), or decide the ports by hand and remove the rule's undecided key`,
       });
   }
 
@@ -252,13 +281,13 @@ function readRow(r: DocRow, ctx: Context): { rule: Omit<RawRule, 'id'>; problems
       problems.push({
         cell: cellAt(k, u.offset),
         message: `${describeCell(r, k)}: no group for the phrase '${u.text}'`,
-        hint: `add it to a --map file: groups: { "${u.text}": GROUP }${ctx.knownGroups.size ? ` (known groups: ${[...ctx.knownGroups].join(', ')})` : ''}`,
+        hint: `add it to a --map file: groups: { ${quoted(u.text)}: GROUP }${ctx.knownGroups.size ? ` (known groups: ${[...ctx.knownGroups].join(', ')})` : ''}`,
       });
     for (const a of reading.addresses)
       problems.push({
         cell: cellAt(k, a.offset),
         message: `${describeCell(r, k)}: '${a.text}' is an address, not a group`,
-        hint: `map it to a group in a --map file: groups: { "${a.text}": GROUP }; the address becomes the group's default`,
+        hint: `map it to a group in a --map file: groups: { ${quoted(a.text)}: GROUP }; the address becomes the group's default`,
       });
     for (const g of reading.groups) origins.push([g, text]);
     return reading.groups;
@@ -336,6 +365,9 @@ function frontMatterTitle(text: string): string | undefined {
   return t ? t[1].replace(/^\[|\]$/g, '').replace(/^["']|["']$/g, '').trim() || undefined : undefined;
 }
 
+/** Imports a document. Throws CompileError for bad input (document, base,
+ * map) and when the text written would not read back as the catalog built;
+ * then nothing must be written. */
 export function importCatalog(options: ImportOptions): ImportResult {
   const source = new SourceText(options.doc.path, options.doc.text);
   const docName = path.basename(options.doc.path);
@@ -465,10 +497,10 @@ export function importCatalog(options: ImportOptions): ImportResult {
         notes.unshift(
           `Re-read from the document: ${changed.map((k) => CELL_TITLES[k]).join(', ')} changed since the base (base rule: ports ${flow(b.ports)}, from ${flow(b.from)}, to ${flow(b.to)}${b.feature ? `, feature ${b.feature}` : ''}${b.anti_lockout ? ', anti_lockout' : ''}). Check whether the base's decisions still apply.${b.note ? ` Base note: ${b.note}` : ''}`,
         );
-        changes.push({ kind: 'changed', ruleId: rule.id, table: d.tableId, row: d.row, text: `changed  ${where(d)}: ${d.tableId} row ${d.row}: ${brief(d.cells)} (rule ${rule.id}): ${changed.map((k) => CELL_TITLES[k]).join(', ')} changed; read afresh` });
+        changes.push({ kind: 'changed', ruleId: rule.id, table: d.tableId, row: d.row, text: visibleLine(`changed  ${where(d)}: ${d.tableId} row ${d.row}: ${brief(d.cells)} (rule ${rule.id}): ${changed.map((k) => CELL_TITLES[k]).join(', ')} changed; read afresh`) });
         if (b.anti_lockout) rule.anti_lockout = true;
       } else if (raw) {
-        changes.push({ kind: 'new', ruleId: rule.id, table: d.tableId, row: d.row, text: `new      ${where(d)}: ${d.tableId} row ${d.row}: ${brief(d.cells)} (rule ${rule.id})` });
+        changes.push({ kind: 'new', ruleId: rule.id, table: d.tableId, row: d.row, text: visibleLine(`new      ${where(d)}: ${d.tableId} row ${d.row}: ${brief(d.cells)} (rule ${rule.id})`) });
       }
       if (notes.length) rule.note = notes.join(' ');
       if (fresh.problems.length) {
@@ -483,7 +515,7 @@ export function importCatalog(options: ImportOptions): ImportResult {
     if (!matched.has(b)) {
       const baseTable = raw!.tables[b.table];
       const was = baseTable?.line !== undefined && b.row !== undefined ? ` (line ${baseTable.line + 1 + b.row} of the base's document)` : '';
-      changes.push({ kind: 'removed', ruleId: b.id, table: b.table, row: b.row, text: `removed  ${b.table} row ${b.row}${was}: ${brief(b.cells ?? {})} (rule ${b.id}): not in ${options.doc.path}` });
+      changes.push({ kind: 'removed', ruleId: b.id, table: b.table, row: b.row, text: visibleLine(`removed  ${b.table} row ${b.row}${was}: ${brief(b.cells ?? {})} (rule ${b.id}): not in ${options.doc.path}`) });
     }
 
   // Prose rules of the base: kept after their table's rows; their sentence
@@ -497,7 +529,7 @@ export function importCatalog(options: ImportOptions): ImportResult {
         kind: 'prose',
         ruleId: p.id,
         table: p.table,
-        text: `prose    ${p.table} (rule ${p.id}): its sentence is not in ${options.doc.path}; kept from the base, check it`,
+        text: visibleLine(`prose    ${p.table} (rule ${p.id}): its sentence is not in ${options.doc.path}; kept from the base, check it`),
       });
     if (rulesByTable.has(p.table)) rulesByTable.get(p.table)!.push(p);
     else {
@@ -529,52 +561,188 @@ export function importCatalog(options: ImportOptions): ImportResult {
   const title = raw?.title ?? frontMatterTitle(options.doc.text);
 
   // ---- write ----
+  // The catalog as data first; the text is written from it, then read back
+  // with the catalog loader and compared, so no input text can change what
+  // the file says.
+  const catalog: OutCatalog = dropUndefined({
+    name,
+    title,
+    document: docName,
+    host,
+    tables: Object.fromEntries(Object.entries(outTables).map(([id, t]) => [id, { heading: t.heading, line: t.line, note: t.note }])),
+    groups,
+    features: raw?.features && Object.keys(raw.features).length ? raw.features : undefined,
+    params: Object.keys(allParams).length ? allParams : undefined,
+    rules: rules.map(outRule),
+  });
   const out: string[] = [];
-  out.push(`# Imported by \`portcullis catalog import\` from ${docName}${raw ? ` (base: catalog '${raw.name}')` : ''}.`);
+  out.push(...comment(`Imported by \`portcullis catalog import\` from ${docName}${raw ? ` (base: catalog '${raw.name}')` : ''}.`));
   if (undecided) out.push(`# ${undecided} row${undecided === 1 ? ' is' : 's are'} left undecided: see the rules with an 'undecided' key.`);
   if (options.base) {
+    // The base's leading comment, each line kept as one comment line.
     const lead: string[] = [];
     for (const l of options.base.text.split('\n')) {
-      if (/^\s*#/.test(l) || /^\s*$/.test(l)) lead.push(l.replace(/\r$/, ''));
+      if (/^\s*$/.test(l)) lead.push('');
+      else if (/^\s*#/.test(l)) lead.push(...comment(l.slice(l.indexOf('#') + 1).replace(/\r$/, ''), '', ''));
       else break;
     }
     while (lead.length && !lead[lead.length - 1].trim()) lead.pop();
     if (lead.length) out.push('#', ...lead);
   }
   out.push('');
-  out.push(`name: ${flow(name)}`);
-  if (title !== undefined) out.push(`title: ${flow(title)}`);
-  out.push(`document: ${flow(docName)}`);
-  out.push(`host: ${flow(host)}`);
+  out.push(`name: ${flow(catalog.name)}`);
+  if (catalog.title !== undefined) out.push(`title: ${flow(catalog.title)}`);
+  out.push(`document: ${flow(catalog.document)}`);
+  out.push(`host: ${flow(catalog.host)}`);
   out.push('');
   out.push('tables:');
-  for (const [id, t] of Object.entries(outTables)) out.push(`  ${key(id)}: ${flow({ heading: t.heading, line: t.line, note: t.note })}`);
+  for (const [id, t] of Object.entries(catalog.tables)) out.push(`  ${key(id)}: ${flow(t)}`);
   out.push('');
-  out.push(...blockOfBlocks('groups', groups, ['description', 'default']));
-  if (raw?.features && Object.keys(raw.features).length) {
+  out.push(...blockOfBlocks('groups', catalog.groups, ['description', 'default']));
+  if (catalog.features) {
     out.push('');
-    out.push(...blockOfBlocks('features', raw.features, ['description', 'default']));
+    out.push(...blockOfBlocks('features', catalog.features, ['description', 'default']));
   }
-  if (Object.keys(allParams).length) {
+  if (catalog.params) {
     out.push('');
-    out.push(...blockOfBlocks('params', allParams, ['kind', 'choices', 'default', 'description']));
+    out.push(...blockOfBlocks('params', catalog.params, ['kind', 'choices', 'default', 'description']));
   }
   out.push('');
   out.push('rules:');
   let lastTable: string | undefined;
-  for (const r of rules) {
+  /** 1-based lines of each undecided rule in the text: [first, last]. */
+  const undecidedSpans: [number, number][] = [];
+  for (const r of catalog.rules) {
     if (r.table !== lastTable) {
-      const t = outTables[r.table];
-      out.push('', `  # ${r.table}: ${t?.heading ?? ''}${t?.note ? ` (${t.note})` : ''}`);
+      const t = catalog.tables[r.table];
+      out.push('', ...comment(`${r.table}: ${t?.heading ?? ''}${t?.note ? ` (${t.note})` : ''}`, '  '));
       lastTable = r.table;
     }
     if (r.row !== undefined) {
       const d = docRows.find((x) => x.tableId === r.table && x.row === r.row);
-      if (d) out.push(`  # ${docName}:${d.line.line}`);
+      if (d) out.push(...comment(`${docName}:${d.line.line}`, '  '));
     }
+    const first = out.length + 1;
     out.push(...emitRule(r));
+    if (r.undecided) undecidedSpans.push([first, out.length]);
   }
-  return { yaml: out.join('\n') + '\n', diagnostics, changes, rows: docRows.length, kept, undecided };
+  const text = out.join('\n') + '\n';
+  checkReadsBack(text, catalog, undecidedSpans, options.doc.path);
+  return { yaml: text, diagnostics, changes, rows: docRows.length, kept, undecided };
+}
+
+/** The catalog the importer writes: the loader's raw shape, whose rules may
+ * still be undecided. */
+interface OutCatalog {
+  name: string;
+  title?: string;
+  document: string;
+  host: string;
+  tables: Record<string, { heading: string; line?: number; note?: string }>;
+  groups: Record<string, { description?: string; default?: string[] }>;
+  features?: Record<string, Record<string, unknown>>;
+  params?: Record<string, Record<string, unknown>>;
+  rules: RawRule[];
+}
+
+const RULE_KEYS = ['id', 'table', 'row', 'prose', 'cells', 'service', 'description', 'ports', 'transport', 'from', 'to', 'feature', 'anti_lockout', 'note', 'undecided'] as const;
+
+/** A rule with exactly the keys the writer writes, in its order. */
+function outRule(r: RawRule): RawRule {
+  const o: Record<string, unknown> = {};
+  for (const k of RULE_KEYS) if (r[k] !== undefined) o[k] = k === 'cells' ? Object.fromEntries(CELL_KEYS.filter((c) => r.cells![c] !== undefined).map((c) => [c, r.cells![c]])) : r[k];
+  return o as unknown as RawRule;
+}
+
+/** A copy without undefined values (the writer leaves them out). */
+function dropUndefined<T>(v: T): T {
+  if (Array.isArray(v)) return v.map(dropUndefined) as T;
+  // fromEntries defines every key as its own (even one named __proto__).
+  if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).filter(([, x]) => x !== undefined).map(([k, x]) => [k, dropUndefined(x)])) as T;
+  return v;
+}
+
+/** Where two data trees differ first (a JSON pointer), or undefined. Mapping
+ * key order does not count; types, keys, lengths and values do. */
+export function firstDifference(a: unknown, b: unknown, at = ''): string | undefined {
+  if (Array.isArray(a) || Array.isArray(b)) {
+    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return at || '/';
+    for (let i = 0; i < a.length; i++) {
+      const d = firstDifference(a[i], b[i], `${at}/${i}`);
+      if (d) return d;
+    }
+    return undefined;
+  }
+  if (a !== null && b !== null && typeof a === 'object' && typeof b === 'object') {
+    const ka = Object.keys(a).sort();
+    const kb = Object.keys(b).sort();
+    if (JSON.stringify(ka) !== JSON.stringify(kb)) return at || '/';
+    for (const k of ka) {
+      const d = firstDifference((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], `${at}/${k}`);
+      if (d) return d;
+    }
+    return undefined;
+  }
+  return Object.is(a, b) || (a === 0 && b === 0) ? undefined : at || '/';
+}
+
+/** The written text, read back by the catalog loader, must be exactly the
+ * catalog built. A catalog with undecided rules is meant to fail the loader
+ * because of them: its text must read back exactly, and the text without
+ * those rules must load as the catalog built without them (when any rule is
+ * left). `undecidedSpans` are the 1-based [first, last] lines of those rules. */
+export function checkReadsBack(text: string, built: unknown, undecidedSpans: [number, number][], docPath: string): void {
+  const label = `${docPath} (imported catalog, not written)`;
+  const fail = (what: string, more: Diagnostic[] = []): never => {
+    throw new CompileError([
+      {
+        level: 'error',
+        file: docPath,
+        message: `the catalog imported from this document ${what}; nothing written`,
+        hint: more.length ? 'the diagnostics below point into the catalog as it would have been written' : 'this is a bug in the importer: please report it with the document',
+      },
+      ...more,
+    ]);
+  };
+  const loads = (source: SourceText, what: string, lineOf: (n: number) => number = (n) => n): unknown => {
+    try {
+      return loadCatalog(source).doc.value;
+    } catch (e) {
+      if (!(e instanceof CompileError)) throw e;
+      const lines = text.split('\n');
+      return fail(
+        what,
+        e.diagnostics.map((d) => (d.pos ? { ...d, pos: { ...d.pos, line: lineOf(d.pos.line) }, sourceLine: (lines[lineOf(d.pos.line) - 1] ?? '').replace(/\r$/, '') } : d)),
+      );
+    }
+  };
+  const source = new SourceText(label, text);
+  if (!undecidedSpans.length) {
+    const diff = firstDifference(loads(source, 'does not load as a catalog'), built);
+    if (diff) fail(`does not read back as the catalog built (at ${diff})`);
+    return;
+  }
+  let value: unknown;
+  try {
+    value = parseYaml(source).value;
+  } catch (e) {
+    if (e instanceof CompileError) fail('is not YAML', e.diagnostics);
+    throw e;
+  }
+  const diff = firstDifference(value, built);
+  if (diff) fail(`does not read back as the catalog built (at ${diff})`);
+  const rules = (built as { rules: { undecided?: unknown }[] }).rules;
+  if (rules.every((r) => r.undecided)) return;
+  const inSpan = (n: number) => undecidedSpans.some(([a, b]) => n >= a && n <= b);
+  const kept: number[] = [];
+  const lines = text.split('\n');
+  lines.forEach((_, i) => {
+    if (!inSpan(i + 1)) kept.push(i + 1);
+  });
+  const without = new SourceText(label, kept.map((n) => lines[n - 1]).join('\n'));
+  const decided = { ...(built as object), rules: rules.filter((r) => !r.undecided) };
+  const d2 = firstDifference(loads(without, 'does not load as a catalog, apart from its undecided rules', (n) => kept[n - 1] ?? n), decided);
+  if (d2) fail(`does not read back as the catalog built, apart from its undecided rules (at ${d2})`);
 }
 
 function emitRule(r: RawRule): string[] {
@@ -586,8 +754,12 @@ function emitRule(r: RawRule): string[] {
   field('row', r.row);
   field('prose', r.prose);
   if (r.cells) {
-    out.push('    cells:');
-    for (const k of CELL_KEYS) if (r.cells[k] !== undefined) out.push(`      ${k}: ${JSON.stringify(r.cells[k])}`);
+    const cells = CELL_KEYS.filter((k) => r.cells![k] !== undefined);
+    if (!cells.length) out.push('    cells: {}');
+    else {
+      out.push('    cells:');
+      for (const k of cells) out.push(`      ${k}: ${quoted(r.cells[k]!)}`);
+    }
   }
   field('service', r.service);
   field('description', r.description);
@@ -599,8 +771,11 @@ function emitRule(r: RawRule): string[] {
   field('anti_lockout', r.anti_lockout);
   field('note', r.note);
   if (r.undecided) {
-    out.push('    undecided:');
-    for (const u of r.undecided) out.push(`      - ${JSON.stringify(u)}`);
+    if (!r.undecided.length) out.push('    undecided: []');
+    else {
+      out.push('    undecided:');
+      for (const u of r.undecided) out.push(`      - ${quoted(u)}`);
+    }
   }
   return out;
 }
@@ -609,7 +784,7 @@ function emitRule(r: RawRule): string[] {
 export function importSummary(r: ImportResult, docPath: string, withBase: boolean): string {
   const counts = { new: 0, changed: 0, removed: 0, prose: 0 };
   for (const c of r.changes) counts[c.kind]++;
-  const parts = [`import: ${r.rows} row${r.rows === 1 ? '' : 's'} from ${docPath}`];
+  const parts = [`import: ${r.rows} row${r.rows === 1 ? '' : 's'} from ${visibleLine(docPath)}`];
   if (withBase) parts.push(`${r.kept} kept from the base, ${counts.new} new, ${counts.changed} changed, ${counts.removed} removed`);
   parts.push(r.undecided ? `${r.undecided} undecided (marked 'undecided:'; validate rejects the catalog until they are decided)` : 'none undecided');
   return parts.join('; ');

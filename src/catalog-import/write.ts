@@ -3,6 +3,7 @@
 
 import * as fs from 'fs';
 import * as path from 'path';
+import { visibleLine } from '../terminal';
 
 export function writeFileAtomic(file: string, text: string): void {
   const dir = path.dirname(path.resolve(file));
@@ -17,6 +18,6 @@ export function writeFileAtomic(file: string, text: string): void {
       // nothing to clean
     }
     const code = (e as NodeJS.ErrnoException).code ?? String(e);
-    throw new Error(`${file}: error: cannot write the catalog: ${code}`);
+    throw new Error(`${visibleLine(file)}: error: cannot write the catalog: ${code}`);
   }
 }
