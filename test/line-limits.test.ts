@@ -16,7 +16,7 @@ import { checkLines, COMMENT_TEXT_MAX, commentLines, oneLine, utf8Length } from 
 import type { TargetName } from '../src/backends/base';
 import { FIREWALLD_LINE_MAX } from '../src/backends/firewalld';
 import { IPSET_RESTORE_LINE_MAX, IPSETS_LINE_LIMIT, IPTABLES_COMMENT_MAX, IPTABLES_RESTORE_LINE_MAX, RULES_LINE_LIMIT } from '../src/backends/iptables';
-import { NFT_COMMENT_MAX, NFT_LINE_MAX } from '../src/backends/nftables';
+import { NFT_COMMENT_MAX, NFT_LINE_LIMIT, NFT_LINE_MAX } from '../src/backends/nftables';
 import { AWS_DESCRIPTION_MAX, TERRAFORM_LINE_MAX } from '../src/backends/terraform-aws';
 import { compile, OutputEntry } from '../src/compile';
 import { formatDiagnostic } from '../src/diagnostics';
@@ -81,6 +81,10 @@ test('checkLines: a line over the limit, a control character or a bad rule line 
   assert.throws(() => rules(`-A X -m comment --comment "${'c'.repeat(IPTABLES_COMMENT_MAX + 1)}" -j ACCEPT`), /a comment of 256 bytes/);
   assert.throws(() => rules(`-A X -m comment --comment "${'c '.repeat(600)}" -j ACCEPT`), /an argument of 1200 bytes, more than iptables-restore's 1023/);
   assert.throws(() => rules(`-A X${' -j'.repeat(300)}`), /302 arguments, more than iptables-restore's 247/);
+  const nft = (line: string) => checkLines('nftables', [{ path: 'portcullis.nft', content: `\t\t${line}\n` }], () => NFT_LINE_LIMIT);
+  assert.not.throws(() => nft(`tcp dport 22 accept comment "${'c'.repeat(NFT_COMMENT_MAX)}"`));
+  assert.throws(() => nft(`tcp dport 22 accept comment "${'c'.repeat(NFT_COMMENT_MAX + 1)}"`), /a comment of 129 bytes, more than nft's 128/);
+  assert.not.throws(() => nft(`# text that says comment "${'c'.repeat(NFT_COMMENT_MAX + 1)}"`), 'a # line is text');
   const ipsets = (line: string) => checkLines('iptables', [{ path: 'ipsets.v4', content: `${line}\n` }], () => IPSETS_LINE_LIMIT);
   assert.not.throws(() => ipsets('  # a b c d e f g h i j k l m n o p q r s t u v w x y z 1 2 3 4 5 6'));
   assert.throws(() => ipsets(`add s${' x'.repeat(40)}`), /42 words, more than ipset restore's 30/);
@@ -91,7 +95,7 @@ test('checkLines: a line over the limit, a control character or a bad rule line 
 
 /** A 20 KiB text that is hostile to every target's syntax. */
 function hostile(field: TextField): string {
-  const bits = [`${field}:`, 'line\nbreak', 'cr\rlf\r\n', 'tab\t', 'esc\u001b[2J', 'nel\u0085', 'ls\u2028', '"quoted"', "'single'", 'back\\slash', '# hash', 'semi;colon', '-A INPUT -j ACCEPT', 'add set pc-admins_v4 0.0.0.0/1', '${var.x} %{ if }', '--> <!-- ]]> &amp;', '</description>', "[variables('x')]", 'é 漢字 😀 \u202e'];
+  const bits = [`${field}:`, 'line\nbreak', 'cr\rlf\r\n', 'tab\t', 'esc\u001b[2J', 'nel\u0085', 'ls\u2028', '"quoted"', "'single'", 'back\\slash', '# hash', 'semi;colon', '-A INPUT -j ACCEPT', 'add set pc-admins_v4 0.0.0.0/1', '${var.x} %{ if }', '--> <!-- ]]> &amp;', '</description>', "[variables('x')]", 'é 漢字 😀 \u202e', `accept comment "${'c'.repeat(200)}"`, `-m comment --comment "${'c'.repeat(300)}"`];
   let s = '';
   while (s.length < 20 * 1024) s += bits.join(' ') + ' ';
   return s;
@@ -152,7 +156,10 @@ for (const egress of ['allow', 'restrict'] as const)
     const wrapped = rulesV4.split('\n').filter((l) => l.startsWith('# ')).map((l) => l.slice(2)).join(' ');
     assert.ok(wrapped.replace(/ /g, '').includes(oneLine(hostile('rules.ssh.cells.description')).slice(0, 2000).replace(/ /g, '')), 'the description is in the comments');
     const nft = files.find((f) => f.path.endsWith('portcullis.nft'))!.content;
-    for (const m of nft.matchAll(/ comment "([^"]*)"/g)) assert.ok(utf8Length(m[1]) <= NFT_COMMENT_MAX, 'nft comment within 128 bytes');
+    const statements = nft.split('\n').filter((l) => !/^\s*#/.test(l)).join('\n');
+    const comments = [...statements.matchAll(/ comment "([^"]*)"/g)];
+    assert.ok(comments.length > 5, 'nft rules have comments');
+    for (const m of comments) assert.ok(utf8Length(m[1]) <= NFT_COMMENT_MAX, `nft comment within 128 bytes: ${m[1]}`);
   });
 
 test('terraform-aws: hostile texts give descriptions AWS accepts (at most 255 of its characters), parsed back by HCL', async () => {

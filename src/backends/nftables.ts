@@ -22,11 +22,20 @@ export const NFT_LINE_MAX = 1024;
 /** Bytes of set elements (`1, 2, 3-4,`) on one line of a rule's anonymous set. */
 export const NFT_SET_LINE_MAX = 480;
 
-export const NFT_LINE_LIMIT: LineLimit = { maxBytes: NFT_LINE_MAX, reader: 'nft -f (no scanner limit; portcullis bounds its lines)' };
+export const NFT_LINE_LIMIT: LineLimit = {
+  maxBytes: NFT_LINE_MAX,
+  reader: 'nft -f (no scanner limit; portcullis bounds its lines)',
+  check(line) {
+    if (/^\s*#/.test(line)) return undefined;
+    for (const m of line.matchAll(/ comment "([^"]*)"/g))
+      if (utf8Length(m[1]) > NFT_COMMENT_MAX) return `a comment of ${utf8Length(m[1])} bytes, more than nft's ${NFT_COMMENT_MAX}`;
+    return undefined;
+  },
+};
 
 /** nft strings have no escapes, so only a safe alphabet goes in a comment,
- * cut to the limit (ASCII: characters are bytes); the full text lives in `#`
- * lines instead. */
+ * cut below the limit (ASCII: characters are bytes); the full text lives in
+ * `#` lines instead. */
 export function nftComment(text: string): string {
   return safeComment(text, NFT_COMMENT_MAX - 1);
 }
