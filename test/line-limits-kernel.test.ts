@@ -4,7 +4,8 @@
 // line of its own, so text in a comment became a live rule or ipset command,
 // or broke the load. Each case compiles a catalog and profile, loads the
 // host targets' output into fresh network namespaces (nft -f; ipset restore
-// + iptables-restore + ip6tables-restore; the real firewalld daemon) and
+// + iptables-restore + ip6tables-restore, nf_tables and legacy; the real
+// firewalld daemon) and
 // compares the kernel state with that of the same input with short texts.
 //
 // - 300 ports in one harmless rule (listed in the headers under egress:
@@ -31,7 +32,7 @@ import { compile } from '../src/compile';
 import { formatDiagnostic } from '../src/diagnostics';
 import { unavailable } from '../src/verify/targets';
 import { hostileInputs, Shape, TEXT_FIELDS, TextField, textsIn } from './helpers/hostile-inputs';
-import { HostTarget, kernelState } from './helpers/kernel-state';
+import { HostTarget, kernelState, legacyIptablesState } from './helpers/kernel-state';
 import { requireNetns } from './helpers/netns';
 
 const TARGETS: HostTarget[] = ['nftables', 'iptables', 'firewalld'];
@@ -157,6 +158,10 @@ test('20 KiB texts aligned on the tools\' buffers stay comments: no live iptable
   assert.not.match(got.iptables, /--dport 9999/, 'a comment became a rule');
   assert.not.match(got.iptables, /Name: evil/, 'a comment became an ipset command');
   assertSameState(got, await baseline(shape), 'state with the 20 KiB texts = state with short texts');
+  // The legacy iptables-restore reads lines the same way (iptables-restore.c).
+  const legacy = await legacyIptablesState(dirs.iptables);
+  assert.not.match(legacy, /--dport 9999/, 'legacy: a comment became a rule');
+  assert.fixture(legacy, await legacyIptablesState(compileHost(hostileInputs(shape, short)).iptables), 'legacy iptables: state with the 20 KiB texts = state with short texts');
 });
 
 // ------------------------------------------------------------ property

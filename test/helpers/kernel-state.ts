@@ -56,3 +56,24 @@ export async function kernelState(target: HostTarget, dir: string): Promise<stri
     }
   });
 }
+
+/** The iptables output loaded with the legacy (x_tables) flavour of
+ * iptables-restore / ip6tables-restore instead of the nf_tables one; the
+ * state as iptables-legacy-save and ip6tables-legacy-save show it, and the
+ * ipsets. */
+export async function legacyIptablesState(dir: string): Promise<string> {
+  return withTopology({ node: [], world: [], prefix: 'pcl' }, async (t) => {
+    for (const fam of ['v4', 'v6'] as const) {
+      const cmd = fam === 'v4' ? 'iptables' : 'ip6tables';
+      for (const line of [`ipset restore -exist < ipsets.${fam}`, `${cmd}-legacy-restore --noflush < rules.${fam}`]) {
+        const r = t.exec(t.node, ['sh', '-c', line], { cwd: dir });
+        if (r.code !== 0) throw new Error(`\`${line}\` failed (exit ${r.code}):\n${(r.stderr || r.stdout).trim()}`);
+      }
+    }
+    return [
+      normalizeIptablesSave(read(t, ['iptables-legacy-save'])),
+      normalizeIptablesSave(read(t, ['ip6tables-legacy-save'])),
+      normalizeIpsetList(read(t, ['ipset', 'list'])),
+    ].join('\n----\n');
+  });
+}
