@@ -19,7 +19,7 @@ import { createHash } from 'crypto';
 import { formatAddress } from '../addresses';
 import type { AddressSet, Family, IR, Rule } from '../ir/types';
 import { formatPortRange } from '../ports';
-import { Backend, citeRows, headerLines, oneLine, OutputFile, provenanceLines, TargetLimitError, TemplateSet } from './base';
+import { Backend, checkLines, citeRows, commentBlock, headerLines, LineLimit, oneLine, OutputFile, provenanceLines, TargetLimitError, TemplateSet } from './base';
 import { compareText } from '../order';
 
 export const ARM_SCHEMA = 'https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#';
@@ -39,6 +39,9 @@ export const AZURE_LIMITS = {
    * port ranges, so port ranges are held to it too). */
   prefixesOrPortsPerNsg: 4000,
   ruleNameLength: 80,
+  /** "description: A description for this rule. Restricted to 140 chars."
+   * (Microsoft.Network networkSecurityGroups/securityRules template
+   * reference, SecurityRulePropertiesFormat). */
   descriptionLength: 140,
   priorityMin: 100,
   priorityMax: 4096,
@@ -57,6 +60,13 @@ export const PRIORITY = {
   /** Deny-all: the lowest precedence a custom rule can have. */
   denyAll: 4096,
 } as const;
+
+/** ARM reads the template as JSON, which has no line limit (the limit is
+ * the template's size, 4 MB). This is our own bound: metadata texts are
+ * wrapped (commentBlock) and JSON escaping at most doubles them. */
+export const AZURE_LINE_MAX = 2048;
+
+const AZURE_LINE_LIMIT: LineLimit = { maxBytes: AZURE_LINE_MAX, reader: 'Azure Resource Manager (JSON: no limit; portcullis bounds its lines)' };
 
 const NAME_RE = /^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?$/;
 
@@ -291,9 +301,10 @@ export function buildNsg(ir: IR): NsgPlan {
     const egressHost = r.scope === 'host' && r.direction === 'egress';
     const src = egressHost ? hostEnd(r.family) : peerEnd(r.source, r);
     const dst = ingressHost ? hostEnd(r.family) : peerEnd(r.destination, r);
-    const lines = provenanceLines(r);
-    if (r.scope === 'off-host') lines.unshift(oneLine(`Off-host: ${r.sourceGroup} -> ${r.destinationGroup}; enforced where this NSG filters the ${r.destinationGroup} addresses.`));
-    if (r.antiLockout) lines.unshift('Anti-lockout: carries the admins\' SSH rule.');
+    const texts = provenanceLines(r);
+    if (r.scope === 'off-host') texts.unshift(`Off-host: ${r.sourceGroup} -> ${r.destinationGroup}; enforced where this NSG filters the ${r.destinationGroup} addresses.`);
+    if (r.antiLockout) texts.unshift('Anti-lockout: carries the admins\' SSH rule.');
+    const lines = commentBlock(texts);
     addRule(
       r.id,
       {
@@ -411,7 +422,7 @@ export function renderAzureNsg(ir: IR): string {
   const location = ir.azure?.location;
   const metadata: ArmValue = {
     generator: 'portcullis',
-    comments: headerLines(ir),
+    comments: commentBlock(headerLines(ir)),
     deploy: [
       'az deployment group create --resource-group RG --template-file nsg.json' + (nsgName ? '' : ' --parameters nsgName=NAME'),
       'Associate the NSG with the nodes\' network interfaces or subnet; node addresses are the private IPs Azure filters on.',
@@ -461,6 +472,6 @@ export function renderAzureNsg(ir: IR): string {
 export const azureNsgBackend: Backend = {
   name: 'azure-nsg',
   render(ir: IR): OutputFile[] {
-    return [{ path: 'nsg.json', content: renderAzureNsg(ir) }];
+    return checkLines('azure-nsg', [{ path: 'nsg.json', content: renderAzureNsg(ir) }], () => AZURE_LINE_LIMIT);
   },
 };

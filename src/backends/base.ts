@@ -1,6 +1,8 @@
 // What every backend shares: the backend contract, the handlebars
 // environment (no HTML escaping: each target escapes for itself through its
-// own helpers), provenance citations and text sanitizing.
+// own helpers), provenance citations, text sanitizing, and line limits: every
+// comment line goes through commentLines(), and every target checks its
+// files against the line limit of the tool that reads them (checkLines).
 
 import { createHash } from 'crypto';
 import * as fs from 'fs';
@@ -130,6 +132,113 @@ export function oneLine(text: string): string {
     .trim();
 }
 
+// ------------------------------------------------------------ line limits
+//
+// The real tools read their input a line at a time into fixed buffers
+// (iptables-restore 10 KiB, ipset restore 1 KiB: see iptables.ts); a longer
+// line is cut and its rest parsed as a new line, so text in a long comment
+// would become a live rule. Input text therefore only ever reaches a file as
+// comment lines of bounded length (commentLines), and each backend checks its
+// files against its reader's limit before returning them (checkLines).
+
+/** UTF-8 bytes of comment text on one line, not counting the line's prefix
+ * (`# `, an indent, `<!-- `). Below the strictest reader of a comment line
+ * (`ipset restore`, 1022 bytes) with room for any prefix; above any line the
+ * built-in catalog makes, so only long input text is wrapped. */
+export const COMMENT_TEXT_MAX = 480;
+
+/** Continuation lines of a wrapped comment start with this. */
+const CONTINUATION = '  ';
+
+export function utf8Length(text: string): number {
+  return Buffer.byteLength(text, 'utf8');
+}
+
+/** UTF-8 length of one code point as Array.from() yields it (a lone
+ * surrogate is written as U+FFFD: 3 bytes). */
+function codePointBytes(cp: string): number {
+  const c = cp.codePointAt(0)!;
+  return c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
+}
+
+/**
+ * Text as comment lines: one line (oneLine), cut into pieces of at most
+ * `max` UTF-8 bytes each. A piece ends at its last space (dropped) or after
+ * its last comma when that is in its second half, else at a code point
+ * boundary; pieces after the first start with two spaces (counted in
+ * `max`). Always at least one line.
+ */
+export function commentLines(text: string, max = COMMENT_TEXT_MAX): string[] {
+  if (max < CONTINUATION.length + 4) throw new Error(`internal: comment width ${max} cannot hold a character`);
+  const s = oneLine(text);
+  if (utf8Length(s) <= max) return [s];
+  const cps = Array.from(s);
+  const out: string[] = [];
+  let i = 0;
+  while (i < cps.length) {
+    const lead = out.length ? CONTINUATION : '';
+    const budget = max - lead.length;
+    let j = i;
+    let bytes = 0;
+    let brk = -1;
+    while (j < cps.length && bytes + codePointBytes(cps[j]) <= budget) {
+      if (cps[j] === ' ' || (j > i && cps[j - 1] === ',')) brk = j;
+      bytes += codePointBytes(cps[j]);
+      j++;
+    }
+    if (j < cps.length && (cps[j] === ' ' || cps[j - 1] === ',')) brk = j;
+    if (j < cps.length && brk > i + (j - i) / 2) j = brk;
+    out.push(lead + cps.slice(i, j).join(''));
+    i = j;
+    while (cps[i] === ' ') i++;
+  }
+  return out;
+}
+
+/** Several texts as comment lines, each wrapped by commentLines. */
+export function commentBlock(texts: readonly string[], max = COMMENT_TEXT_MAX): string[] {
+  return texts.flatMap((t) => commentLines(t, max));
+}
+
+/** How the tool that reads a file splits it into lines, and the longest line
+ * (UTF-8 bytes, without its line feed) it reads whole. */
+export interface LineLimit {
+  maxBytes: number;
+  /** Who reads the file, for the message: "ipset restore (lib/ipset.c, 1024-byte buffer)". */
+  reader: string;
+  /** Further checks of one line (argument counts, ...); returns a problem or undefined. */
+  check?: (line: string) => string | undefined;
+}
+
+/** Characters no output line may hold: controls other than tab (a reader
+ * might end or split a line at them), and the Unicode line separators. */
+const LINE_BREAKING = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029]/;
+
+/**
+ * The last step of every backend: no line of any file is longer than its
+ * reader's limit or holds a character that could break it. The backends
+ * make this true by construction (input text reaches files only through
+ * commentLines and bounded, sanitized fields), so a failure is a compiler
+ * bug: an internal error, never a file that would be read differently.
+ */
+export function checkLines(target: TargetName, files: OutputFile[], limitOf: (path: string) => LineLimit): OutputFile[] {
+  for (const f of files) {
+    const limit = limitOf(f.path);
+    const lines = f.content.split('\n');
+    for (let n = 0; n < lines.length; n++) {
+      const line = lines[n];
+      const where = `internal: ${target}: ${f.path} line ${n + 1}`;
+      const bad = LINE_BREAKING.exec(line);
+      if (bad) throw new Error(`${where} holds the control character U+${bad[0].charCodeAt(0).toString(16).padStart(4, '0').toUpperCase()}`);
+      const bytes = utf8Length(line);
+      if (bytes > limit.maxBytes) throw new Error(`${where} is ${bytes} bytes, more than the ${limit.maxBytes} that ${limit.reader} reads as one line`);
+      const problem = limit.check?.(line);
+      if (problem) throw new Error(`${where}: ${problem}`);
+    }
+  }
+  return files;
+}
+
 /** A quoted comment string for tools whose strings have no escapes (nft)
  * or whose quoting is easy to get wrong (iptables-restore): only a safe
  * alphabet, at most `max` characters; full text goes in `#` lines. */
@@ -164,12 +273,14 @@ export function citeRows(provenance: readonly Provenance[]): string {
     .join(' ');
 }
 
-/** One line per contributing row, for `#`-style comment blocks. */
+/** One text per contributing row (unbounded: wrap it with commentBlock). */
 export function provenanceLines(rule: Rule): string[] {
   return rule.provenance.map((p) => oneLine(`${p.ref} ${p.service} (${p.ruleId}): ${p.description}`));
 }
 
-/** Header lines common to all targets: what produced the file. */
+/** Header texts common to all targets: what produced the file. One text
+ * per sentence, unbounded (input text, long port lists): a backend writes
+ * them through commentBlock, after its own escaping. */
 export function headerLines(ir: IR): string[] {
   const features = Object.entries(ir.features)
     .map(([k, v]) => `${k}=${v ? 'on' : 'off'}`)

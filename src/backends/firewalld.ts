@@ -26,7 +26,7 @@
 import { Family, formatCidr } from '../addresses';
 import type { AddressSet, IR, Rule } from '../ir/types';
 import { formatPortRange } from '../ports';
-import { Backend, boundedName, citeRows, hashNetEntries, headerLines, oneLine, OutputFile, TemplateSet } from './base';
+import { Backend, boundedName, checkLines, citeRows, commentLines, hashNetEntries, headerLines, LineLimit, oneLine, OutputFile, TemplateSet } from './base';
 
 export const ZONE_NAME = 'portcullis';
 export const EGRESS_POLICY_NAME = 'portcullis-out';
@@ -34,6 +34,16 @@ const IPSET_PREFIX = 'portcullis-';
 /** The kernel's IPSET_MAXNAMELEN is 32 including the NUL byte (firewalld
  * itself lets 32 through, which the iptables backend's ipset would refuse). */
 export const IPSET_NAME_MAX = 31;
+
+/** firewalld reads its XML with Python's xml.sax (expat), which has no line
+ * limit, and checks no length of <short> or <description>
+ * (src/firewall/core/io/zone.py, policy.py, ipset.py); text never reaches a
+ * tool from there (rich rules have no comment). This is our own bound:
+ * comments and <description> lines are wrapped at COMMENT_TEXT_MAX bytes
+ * before escaping, which at most sextuples them (`&` -> `&amp;`). */
+export const FIREWALLD_LINE_MAX = 4096;
+
+const FIREWALLD_LINE_LIMIT: LineLimit = { maxBytes: FIREWALLD_LINE_MAX, reader: 'firewalld (expat: no limit; portcullis bounds its lines)' };
 
 // ---------------------------------------------------------------- escaping
 
@@ -63,9 +73,13 @@ export function xmlCommentLine(text: string): string {
   return s;
 }
 
+/** Text as lines for inside `<!-- … -->`: made comment-safe, then wrapped. */
+export function xmlCommentLines(text: string): string[] {
+  return commentLines(xmlCommentLine(text));
+}
+
 const templates = new TemplateSet('firewalld', {
   xml: (s: string) => xmlText(String(s)),
-  comment: (s: string) => xmlCommentLine(String(s)),
 });
 
 // ------------------------------------------------------------------- names
@@ -144,7 +158,7 @@ function rich(r: RichRule) {
 type RichRuleContext = ReturnType<typeof rich>;
 
 interface RuleGroup {
-  /** Comment lines (raw text; the template makes them comment-safe). */
+  /** Comment lines, comment-safe and wrapped (xmlCommentLines). */
   notes: string[];
   rules: RichRuleContext[];
 }
@@ -180,7 +194,7 @@ function icmpGroups(ir: IR, direction: 'ingress' | 'egress'): RuleGroup[] {
         }`,
       );
     }
-    groups.push({ notes, rules });
+    groups.push({ notes: notes.flatMap(xmlCommentLines), rules });
   }
   return groups;
 }
@@ -201,7 +215,7 @@ function ruleGroup(rule: Rule, names: Map<string, string>): RuleGroup {
   if (!ipset) throw new Error(`firewalld: rule '${rule.id}' names no known address set`);
   const end = { kind: 'ipset' as const, value: ipset };
   return {
-    notes: [ruleSummary(rule), ...provenanceTexts(rule)],
+    notes: [ruleSummary(rule), ...provenanceTexts(rule)].flatMap(xmlCommentLines),
     rules: rule.ports.map((p) =>
       rich({
         family: rule.family,
@@ -212,10 +226,11 @@ function ruleGroup(rule: Rule, names: Map<string, string>): RuleGroup {
   };
 }
 
-/** <description> text: one entry per line (firewalld reads line breaks as
- * spaces, so each line is also a readable sentence on its own). */
+/** <description> text: one entry per line, a long one wrapped over several
+ * (firewalld reads line breaks as spaces, so each entry is also a readable
+ * sentence on its own). Raw text: the template escapes it. */
 function describeRules(intro: string, rules: Rule[]): string[] {
-  return [intro, ...rules.flatMap((r) => [ruleSummary(r) + '.', ...provenanceTexts(r).map((t) => oneLine(t))])].map(oneLine);
+  return [intro, ...rules.flatMap((r) => [ruleSummary(r) + '.', ...provenanceTexts(r)])].flatMap((t) => commentLines(t));
 }
 
 // ------------------------------------------------------------------ ipsets
@@ -227,16 +242,16 @@ function renderIpset(ir: IR, set: AddressSet, name: string, users: Rule[]): Outp
   const entries = hashNetEntries(set.cidrs);
   const family = set.family === 'ipv4' ? 'IPv4' : 'IPv6';
   const context = {
-    header: headerLines(ir),
+    header: headerLines(ir).flatMap(xmlCommentLines),
     zoneName: ZONE_NAME,
     short: `portcullis ${set.name}`,
-    description: oneLine(
+    description: commentLines(
       `Addresses of group ${set.group} (${family}), IR set ${set.name}, environment ${ir.environment}; used by ${users.map((r) => `${r.id} (${citeRows(r.provenance)})`).join(', ')}.`,
     ),
     family: set.family === 'ipv4' ? 'inet' : 'inet6',
     maxelem: entries.length > DEFAULT_MAXELEM ? String(entries.length) : null,
     splitNote: set.cidrs.some((c) => c.prefix === 0)
-      ? `${set.cidrs.filter((c) => c.prefix === 0).map(formatCidr).join(', ')} is written as its two /1 halves: hash:net cannot hold a /0.`
+      ? xmlCommentLines(`${set.cidrs.filter((c) => c.prefix === 0).map(formatCidr).join(', ')} is written as its two /1 halves: hash:net cannot hold a /0.`)
       : null,
     entries,
   };
@@ -267,8 +282,11 @@ export function renderFirewalld(ir: IR): OutputFile[] {
     files.push(renderIpset(ir, set, name, users));
   }
 
-  const header = headerLines(ir);
-  const offHost = ir.rules.filter((r) => r.scope === 'off-host').map(ruleSummary);
+  const header = headerLines(ir).flatMap(xmlCommentLines);
+  const offHost = ir.rules
+    .filter((r) => r.scope === 'off-host')
+    .map(ruleSummary)
+    .flatMap(xmlCommentLines);
 
   const zone = {
     header,
@@ -298,13 +316,14 @@ export function renderFirewalld(ir: IR): OutputFile[] {
           `portcullis egress policy for environment ${ir.environment} (catalog ${ir.catalog.name}), egress: restrict: the nodes may open only these connections. Rules and the catalog rows they come from:`,
           egress,
         )
-      : [oneLine(`portcullis egress policy for environment ${ir.environment} (catalog ${ir.catalog.name}), egress: allow: outbound is not restricted (target CONTINUE, no rules).`)],
+      : commentLines(`portcullis egress policy for environment ${ir.environment} (catalog ${ir.catalog.name}), egress: allow: outbound is not restricted (target CONTINUE, no rules).`),
     icmp: restrict ? icmpGroups(ir, 'egress') : [],
     rules: egress.map((r) => ruleGroup(r, names)),
   };
   files.push({ path: `policies/${EGRESS_POLICY_NAME}.xml`, content: templates.render('policy.xml.hbs', policy) });
 
-  return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return checkLines('firewalld', files, () => FIREWALLD_LINE_LIMIT);
 }
 
 export const firewalldBackend: Backend = {

@@ -6,10 +6,109 @@
 import type { Family } from '../addresses';
 import type { AddressSet, IR, Rule } from '../ir/types';
 import { formatPortRange, PortRange } from '../ports';
-import { Backend, boundedName, citeRows, hashNetEntries, headerLines, ICMP_TYPE_NUMBERS, oneLine, OutputFile, safeComment, TemplateSet } from './base';
+import { Backend, boundedName, checkLines, citeRows, commentBlock, hashNetEntries, headerLines, ICMP_TYPE_NUMBERS, LineLimit, OutputFile, safeComment, TemplateSet, utf8Length } from './base';
 
 export const INPUT_CHAIN = 'PORTCULLIS-INPUT';
 export const OUTPUT_CHAIN = 'PORTCULLIS-OUTPUT';
+
+// ------------------------------------------------------- the tools' limits
+// From the tools' sources (iptables 1.8.9 here, nf_tables flavour; the
+// legacy iptables-restore.c reads lines the same way; ipset 7.17).
+
+/** iptables-restore and ip6tables-restore (iptables/xtables-restore.c,
+ * xtables_restore_parse, and legacy iptables/iptables-restore.c) read each
+ * line with fgets() into `char buffer[10240]`: at most 10239 bytes, line
+ * feed included. A longer line is cut there and its rest parsed as the next
+ * line (a `#` comment's tail becomes a rule). */
+export const IPTABLES_RESTORE_LINE_MAX = 10240 - 2;
+
+/** One argument of a rule line: iptables/xshared.c, add_param_to_argv,
+ * copies it into `struct xt_param_buf { char buffer[1024]; }` and fails
+ * ("Parameter too long!") once it holds 1024 bytes. */
+export const IPTABLES_PARAM_MAX = 1024 - 1;
+
+/** Words of one rule line: iptables/xshared.h, MAX_ARGC 255, and add_argv
+ * fails when argc + 1 reaches it, so a line holds at most 254 words, of
+ * which xtables-restore.c adds up to 7 itself (program, -t TABLE, -v,
+ * --set-counters P B). */
+export const IPTABLES_MAX_ARGC = 255 - 1 - 7;
+
+/** The comment match: include/linux/netfilter/xt_comment.h,
+ * XT_MAX_COMMENT_LEN 256 with the NUL; libxtables/xtoptions.c silently cuts
+ * a longer XTTYPE_STRING to 255 bytes. */
+export const IPTABLES_COMMENT_MAX = 256 - 1;
+
+/** ipset restore (lib/ipset.c, ipset_parse_stream) reads each line with
+ * fgets() into `char cmdline[MAX_CMDLINE_CHARS]`, MAX_CMDLINE_CHARS 1024: at
+ * most 1023 bytes with the line feed; the rest of a longer line is read as
+ * the next command. */
+export const IPSET_RESTORE_LINE_MAX = 1024 - 2;
+
+/** Words of one ipset command: lib/ipset.c, MAX_ARGS 32 ("Line is too long
+ * to parse" when build_argv reaches it, counting the program name). */
+export const IPSET_MAX_ARGS = 32 - 2;
+
+/** The kernel keeps at most IPSET_MAX_COMMENT_SIZE 255 bytes of an entry's
+ * comment (include/uapi/linux/netfilter/ipset/ip_set.h). Recorded for
+ * completeness: portcullis writes no ipset comments (sets are created
+ * without the `comment` option), only `#` lines. */
+export const IPSET_MAX_COMMENT_SIZE = 255;
+
+/** The words of a line as iptables-restore splits them (xshared.c,
+ * add_param_to_argv: blanks separate words outside double quotes; inside
+ * quotes a backslash escapes the next character). */
+function restoreWords(line: string): string[] {
+  const words: string[] = [];
+  let cur = '';
+  let quoted = false;
+  let started = false;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i];
+    if (quoted) {
+      if (c === '\\') cur += line[++i] ?? '';
+      else if (c === '"') quoted = false;
+      else cur += c;
+    } else if (c === '"') {
+      quoted = true;
+      started = true;
+    } else if (c === ' ' || c === '\t') {
+      if (started || cur) words.push(cur);
+      cur = '';
+      started = false;
+    } else cur += c;
+  }
+  if (started || cur) words.push(cur);
+  return words;
+}
+
+function checkRuleLine(line: string): string | undefined {
+  if (line === '' || line.startsWith('#')) return undefined;
+  const words = restoreWords(line);
+  if (words.length > IPTABLES_MAX_ARGC) return `${words.length} arguments, more than iptables-restore's ${IPTABLES_MAX_ARGC}`;
+  for (const [i, w] of words.entries()) {
+    if (utf8Length(w) > IPTABLES_PARAM_MAX) return `an argument of ${utf8Length(w)} bytes, more than iptables-restore's ${IPTABLES_PARAM_MAX}`;
+    if (words[i - 1] === '--comment' && utf8Length(w) > IPTABLES_COMMENT_MAX) return `a comment of ${utf8Length(w)} bytes, more than the comment match keeps (${IPTABLES_COMMENT_MAX})`;
+  }
+  return undefined;
+}
+
+function checkIpsetLine(line: string): string | undefined {
+  if (/^\s*(#|$)/.test(line)) return undefined;
+  const words = line.split(/\s+/).filter(Boolean);
+  return words.length > IPSET_MAX_ARGS ? `${words.length} words, more than ipset restore's ${IPSET_MAX_ARGS}` : undefined;
+}
+
+export const RULES_LINE_LIMIT: LineLimit = {
+  maxBytes: IPTABLES_RESTORE_LINE_MAX,
+  reader: 'iptables-restore (xtables-restore.c: fgets into a 10240-byte buffer)',
+  check: checkRuleLine,
+};
+
+export const IPSETS_LINE_LIMIT: LineLimit = {
+  maxBytes: IPSET_RESTORE_LINE_MAX,
+  reader: 'ipset restore (lib/ipset.c: fgets into a 1024-byte buffer)',
+  check: checkIpsetLine,
+};
 
 /** The multiport match takes at most 15 ports, a range counting as two. */
 export const MULTIPORT_MAX = 15;
@@ -39,10 +138,11 @@ export function ipsetName(set: AddressSet): string {
   return boundedName('pc-', set.name, 29, 6);
 }
 
-/** Comments use a safe alphabet, so iptables-restore's quoting never sees a
- * quote or backslash; the full text is in `#` lines above the rule. */
+/** Comments use a safe alphabet (ASCII: characters are bytes), so
+ * iptables-restore's quoting never sees a quote or backslash, cut to what
+ * the comment match keeps; the full text is in `#` lines above the rule. */
 export function iptablesComment(text: string): string {
-  return safeComment(text, 250);
+  return safeComment(text, IPTABLES_COMMENT_MAX);
 }
 
 const templates = new TemplateSet('iptables', {});
@@ -53,7 +153,7 @@ function ruleLines(rule: Rule, sets: Map<string, AddressSet>): { notes: string[]
   const dir = rule.direction === 'ingress' ? 'src' : 'dst';
   const comment = iptablesComment(`${rule.id} ${citeRows(rule.provenance)}`);
   return {
-    notes: rule.provenance.map((p) => oneLine(`${p.ref} ${p.service}: ${p.description}`)),
+    notes: commentBlock(rule.provenance.map((p) => `${p.ref} ${p.service}: ${p.description}`)),
     lines: chunkPorts(rule.ports).map((chunk) => {
       const ports = chunk.map((p) => formatPortRange(p, ':')).join(',');
       const portMatch = chunk.length === 1 ? `--dport ${ports}` : `-m multiport --dports ${ports}`;
@@ -79,7 +179,7 @@ function familyFiles(ir: IR, family: Family): OutputFile[] {
   const setsByName = new Map(ir.sets.map((s) => [s.name, s]));
   const used = ir.sets.filter((s) => s.family === family && emitted.some((r) => r.source === s.name || r.destination === s.name));
   const ipsetFamily = family === 'ipv4' ? 'inet' : 'inet6';
-  const header = headerLines(ir);
+  const header = commentBlock(headerLines(ir));
   const ipsets = used.map((s) => {
     const entries = hashNetEntries(s.cidrs);
     return {
@@ -113,6 +213,6 @@ function familyFiles(ir: IR, family: Family): OutputFile[] {
 export const iptablesBackend: Backend = {
   name: 'iptables',
   render(ir: IR): OutputFile[] {
-    return [...familyFiles(ir, 'ipv4'), ...familyFiles(ir, 'ipv6')];
+    return checkLines('iptables', [...familyFiles(ir, 'ipv4'), ...familyFiles(ir, 'ipv6')], (path) => (path.startsWith('ipsets.') ? IPSETS_LINE_LIMIT : RULES_LINE_LIMIT));
   },
 };

@@ -5,12 +5,39 @@
 import { formatAddress } from '../addresses';
 import type { IR, Rule } from '../ir/types';
 import { formatPortRange } from '../ports';
-import { Backend, citeRows, headerLines, oneLine, OutputFile, safeComment, TemplateSet } from './base';
+import { Backend, checkLines, citeRows, commentBlock, commentLines, headerLines, LineLimit, OutputFile, safeComment, TemplateSet, utf8Length } from './base';
 
-/** nft comments are at most 128 bytes and its strings have no escapes, so
- * only a safe alphabet goes in; the full text lives in `#` lines instead. */
+/** nft refuses a longer comment: src/parser_bison.y, comment_spec, checks
+ * strlen() > NFTNL_UDATA_COMMENT_MAXLEN, which libnftnl's
+ * include/libnftnl/udata.h defines as 128 (bytes). */
+export const NFT_COMMENT_MAX = 128;
+
+/** nft's scanner has no line limit (src/scanner.l is a flex scanner that
+ * grows its buffer; a comment is `#.*$`; a 2 MB comment line loads). This is
+ * our own bound, so that no line is unreviewably long: comment lines are
+ * wrapped (commentLines) and long port lists are spread over lines
+ * (NFT_SET_LINE_MAX). */
+export const NFT_LINE_MAX = 1024;
+
+/** Bytes of set elements (`1, 2, 3-4,`) on one line of a rule's anonymous set. */
+export const NFT_SET_LINE_MAX = 480;
+
+export const NFT_LINE_LIMIT: LineLimit = {
+  maxBytes: NFT_LINE_MAX,
+  reader: 'nft -f (no scanner limit; portcullis bounds its lines)',
+  check(line) {
+    if (/^\s*#/.test(line)) return undefined;
+    for (const m of line.matchAll(/ comment "([^"]*)"/g))
+      if (utf8Length(m[1]) > NFT_COMMENT_MAX) return `a comment of ${utf8Length(m[1])} bytes, more than nft's ${NFT_COMMENT_MAX}`;
+    return undefined;
+  },
+};
+
+/** nft strings have no escapes, so only a safe alphabet goes in a comment,
+ * cut below the limit (ASCII: characters are bytes); the full text lives in
+ * `#` lines instead. */
 export function nftComment(text: string): string {
-  return safeComment(text, 127);
+  return safeComment(text, NFT_COMMENT_MAX - 1);
 }
 
 const templates = new TemplateSet('nftables', {
@@ -19,17 +46,32 @@ const templates = new TemplateSet('nftables', {
 
 const FAMILY_KEYWORD = { ipv4: 'ip', ipv6: 'ip6' } as const;
 
+/** The rule's ports: one port or range, or an anonymous set, spread over
+ * lines of at most NFT_SET_LINE_MAX bytes of elements when it is long (nft
+ * reads line breaks after a comma inside `{ }`). */
 function portsExpr(rule: Rule): string {
   const items = rule.ports.map((p) => formatPortRange(p));
-  return items.length === 1 ? items[0] : `{ ${items.join(', ')} }`;
+  if (items.length === 1) return items[0];
+  const rows: string[][] = [[]];
+  let width = 0;
+  for (const item of items) {
+    const w = utf8Length(item) + 2;
+    if (width + w > NFT_SET_LINE_MAX && rows[rows.length - 1].length) {
+      rows.push([]);
+      width = 0;
+    }
+    rows[rows.length - 1].push(item);
+    width += w;
+  }
+  return `{ ${rows.map((r) => r.join(', ')).join(',\n\t\t\t')} }`;
 }
 
 function ruleContext(rule: Rule) {
   const peerSet = rule.direction === 'ingress' ? rule.source : rule.destination;
   const field = rule.direction === 'ingress' ? 'saddr' : 'daddr';
   return {
-    // Long descriptions go in `#` lines, one per catalog row.
-    notes: rule.provenance.map((p) => oneLine(`${p.ref} ${p.service}: ${p.description}`)),
+    // Descriptions go in `#` lines, one or more per catalog row.
+    notes: commentBlock(rule.provenance.map((p) => `${p.ref} ${p.service}: ${p.description}`)),
     statement: `${FAMILY_KEYWORD[rule.family]} ${field} @${peerSet} ${rule.transport} dport ${portsExpr(rule)} accept`,
     comment: `${rule.id} ${citeRows(rule.provenance)}`,
   };
@@ -40,7 +82,7 @@ export function renderNftables(ir: IR): string {
   // Egress rules take effect only when egress is restricted.
   const host = ir.rules.filter((r) => r.scope === 'host' && (r.direction === 'ingress' || restrict));
   const context = {
-    header: headerLines(ir),
+    header: commentBlock(headerLines(ir)),
     sets: ir.sets
       .filter((s) => host.some((r) => r.source === s.name || r.destination === s.name))
       .map((s) => ({
@@ -57,7 +99,7 @@ export function renderNftables(ir: IR): string {
     outputRules: host.filter((r) => r.direction === 'egress').map(ruleContext),
     offHost: ir.rules
       .filter((r) => r.scope === 'off-host')
-      .map((r) => oneLine(`${r.id}: ${r.sourceGroup} -> ${r.destinationGroup} ${r.transport} ${r.ports.map((p) => formatPortRange(p)).join(',')} (${citeRows(r.provenance)})`)),
+      .flatMap((r) => commentLines(`${r.id}: ${r.sourceGroup} -> ${r.destinationGroup} ${r.transport} ${r.ports.map((p) => formatPortRange(p)).join(',')} (${citeRows(r.provenance)})`)),
   };
   return templates.render('portcullis.nft.hbs', context);
 }
@@ -65,6 +107,6 @@ export function renderNftables(ir: IR): string {
 export const nftablesBackend: Backend = {
   name: 'nftables',
   render(ir: IR): OutputFile[] {
-    return [{ path: 'portcullis.nft', content: renderNftables(ir) }];
+    return checkLines('nftables', [{ path: 'portcullis.nft', content: renderNftables(ir) }], () => NFT_LINE_LIMIT);
   },
 };

@@ -33,15 +33,27 @@
 import { Family, formatCidr } from '../addresses';
 import type { IR, Provenance, Rule } from '../ir/types';
 import { formatPortRange, mergePorts, PortRange } from '../ports';
-import { Backend, citeRows, headerLines, ICMP_TYPE_NUMBERS, oneLine, OutputFile, TargetLimitError, TemplateSet } from './base';
+import { Backend, checkLines, citeRows, commentBlock, commentLines, headerLines, ICMP_TYPE_NUMBERS, LineLimit, oneLine, OutputFile, TargetLimitError, TemplateSet } from './base';
 import { compareText } from '../order';
 
 /** AWS: inbound (and, separately, outbound) rules per security group, per family. */
 export const AWS_RULES_PER_GROUP = 60;
 /** AWS: security groups per network interface (default quota). */
 export const AWS_GROUPS_PER_INTERFACE = 5;
-/** AWS: length limit of a security group rule description. */
+/** AWS: length limit of a security group (and security group rule)
+ * description: "Constraints: Up to 255 characters in length" (EC2 API
+ * reference, CreateSecurityGroup GroupDescription, IpRange / Ipv6Range /
+ * UserIdGroupPair Description). */
 export const AWS_DESCRIPTION_MAX = 255;
+
+/** Terraform's HCL scanner (hashicorp/hcl, hclsyntax) reads the whole file
+ * and has no line limit. This is our own bound: comments are wrapped
+ * (commentLines) and every listed rule's strings are short (a description is
+ * at most AWS_DESCRIPTION_MAX characters of AWS's ASCII alphabet, which
+ * hclString lengthens by at most half: `${` -> `$${`). */
+export const TERRAFORM_LINE_MAX = 2048;
+
+const TERRAFORM_LINE_LIMIT: LineLimit = { maxBytes: TERRAFORM_LINE_MAX, reader: 'terraform (HCL: no limit; portcullis bounds its lines)' };
 
 // ---------------------------------------------------------------- strings
 
@@ -75,8 +87,15 @@ const AWS_DESCRIPTION_CHAR = /[A-Za-z0-9 ._\-:/()#,@[\]+=;{}!$*]/;
 /** Text as AWS accepts it in a description: one line, other characters
  * replaced by `_`, at most 255 characters. */
 export function awsDescription(text: string, max = AWS_DESCRIPTION_MAX): string {
-  let s = [...oneLine(text)].map((c) => (AWS_DESCRIPTION_CHAR.test(c) ? c : '_')).join('');
-  if (s.length > max) s = s.slice(0, max - 3).trimEnd() + '...';
+  // Characters map one to one, so only the first max + 1 of a long text
+  // matter (a description is made per rule, from texts of any length).
+  let s = '';
+  let n = 0;
+  for (const c of oneLine(text)) {
+    if (n++ > max) break;
+    s += AWS_DESCRIPTION_CHAR.test(c) ? c : '_';
+  }
+  if (n > max) s = s.slice(0, max - 3).trimEnd() + '...';
   return s;
 }
 
@@ -381,10 +400,10 @@ export function renderTerraformAws(ir: IR): OutputFile[] {
 
   const lists = LISTS.map((l) => {
     const mine = rules.filter((r) => r.direction === l.direction && r.kind === l.kind);
-    const groups: { heading: string; lines: string[] }[] = [];
+    const groups: { heading: string; headingLines: string[]; lines: string[] }[] = [];
     for (const r of mine) {
       let g = groups[groups.length - 1];
-      if (!g || g.heading !== r.heading) groups.push((g = { heading: r.heading, lines: [] }));
+      if (!g || g.heading !== r.heading) groups.push((g = { heading: r.heading, headingLines: commentLines(r.heading), lines: [] }));
       const fields: [string, string | number | null][] = [
         ['key', r.key],
         ['sg', r.sg],
@@ -417,10 +436,10 @@ export function renderTerraformAws(ir: IR): OutputFile[] {
 
   const offHost = ir.rules
     .filter((r) => r.scope === 'off-host')
-    .map((r) => oneLine(`${r.id}: ${r.sourceGroup} -> ${r.destinationGroup} ${r.transport} ${portsText(r.ports)} (${citeRows(r.provenance)})`));
+    .flatMap((r) => commentLines(`${r.id}: ${r.sourceGroup} -> ${r.destinationGroup} ${r.transport} ${portsText(r.ports)} (${citeRows(r.provenance)})`));
 
   const context = {
-    header: headerLines(ir),
+    header: commentBlock(headerLines(ir)),
     limit: AWS_RULES_PER_GROUP,
     maxGroups: AWS_GROUPS_PER_INTERFACE,
     restrict: ir.egress === 'restrict',
@@ -435,7 +454,7 @@ export function renderTerraformAws(ir: IR): OutputFile[] {
     { path: 'outputs.tf', content: templates.render('outputs.tf.hbs', context) },
   ];
   if (variables.length) files.push({ path: 'variables.tf', content: templates.render('variables.tf.hbs', { variables: variables.map((v) => ({ name: v.name, attrs: align([['description', hclString(v.description)], ['type', 'string']]) })) }) });
-  return files;
+  return checkLines('terraform-aws', files, () => TERRAFORM_LINE_LIMIT);
 }
 
 export const terraformAwsBackend: Backend = {
