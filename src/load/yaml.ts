@@ -165,6 +165,14 @@ function yamlError(source: SourceText, e: yaml.YAMLException) {
     }
     if (last !== undefined) offset = last;
   }
+  // A tag is reported after its node: point at the tag (`!`, `!!`) itself.
+  if (offset !== undefined && /\btag\b/.test(e.reason)) {
+    const text = source.text;
+    const lineStart = text.lastIndexOf('\n', offset - 1) + 1;
+    let bang = text.lastIndexOf('!', offset);
+    while (bang > lineStart && text[bang - 1] === '!') bang--;
+    if (bang >= lineStart) offset = bang;
+  }
   const pos = offset === undefined ? { line: 1, col: 1 } : source.positionAt(offset);
   return source.diagnostic(pos, `invalid YAML: ${e.reason}`);
 }
@@ -192,12 +200,18 @@ function checkExpansion(source: SourceText, root: RawNode): void {
     const r = node.result;
     const isAlias = !node.children && r !== null && typeof r === 'object' && source.text.charCodeAt(firstToken(source.text, node.start)) === 42; /* * */
     if (isAlias) {
-      const m = measure(r);
+      const at = () => source.positionAt(firstToken(source.text, node.start));
+      let m: { size: number; depth: number };
+      try {
+        m = measure(r);
+      } catch (e) {
+        if (!(e instanceof AliasCycle)) throw e;
+        throw new CompileError([source.diagnostic(at(), 'this alias names a node that contains it (a cycle)', 'an alias can only name a node that is complete before it')]);
+      }
       total += m.size;
       if (total > MAX_VALUES || depth + m.depth > MAX_DEPTH) {
-        const at = source.positionAt(firstToken(source.text, node.start));
         const what = total > MAX_VALUES ? `the document to more than ${MAX_VALUES} values` : `nesting deeper than ${MAX_DEPTH} levels`;
-        throw new CompileError([source.diagnostic(at, `this alias expands ${what}`, 'aliases are copies of what they name; name fewer copies, or nest them less')]);
+        throw new CompileError([source.diagnostic(at(), `this alias expands ${what}`, 'aliases are copies of what they name; name fewer copies, or nest them less')]);
       }
       return;
     }
@@ -207,14 +221,21 @@ function checkExpansion(source: SourceText, root: RawNode): void {
   walk(root, 0);
 }
 
+/** Thrown by dagMeasure: js-yaml lets an alias name the node holding it. */
+class AliasCycle {}
+
 /** Size (values, keys included) and depth of a value, aliases expanded,
  * memoized per object; iterative, as alias chains can nest deeper than the
- * stack. Sizes stop growing past MAX_VALUES + 1. */
+ * stack. Sizes stop growing past MAX_VALUES + 1. A cycle (`&a [*a]`, which
+ * js-yaml accepts) throws AliasCycle. */
 function dagMeasure(): (v: unknown) => { size: number; depth: number } {
   const memo = new Map<object, { size: number; depth: number }>();
+  // Objects whose children are being measured: the current path.
+  const open = new Set<object>();
   const one = { size: 1, depth: 0 };
+  const isObject = (v: unknown): v is object => v !== null && typeof v === 'object';
   return (top: unknown) => {
-    if (top === null || typeof top !== 'object') return one;
+    if (!isObject(top)) return one;
     const stack: object[] = [top];
     while (stack.length) {
       const o = stack[stack.length - 1];
@@ -222,18 +243,27 @@ function dagMeasure(): (v: unknown) => { size: number; depth: number } {
         stack.pop();
         continue;
       }
-      const kids = Array.isArray(o) ? o : Object.values(o);
-      let pending = false;
-      for (const k of kids) if (k !== null && typeof k === 'object' && !memo.has(k)) (stack.push(k), (pending = true));
-      if (pending) continue;
+      const kids: unknown[] = Array.isArray(o) ? o : Object.values(o);
+      if (!open.has(o)) {
+        open.add(o);
+        let pending = false;
+        for (const k of kids) {
+          if (!isObject(k) || memo.has(k)) continue;
+          if (open.has(k)) throw new AliasCycle();
+          stack.push(k);
+          pending = true;
+        }
+        if (pending) continue;
+      }
       let size = 1 + (Array.isArray(o) ? 0 : kids.length);
       let depth = 0;
       for (const k of kids) {
-        const m = k !== null && typeof k === 'object' ? memo.get(k)! : one;
+        const m = isObject(k) ? memo.get(k)! : one;
         size = Math.min(size + m.size, MAX_VALUES + 1);
         depth = Math.max(depth, m.depth + 1);
       }
       memo.set(o, { size, depth });
+      open.delete(o);
       stack.pop();
     }
     return memo.get(top)!;
