@@ -150,6 +150,7 @@ export function parseYaml(source: SourceText): ParsedDoc {
 }
 
 // js-yaml's own pattern for characters YAML does not allow in the stream.
+// eslint-disable-next-line no-control-regex
 const NON_PRINTABLE = /[\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x84\x86-\x9F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?:[^\uD800-\uDBFF]|^)[\uDC00-\uDFFF]/g;
 
 function yamlError(source: SourceText, e: yaml.YAMLException) {
