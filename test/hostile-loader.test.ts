@@ -18,7 +18,7 @@ import { listing, rmTree } from './helpers/tree';
 import { compile } from '../src/index';
 import { MAX_VALUES } from '../src/load/yaml';
 
-const work = fs.mkdtempSync(path.join(os.tmpdir(), `pc-hostile-${process.pid}-`));
+const work = fs.mkdtempSync(path.join(os.tmpdir(), `pc-hostile-loader-${process.pid}-`));
 test.after(() => rmTree(work));
 
 function run(args: string[]): Run {
