@@ -4,7 +4,7 @@
 import type { TargetName } from './backends/base';
 import { availableTargets } from './backends';
 import { compile, isTargetName, load, render } from './compile';
-import { CompileError, Diagnostic, formatDiagnostic } from './diagnostics';
+import { CompileError, Diagnostic, errorCount, formatDiagnostic, formatDiagnostics } from './diagnostics';
 import { catalogSchema, profileSchema } from './load/schemas';
 import { checkOutputs, OutputError, writeOutputs } from './output';
 import { InputError, readFile, readSpec } from './sources';
@@ -38,8 +38,8 @@ function reportingBadInput(body: () => number): number {
 }
 
 function printDiagnostics(ds: Diagnostic[]): void {
-  process.stderr.write(ds.map(formatDiagnostic).join('\n') + '\n');
-  const n = ds.filter((d) => d.level === 'error').length;
+  process.stderr.write(formatDiagnostics(ds) + '\n');
+  const n = errorCount(ds);
   process.stderr.write(`${n} error${n === 1 ? '' : 's'}; nothing written.\n`);
 }
 

@@ -7,13 +7,18 @@
 // The bad inputs are files under fixtures/profiles/bad/ and
 // fixtures/catalogs/bad/ (each says in a comment what is wrong with it).
 //
+// Every run is bounded: node gets a 256 MiB heap (a blow-up is a crash, not
+// a slow pass) and a hang guard; stderr must be terminal-safe (no raw
+// control or bidi character from input) and of bounded size. Generated
+// hostile shapes (huge, deep, many) are in hostile-loader.test.ts.
 
 import * as fs from 'fs';
 import * as path from 'path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { fixture, ROOT, runCli, Run } from './helpers/cli';
-import { assertCaret, assertNoStack, ParsedDiagnostic, parseDiagnostics } from './helpers/diagnostics';
+import { spawnSync } from 'child_process';
+import { BIN, fixture, ROOT, Run } from './helpers/cli';
+import { assertCaret, assertNoStack, assertTerminalSafe, ParsedDiagnostic, parseDiagnostics } from './helpers/diagnostics';
 import { listing, rmTree, snapshot, tmpDir } from './helpers/tree';
 
 interface Expect {
@@ -34,6 +39,14 @@ interface Case {
   /** The file the diagnostics point into (default: the profile). */
   file?: string;
   errors: Expect[];
+}
+
+/** The real CLI with a 256 MiB heap and a hang guard (not a timing
+ * assertion: sized for a loaded 2-core machine). */
+function runCli(args: string[]): Run {
+  const r = spawnSync(process.execPath, ['--max-old-space-size=256', BIN, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 60_000, maxBuffer: 64 * 1024 * 1024 });
+  assert.ok(!r.error && r.signal === null, `portcullis ${args.join(' ')} did not finish: ${r.error?.message ?? r.signal}`);
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
 const P = (name: string) => `fixtures/profiles/bad/${name}`;
@@ -180,6 +193,75 @@ const cases: Case[] = [
       { line: 8, col: 10, message: "'features.debug' must be a boolean" },
     ],
   },
+  // Hostile input (issue #12): bounded, positioned, terminal-safe.
+  {
+    name: 'billion laughs: nine levels of aliases (9^9 values) stop at the alias that goes over',
+    profile: P('alias-bomb.yaml'),
+    errors: [{ line: 12, col: 23, message: 'this alias expands the document to more than 300000 values', hint: 'aliases are copies' }],
+  },
+  {
+    name: 'an alias chain nesting 120 deep once expanded',
+    profile: P('alias-chain-deep.yaml'),
+    errors: [{ line: 104, col: 14, message: 'this alias expands nesting deeper than 100 levels' }],
+  },
+  {
+    name: 'an alias inside the node it names (a cycle js-yaml accepts)',
+    profile: P('alias-cycle.yaml'),
+    errors: [{ line: 6, col: 27, message: 'this alias names a node that contains it (a cycle)' }],
+  },
+  {
+    name: "two YAML documents: the error points at the second '---'",
+    profile: P('two-documents.yaml'),
+    errors: [{ line: 6, col: 1, message: 'invalid YAML: a second document starts here', hint: "remove the '---' line" }],
+  },
+  {
+    name: 'ESC, OSC, C1, bidi and newline in names and values are shown quoted',
+    profile: P('control-chars.yaml'),
+    errors: [
+      { line: 6, col: 3, message: String.raw`'\x1b[2J\x1b]0;owned\x07\x9b31m\u202eevil' is not a valid name in 'groups'` },
+      { line: 7, col: 9, message: String.raw`not string "\u001b[8m\u2066hidden\u2069"` },
+      { line: 8, col: 12, message: String.raw`'a\x0ab' is not a valid name in 'features'` },
+    ],
+  },
+  {
+    name: 'a raw bidi override before the column: quoted, caret still under the value',
+    profile: P('bidi-in-line.yaml'),
+    errors: [
+      { line: 5, col: 12, message: String.raw`'192.0.2.1 \u202e' is not an IP address` },
+      { line: 5, col: 27, message: "'300.1.1.1' is not an IP address" },
+    ],
+  },
+  {
+    name: 'a raw ESC in the file: positioned at the character, quoted in the line',
+    profile: P('raw-escape.yaml'),
+    errors: [{ line: 5, col: 14, message: 'invalid YAML: the stream contains non-printable characters' }],
+  },
+  {
+    name: 'a NUL byte: positioned at the byte (was line 1)',
+    profile: P('nul-byte.yaml'),
+    errors: [{ line: 4, col: 25, message: 'invalid YAML: null byte is not allowed in input' }],
+  },
+  {
+    name: 'a byte order mark is not a column',
+    profile: P('bom-host-bits.yaml'),
+    errors: [{ line: 1, col: 38, message: "'192.0.2.1/24' has host bits set" }],
+  },
+  {
+    name: 'a !!binary value: unknown tag, at the tag',
+    profile: P('binary-tag.yaml'),
+    errors: [{ line: 5, col: 9, message: 'invalid YAML: unknown tag' }],
+  },
+  {
+    name: 'an application tag (!js/function): unknown tag, at the tag',
+    profile: P('custom-tag.yaml'),
+    errors: [{ line: 4, col: 11, message: 'invalid YAML: unknown tag !<!js/function>' }],
+  },
+  {
+    name: 'catalog: billion laughs among the groups',
+    profile: 'fixtures/profiles/mini.yaml',
+    catalog: C('alias-bomb.yaml'),
+    errors: [{ line: 18, col: 23, message: 'this alias expands the document to more than 300000 values' }],
+  },
   // Catalog errors (--catalog): positions point into the catalog file.
   {
     name: "catalog: unknown group 'monitr' in a rule",
@@ -247,6 +329,8 @@ function checkDiagnostics(c: Case, r: Run): ParsedDiagnostic[] {
   const n = c.errors.length;
   assert.match(r.stderr, new RegExp(`^${n} error${n === 1 ? '' : 's'}; nothing written\\.$`, 'm'));
   assertNoStack(r.stderr);
+  assertTerminalSafe(r.stderr);
+  assert.ok(r.stderr.length < 4096 * n, `stderr of ${r.stderr.length} characters for ${n} errors`);
   return ds;
 }
 
@@ -284,6 +368,9 @@ const ALSO_FRESH_AND_STDOUT = new Set([
   'host-bits.json',
   'many-errors.yaml',
   'unknown-table.yaml',
+  'alias-bomb.yaml',
+  'control-chars.yaml',
+  'two-documents.yaml',
 ]);
 
 for (const c of cases) {

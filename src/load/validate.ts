@@ -1,7 +1,7 @@
 // JSON Schema validation (ajv) whose errors point at YAML positions.
 
 import type { ErrorObject, ValidateFunction } from 'ajv';
-import { Diagnostic, suggestion } from '../diagnostics';
+import { clip, describeValue, Diagnostic, quoteName, quoteText, suggestion } from '../diagnostics';
 import { ParsedDoc, PathSeg } from './yaml';
 import { catalogSchema, profileSchema } from './schemas';
 
@@ -28,12 +28,28 @@ function getValidators(): Validators {
   return (validators = { catalog: ajv.compile(catalogSchema), profile: ajv.compile(profileSchema) });
 }
 
+/** Above this many values a document is checked for its first shape error
+ * only: ajv's every-error mode makes up to three error objects per value
+ * (a quarter of a GiB for the largest document the parser accepts). */
+const ALL_ERRORS_UP_TO = 20_000;
+let firstError: Validators | undefined;
+
+/** Validators that stop at the first error, compiled when first needed
+ * (only a large invalid document needs them). */
+function getFirstErrorValidators(): Validators {
+  if (firstError) return firstError;
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const Ajv = (require('ajv') as typeof import('ajv')).default;
+  const ajv = new Ajv({ allErrors: false, strict: true, useDefaults: true, verbose: true });
+  return (firstError = { catalog: ajv.compile(catalogSchema), profile: ajv.compile(profileSchema) });
+}
+
 export function validateCatalogShape(doc: ParsedDoc): Diagnostic[] {
-  return validateShape(doc, getValidators().catalog);
+  return validateShape(doc, 'catalog');
 }
 
 export function validateProfileShape(doc: ParsedDoc): Diagnostic[] {
-  return validateShape(doc, getValidators().profile);
+  return validateShape(doc, 'profile');
 }
 
 function splitPointer(p: string): PathSeg[] {
@@ -44,62 +60,82 @@ function splitPointer(p: string): PathSeg[] {
     .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
 }
 
-function describe(value: unknown): string {
-  if (value === undefined) return 'empty';
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'a list';
-  if (typeof value === 'object') return 'a mapping';
-  return `${typeof value} ${JSON.stringify(value)}`;
-}
-
 function valueAt(root: unknown, path: PathSeg[]): unknown {
   let v: unknown = root;
   for (const s of path) v = v && typeof v === 'object' ? (v as Record<string, unknown>)[s as string] : undefined;
   return v;
 }
 
-function validateShape(doc: ParsedDoc, validate: ValidateFunction): Diagnostic[] {
+/** Shape errors listed one by one; the rest are counted. */
+const MAX_SHAPE_LISTED = 200;
+
+/** The key an error is about, for errors reported at a key. */
+function keyOf(e: ErrorObject): string | undefined {
+  if (e.keyword === 'additionalProperties') return String(e.params.additionalProperty);
+  if (e.keyword === 'propertyNames') return String(e.params.propertyName);
+  return undefined;
+}
+
+function validateShape(doc: ParsedDoc, kind: keyof Validators): Diagnostic[] {
+  const firstOnly = doc.size > ALL_ERRORS_UP_TO;
+  const validate = firstOnly ? getFirstErrorValidators()[kind] : getValidators()[kind];
   if (validate(doc.value)) return [];
   const errors = (validate.errors ?? []) as ErrorObject[];
   // oneOf failures also report every branch's own error; keep only the
   // oneOf itself for those paths, described by the schema's description.
   const oneOfPaths = new Set(errors.filter((e) => e.keyword === 'oneOf').map((e) => e.instancePath));
+  // In document order; only the first MAX_SHAPE_LISTED become diagnostics
+  // (a file of a million wrong values must not make a million messages).
+  const found: { e: ErrorObject; path: PathSeg[]; at: number; i: number }[] = [];
+  errors.forEach((e, i) => {
+    if (e.keyword !== 'oneOf' && underOneOf(e.instancePath, oneOfPaths)) return;
+    // A name's own failure (its pattern) is reported by propertyNames, at the
+    // name; as itself it would describe the whole mapping.
+    if ((e as ErrorObject & { propertyName?: string }).propertyName !== undefined) return;
+    const path = splitPointer(e.instancePath);
+    const key = keyOf(e);
+    found.push({ e, path, at: key === undefined ? doc.offsetOf(path) : doc.offsetOf([...path, key], true), i });
+  });
+  found.sort((a, b) => a.at - b.at || a.i - b.i);
   const out: Diagnostic[] = [];
   const seen = new Set<string>();
-  for (const e of errors) {
-    if (e.keyword !== 'oneOf' && [...oneOfPaths].some((p) => e.instancePath === p || e.instancePath.startsWith(p + '/')))
-      continue;
-    const path = splitPointer(e.instancePath);
+  for (let n = 0; n < found.length; n++) {
+    if (out.length === MAX_SHAPE_LISTED) {
+      const rest = new Set(found.slice(n).map((f) => `${f.at}:${f.e.keyword}:${keyOf(f.e)}`));
+      out[out.length - 1].more = rest.size;
+      break;
+    }
+    const { e, path } = found[n];
     const value = valueAt(doc.value, path);
-    const where = path.length ? `'${path.join('.')}'` : 'the document';
+    const where = path.length ? quoteName(path.map((s) => clip(String(s), 40)).join('.'), 120) : 'the document';
     let d: Diagnostic;
     switch (e.keyword) {
       case 'additionalProperties': {
-        const key = String(e.params.additionalProperty);
+        const key = keyOf(e)!;
         const known = Object.keys((e.parentSchema as { properties?: object }).properties ?? {});
-        d = doc.error([...path, key], `unknown key '${key}' in ${where}`, suggestion(key, known), true);
+        d = doc.error([...path, key], `unknown key ${quoteName(key)} in ${where}`, suggestion(key, known), true);
         break;
       }
       case 'required':
         d = doc.error(path, `${where} is missing the required key '${e.params.missingProperty}'`);
         break;
       case 'propertyNames': {
-        const key = String(e.params.propertyName);
-        d = doc.error([...path, key], `'${key}' is not a valid name in ${where}`, 'names are lower case letters, digits and _, starting with a letter', true);
+        const key = keyOf(e)!;
+        d = doc.error([...path, key], `${quoteName(key)} is not a valid name in ${where}`, 'names are lower case letters, digits and _, starting with a letter', true);
         break;
       }
       case 'enum':
-        d = doc.error(path, `${where} must be one of ${(e.params.allowedValues as unknown[]).map((v) => `'${v}'`).join(', ')}, not ${describe(value)}`);
+        d = doc.error(path, `${where} must be one of ${(e.params.allowedValues as unknown[]).map((v) => `'${v}'`).join(', ')}, not ${describeValue(value)}`);
         break;
       case 'type':
-        d = doc.error(path, `${where} must be ${e.params.type === 'array' ? 'a list' : e.params.type === 'object' ? 'a mapping' : `a ${e.params.type}`}, not ${describe(value)}`);
+        d = doc.error(path, `${where} must be ${e.params.type === 'array' ? 'a list' : e.params.type === 'object' ? 'a mapping' : `a ${e.params.type}`}, not ${describeValue(value)}`);
         break;
       case 'pattern':
-        d = doc.error(path, `${where} has an invalid value ${JSON.stringify(value)}`, `it must match ${e.params.pattern}`);
+        d = doc.error(path, `${where} has an invalid value ${typeof value === 'string' ? quoteText(value) : describeValue(value)}`, `it must match ${e.params.pattern}`);
         break;
       case 'oneOf': {
         const desc = (e.parentSchema as { description?: string }).description;
-        d = doc.error(path, `${where} has an invalid value ${describe(value)}`, desc ?? formsOf(e.schema));
+        d = doc.error(path, `${where} has an invalid value ${describeValue(value)}`, desc ?? formsOf(e.schema));
         break;
       }
       default:
@@ -111,7 +147,23 @@ function validateShape(doc: ParsedDoc, validate: ValidateFunction): Diagnostic[]
       out.push(d);
     }
   }
+  if (firstOnly && out.length) {
+    const d = out[0];
+    const note = `(the document holds ${doc.size} values: only its first shape error is reported)`;
+    out[0] = { ...d, hint: d.hint ? `${d.hint} ${note}` : note };
+  }
   return out;
+}
+
+/** Whether the pointer `p` is one of `paths` or lies under one: its
+ * prefixes are looked up (documents are shallow), not the set scanned,
+ * which would be quadratic in the number of errors. */
+function underOneOf(p: string, paths: Set<string>): boolean {
+  if (!paths.size) return false;
+  for (let end = p.length; ; end = p.lastIndexOf('/', end - 1)) {
+    if (paths.has(p.slice(0, end))) return true;
+    if (end <= 0) return false;
+  }
 }
 
 function formsOf(branches: unknown): string | undefined {

@@ -48,17 +48,42 @@ export function parseDiagnostics(stderr: string): ParsedDiagnostic[] {
   return out;
 }
 
-/** Line `n` (1-based) of a file, without its line ending. */
+/** Line `n` (1-based) of a file, without its line ending (or a BOM). */
 export function fileLine(file: string, n: number): string {
-  const text = fs.readFileSync(path.resolve(ROOT, file), 'utf8');
+  const text = fs.readFileSync(path.resolve(ROOT, file), 'utf8').replace(/^\uFEFF/, '');
   return (text.split('\n')[n - 1] ?? '').replace(/\r$/, '');
 }
 
-/** The diagnostic quotes the right source line and puts the caret at its column. */
+/** Characters that must never reach a terminal raw from input: C0 controls
+ * (tab and newline aside), DEL, C1 controls, bidi marks, overrides and
+ * isolates, line and paragraph separators. */
+// eslint-disable-next-line no-control-regex
+const RAW_UNSAFE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2028\u2029\u2066-\u2069]/;
+
+/** How a source line must be shown: each unsafe character as \xNN (up to
+ * 0xff) or \uNNNN, tabs kept. */
+export function shownLine(raw: string): string {
+  let out = '';
+  for (const c of raw) {
+    const code = c.charCodeAt(0);
+    out += c.length === 1 && RAW_UNSAFE.test(c) ? (code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`) : c;
+  }
+  return out;
+}
+
+/** The diagnostic quotes the right source line (control characters shown
+ * quoted) and puts the caret under its column. */
 export function assertCaret(d: ParsedDiagnostic, file: string): void {
   assert.ok(d.source !== undefined, `no source line quoted for ${d.file}:${d.line}:${d.col}`);
-  assert.is(d.source, fileLine(file, d.line), `quoted line of ${d.file}:${d.line}`);
-  assert.is(d.caretCol, d.col, `caret column of ${d.file}:${d.line}:${d.col}`);
+  const raw = fileLine(file, d.line);
+  assert.is(d.source, shownLine(raw), `quoted line of ${d.file}:${d.line}`);
+  assert.is(d.caretCol, shownLine(raw.slice(0, d.col - 1)).length + 1, `caret column of ${d.file}:${d.line}:${d.col}`);
+}
+
+/** Nothing unsafe for a terminal in the output, anywhere. */
+export function assertTerminalSafe(out: string): void {
+  const m = RAW_UNSAFE.exec(out);
+  assert.ok(!m, `raw control or bidi character U+${m?.[0].charCodeAt(0).toString(16).padStart(4, '0')} in output:\n${out.slice(0, 2000)}`);
 }
 
 /** No JavaScript stack trace or internal error text leaked to the user. */
