@@ -12,13 +12,15 @@ export function normalizeNft(text: string): string {
   return text.replace(/ comment "[^"]*"/g, '');
 }
 
-/** iptables-save output without its `#` lines (they carry a timestamp) and
- * without comment matches. */
+/** iptables-save output without its `#` lines (they carry a timestamp),
+ * without comment matches, and with chain counters zeroed: the namespace's
+ * own IPv6 link-local chatter (router solicitations, MLD) counts packets on
+ * the built-in chains whenever it happens to run. */
 export function normalizeIptablesSave(text: string): string {
   return text
     .split('\n')
     .filter((l) => !l.startsWith('#'))
-    .map((l) => l.replace(/ -m comment --comment (?:"(?:[^"\\]|\\.)*"|\S+)/g, ''))
+    .map((l) => l.replace(/ -m comment --comment (?:"(?:[^"\\]|\\.)*"|\S+)/g, '').replace(/^(:\S+ \S+) \[\d+:\d+\]$/, '$1 [0:0]'))
     .join('\n');
 }
 
