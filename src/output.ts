@@ -10,7 +10,6 @@
 //
 // Neither writing nor checking goes through a symbolic link below DIR.
 
-import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import type { OutputEntry } from './compile';
@@ -96,7 +95,9 @@ function removeQuietly(p: string): void {
   }
 }
 
-const suffix = () => `${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
+/** Unique among live processes by the pid; the random part keeps names of
+ * one run apart. */
+const suffix = () => `${process.pid}-${Math.floor(Math.random() * 0x100000000).toString(16).padStart(8, '0')}`;
 
 export interface WriteOptions {
   /** Called once when another compile holds the out-dir's lock and this one waits. */

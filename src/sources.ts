@@ -96,6 +96,7 @@ function git(name: string, args: string[], input?: string, maxBuffer = 1024 * 10
  * means no tool can ever take an input name for an option. */
 function refuseOptionShaped(spec: string): void {
   if (spec === '') throw new InputError("error: an input name is empty (a lone '-' is not standard input here; give a file)");
+  if (spec.includes('\0')) throw new InputError(`${visibleLine(spec)}: error: an input name cannot contain a NUL character`);
   if (spec.startsWith('-'))
     throw new InputError(
       `${visibleLine(spec)}: error: an input name cannot start with '-' (it could be read as an option)\n` +
