@@ -154,7 +154,8 @@ function writeAll(outDir: string, entries: OutputEntry[], created: string[], opt
   const envs = new Map<string, Set<string>>();
   for (const e of entries) {
     const parts = e.path.split('/');
-    if (parts.length < 3 || parts.some((p) => !p || p === '.' || p === '..' || p.includes('\0'))) throw new OutputError(`error: refusing to write a bad output path: ${visibleLine(e.path)}`);
+    // A leading dot is kept for portcullis's own staging and lock names.
+    if (parts.length < 3 || parts[0].startsWith('.') || parts.some((p) => !p || p === '.' || p === '..' || p.includes('\0'))) throw new OutputError(`error: refusing to write a bad output path: ${visibleLine(e.path)}`);
     inside(root, e.path);
     if (!envs.has(parts[0])) envs.set(parts[0], new Set());
     envs.get(parts[0])!.add(parts[1]);
@@ -183,7 +184,7 @@ function writeAll(outDir: string, entries: OutputEntry[], created: string[], opt
       lock.assertHeld();
       swapIn(root, staged);
     } catch (e) {
-      for (const s of staged) fs.rmSync(s.staging, { recursive: true, force: true });
+      for (const s of staged) removeQuietly(s.staging);
       throw e;
     }
   } finally {
