@@ -75,7 +75,7 @@ function runCompile(args: CompileArgs): number {
     }
     return 0;
   }
-  writeOutputs(args['out-dir'], result.files);
+  writeOutputs(args['out-dir'], result.files, { onWait: (m) => process.stderr.write(m + '\n') });
   for (const f of result.files) process.stderr.write(`wrote ${args['out-dir']}/${f.path}\n`);
   return 0;
 }

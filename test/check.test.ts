@@ -1,10 +1,8 @@
 // `compile --check`: exit 0 when --out-dir matches, 1 with a unified diff of
 // the drift (an edited file, a missing file, a stray file), 2 on bad input;
 // it never writes. `--stdout` never writes either.
-//
-// A test named "BUG: ..." exposes a compiler bug and fails until it is fixed
-// (see the comment above it).
 
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { applyPatch, parsePatch } from 'diff';
@@ -124,21 +122,89 @@ test('--check on a stray file in a nested directory of a target: drift too', () 
   });
 });
 
-// BUG: a symbolic link to a directory inside a target directory crashes
-// --check: src/output.ts listFiles() treats any non-directory Dirent (a
-// symlink) as a file and readFileSync() then fails with EISDIR; the CLI prints
-// a stack trace (exit 1 by accident). Expected: reported as drift (a stray
-// entry portcullis would not write) or as a clean error; no stack trace,
-// nothing written.
-test('BUG: --check with a symlink to a directory in a target directory: no crash', () => {
+// Regression: a symbolic link to a directory inside a target directory
+// crashed --check (EISDIR stack trace, exit 1 by accident). It is drift.
+test('--check with a symlink to a directory in a target directory: drift, no crash', () => {
   compiled((out, work) => {
     const target = path.join(work, 'elsewhere');
     fs.mkdirSync(target);
     fs.symlinkSync(target, path.join(out, 'prod-east', 'nftables', 'linked'));
     const r = unchanged(work, () => check(out, '--target', 'nftables'));
     assertNoStack(r.stderr);
-    assert.ok(r.code === 1 || r.code === 2, `exit ${r.code}`);
-    if (r.code === 1) assert.match(r.stdout, /prod-east\/nftables\/linked/);
+    assert.is(r.code, 1, r.stderr);
+    assert.match(r.stdout, /^drift: prod-east\/nftables\/linked is a symbolic link, and portcullis writes nothing there$/m);
+  });
+});
+
+// Class 8 of issue #12: --check reads by the rules of writing. On the old
+// code a committed link in place of the env or a target directory was
+// followed, and every file behind it was printed as a diff (secrets in CI
+// logs). Now a link in any component below --out-dir is drift, reported
+// without its content.
+const SECRET = `SECRET-${process.pid}-do-not-print`;
+
+/** A directory and a file outside --out-dir, holding the secret. */
+function secrets(work: string): { dir: string; file: string } {
+  const dir = path.join(work, 'etc');
+  fs.mkdirSync(path.join(dir, 'nftables'), { recursive: true });
+  fs.writeFileSync(path.join(dir, 'shadow'), `${SECRET}\n`);
+  fs.writeFileSync(path.join(dir, 'portcullis.nft'), `${SECRET}\n`);
+  fs.writeFileSync(path.join(dir, 'nftables', 'portcullis.nft'), `${SECRET}\n`);
+  for (const f of ['rules.v4', 'ipsets.v4', 'main.tf', 'nsg.json']) fs.writeFileSync(path.join(dir, f), `${SECRET}\n`);
+  return { dir, file: path.join(dir, 'shadow') };
+}
+
+function replaceWithLink(at: string, to: string): void {
+  fs.rmSync(at, { recursive: true, force: true });
+  fs.symlinkSync(to, at);
+}
+
+const LINK_CASES: [string, (out: string, s: { dir: string; file: string }) => void, RegExp][] = [
+  ['the env dir', (out, s) => replaceWithLink(path.join(out, 'prod-east'), s.dir), /^drift: prod-east is a symbolic link; portcullis does not read through it$/m],
+  ['a target dir', (out, s) => replaceWithLink(path.join(out, 'prod-east', 'nftables'), s.dir), /^drift: prod-east\/nftables is a symbolic link; portcullis does not read through it$/m],
+  ['a subdirectory of a target', (out, s) => replaceWithLink(path.join(out, 'prod-east', 'firewalld', 'zones'), s.dir), /^drift: prod-east\/firewalld\/zones is a symbolic link, and portcullis writes nothing there$/m],
+  ['an output file', (out, s) => replaceWithLink(path.join(out, NFT), s.file), /^drift: prod-east\/nftables\/portcullis\.nft is a symbolic link$/m],
+  ['a stray file', (out, s) => fs.symlinkSync(s.file, path.join(out, 'prod-east', 'iptables', 'leak')), /^drift: prod-east\/iptables\/leak is a symbolic link, and portcullis writes nothing there$/m],
+];
+
+for (const [what, plant, message] of LINK_CASES)
+  test(`--check with a symbolic link as ${what}, pointing outside --out-dir: drift, and the target's content is never printed`, () => {
+    compiled((out, work) => {
+      const s = secrets(work);
+      plant(out, s);
+      const r = unchanged(work, () => check(out));
+      assert.not.ok(r.stdout.includes(SECRET) || r.stderr.includes(SECRET), `the secret was printed:\n${r.stdout}${r.stderr}`);
+      assertNoStack(r.stderr);
+      assert.is(r.code, 1, r.stderr);
+      assert.match(r.stdout, message);
+      // Writing refuses the same links (or replaces the whole env without following them).
+      const w = runCli(['compile', '--profile', EXAMPLE, '--out-dir', out]);
+      assert.not.ok(w.stdout.includes(SECRET) || w.stderr.includes(SECRET));
+      assert.is(fs.readFileSync(s.file, 'utf8'), `${SECRET}\n`, 'the file behind the link is untouched');
+    });
+  });
+
+test('--check with a FIFO or an oversized file in a target dir: drift without reading it', () => {
+  compiled((out, work) => {
+    spawnSync('mkfifo', [path.join(out, 'prod-east', 'nftables', 'pipe')]);
+    fs.rmSync(path.join(out, 'prod-east', 'iptables', 'rules.v4'));
+    fs.closeSync(fs.openSync(path.join(out, 'prod-east', 'iptables', 'rules.v4'), 'w'));
+    fs.truncateSync(path.join(out, 'prod-east', 'iptables', 'rules.v4'), 64 * 1024 * 1024);
+    const r = unchanged(work, () => check(out));
+    assert.is(r.code, 1, r.stderr);
+    assert.match(r.stdout, /^drift: prod-east\/nftables\/pipe is not a regular file, and portcullis writes nothing there$/m);
+    assert.match(r.stdout, /^drift: prod-east\/iptables\/rules\.v4 is larger than 32 MiB$/m);
+  });
+});
+
+test('--check shows control characters in file names and drifted text quoted, never raw', () => {
+  compiled((out, work) => {
+    fs.writeFileSync(path.join(out, 'prod-east', 'nftables', 'x\x1b]0;pwned\x07'), 'evil \x1b[2J text\n');
+    const r = unchanged(work, () => check(out));
+    assert.is(r.code, 1, r.stderr);
+    assert.not.match(r.stdout + r.stderr, /[\x1b\x07]/);
+    assert.match(r.stdout, /^--- a\/prod-east\/nftables\/x\\x1b\]0;pwned\\x07$/m);
+    assert.match(r.stdout, /^-evil \\x1b\[2J text$/m);
   });
 });
 
