@@ -10,6 +10,10 @@ command -v iptables-restore >/dev/null || need+=(iptables)
 command -v ipset >/dev/null || need+=(ipset)
 command -v firewall-offline-cmd >/dev/null || need+=(firewalld)
 command -v ip >/dev/null || need+=(iproute2)
+command -v strace >/dev/null || need+=(strace)
+[ -x /usr/bin/time ] || need+=(time)
+command -v chattr >/dev/null || need+=(e2fsprogs)
+command -v git >/dev/null || need+=(git)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
