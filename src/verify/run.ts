@@ -99,13 +99,21 @@ async function probeCases(t: Topology, cases: readonly Case[], timeoutMs: number
   return cases.map((c) => byKey.get(key(c))!);
 }
 
-/** probeCases; then the cases that `shouldPass` but timed out, again, with
- * each longer timeout in turn: on a busy machine a round trip can take a
- * second or more, while a firewall drop drops every time. */
+/** Outcomes of a probe that a busy machine can cause: no answer in time, or
+ * neighbour resolution (ARP/ND, 3 tries 1 s apart) given up. */
+const SLOW_OUTCOMES = new Set(['timeout', 'EHOSTUNREACH']);
+
+/** How long a listener may take to start (node start-up on a loaded machine). */
+const LISTENER_READY_MS = 30000;
+
+/** probeCases; then the cases that `shouldPass` but timed out (or found no
+ * neighbour), again, with each longer timeout in turn: on a busy machine a
+ * round trip can take a second or more, while a firewall drop drops every
+ * time. */
 async function probeRounds(t: Topology, cases: readonly Case[], shouldPass: (c: Case) => boolean, timeouts: readonly number[]): Promise<ProbeResult[]> {
   let seen = await probeCases(t, cases, timeouts[0]);
   for (const timeout of timeouts.slice(1)) {
-    const retry = cases.filter((c, i) => shouldPass(c) && !seen[i].allowed && seen[i].outcome === 'timeout');
+    const retry = cases.filter((c, i) => shouldPass(c) && !seen[i].allowed && SLOW_OUTCOMES.has(seen[i].outcome));
     if (!retry.length) break;
     const again = new Map((await probeCases(t, retry, timeout)).map((r) => [key(r), r]));
     seen = seen.map((r) => again.get(key(r)) ?? r);
@@ -124,8 +132,8 @@ export async function verifyTarget(plan: Plan, target: HostTarget, dir: string):
   let stop: (() => void) | undefined;
   try {
     await Promise.all([
-      startListener(t, t.node, listenPorts(plan, 'ingress'), 5000, [plan.node.ipv4.address, plan.node.ipv6.address]),
-      startListener(t, t.world, listenPorts(plan, 'egress'), 5000, plan.peers.map((p) => p.address)),
+      startListener(t, t.node, listenPorts(plan, 'ingress'), LISTENER_READY_MS, [plan.node.ipv4.address, plan.node.ipv6.address]),
+      startListener(t, t.world, listenPorts(plan, 'egress'), LISTENER_READY_MS, plan.peers.map((p) => p.address)),
     ]);
     const control = await probeRounds(t, plan.cases, () => true, [PROBE_TIMEOUT_MS, 2500, 6000]);
     const broken = control.filter((r) => !r.allowed);
@@ -253,7 +261,7 @@ function outputDirs(args: VerifyArgs, loaded: Loaded, targets: HostTarget[]): Ma
   if (!base) {
     const result = render(loaded, targets);
     if (!result.ok) throw new VerifyError(visible(result.diagnostics.map(formatDiagnostic).join('\n')));
-    base = fs.mkdtempSync(path.join(os.tmpdir(), 'pcv-out-'));
+    base = fs.mkdtempSync(path.join(os.tmpdir(), `pcv-out-${process.pid}-`));
     const tmp = base;
     atCleanup(() => fs.rmSync(tmp, { recursive: true, force: true }));
     for (const f of result.files) {
