@@ -8,6 +8,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import fc from 'fast-check';
+import { markdownCell } from '../src/analysis/markdown';
 import { runCli } from './helpers/cli';
 
 // micromark with the GFM extensions: the CommonMark/GFM reference behaviour
@@ -153,6 +155,28 @@ test('diff --format markdown: every input text renders as that text, with no HTM
   assert.is(visibleText[3], '192.0.2.100/32');
   assert.is(visibleText[4], SERVICES.map((s, i) => `T1.${i + 1} ${quoted(s)}`).join('; '));
   assert.is(visibleText[5], `addresses added to group 'admins' (${quoted(newProfile)}:3)`);
+});
+
+test('property: any text in a table cell renders as itself, in one cell, with no markup of its own', () => {
+  // Texts made of the pieces markup is made of.
+  const piece = fc.constantFrom(
+    ...'<>&[]()!*_~`|\\$#@:/.;"\'-+=^{}1aZ \t\n\r'.split(''),
+    'http://', 'https://', 'www.', 'ftp://', 'mailto:', 'javascript:', '<img src=x>', '&amp;', '&#64;', '@user', '#12', 'GH-3', 'deadbeef12', 'x@y.z',
+    ESC, '\u009b', '\u202e', '\u2066', '\u2028', '\u0000', '\u007f',
+  );
+  fc.assert(
+    fc.property(fc.array(piece, { maxLength: 30 }).map((a) => a.join('')), (text) => {
+      const html = render(`| h |\n| --- |\n| ${markdownCell(text)} |\n`);
+      const tags = [...new Set([...html.matchAll(/<\/?([a-zA-Z][\w-]*)/g)].map((m) => m[1].toLowerCase()))].sort();
+      assert.equal(tags, ['table', 'tbody', 'td', 'th', 'thead', 'tr'], html);
+      const cells = [...html.matchAll(/<td>([\s\S]*?)<\/td>/g)].map((m) => m[1]);
+      assert.is(cells.length, 1, html);
+      const shown = htmlText(cells[0]);
+      assert.not.ok(/(^|[^\w\u200d])@[a-z0-9]/i.test(shown) || /#\d|\bGH-\d/i.test(shown) || /\b[0-9a-f]{7,40}\b/i.test(shown), `GitHub would link: ${shown}`);
+      assert.is(shown.replace(ZWJ, ''), quoted(text.replace(ZWJ, '')));
+    }),
+    { numRuns: 2000, seed: 12 },
+  );
 });
 
 test('diff text and JSON: input text quoted on the terminal; JSON parses back to the input', () => {

@@ -22,7 +22,7 @@ const GITHUB_LINKS = /(?<=[@#])|(?<=\bGH-)(?=\d)|(?<=\b(?:[0-9a-f]{6})+)(?=[0-9a
  * autolink literal starts. '<', '>' and '&' (HTML, autolinks, entities) are
  * written as entities. In a table cell nothing else is markup: block syntax
  * (headings, lists, quotes, definitions) only starts a line. */
-const MARKUP = /[\\`*_~[\]!|$<>&]|:(?=\/\/)|(?<=\bwww)\./gi;
+const MARKUP = /[\\`*_~[\]!|$<>&]|:(?=\/\/)|(?<=www)\./gi;
 
 const ENTITIES: Record<string, string> = { '<': '&lt;', '>': '&gt;', '&': '&amp;' };
 
