@@ -8,6 +8,7 @@ import { CompileError, Diagnostic, errorCount, formatDiagnostic, formatDiagnosti
 import { catalogSchema, profileSchema } from './load/schemas';
 import { checkOutputs, OutputError, writeOutputs } from './output';
 import { InputError, readFile, readSpec } from './sources';
+import { terminalJson, visible, visibleLine } from './terminal';
 
 /** Bad usage or input: message to stderr, exit 2. */
 class UsageError extends Error {}
@@ -113,7 +114,7 @@ function runExplain(args: ExplainArgs): number {
       const result = render(loaded, [target]);
       if (result.ok) e.target_lines = targetLines(e, result.files);
     }
-    process.stdout.write(args.json ? JSON.stringify(e, null, 2) + '\n' : formatExplanation(e));
+    process.stdout.write(args.json ? terminalJson(e) : formatExplanation(e));
     return e.verdict === 'allow' ? 0 : 1;
   });
 }
@@ -137,7 +138,7 @@ function runDiff(args: DiffArgs): number {
       return load({ profile, catalog });
     } catch (e) {
       if (e instanceof CompileError) {
-        process.stderr.write(`error in the ${which} side (${args[which]}):\n`);
+        process.stderr.write(`error in the ${which} side (${visibleLine(args[which])}):\n`);
         printDiagnostics(e.diagnostics);
         return undefined;
       }
@@ -146,7 +147,7 @@ function runDiff(args: DiffArgs): number {
   });
   if (!sides[0] || !sides[1]) return 2;
   const d = diffPolicies(sides[0], sides[1]);
-  const text = args.format === 'json' ? JSON.stringify(d, null, 2) + '\n' : args.format === 'markdown' ? formatDiffMarkdown(d) : formatDiffText(d);
+  const text = args.format === 'json' ? terminalJson(d) : args.format === 'markdown' ? formatDiffMarkdown(d) : formatDiffText(d);
   process.stdout.write(text);
   return isEmptyDiff(d) ? 0 : 1;
 }
@@ -178,7 +179,6 @@ interface CatalogImportArgs {
 
 function runCatalogImport(args: CatalogImportArgs): number {
   const { formatForTerminal, formatImportErrors, importCatalog, importSummary, writeFileAtomic } = require('./catalog-import') as typeof import('./catalog-import');
-  const { visibleLine } = require('./terminal') as typeof import('./terminal');
   let result: ReturnType<typeof importCatalog>;
   try {
     const doc = readFile(args.doc);
@@ -196,12 +196,13 @@ function runCatalogImport(args: CatalogImportArgs): number {
     }
     throw e;
   }
-  const lines = [...result.diagnostics.map(formatForTerminal), ...result.changes.map((c) => c.text), importSummary(result, args.doc, !!args.base)];
+  // Messages quote input text (cells, paths) for the terminal.
+  const lines = [...result.diagnostics.map(formatForTerminal), ...result.changes.map((c) => visibleLine(c.text)), visible(importSummary(result, args.doc, !!args.base))];
   if (args.output) {
     try {
       writeFileAtomic(args.output, result.yaml);
     } catch (e) {
-      process.stderr.write(lines.join('\n') + '\n' + (e as Error).message + '\n');
+      process.stderr.write(lines.join('\n') + '\n' + visible((e as Error).message) + '\n');
       return 2;
     }
     lines.push(`wrote ${visibleLine(args.output)}`);
@@ -377,7 +378,7 @@ export function main(argv: string[]): number {
       .parseSync();
   } catch (e) {
     if (e instanceof UsageError || e instanceof OutputError || e instanceof InputError) {
-      process.stderr.write(e.message + '\n');
+      process.stderr.write(visible(e.message) + '\n');
       return 2;
     }
     throw e;

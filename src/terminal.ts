@@ -27,3 +27,13 @@ export function visible(text: string): string {
 export function visibleLine(text: string): string {
   return text.replace(UNSAFE_LINE, quote);
 }
+
+// eslint-disable-next-line no-control-regex
+const UNSAFE_IN_JSON = /[\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2028\u2029\u2066-\u2069]/g;
+
+/** `value` as JSON (2-space indent, newline-terminated) that is safe on a
+ * terminal: JSON.stringify escapes C0 controls; DEL, C1, bidi marks and
+ * line separators are written as \uXXXX escapes too. Parses to the same value. */
+export function terminalJson(value: unknown): string {
+  return JSON.stringify(value, null, 2).replace(UNSAFE_IN_JSON, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) + '\n';
+}

@@ -19,7 +19,7 @@ const EXAMPLE = fs.readFileSync(fixture('profiles', 'example.yaml'), 'utf8');
 const ADMIN_PORTS = ['22', '2101', '2201', '2211', '2231', '4001', '4021', '4201', '4231', '4241', '4251', '4501', '4852-4853', '12345'];
 
 function tmp(name: string, text: string): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pc-diff-'));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `pc-diff-${process.pid}-`));
   const file = path.join(dir, name);
   fs.writeFileSync(file, text);
   return file;
@@ -87,7 +87,7 @@ test('diff: smtp_port 587 -> 25 under egress restrict closes one egress flow and
 });
 
 test('diff: a side read from git REV:PATH; markdown output; bad input names the side and exits 2', () => {
-  const repo = fs.mkdtempSync(path.join(os.tmpdir(), 'pc-git-'));
+  const repo = fs.mkdtempSync(path.join(os.tmpdir(), `pc-git-${process.pid}-`));
   const git = (...args: string[]) => {
     const r = spawnSync('git', ['-C', repo, '-c', 'user.email=t@example.invalid', '-c', 'user.name=t', ...args], { encoding: 'utf8' });
     assert.is(r.status, 0, r.stderr);

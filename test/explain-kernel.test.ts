@@ -20,7 +20,7 @@ for (const name of ['example.yaml', 'v6-admins.yaml']) test(`explain = the kerne
   const result = compile({ profile, targets: ['nftables'] });
   assert.ok(result.ok);
   if (!result.ok) return;
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pc-xk-'));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `pc-xk-${process.pid}-`));
   try {
     fs.writeFileSync(path.join(dir, 'portcullis.nft'), result.files[0].content);
     const plan = buildPlan(loaded.ir);

@@ -66,7 +66,7 @@ function lint(args: string[], cwd?: string) {
 }
 
 function tmp(name: string, text: string): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pc-lint-'));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `pc-lint-${process.pid}-`));
   const file = path.join(dir, name);
   fs.writeFileSync(file, text);
   return file;
@@ -398,7 +398,7 @@ test('SARIF: PC001 results carry the entry as region (start and end) and silence
   );
   // Deterministic: same input, same bytes; fingerprints do not depend on the line.
   assert.is(lint(['--profile', file, '--format', 'sarif']).stdout, lint(['--profile', file, '--format', 'sarif']).stdout);
-  const repo = fs.mkdtempSync(path.join(os.tmpdir(), 'pc-lint-repo-'));
+  const repo = fs.mkdtempSync(path.join(os.tmpdir(), `pc-lint-repo-${process.pid}-`));
   fs.mkdirSync(path.join(repo, 'fixtures', 'profiles'), { recursive: true });
   fs.writeFileSync(path.join(repo, file), '# a comment that moves every line\n' + fs.readFileSync(path.resolve(ROOT, file), 'utf8'));
   const movedLog = JSON.parse(lint(['--profile', file, '--format', 'sarif'], repo).stdout);

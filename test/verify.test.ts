@@ -114,7 +114,7 @@ const CASES: Record<string, Case> = {
   },
 };
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pct-verify-'));
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `pct-verify-${process.pid}-`));
 const runs = new Map<string, Promise<Run>>();
 let sigint: Promise<{ run: Run; sawNamespaces: boolean }>;
 
@@ -130,6 +130,38 @@ function editedNft(name: string, edit: (nft: string) => string): string {
   assert.is.not(after, before, `${name}: the edit changed nothing`);
   fs.writeFileSync(file, after);
   return dir;
+}
+
+// A catalog whose services are hostile terminal text, and a ruleset that
+// lost its port: verify's mismatch rows cite those services.
+const HOSTILE_SERVICE = 'ssh\u001b]0;pwned\u0007\u001b[2J\u009b31m\u202eexe.txt\n  nftables  inbound  forged row';
+function hostileFromDir(): { profile: string; catalog: string; dir: string } {
+  const dir = path.join(tmp, 'hostile');
+  fs.mkdirSync(dir);
+  const yamlString = (s: string) => JSON.stringify(s).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  const catalog = path.join(dir, 'catalog.yaml');
+  fs.writeFileSync(
+    catalog,
+    [
+      'name: hostile',
+      'host: nodes',
+      `tables: { T1: { heading: ${yamlString(HOSTILE_SERVICE)} } }`,
+      'groups: { admins: {}, nodes: {} }',
+      'rules:',
+      `  - { id: r1, table: T1, row: 1, cells: { port: "2222", service: ${yamlString(HOSTILE_SERVICE)} }, ports: [2222], from: [admins], to: [nodes] }`,
+    ].join('\n') + '\n',
+  );
+  const profile = path.join(dir, 'profile.yaml');
+  fs.writeFileSync(profile, 'environment: hostile\ngroups:\n  admins: [192.0.2.0/28]\n  nodes: [192.0.2.100]\n');
+  const out = path.join(dir, 'out');
+  const r = runCli(['compile', '--profile', profile, '--catalog', catalog, '--target', 'nftables', '--out-dir', out]);
+  assert.is(r.code, 0, r.stderr);
+  const file = path.join(out, 'hostile', 'nftables', 'portcullis.nft');
+  const before = fs.readFileSync(file, 'utf8');
+  const after = before.replace(/tcp dport 2222 accept/, 'tcp dport 2223 accept');
+  assert.is.not(after, before, 'hostile: the edit changed nothing');
+  fs.writeFileSync(file, after);
+  return { profile, catalog, dir: out };
 }
 
 const namespacesOf = (pid: number) => run('ip', ['netns', 'list']).stdout.split('\n').filter((l) => l.startsWith(`pcv-${pid}-`));
@@ -168,6 +200,9 @@ test.before(() => {
   // chain's; with egress: allow the output chain has none.)
   const noNd = editedNft('no-nd', (nft) => nft.replace(/(icmpv6 type \{[^}]*)nd-neighbor-solicit, /, '$1'));
   runs.set('no-nd', verifyAsync(['--profile', CASES.example.profile, '--target', 'nftables', '--from-dir', noNd]));
+
+  const hostile = hostileFromDir();
+  runs.set('hostile', verifyAsync(['--profile', hostile.profile, '--catalog', hostile.catalog, '--target', 'nftables', '--from-dir', hostile.dir]));
 
   for (const [name, c] of Object.entries(CASES))
     runs.set(name, verifyAsync(['--profile', c.profile, ...(c.catalog ? ['--catalog', c.catalog] : []), '--target', c.targets]));
@@ -222,7 +257,23 @@ test('dropped IPv6 neighbour solicitations are caught, with a hint at neighbour 
   assert.match(r.stdout, /^hint: nftables: every one of the \d+ expected-allowed inbound probes from 2001:db8:ad::\d+ failed: look at IPv6 neighbour discovery/m);
   // Only the IPv6 peer that must get in is affected.
   const rows = r.stdout.split('\n').filter((l) => /^ {2}nftables +inbound /.test(l));
-  assert.ok(rows.length > 0 && rows.every((l) => /2001:db8:ad::\d+ +2001:db8:ffff::1 .* allow +deny \(timeout\)/.test(l)), show(r));
+  // A probe waits out its timeout, or, when a busy machine raised the timeout
+  // past the kernel's neighbour resolution (3 solicitations, 1 s apart), gets
+  // EHOSTUNREACH: both are the dropped solicitations.
+  assert.ok(rows.length > 0 && rows.every((l) => /2001:db8:ad::\d+ +2001:db8:ffff::1 .* allow +deny \((timeout|EHOSTUNREACH)\)/.test(l)), show(r));
+});
+
+test('mismatch rows quote hostile catalog text: no terminal control, no forged row', async () => {
+  const r = await runs.get('hostile')!;
+  assert.is(r.code, 1, show(r));
+  // eslint-disable-next-line no-control-regex
+  const raw = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2028\u2029\u2066-\u2069]/.exec(r.stdout + r.stderr);
+  assert.not.ok(raw, `raw U+${raw?.[0].charCodeAt(0).toString(16)} in:\n${JSON.stringify(r.stdout)}`);
+  assert.not.ok(/^ {2}nftables {2}inbound {2}forged row/m.test(r.stdout), show(r));
+  // 2222 (closed by the edit) cites the hostile row; 2223 (opened) no row.
+  const rows = r.stdout.split('\n').filter((l) => /^ {2}nftables +inbound .* 2222\/tcp /.test(l));
+  assert.ok(rows.length > 0, show(r));
+  for (const l of rows) assert.ok(l.endsWith('T1.1 ssh\\x1b]0;pwned\\x07\\x1b[2J\\x9b31m\\u202eexe.txt\\x0a  nftables  inbound  forged row (from admins)'), l);
 });
 
 test('Ctrl-C: namespaces are deleted and verify exits 130', async () => {
@@ -243,9 +294,25 @@ test('verify: exit 2 for a bad profile, an unknown target, or without root', () 
   const missing = runCli(['verify', '--profile', path.join(tmp, 'no-such.yaml')]);
   assert.is(missing.code, 2, missing.stderr);
   assert.match(missing.stderr, /no such file/);
-  const user = run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, 'verify', '--profile', fixture('profiles', 'example.yaml')]);
-  assert.is(user.code, 2, user.stderr);
-  assert.match(user.stderr, /^error: verify needs root \(running as uid 65534\)/);
+  // The unprivileged user may not be able to read the checkout (a clone
+  // under `mktemp -d` is mode 0700): it runs a world-readable copy of just
+  // the installed CLI (package.json, bin/, the bundle, the built-in catalog)
+  // and the profile, from a directory of its own.
+  const copy = fs.mkdtempSync(path.join(os.tmpdir(), `pct-verify-user-${process.pid}-`));
+  try {
+    for (const f of ['package.json', 'bin/portcullis.js', 'dist/portcullis.js', 'catalog/thoughtspot.yaml', 'fixtures/profiles/example.yaml']) {
+      fs.mkdirSync(path.join(copy, path.dirname(f)), { recursive: true });
+      fs.copyFileSync(path.join(ROOT, f), path.join(copy, f));
+    }
+    for (const d of ['', 'bin', 'dist', 'catalog', 'fixtures', 'fixtures/profiles']) fs.chmodSync(path.join(copy, d), 0o755);
+    const user = run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, path.join(copy, 'bin', 'portcullis.js'), 'verify', '--profile', 'fixtures/profiles/example.yaml'], {
+      cwd: copy,
+    });
+    assert.is(user.code, 2, user.stderr);
+    assert.match(user.stderr, /^error: verify needs root \(running as uid 65534\)/);
+  } finally {
+    fs.rmSync(copy, { recursive: true, force: true });
+  }
 });
 
 test('verify loads nftables and iptables output exactly as the output headers tell a user to', () => {

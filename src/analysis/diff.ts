@@ -16,6 +16,8 @@ import type { Direction, Rule, Transport } from '../ir/types';
 import { formatPortRange, PortRange } from '../ports';
 import { buildFlowModel, elementarySegments, FAMILIES, FlowModel, Segment, setRanges, TRANSPORTS } from './flows';
 import { compareText } from '../order';
+import { visibleLine } from '../terminal';
+import { markdownCell } from './markdown';
 
 export interface ChangeRow {
   ref: string;
@@ -206,15 +208,11 @@ export function formatDiffText(d: PolicyDiff): string {
   for (const [title, list, mark] of [['opened', d.opened, '+'], ['closed', d.closed, '-']] as const) {
     for (const c of list) {
       lines.push(`${mark} ${title} ${c.direction} ${c.transport} ${shortList(c.ports)}: ${shortList(c.sources)} -> ${shortList(c.destinations)}`);
-      lines.push(`    ${c.reason}${c.rows.length ? `; rows ${c.rows.map((r) => `${r.ref} ${r.service}`).join("; ")}` : ""}`);
+      lines.push(`    ${visibleLine(c.reason)}${c.rows.length ? `; rows ${c.rows.map((r) => visibleLine(`${r.ref} ${r.service}`)).join('; ')}` : ''}`);
     }
   }
   lines.push(`${d.opened.length} opened, ${d.closed.length} closed`);
   return lines.join('\n') + '\n';
-}
-
-function mdCell(s: string): string {
-  return s.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/[\r\n]+/g, ' ');
 }
 
 export function formatDiffMarkdown(d: PolicyDiff): string {
@@ -225,7 +223,7 @@ export function formatDiffMarkdown(d: PolicyDiff): string {
     out.push(`### ${title}`, '', '| direction | ports | sources | destinations | catalog rows | reason |', '| --- | --- | --- | --- | --- | --- |');
     for (const c of list)
       out.push(
-        `| ${c.direction} | ${mdCell(`${c.ports.join(', ')}/${c.transport}`)} | ${mdCell(shortList(c.sources, 10))} | ${mdCell(shortList(c.destinations, 10))} | ${mdCell(c.rows.map((r) => `${r.ref} ${r.service}`).join('; '))} | ${mdCell(c.reason)} |`,
+        `| ${c.direction} | ${markdownCell(`${c.ports.join(', ')}/${c.transport}`)} | ${markdownCell(shortList(c.sources, 10))} | ${markdownCell(shortList(c.destinations, 10))} | ${markdownCell(c.rows.map((r) => `${r.ref} ${r.service}`).join('; '))} | ${markdownCell(c.reason)} |`,
       );
     out.push('');
   }

@@ -6,6 +6,7 @@ import type { Loaded } from '../compile';
 import { CompileError, Diagnostic } from '../diagnostics';
 import type { Direction, IR, Rule, Transport } from '../ir/types';
 import { buildFlowModel, FlowModel, setRanges } from './flows';
+import { visibleLine } from '../terminal';
 
 export interface Membership {
   group: string;
@@ -174,6 +175,8 @@ export function explainFlow(loaded: Loaded, q: FlowQuery): Explanation {
   return { verdict: allowed ? 'allow' : 'deny', direction, from: q.from, to: q.to, port, transport, rules, reasons };
 }
 
+/** The explanation as text for a terminal: every piece of input text on
+ * its one line, control and bidi characters quoted. */
 export function formatExplanation(e: Explanation): string {
   const lines = [`${e.verdict.toUpperCase()}: ${e.from} -> ${e.to} ${e.port}/${e.transport} (${e.direction})`];
   for (const r of e.rules) {
@@ -183,7 +186,7 @@ export function formatExplanation(e: Explanation): string {
   }
   for (const reason of e.reasons) lines.push(`  ${reason}`);
   if (e.target_lines) for (const l of e.target_lines) lines.push(`  decided at ${l}`);
-  return lines.join('\n') + '\n';
+  return lines.map(visibleLine).join('\n') + '\n';
 }
 
 

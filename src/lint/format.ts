@@ -8,19 +8,24 @@ import { pathToFileURL } from 'url';
 import type { Finding, LintReport, Location } from './lint';
 import { summary } from './lint';
 import { RULES } from './rules';
+import { terminalJson, visible, visibleLine } from '../terminal';
 
+/** Findings as text for a terminal: input text (file names, cells,
+ * services, notes, source lines) with control and bidi characters quoted,
+ * each message on its one line. */
 export function formatText(report: LintReport): string {
   const out: string[] = [];
   for (const f of report.findings) {
     if (f.suppressed) continue;
     const { file, pos, sourceLine } = f.location;
-    out.push(`${file}:${pos.line}:${pos.col}: ${f.level}: ${f.message} [${f.ruleId}]`);
+    out.push(visibleLine(`${file}:${pos.line}:${pos.col}: ${f.level}: ${f.message} [${f.ruleId}]`));
     if (sourceLine !== undefined) {
       const gutter = String(pos.line);
-      out.push(`  ${gutter} | ${sourceLine}`);
-      out.push(`  ${' '.repeat(gutter.length)} | ${sourceLine.slice(0, pos.col - 1).replace(/[^\t]/g, ' ')}^`);
+      // Tabs are kept (visible()), so the caret lines up under the quoted text.
+      out.push(`  ${gutter} | ${visible(sourceLine)}`);
+      out.push(`  ${' '.repeat(gutter.length)} | ${visible(sourceLine.slice(0, pos.col - 1)).replace(/[^\t]/g, ' ')}^`);
     }
-    if (f.hint) out.push(`  hint: ${f.hint}`);
+    if (f.hint) out.push(visibleLine(`  hint: ${f.hint}`));
   }
   out.push(summary(report.findings));
   return out.join('\n') + '\n';
@@ -109,5 +114,5 @@ export function toSarif(report: LintReport, cwd = process.cwd()): object {
 }
 
 export function formatSarif(report: LintReport, cwd = process.cwd()): string {
-  return JSON.stringify(toSarif(report, cwd), null, 2) + '\n';
+  return terminalJson(toSarif(report, cwd));
 }

@@ -110,7 +110,7 @@ export function startListener(
   t: Topology,
   ns: string,
   ports: readonly (number | ListenPort)[],
-  readyTimeoutMs = 5000,
+  readyTimeoutMs = 30000,
   udpAddresses: readonly string[] = [],
 ): Promise<Listener> {
   const specs = [...ports.map((p) => (typeof p === 'number' ? String(p) : `${p.port}/${p.transport}`)), ...udpAddresses.map((a) => `@${a}`)];

@@ -24,6 +24,7 @@ import * as path from 'path';
 import { InputText, load, Loaded, render } from '../compile';
 import { CompileError, formatDiagnostic } from '../diagnostics';
 import { InputError, readFile } from '../sources';
+import { visible, visibleLine } from '../terminal';
 import type { ListenPort } from './listener';
 import { startListener } from './listener';
 import { buildPlan, Case, Plan } from './matrix';
@@ -98,13 +99,21 @@ async function probeCases(t: Topology, cases: readonly Case[], timeoutMs: number
   return cases.map((c) => byKey.get(key(c))!);
 }
 
-/** probeCases; then the cases that `shouldPass` but timed out, again, with
- * each longer timeout in turn: on a busy machine a round trip can take a
- * second or more, while a firewall drop drops every time. */
+/** Outcomes of a probe that a busy machine can cause: no answer in time, or
+ * neighbour resolution (ARP/ND, 3 tries 1 s apart) given up. */
+const SLOW_OUTCOMES = new Set(['timeout', 'EHOSTUNREACH']);
+
+/** How long a listener may take to start (node start-up on a loaded machine). */
+const LISTENER_READY_MS = 30000;
+
+/** probeCases; then the cases that `shouldPass` but timed out (or found no
+ * neighbour), again, with each longer timeout in turn: on a busy machine a
+ * round trip can take a second or more, while a firewall drop drops every
+ * time. */
 async function probeRounds(t: Topology, cases: readonly Case[], shouldPass: (c: Case) => boolean, timeouts: readonly number[]): Promise<ProbeResult[]> {
   let seen = await probeCases(t, cases, timeouts[0]);
   for (const timeout of timeouts.slice(1)) {
-    const retry = cases.filter((c, i) => shouldPass(c) && !seen[i].allowed && seen[i].outcome === 'timeout');
+    const retry = cases.filter((c, i) => shouldPass(c) && !seen[i].allowed && SLOW_OUTCOMES.has(seen[i].outcome));
     if (!retry.length) break;
     const again = new Map((await probeCases(t, retry, timeout)).map((r) => [key(r), r]));
     seen = seen.map((r) => again.get(key(r)) ?? r);
@@ -123,8 +132,8 @@ export async function verifyTarget(plan: Plan, target: HostTarget, dir: string):
   let stop: (() => void) | undefined;
   try {
     await Promise.all([
-      startListener(t, t.node, listenPorts(plan, 'ingress'), 5000, [plan.node.ipv4.address, plan.node.ipv6.address]),
-      startListener(t, t.world, listenPorts(plan, 'egress'), 5000, plan.peers.map((p) => p.address)),
+      startListener(t, t.node, listenPorts(plan, 'ingress'), LISTENER_READY_MS, [plan.node.ipv4.address, plan.node.ipv6.address]),
+      startListener(t, t.world, listenPorts(plan, 'egress'), LISTENER_READY_MS, plan.peers.map((p) => p.address)),
     ]);
     const control = await probeRounds(t, plan.cases, () => true, [PROBE_TIMEOUT_MS, 2500, 6000]);
     const broken = control.filter((r) => !r.allowed);
@@ -171,15 +180,17 @@ export async function verifyTarget(plan: Plan, target: HostTarget, dir: string):
   }
 }
 
-/** Column-aligned rows; the last column is not padded. */
-export function table(rows: string[][], indent = '  '): string {
+/** Column-aligned rows; the last column is not padded. Cells are input
+ * text (services, paths): each stays on its line, controls quoted. */
+export function table(cells: string[][], indent = '  '): string {
+  const rows = cells.map((r) => r.map(visibleLine));
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
   return rows.map((r) => indent + r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]))).join('  ').trimEnd()).join('\n') + '\n';
 }
 
 function describePlan(plan: Plan, profilePath: string): string {
   const { ir } = plan;
-  let out = `verify ${profilePath}: environment ${ir.environment}, catalog ${ir.catalog.name}, egress ${ir.egress}\n`;
+  let out = `verify ${visibleLine(profilePath)}: environment ${ir.environment}, catalog ${ir.catalog.name}, egress ${ir.egress}\n`;
   out += `node under test: ${plan.node.ipv4.address}, ${plan.node.ipv6.address}\n`;
   const rows = [['peer', 'as', 'in groups', 'probed']];
   for (const p of plan.peers) {
@@ -187,7 +198,7 @@ function describePlan(plan: Plan, profilePath: string): string {
     rows.push([p.address, p.role, p.groups.join(', ') || '(none)', dirs.join(', ')]);
   }
   out += 'peers:\n' + table(rows);
-  for (const n of plan.notes) out += `note: ${n}\n`;
+  for (const n of plan.notes) out += `note: ${visibleLine(n)}\n`;
   const count = (d: 'ingress' | 'egress') => plan.cases.filter((c) => c.direction === d).length;
   out += `matrix: ${plan.cases.length} probes per target (inbound ${count('ingress')}, outbound ${count('egress')})\n`;
   return out;
@@ -249,8 +260,8 @@ function outputDirs(args: VerifyArgs, loaded: Loaded, targets: HostTarget[]): Ma
   let base = args['from-dir'];
   if (!base) {
     const result = render(loaded, targets);
-    if (!result.ok) throw new VerifyError(result.diagnostics.map(formatDiagnostic).join('\n'));
-    base = fs.mkdtempSync(path.join(os.tmpdir(), 'pcv-out-'));
+    if (!result.ok) throw new VerifyError(visible(result.diagnostics.map(formatDiagnostic).join('\n')));
+    base = fs.mkdtempSync(path.join(os.tmpdir(), `pcv-out-${process.pid}-`));
     const tmp = base;
     atCleanup(() => fs.rmSync(tmp, { recursive: true, force: true }));
     for (const f of result.files) {
@@ -262,7 +273,7 @@ function outputDirs(args: VerifyArgs, loaded: Loaded, targets: HostTarget[]): Ma
   for (const target of targets) {
     const dir = path.resolve(base, loaded.ir.environment, target);
     const missing = LOADERS[target].files.filter((f) => !fs.existsSync(path.join(dir, f)));
-    if (missing.length) throw new VerifyError(`error: ${dir}: no ${missing.join(', ')} (--from-dir takes the directory given to compile --out-dir)`);
+    if (missing.length) throw new VerifyError(`error: ${visibleLine(dir)}: no ${missing.join(', ')} (--from-dir takes the directory given to compile --out-dir)`);
     dirs.set(target, dir);
   }
   return dirs;
@@ -280,7 +291,7 @@ export async function verify(args: VerifyArgs, out: NodeJS.WritableStream = proc
     } catch (e) {
       if (!(e instanceof CompileError)) throw e;
       const n = e.diagnostics.filter((d) => d.level === 'error').length;
-      err.write(e.diagnostics.map(formatDiagnostic).join('\n') + `\n${n} error${n === 1 ? '' : 's'}; nothing verified.\n`);
+      err.write(visible(e.diagnostics.map(formatDiagnostic).join('\n')) + `\n${n} error${n === 1 ? '' : 's'}; nothing verified.\n`);
       return 2;
     }
     const problem = netnsProblem();
@@ -303,21 +314,21 @@ export async function verify(args: VerifyArgs, out: NodeJS.WritableStream = proc
       reports.push(r);
       out.write(
         r.loadError
-          ? `${target}: the ruleset did not load, ${r.failed} probes not run: ${r.loadError}\n`
+          ? `${target}: the ruleset did not load, ${r.failed} probes not run: ${visible(r.loadError)}\n`
           : `${target}: loaded with ${r.how}; ${plan.cases.length} probes: ${r.passed} passed, ${r.failed} failed (${r.seconds.toFixed(1)} s` +
               `${r.timeoutMs > PROBE_TIMEOUT_MS ? `; busy machine: probe timeout raised to ${r.timeoutMs} ms` : ''})\n`,
       );
     }
     const mismatches = reports.flatMap((r) => r.mismatches);
     out.write(describeMismatches(mismatches));
-    for (const h of linkHints(plan, mismatches)) out.write(`hint: ${h}\n`);
+    for (const h of linkHints(plan, mismatches)) out.write(`hint: ${visibleLine(h)}\n`);
     const passed = reports.reduce((n, r) => n + r.passed, 0);
     const failed = reports.reduce((n, r) => n + r.failed, 0);
     out.write(`${passed} passed, ${failed} failed\n`);
     return failed ? 1 : 0;
   } catch (e) {
     if (e instanceof VerifyError) {
-      err.write(e.message + '\n');
+      err.write(visible(e.message) + '\n');
       return 2;
     }
     throw e;

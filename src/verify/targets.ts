@@ -77,13 +77,14 @@ export interface FirewalldDaemon {
  * --system-config CONFIG_DIR`. Resolves once `firewall-cmd --state` (run in
  * its namespaces) says running; rejects, with the daemon's log, if it exits
  * or is not running after timeoutMs. */
-export async function startFirewalld(t: Topology, configDir: string, timeoutMs = 20000): Promise<FirewalldDaemon> {
+export async function startFirewalld(t: Topology, configDir: string, timeoutMs = 60000): Promise<FirewalldDaemon> {
   const script = [
     'set -e',
     'mount -t tmpfs tmpfs /run',
     'mkdir -p /run/dbus',
     'dbus-daemon --system --nofork --nopidfile &',
-    'i=0; while [ ! -S /run/dbus/system_bus_socket ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done',
+    // Polls for the bus (up to 60 s on a loaded machine); firewalld needs it.
+    'i=0; while [ ! -S /run/dbus/system_bus_socket ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done',
     'exec firewalld --nofork --nopid --system-config "$0" --log-target console',
   ].join('\n');
   const c = t.spawn(t.node, ['unshare', '-m', '--propagation', 'private', 'sh', '-c', script, configDir], { group: true });
@@ -118,7 +119,7 @@ const firewalld: TargetLoader = {
   tools: ['firewalld', 'firewall-cmd', 'dbus-daemon', 'unshare', 'nsenter', 'nft'],
   files: ['zones/portcullis.xml'],
   async load(t, dir) {
-    const config = fs.mkdtempSync(path.join(os.tmpdir(), 'pcv-firewalld-'));
+    const config = fs.mkdtempSync(path.join(os.tmpdir(), `pcv-firewalld-${process.pid}-`));
     const removeConfig = atCleanup(() => fs.rmSync(config, { recursive: true, force: true }));
     let daemon: FirewalldDaemon | undefined;
     try {
