@@ -229,11 +229,8 @@ function coherentCatalog(input: unknown, sound: boolean): Raw {
       r.to = r.to.filter((g: string | Raw) => name(g) === c.host || !r.from.some((f: string | Raw) => name(f) === name(g)));
       if (!r.to.length) r.to = [c.host];
     }
-    if (r.cells?.service !== undefined) {
-      delete r.service;
-      r.cells.service ||= r.id;
-    } else r.service ||= r.id;
-    if (r.cells?.description !== undefined) delete r.description;
+    if (r.cells?.service !== undefined) r.cells.service ||= r.id;
+    else r.service ||= r.id;
     r.ports = r.ports.map((p: unknown) => (typeof p === 'object' ? (params.length ? { param: pickFrom((p as Raw).param, params) } : 22) : validPort(p) ? p : 22));
   });
   return c;

@@ -75,12 +75,6 @@ const cases: Case[] = [
     catalog: C('duplicate-ref.yaml'),
     errors: [{ line: 42, col: 29, message: "group 'admins' is listed twice in 'from' of rule 'app'", hint: 'once per side' }],
   },
-  {
-    name: 'cells.service and service disagree',
-    profile: MINI,
-    catalog: C('service-conflict.yaml'),
-    errors: [{ line: 47, col: 14, message: "rule 'gossip' gives both cells.service and service, and they differ", hint: 'drop one' }],
-  },
   // Class 6: the compiler's own names.
   {
     name: "catalog group named like the profile's first extra_egress entry (extra_egress_1)",

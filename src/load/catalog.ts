@@ -218,10 +218,6 @@ export function analyzeCatalog(doc: ParsedDoc): Catalog {
           err(refAt('from', j), `rule '${r.id}' is anti-lockout, but its source '${host}' is the nodes themselves (node-to-node traffic)`, 'anti-lockout protects access from outside the nodes, e.g. from: [admins]; drop it for node-to-node rules');
       });
     }
-    for (const key of ['service', 'description'] as const) {
-      if (r.cells?.[key] !== undefined && r[key] !== undefined && r.cells[key] !== r[key])
-        err(at(key), `rule '${r.id}' gives both cells.${key} and ${key}, and they differ`, `a table row's ${key} is its cells.${key} (${key} alone is for prose rules); drop one`);
-    }
     const ports: PortItem[] = r.ports.map((p, j) => {
       if (typeof p === 'object') {
         if (!params.has(p.param)) err(at('ports', j, 'param'), `unknown param '${p.param}' in rule '${r.id}'`, suggestion(p.param, [...params.keys()]));
