@@ -1,8 +1,6 @@
-// Address parsing (ipaddr.js) and the set arithmetic the IR needs: every
+// Address parsing and the set arithmetic the IR needs: every
 // address set is normalized to its minimal sorted list of CIDRs, so the same
 // set of addresses, however typed, prints the same bytes.
-
-import * as ipaddr from 'ipaddr.js';
 
 export type Family = 'ipv4' | 'ipv6';
 
@@ -54,7 +52,8 @@ function fromBigInt(v: bigint, family: Family): string {
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 
 /** Dotted quad to integer; undefined unless four decimal parts 0-255
- * without leading zeros (which some tools read as octal). */
+ * without leading zeros (which some tools read as octal). The one rule for
+ * every IPv4 text, alone or inside an IPv6 address. */
 function parseIPv4(text: string): bigint | undefined {
   const m = IPV4.exec(text);
   if (!m) return undefined;
@@ -69,15 +68,79 @@ function parseIPv4(text: string): bigint | undefined {
   return BigInt(v);
 }
 
+const HEX_GROUP = /^[0-9A-Fa-f]{1,4}$/;
+
+/** RFC 4291 text form: eight groups of 1-4 hex digits, one "::" for a run
+ * of zero groups, optionally ending in a dotted quad (::ffff:192.0.2.1)
+ * read by parseIPv4's rules. No zone index (%eth0). Written here rather
+ * than taken from a library: ipaddr.js reads "::ffff:0x0a.0.0.1" and
+ * "::010.0.0.1" (as ::ffff:10.0.0.1, a different address). */
 function parseIPv6(text: string): bigint | undefined {
-  if (!text.includes(':') || text.includes('%')) return undefined;
-  let parts: number[];
-  try {
-    parts = ipaddr.IPv6.parse(text).parts;
-  } catch {
-    return undefined;
+  if (!text.includes(':') || !/^[0-9A-Fa-f:.]+$/.test(text)) return undefined;
+  let hex = text;
+  let tail: bigint[] = [];
+  const lastColon = text.lastIndexOf(':');
+  if (text.includes('.', lastColon)) {
+    const v4 = parseIPv4(text.slice(lastColon + 1));
+    if (v4 === undefined) return undefined;
+    tail = [v4 >> 16n, v4 & 0xffffn];
+    hex = text.slice(0, lastColon + 1);
+    // "1:2:3:4:5:6:" + quad: the colon belonged to the quad; "::" + quad keeps its "::".
+    if (!hex.endsWith('::')) hex = hex.slice(0, -1);
   }
-  return BigInt('0x' + parts.map((p) => p.toString(16).padStart(4, '0')).join(''));
+  if (hex.includes('.')) return undefined;
+  const groupsOf = (s: string): bigint[] | undefined => {
+    if (s === '') return [];
+    const parts = s.split(':');
+    if (!parts.every((p) => HEX_GROUP.test(p))) return undefined;
+    return parts.map((p) => BigInt(`0x${p}`));
+  };
+  const halves = hex.split('::');
+  let groups: bigint[];
+  if (halves.length > 2) return undefined;
+  if (halves.length === 2) {
+    const left = groupsOf(halves[0]);
+    const right = groupsOf(halves[1]);
+    if (!left || !right) return undefined;
+    const zeros = 8 - left.length - right.length - tail.length;
+    // "::" stands for at least one zero group.
+    if (zeros < 1) return undefined;
+    groups = [...left, ...Array<bigint>(zeros).fill(0n), ...right, ...tail];
+  } else {
+    const all = groupsOf(hex);
+    if (!all) return undefined;
+    groups = [...all, ...tail];
+    if (groups.length !== 8) return undefined;
+  }
+  const value = groups.reduce((v, g) => (v << 16n) | g, 0n);
+  // ::a.b.c.d, the IPv4-compatible form RFC 4291 deprecates: what was meant
+  // is a.b.c.d or ::ffff:a.b.c.d, not this address.
+  if (tail.length && value >> 32n === 0n) return undefined;
+  return value;
+}
+
+/** Why a text is not an address, as specific as the text allows. */
+function addressHint(addr: string): string {
+  if (addr.includes('%')) return 'zone indices (%eth0) have no meaning in a firewall rule; drop them';
+  const lastColon = addr.lastIndexOf(':');
+  const inV6 = lastColon >= 0;
+  const quad = addr.slice(lastColon + 1);
+  const where = inV6 ? `the IPv4 part '${quad}' of an IPv6 address` : 'an IPv4 address';
+  if (inV6 && !quad.includes('.')) return 'expected an IPv6 address: 8 groups of 1-4 hex digits, one "::" for a run of zero groups, e.g. 2001:db8::1';
+  if (inV6 && parseIPv4(quad) !== undefined) {
+    if (/^[0:]*$/.test(addr.slice(0, lastColon + 1))) return `'${addr}' is an IPv4-compatible IPv6 address (deprecated by RFC 4291; no host uses it): write ${quad} for the IPv4 host, or ::ffff:${quad} for its IPv4-mapped form`;
+    return 'an IPv6 address with an IPv4 tail has at most 6 hex groups before it, e.g. ::ffff:192.0.2.1 or 64:ff9b::192.0.2.1';
+  }
+  if (/(^|\.)0[xX]/.test(quad)) return `${where} must be written in decimal: hex parts (0x..) are read differently by different tools`;
+  if (/^\d+(\.\d+){3}$/.test(quad)) {
+    if (/(^|\.)0\d/.test(quad)) {
+      const fixed = addr.slice(0, lastColon + 1) + quad.split('.').map((p) => String(Number(p))).join('.');
+      return `leading zeros are read as octal by some tools (010 is 8): write ${where} in decimal without them, e.g. '${fixed}' if decimal was meant`;
+    }
+    return `${where} must have four decimal parts 0-255`;
+  }
+  if (/^\d+(\.\d+){0,2}$/.test(quad)) return `write ${where} as four decimal parts, e.g. ${inV6 ? '::ffff:192.0.2.1' : '192.0.2.1'}`;
+  return inV6 ? `${where} must have four decimal parts 0-255, e.g. ::ffff:192.0.2.1` : 'expected an IPv4 or IPv6 address, optionally with /PREFIX, e.g. 10.0.0.0/24 or 2001:db8::/32';
 }
 
 export function parseAddress(text: string): ParseResult {
@@ -89,16 +152,7 @@ export function parseAddress(text: string): ParseResult {
   let value = parseIPv4(addrPart);
   if (value !== undefined) family = 'ipv4';
   else if ((value = parseIPv6(addrPart)) !== undefined) family = 'ipv6';
-  else {
-    const hint = /^\d+(\.\d+){0,2}$/.test(addrPart)
-      ? 'write IPv4 addresses as four decimal parts, e.g. 10.0.0.1'
-      : addrPart.includes('%')
-        ? 'zone indices (%eth0) have no meaning in a firewall rule; drop them'
-        : /(^|\.)0\d/.test(addrPart)
-          ? 'leading zeros are read as octal by some tools; write 10.0.0.1, not 010.000.000.001'
-          : 'expected an IPv4 or IPv6 address, optionally with /PREFIX, e.g. 10.0.0.0/24 or 2001:db8::/32';
-    return { ok: false, message: `'${text}' is not an IP address or CIDR`, hint };
-  }
+  else return { ok: false, message: `'${text}' is not an IP address or CIDR`, hint: addressHint(addrPart) };
   const bits = BITS[family];
   let prefix = bits;
   if (prefixPart !== undefined) {

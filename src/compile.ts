@@ -73,16 +73,91 @@ function loadBuiltinCatalog(): Catalog {
   return loadCatalog(source);
 }
 
-/** Load and analyze without rendering; throws CompileError on bad input. */
-export function load(options: Pick<CompileOptions, 'profile' | 'catalog'>): Loaded {
+// ------------------------------------------------------------ arguments
+//
+// JavaScript callers get no type checking: each entry point checks its
+// arguments itself and throws a TypeError naming the argument, before any
+// of it reaches the loader. Bad input *text* is not an argument error: it
+// comes back as diagnostics (compile, render) or a CompileError (load).
+
+/** What a value is, for an argument error: its type, and a short preview. */
+export function describeArgument(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return `an array of ${v.length}`;
+  if (typeof v === 'string') return `string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v)}`;
+  if (typeof v === 'object') {
+    const kind = (Object.getPrototypeOf(v) as { constructor?: { name?: unknown } } | null)?.constructor?.name;
+    if (typeof kind === 'string' && kind !== 'Object' && kind !== '') return `a ${kind.slice(0, 40)}`;
+    const keys = Object.keys(v as object);
+    const shown = keys.slice(0, 5).map((k) => `${/^[A-Za-z_$][\w$]{0,30}$/.test(k) ? k : JSON.stringify(k.slice(0, 30))}: ${typeOf((v as Record<string, unknown>)[k])}`);
+    return keys.length ? `{${shown.join(', ')}${keys.length > 5 ? ', …' : ''}}` : '{}';
+  }
+  return typeOf(v);
+}
+
+function typeOf(v: unknown): string {
+  return v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v;
+}
+
+function argumentError(fn: string, what: string, expected: string, got: unknown): TypeError {
+  return new TypeError(`${fn}(): ${what} must be ${expected}, got ${describeArgument(got)}`);
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function checkInputText(fn: string, what: string, v: unknown, optional: boolean): void {
+  if (optional && v === undefined) return;
+  if (isRecord(v) && typeof v.path === 'string' && typeof v.text === 'string') return;
+  const e = argumentError(fn, what, `{path: string, text: string}${optional ? ' or omitted (the built-in catalog)' : ''}`, v);
+  // The likely mistake: a file name where its contents belong.
+  if (typeof v === 'string') e.message += ` (pass the text itself: {path, text: fs.readFileSync(path, 'utf8')})`;
+  throw e;
+}
+
+/** Targets: an array of distinct target names, or omitted (every available target). */
+export function checkTargets(fn: string, what: string, v: unknown): void {
+  if (v === undefined) return;
+  const known = availableTargets();
+  const expected = `an array of target names (${known.join(', ')}) or omitted (all of them)`;
+  if (!Array.isArray(v)) throw argumentError(fn, what, expected, v);
+  if (!v.length) throw new TypeError(`${fn}(): ${what} is empty; omit it for every target, or name at least one of ${known.join(', ')}`);
+  v.forEach((t, i) => {
+    if (typeof t !== 'string' || !(known as string[]).includes(t))
+      throw new TypeError(`${fn}(): ${what}[${i}] must be one of ${known.join(', ')}, got ${describeArgument(t)}`);
+    if (v.indexOf(t) !== i) throw new TypeError(`${fn}(): ${what} names '${t}' twice`);
+  });
+}
+
+function checkOptions(fn: string, options: unknown, allowed: readonly string[]): asserts options is CompileOptions {
+  if (!isRecord(options)) throw argumentError(fn, 'options', `an object {${allowed.map((k) => (k === 'profile' ? k : `${k}?`)).join(', ')}}`, options);
+  for (const key of Object.keys(options))
+    if (!allowed.includes(key)) throw new TypeError(`${fn}(): unknown option ${JSON.stringify(key.slice(0, 40))} (known: ${allowed.join(', ')})`);
+  checkInputText(fn, 'options.profile', options.profile, false);
+  checkInputText(fn, 'options.catalog', options.catalog, true);
+  checkTargets(fn, 'options.targets', options.targets);
+}
+
+const COMPILE_OPTIONS = ['profile', 'catalog', 'targets'] as const;
+
+function loadChecked(options: CompileOptions): Loaded {
   const catalog = options.catalog ? loadCatalog(new SourceText(options.catalog.path, options.catalog.text)) : loadBuiltinCatalog();
   const profile = loadProfile(new SourceText(options.profile.path, options.profile.text), catalog);
   return { catalog, profile, ir: buildIR(catalog, profile) };
 }
 
+/** Load and analyze without rendering; throws CompileError on bad input. */
+export function load(options: Pick<CompileOptions, 'profile' | 'catalog'>): Loaded {
+  // compile()'s options are accepted too, so one object serves both.
+  checkOptions('load', options, COMPILE_OPTIONS);
+  return loadChecked(options);
+}
+
 export function compile(options: CompileOptions): CompileResult {
+  checkOptions('compile', options, COMPILE_OPTIONS);
   try {
-    return render(load(options), options.targets);
+    return renderChecked(loadChecked(options), options.targets ?? availableTargets());
   } catch (e) {
     if (e instanceof CompileError) return { ok: false, diagnostics: e.diagnostics };
     throw e;
@@ -92,12 +167,30 @@ export function compile(options: CompileOptions): CompileResult {
 /** The targets' files for an already loaded policy (what compile() does
  * after load(); for commands that loaded it already). A target whose limits
  * the policy exceeds gives a positioned diagnostic instead of files. */
-export function render({ ir, profile }: Loaded, targets: TargetName[] = availableTargets()): CompileResult {
+export function render(loaded: Loaded, targets?: TargetName[]): CompileResult {
+  const l: unknown = loaded;
+  if (
+    !isRecord(l) ||
+    !isRecord(l.ir) ||
+    !Array.isArray(l.ir.rules) ||
+    !Array.isArray(l.ir.sets) ||
+    typeof l.ir.environment !== 'string' ||
+    !isRecord(l.profile) ||
+    !(l.profile.groups instanceof Map) ||
+    !isRecord(l.profile.doc) ||
+    typeof l.profile.doc.error !== 'function'
+  )
+    throw argumentError('render', 'loaded', 'what load() returns ({catalog, profile, ir})', l);
+  checkTargets('render', 'targets', targets);
+  return renderChecked(loaded, targets ?? availableTargets());
+}
+
+function renderChecked({ ir, profile }: Loaded, targets: TargetName[]): CompileResult {
   const files: OutputEntry[] = [];
   const diagnostics: Diagnostic[] = [];
   for (const target of targets) {
     const backend = backendFor(target);
-    if (!backend) throw new Error(`target '${target}' is not implemented`);
+    if (!backend) throw new Error(`internal: target '${target}' has no backend`);
     try {
       for (const f of backend.render(ir)) files.push({ path: `${ir.environment}/${target}/${f.path}`, target, content: f.content });
     } catch (e) {

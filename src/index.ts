@@ -1,9 +1,47 @@
-// Public library API.
+// Public library API. Every function checks its arguments at run time (a
+// JavaScript caller has no compiler to do it) and throws a TypeError that
+// names the argument; see describeArgument in ./compile.
+import { describeArgument, OutputEntry } from './compile';
+import { Diagnostic, formatDiagnostic as formatDiagnosticUnchecked } from './diagnostics';
+import * as output from './output';
+
 export { compile, load, render, builtinCatalogText, BUILTIN_CATALOG_NAME } from './compile';
 export type { CompileOptions, CompileResult, InputText, OutputEntry, Loaded } from './compile';
-export { CompileError, formatDiagnostic } from './diagnostics';
+export { CompileError } from './diagnostics';
 export type { Diagnostic, Position } from './diagnostics';
 export type { IR, Rule, AddressSet, Provenance } from './ir/types';
 export type { TargetName } from './backends/base';
-export { writeOutputs, checkOutputs } from './output';
 export { catalogSchema, profileSchema } from './load/schemas';
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+export function formatDiagnostic(d: Diagnostic): string {
+  if (!isRecord(d) || typeof d.file !== 'string' || typeof d.message !== 'string' || (d.level !== 'error' && d.level !== 'warning'))
+    throw new TypeError(`formatDiagnostic(): d must be a diagnostic {level: 'error' | 'warning', file: string, message: string, ...}, got ${describeArgument(d)}`);
+  return formatDiagnosticUnchecked(d);
+}
+
+/** A relative '<environment>/<target>/<file>' path, as compile() makes. */
+const ENTRY_PATH = /^(?![./])(?!.*\/\.{1,2}(\/|$))(?!.*\/\/)[^\\\0]+\/[^\\\0]+\/[^\\\0]+$/;
+
+function checkOutputArgs(fn: string, outDir: unknown, entries: unknown): void {
+  if (typeof outDir !== 'string' || outDir === '' || outDir.includes('\0'))
+    throw new TypeError(`${fn}(): outDir must be a directory path (a non-empty string), got ${describeArgument(outDir)}`);
+  if (!Array.isArray(entries)) throw new TypeError(`${fn}(): entries must be an array of {path, target, content} (compile()'s files), got ${describeArgument(entries)}`);
+  entries.forEach((e: unknown, i) => {
+    if (!isRecord(e) || typeof e.path !== 'string' || typeof e.target !== 'string' || typeof e.content !== 'string')
+      throw new TypeError(`${fn}(): entries[${i}] must be {path: string, target: string, content: string}, got ${describeArgument(e)}`);
+    if (!ENTRY_PATH.test(e.path) || e.path.split('/').some((seg) => seg === '.' || seg === '..'))
+      throw new TypeError(`${fn}(): entries[${i}].path must be '<environment>/<target>/<file>' ('/'-separated, relative, no '.' or '..' parts), got ${describeArgument(e.path)}`);
+  });
+}
+
+export function writeOutputs(outDir: string, entries: OutputEntry[], ...rest: unknown[]): ReturnType<typeof output.writeOutputs> {
+  checkOutputArgs('writeOutputs', outDir, entries);
+  return (output.writeOutputs as (...a: unknown[]) => ReturnType<typeof output.writeOutputs>)(outDir, entries, ...rest);
+}
+
+export function checkOutputs(outDir: string, entries: OutputEntry[], ...rest: unknown[]): ReturnType<typeof output.checkOutputs> {
+  checkOutputArgs('checkOutputs', outDir, entries);
+  return (output.checkOutputs as (...a: unknown[]) => ReturnType<typeof output.checkOutputs>)(outDir, entries, ...rest);
+}

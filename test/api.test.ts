@@ -223,4 +223,77 @@ test('the schemas are exported and are what `portcullis schema` prints', () => {
   }
 });
 
+// Argument errors: a JavaScript caller gets a TypeError naming the argument
+// and what it got, from the entry point itself, never one from deep inside
+// the loader (before: "Cannot read properties of undefined (reading
+// 'length')" and the like, with a stack through src/load/yaml.ts).
+function throwsArgumentError(call: () => unknown, message: RegExp): void {
+  let caught: unknown;
+  try {
+    call();
+  } catch (e) {
+    caught = e;
+  }
+  assert.ok(caught !== undefined, `expected a TypeError matching ${message}`);
+  assert.instance(caught, TypeError);
+  const e = caught as TypeError;
+  assert.match(e.message, message);
+  // Thrown by the entry point, before any of the argument was used.
+  const frames = (e.stack ?? '').split('\n').filter((l) => /^\s+at /.test(l));
+  assert.not.match(frames[0] ?? '', /[/\\]src[/\\](load|ir|backends)[/\\]/, `thrown from inside the compiler:\n${e.stack}`);
+}
+
+test('compile(): bad arguments are TypeErrors naming the argument', () => {
+  const profile = example();
+  const anyApi = api as unknown as Record<string, (...a: unknown[]) => unknown>;
+  throwsArgumentError(() => anyApi.compile('fixtures/profiles/example.yaml'), /^compile\(\): options must be an object \{profile, catalog\?, targets\?\}, got string "fixtures\/profiles\/example\.yaml"$/);
+  throwsArgumentError(() => anyApi.compile(), /^compile\(\): options must be an object .*, got undefined$/);
+  throwsArgumentError(() => anyApi.compile(null), /^compile\(\): options must be an object .*, got null$/);
+  throwsArgumentError(() => anyApi.compile({ profile: 'fixtures/profiles/example.yaml' }), /^compile\(\): options\.profile must be \{path: string, text: string\}, got string "fixtures\/profiles\/example\.yaml" \(pass the text itself/);
+  throwsArgumentError(() => anyApi.compile({ profile: 42 }), /^compile\(\): options\.profile must be \{path: string, text: string\}, got number$/);
+  throwsArgumentError(() => anyApi.compile({ profile: null }), /options\.profile must be .*, got null$/);
+  throwsArgumentError(() => anyApi.compile({}), /options\.profile must be .*, got undefined$/);
+  throwsArgumentError(() => anyApi.compile({ profile: { path: 'p.yaml' } }), /options\.profile must be \{path: string, text: string\}, got \{path: string\}$/);
+  throwsArgumentError(() => anyApi.compile({ profile: { path: 'p.yaml', text: Buffer.from('x') } }), /options\.profile must be .*, got \{path: string, text: object\}$/);
+  throwsArgumentError(() => anyApi.compile({ profile: Buffer.from('environment: x') }), /options\.profile must be .*, got a Buffer$/);
+  throwsArgumentError(() => anyApi.compile({ profile, catalog: 'catalog/thoughtspot.yaml' }), /^compile\(\): options\.catalog must be \{path: string, text: string\} or omitted \(the built-in catalog\), got string/);
+  throwsArgumentError(() => anyApi.compile({ profile, catalog: null }), /options\.catalog must be .*, got null$/);
+  throwsArgumentError(() => anyApi.compile({ profile, targets: 'nftables' }), /^compile\(\): options\.targets must be an array of target names \(nftables, iptables, firewalld, terraform-aws, azure-nsg\) or omitted \(all of them\), got string "nftables"$/);
+  throwsArgumentError(() => anyApi.compile({ profile, targets: ['nftables', 'pf'] }), /^compile\(\): options\.targets\[1\] must be one of nftables, .*, got string "pf"$/);
+  throwsArgumentError(() => anyApi.compile({ profile, targets: [1] }), /options\.targets\[0\] must be one of .*, got number$/);
+  throwsArgumentError(() => anyApi.compile({ profile, targets: [] }), /^compile\(\): options\.targets is empty/);
+  throwsArgumentError(() => anyApi.compile({ profile, targets: ['nftables', 'nftables'] }), /options\.targets names 'nftables' twice/);
+  throwsArgumentError(() => anyApi.compile({ profile, target: ['nftables'] }), /^compile\(\): unknown option "target" \(known: profile, catalog, targets\)$/);
+});
+
+test('load(), render() and the output functions check their arguments too', () => {
+  const anyApi = api as unknown as Record<string, (...a: unknown[]) => unknown>;
+  throwsArgumentError(() => anyApi.load('fixtures/profiles/example.yaml'), /^load\(\): options must be an object/);
+  throwsArgumentError(() => anyApi.load({ profile: 7 }), /^load\(\): options\.profile must be \{path: string, text: string\}, got number$/);
+  throwsArgumentError(() => anyApi.render({}), /^render\(\): loaded must be what load\(\) returns \(\{catalog, profile, ir\}\), got \{\}$/);
+  throwsArgumentError(() => anyApi.render(null), /^render\(\): loaded must be .*, got null$/);
+  throwsArgumentError(() => anyApi.render({ ir: {}, profile: {} }), /^render\(\): loaded must be/);
+  const loaded = api.load({ profile: example() });
+  throwsArgumentError(() => anyApi.render(loaded, 'nftables'), /^render\(\): targets must be an array of target names/);
+  throwsArgumentError(() => anyApi.render(loaded, ['pf']), /^render\(\): targets\[0\] must be one of/);
+  // The same values, well-formed, work.
+  const r = api.render(loaded, ['nftables']);
+  assert.ok(r.ok);
+  throwsArgumentError(() => anyApi.writeOutputs(undefined, []), /^writeOutputs\(\): outDir must be a directory path \(a non-empty string\), got undefined$/);
+  throwsArgumentError(() => anyApi.writeOutputs('', []), /^writeOutputs\(\): outDir must be/);
+  throwsArgumentError(() => anyApi.writeOutputs('/tmp/unused', 'files'), /^writeOutputs\(\): entries must be an array of \{path, target, content\}/);
+  throwsArgumentError(() => anyApi.writeOutputs('/tmp/unused', [{ path: 'a/b/c' }]), /^writeOutputs\(\): entries\[0\] must be \{path: string, target: string, content: string\}, got \{path: string\}$/);
+  throwsArgumentError(() => anyApi.writeOutputs('/tmp/unused', [{ path: '../../etc/x', target: 'nftables', content: '' }]), /^writeOutputs\(\): entries\[0\]\.path must be '<environment>\/<target>\/<file>'/);
+  throwsArgumentError(() => anyApi.checkOutputs('/tmp/unused', [{ path: 'env/nftables/../../x', target: 'nftables', content: '' }]), /^checkOutputs\(\): entries\[0\]\.path must be/);
+  throwsArgumentError(() => anyApi.formatDiagnostic('oops'), /^formatDiagnostic\(\): d must be a diagnostic/);
+  assert.not.ok(fs.existsSync('/tmp/unused'), 'nothing written for a rejected call');
+});
+
+test('well-formed calls are unaffected: omitted catalog/targets, an explicit undefined catalog, every target by name', () => {
+  const all = api.compile({ profile: example() });
+  const named = api.compile({ profile: example(), catalog: undefined, targets: ['nftables', 'iptables', 'firewalld', 'terraform-aws', 'azure-nsg'] });
+  assert.ok(all.ok && named.ok);
+  if (all.ok && named.ok) assert.equal(named.files.map((f) => f.path).sort(), all.files.map((f) => f.path).sort());
+});
+
 test.run();

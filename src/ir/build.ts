@@ -3,7 +3,7 @@
 
 import { Cidr, Family, formatAddress, normalizeCidrs } from '../addresses';
 import { CompileError, Diagnostic } from '../diagnostics';
-import type { Catalog, CatalogRule } from '../load/catalog';
+import { Catalog, CatalogRule, PROFILE_TABLE } from '../load/catalog';
 import type { Profile } from '../load/profile';
 import { mergePorts, PortRange } from '../ports';
 import type { AddressSet, IcmpPolicy, IR, Provenance, Rule } from './types';
@@ -56,8 +56,6 @@ function resolve(catalog: Catalog, profile: Profile): Resolved {
   return { features, params, groups };
 }
 
-/** The "table" of rules the profile adds (extra_egress). */
-export const PROFILE_TABLE = 'P';
 
 function provenanceOf(catalog: Catalog, r: CatalogRule, ports: PortRange[]): Provenance {
   return {
@@ -101,15 +99,19 @@ export function buildIR(catalog: Catalog, profile: Profile): IR {
 
   // What the profile adds: each extra_egress entry is a rule from the nodes
   // to a group of its own, cited as row N of the profile's list.
-  profile.extraEgress.forEach((e, i) => {
-    const group = `extra_egress_${i + 1}`;
+  const ruleIds = new Set(catalog.rules.map((r) => r.id));
+  for (const e of profile.extraEgress) {
+    const { group } = e;
+    // The loader reserves these names in every catalog; a clash here would
+    // let the profile replace a catalog group's addresses.
+    if (groups.has(group) || ruleIds.has(e.ruleId)) throw new Error(`internal: extra_egress name '${group}' / '${e.ruleId}' is taken by the catalog`);
     groups.set(group, e.to.map((a) => a.cidr));
     const rule: CatalogRule = {
-      id: `extra-egress-${i + 1}`,
+      id: e.ruleId,
       table: PROFILE_TABLE,
-      row: i + 1,
+      row: e.row,
       cells: {},
-      service: e.description ?? `extra egress ${i + 1}`,
+      service: e.description ?? `extra egress ${e.row}`,
       description: e.description ?? '',
       ports: e.ports.map((range) => ({ kind: 'range', range })),
       transport: e.transport,
@@ -119,7 +121,7 @@ export function buildIR(catalog: Catalog, profile: Profile): IR {
       path: e.path,
     };
     active.push({ rule, from: [catalog.host], to: [group], ports: mergePorts(e.ports) });
-  });
+  }
 
   // Every group an enabled rule needs must have addresses.
   // group -> the rules needing it, each with the feature that gates that need.

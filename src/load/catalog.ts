@@ -2,7 +2,7 @@
 // between tables, groups, features and params), all with positions.
 
 import { Cidr, parseAddress } from '../addresses';
-import { CompileError, Diagnostic, SourceText, suggestion } from '../diagnostics';
+import { CompileError, Diagnostic, sortDiagnostics, SourceText, suggestion } from '../diagnostics';
 import { parsePortSpec, PortRange } from '../ports';
 import { validateCatalogShape } from './validate';
 import { ParsedDoc, parseYaml, PathSeg } from './yaml';
@@ -95,6 +95,17 @@ export interface RawCatalog {
   rules: RawRule[];
 }
 
+/** Names the compiler gives the profile's own rules: extra_egress entry N
+ * becomes rule profileRuleId(N) from the host to group profileGroupName(N),
+ * cited as row N of table PROFILE_TABLE. A catalog may use none of them
+ * (each pattern is reserved), so a profile entry can never take over a
+ * catalog group, rule or table. */
+export const PROFILE_TABLE = 'P';
+export const profileGroupName = (n: number): string => `extra_egress_${n}`;
+export const profileRuleId = (n: number): string => `extra-egress-${n}`;
+const RESERVED_GROUP = /^extra_egress_[0-9]+$/;
+const RESERVED_RULE_ID = /^extra-egress-[0-9]+$/;
+
 export function loadCatalog(source: SourceText): Catalog {
   const doc = parseYaml(source);
   const shape = validateCatalogShape(doc);
@@ -110,6 +121,8 @@ export function analyzeCatalog(doc: ParsedDoc): Catalog {
 
   const groups = new Map<string, { description?: string; defaults: Cidr[] }>();
   for (const [name, g] of Object.entries(raw.groups)) {
+    if (RESERVED_GROUP.test(name))
+      err(['groups', name], `group name '${name}' is reserved: the profile's extra_egress entries become groups extra_egress_1, extra_egress_2, ...`, 'rename the group (and the rules naming it) to any name not of the form extra_egress_N', true);
     const defaults: Cidr[] = [];
     (g.default ?? []).forEach((text, i) => {
       const r = parseAddress(text);
@@ -137,8 +150,8 @@ export function analyzeCatalog(doc: ParsedDoc): Catalog {
     params.set(name, { kind: p.kind, choices: p.choices, default: def, description: p.description });
   }
   const tables = new Map(Object.entries(raw.tables));
-  // Provenance cites the profile's own extra_egress entries as table P.
-  if (tables.has('P')) err(['tables', 'P'], "table id 'P' is reserved: it cites the profile's extra_egress entries", 'use another id, e.g. T6', true);
+  if (tables.has(PROFILE_TABLE))
+    err(['tables', PROFILE_TABLE], `table id '${PROFILE_TABLE}' is reserved: it cites the profile's extra_egress entries`, 'use another id, e.g. T6', true);
   const tableNames = [...tables.keys()];
 
   const rules: CatalogRule[] = [];
@@ -147,6 +160,8 @@ export function analyzeCatalog(doc: ParsedDoc): Catalog {
   raw.rules.forEach((r, i) => {
     const at = (...rest: PathSeg[]): PathSeg[] => ['rules', i, ...rest];
     if (ids.has(r.id)) err(at('id'), `rule id '${r.id}' is used twice (first by rule ${ids.get(r.id)! + 1})`);
+    else if (RESERVED_RULE_ID.test(r.id))
+      err(at('id'), `rule id '${r.id}' is reserved: the profile's extra_egress entries become rules extra-egress-1, extra-egress-2, ...`, `use another id, e.g. '${r.id.replace(/^extra-egress/, 'egress-to')}'`);
     ids.set(r.id, i);
     if (!tables.has(r.table)) err(at('table'), `rule '${r.id}' cites table '${r.table}', which 'tables' does not declare`, suggestion(r.table, tableNames));
     if ((r.row === undefined) === (r.prose === undefined))
@@ -171,6 +186,38 @@ export function analyzeCatalog(doc: ParsedDoc): Catalog {
       });
     const from = refs(r.from, 'from');
     const to = refs(r.to, 'to');
+    const refAt = (side: 'from' | 'to', j: number) => (typeof r[side][j] === 'string' ? at(side, j) : at(side, j, 'group'));
+    // Each group once per side: a plain and a feature-gated entry of one
+    // group would contradict each other.
+    for (const side of ['from', 'to'] as const) {
+      const seen = new Set<string>();
+      (side === 'from' ? from : to).forEach((g, j) => {
+        if (seen.has(g.group)) err(refAt(side, j), `group '${g.group}' is listed twice in '${side}' of rule '${r.id}'`, 'list each group once per side');
+        seen.add(g.group);
+      });
+    }
+    const host = groups.has(raw.host) ? raw.host : undefined;
+    const known = (g: GroupRef) => groups.has(g.group);
+    to.forEach((g, j) => {
+      if (!known(g) || g.group === host || !from.some((f) => f.group === g.group) || to.findIndex((x) => x.group === g.group) !== j) return;
+      err(
+        refAt('to', j),
+        `rule '${r.id}' goes from group '${g.group}' to itself, and '${g.group}' is not the host group`,
+        `only the host group '${raw.host}' may be on both ends (node-to-node traffic); list '${g.group}' on one side`,
+      );
+    });
+    // Anti-lockout keeps access into the nodes open from outside them, so
+    // its rule runs from other groups to the host group, nowhere else.
+    if (r.anti_lockout && host) {
+      to.forEach((g, j) => {
+        if (known(g) && g.group !== host)
+          err(refAt('to', j), `rule '${r.id}' is anti-lockout, so it must lead to the nodes (host group '${host}'), not to '${g.group}'`, `write to: [${host}], or drop anti_lockout from this rule`);
+      });
+      from.forEach((g, j) => {
+        if (g.group === host)
+          err(refAt('from', j), `rule '${r.id}' is anti-lockout, but its source '${host}' is the nodes themselves (node-to-node traffic)`, 'anti-lockout protects access from outside the nodes, e.g. from: [admins]; drop it for node-to-node rules');
+      });
+    }
     const ports: PortItem[] = r.ports.map((p, j) => {
       if (typeof p === 'object') {
         if (!params.has(p.param)) err(at('ports', j, 'param'), `unknown param '${p.param}' in rule '${r.id}'`, suggestion(p.param, [...params.keys()]));
@@ -203,7 +250,7 @@ export function analyzeCatalog(doc: ParsedDoc): Catalog {
       path: at(),
     });
   });
-  if (errors.length) throw new CompileError(errors);
+  if (errors.length) throw new CompileError(sortDiagnostics(errors));
   return {
     doc,
     name: raw.name,

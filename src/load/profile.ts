@@ -4,7 +4,7 @@
 import { Cidr, parseAddress } from '../addresses';
 import { CompileError, Diagnostic, sortDiagnostics, SourceText, suggestion } from '../diagnostics';
 import { parsePortSpec, PortRange } from '../ports';
-import { Catalog } from './catalog';
+import { Catalog, profileGroupName, profileRuleId } from './catalog';
 import { validateProfileShape } from './validate';
 import { ParsedDoc, parseYaml, PathSeg } from './yaml';
 
@@ -30,6 +30,11 @@ export interface Profile {
 }
 
 export interface ExtraEgress {
+  /** The compiler's names for the entry (reserved in every catalog). */
+  group: string;
+  ruleId: string;
+  /** 1-based, its row in table PROFILE_TABLE. */
+  row: number;
   to: ProfileAddress[];
   ports: PortRange[];
   transport: 'tcp' | 'udp';
@@ -133,7 +138,16 @@ export function loadProfile(source: SourceText, catalog: Catalog): Profile {
       if (range) ports.push(range);
       else err(['extra_egress', i, 'ports', j], `in extra_egress: invalid port ${JSON.stringify(p)}`, "a port 1-65535 or a range 'LO-HI' with LO <= HI");
     });
-    extraEgress.push({ to, ports, transport: e.transport ?? 'tcp', description: e.description, path: ['extra_egress', i] });
+    extraEgress.push({
+      group: profileGroupName(i + 1),
+      ruleId: profileRuleId(i + 1),
+      row: i + 1,
+      to,
+      ports,
+      transport: e.transport ?? 'tcp',
+      description: e.description,
+      path: ['extra_egress', i],
+    });
   });
   if (errors.length) throw new CompileError(sortDiagnostics(errors));
   return {
