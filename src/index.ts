@@ -7,7 +7,8 @@ import * as output from './output';
 
 export { compile, load, render, builtinCatalogText, BUILTIN_CATALOG_NAME } from './compile';
 export type { CompileOptions, CompileResult, InputText, OutputEntry, Loaded } from './compile';
-export { CompileError } from './diagnostics';
+export { CompileError, errorCount } from './diagnostics';
+export type { WriteOptions } from './output';
 export type { Diagnostic, Position } from './diagnostics';
 export type { IR, Rule, AddressSet, Provenance } from './ir/types';
 export type { TargetName } from './backends/base';
@@ -36,12 +37,14 @@ function checkOutputArgs(fn: string, outDir: unknown, entries: unknown): void {
   });
 }
 
-export function writeOutputs(outDir: string, entries: OutputEntry[], ...rest: unknown[]): ReturnType<typeof output.writeOutputs> {
+export function writeOutputs(outDir: string, entries: OutputEntry[], options: output.WriteOptions = {}): void {
   checkOutputArgs('writeOutputs', outDir, entries);
-  return (output.writeOutputs as (...a: unknown[]) => ReturnType<typeof output.writeOutputs>)(outDir, entries, ...rest);
+  if (!isRecord(options) || (options.onWait !== undefined && typeof options.onWait !== 'function'))
+    throw new TypeError(`writeOutputs(): options must be {onWait?: (message: string) => void}, got ${describeArgument(options)}`);
+  output.writeOutputs(outDir, entries, options);
 }
 
-export function checkOutputs(outDir: string, entries: OutputEntry[], ...rest: unknown[]): ReturnType<typeof output.checkOutputs> {
+export function checkOutputs(outDir: string, entries: OutputEntry[]): string {
   checkOutputArgs('checkOutputs', outDir, entries);
-  return (output.checkOutputs as (...a: unknown[]) => ReturnType<typeof output.checkOutputs>)(outDir, entries, ...rest);
+  return output.checkOutputs(outDir, entries);
 }

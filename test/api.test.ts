@@ -35,7 +35,7 @@ test('the package entry point is build/src/index.js and exports the API', () => 
   const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
   assert.is(pkg.main, 'build/src/index.js');
   const viaMain = require(path.join(ROOT, pkg.main));
-  for (const name of ['compile', 'load', 'formatDiagnostic', 'CompileError', 'writeOutputs', 'checkOutputs', 'catalogSchema', 'profileSchema'])
+  for (const name of ['compile', 'load', 'formatDiagnostic', 'CompileError', 'errorCount', 'writeOutputs', 'checkOutputs', 'catalogSchema', 'profileSchema'])
     assert.ok(name in viaMain, `exports ${name}`);
   assert.is(viaMain.compile, api.compile);
 });
@@ -284,6 +284,8 @@ test('load(), render() and the output functions check their arguments too', () =
   throwsArgumentError(() => anyApi.writeOutputs('/tmp/unused', 'files'), /^writeOutputs\(\): entries must be an array of \{path, target, content\}/);
   throwsArgumentError(() => anyApi.writeOutputs('/tmp/unused', [{ path: 'a/b/c' }]), /^writeOutputs\(\): entries\[0\] must be \{path: string, target: string, content: string\}, got \{path: string\}$/);
   throwsArgumentError(() => anyApi.writeOutputs('/tmp/unused', [{ path: '../../etc/x', target: 'nftables', content: '' }]), /^writeOutputs\(\): entries\[0\]\.path must be '<environment>\/<target>\/<file>'/);
+  throwsArgumentError(() => anyApi.writeOutputs('/tmp/unused', [], { onWait: 'yes' }), /^writeOutputs\(\): options must be \{onWait\?: \(message: string\) => void\}, got \{onWait: string\}$/);
+  throwsArgumentError(() => anyApi.writeOutputs('/tmp/unused', [], null), /^writeOutputs\(\): options must be/);
   throwsArgumentError(() => anyApi.checkOutputs('/tmp/unused', [{ path: 'env/nftables/../../x', target: 'nftables', content: '' }]), /^checkOutputs\(\): entries\[0\]\.path must be/);
   throwsArgumentError(() => anyApi.formatDiagnostic('oops'), /^formatDiagnostic\(\): d must be a diagnostic/);
   assert.not.ok(fs.existsSync('/tmp/unused'), 'nothing written for a rejected call');
