@@ -71,13 +71,13 @@ function runCompile(args: CompileArgs): number {
     const drift = checkOutputs(args['out-dir'], result.files);
     if (drift) {
       process.stdout.write(drift);
-      process.stderr.write(`drift: ${args['out-dir']} differs from what portcullis would write\n`);
+      process.stderr.write(`drift: ${visibleLine(args['out-dir'])} differs from what portcullis would write\n`);
       return 1;
     }
     return 0;
   }
   writeOutputs(args['out-dir'], result.files, { onWait: (m) => process.stderr.write(m + '\n') });
-  for (const f of result.files) process.stderr.write(`wrote ${args['out-dir']}/${f.path}\n`);
+  for (const f of result.files) process.stderr.write(`wrote ${visibleLine(args['out-dir'])}/${f.path}\n`);
   return 0;
 }
 
@@ -86,7 +86,7 @@ function runValidate(args: { profile: string; catalog?: string }): number {
   const catalog = args.catalog ? readFile(args.catalog) : undefined;
   return reportingBadInput(() => {
     const { ir } = load({ profile, catalog });
-    process.stdout.write(`${args.profile}: ok: environment '${ir.environment}', ${ir.rules.length} rules, ${ir.sets.length} address sets\n`);
+    process.stdout.write(`${visibleLine(args.profile)}: ok: environment '${ir.environment}', ${ir.rules.length} rules, ${ir.sets.length} address sets\n`);
     return 0;
   });
 }

@@ -315,6 +315,30 @@ test('verify: exit 2 for a bad profile, an unknown target, or without root', () 
   }
 });
 
+test('verify --from-dir follows no symbolic link: a linked ruleset or target directory is refused, the secret never printed', () => {
+  const secret = path.join(tmp, 'secret.txt');
+  fs.writeFileSync(secret, 'table inet x { SECRET-TOKEN-4711 }\n');
+  for (const link of ['file', 'dir']) {
+    const dir = path.join(tmp, `linked-${link}`);
+    const r = runCli(['compile', '--profile', fixture('profiles', 'example.yaml'), '--target', 'nftables', '--out-dir', dir]);
+    assert.is(r.code, 0, r.stderr);
+    const target = path.join(dir, 'prod-east', 'nftables');
+    if (link === 'file') {
+      fs.rmSync(path.join(target, 'portcullis.nft'));
+      fs.symlinkSync(secret, path.join(target, 'portcullis.nft'));
+    } else {
+      fs.rmSync(target, { recursive: true });
+      fs.mkdirSync(path.join(tmp, 'elsewhere'), { recursive: true });
+      fs.copyFileSync(secret, path.join(tmp, 'elsewhere', 'portcullis.nft'));
+      fs.symlinkSync(path.join(tmp, 'elsewhere'), target);
+    }
+    const v = runCli(['verify', '--profile', fixture('profiles', 'example.yaml'), '--target', 'nftables', '--from-dir', dir]);
+    assert.is(v.code, 2, `${link}: ${v.stdout}${v.stderr}`);
+    assert.match(v.stderr, /is a symbolic link; verify --from-dir follows none/, link);
+    assert.not.match(v.stdout + v.stderr, /SECRET-TOKEN/, `${link}: the secret was printed`);
+  }
+});
+
 test('verify loads nftables and iptables output exactly as the output headers tell a user to', () => {
   const out = path.join(tmp, 'headers');
   const r = runCli(['compile', '--profile', fixture('profiles', 'example.yaml'), '--target', 'nftables,iptables', '--out-dir', out]);

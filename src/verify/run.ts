@@ -272,11 +272,30 @@ function outputDirs(args: VerifyArgs, loaded: Loaded, targets: HostTarget[]): Ma
   }
   for (const target of targets) {
     const dir = path.resolve(base, loaded.ir.environment, target);
+    if (args['from-dir']) refuseLinks(base, [loaded.ir.environment, target]);
     const missing = LOADERS[target].files.filter((f) => !fs.existsSync(path.join(dir, f)));
     if (missing.length) throw new VerifyError(`error: ${visibleLine(dir)}: no ${missing.join(', ')} (--from-dir takes the directory given to compile --out-dir)`);
     dirs.set(target, dir);
   }
   return dirs;
+}
+
+/** --from-dir is read by the rules compile writes by: no symbolic link
+ * below it is followed (a link to a secret would otherwise reach the loading
+ * tool, which quotes the lines it refuses). */
+function refuseLinks(base: string, parts: string[]): void {
+  const walk = (p: string, below: boolean): void => {
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(p);
+    } catch {
+      return; // missing: reported by the caller
+    }
+    if (st.isSymbolicLink()) throw new VerifyError(`error: ${visibleLine(p)} is a symbolic link; verify --from-dir follows none (nothing loaded)`);
+    if (below && st.isDirectory()) for (const name of fs.readdirSync(p).sort()) walk(path.join(p, name), true);
+  };
+  let cur = path.resolve(base);
+  parts.forEach((part, i) => walk((cur = path.join(cur, part)), i === parts.length - 1));
 }
 
 /** Runs verify; writes the report to `out`, problems to `err`; resolves to the exit code. */
