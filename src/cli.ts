@@ -178,7 +178,7 @@ interface CatalogImportArgs {
 }
 
 function runCatalogImport(args: CatalogImportArgs): number {
-  const { formatForTerminal, formatImportErrors, importCatalog, importSummary, writeFileAtomic } = require('./catalog-import') as typeof import('./catalog-import');
+  const { formatImportDiagnostics, formatImportErrors, importCatalog, importSummary, writeFileAtomic } = require('./catalog-import') as typeof import('./catalog-import');
   let result: ReturnType<typeof importCatalog>;
   try {
     const doc = readFile(args.doc);
@@ -197,7 +197,7 @@ function runCatalogImport(args: CatalogImportArgs): number {
     throw e;
   }
   // Messages quote input text (cells, paths) for the terminal.
-  const lines = [...result.diagnostics.map(formatForTerminal), ...result.changes.map((c) => visibleLine(c.text)), visible(importSummary(result, args.doc, !!args.base))];
+  const lines = [...formatImportDiagnostics(result.diagnostics), ...result.changes.map((c) => visibleLine(c.text)), visible(importSummary(result, args.doc, !!args.base))];
   if (args.output) {
     try {
       writeFileAtomic(args.output, result.yaml);

@@ -410,4 +410,18 @@ test('property: hostile cells, headings, title, file name and map phrases: the o
   );
 });
 
+test('catalog import prints at most 50 diagnostics, then how many more; the summary still counts every row', () => {
+  const dir = tmpDir();
+  const rows = Array.from({ length: 70 }, (_, i) => `| ${1000 + i} | HTTP | Svc ${i} | bidirectional | Unknown hosts ${i} | All nodes |`);
+  const doc = path.join(dir, 'many.md');
+  fs.writeFileSync(doc, ['# Ports', '', '| Port | Protocol | Service Name | Direction | Source | Destination |', '| --- | --- | --- | --- | --- | --- |', ...rows, ''].join('\n'));
+  const r = runCli(['catalog', 'import', doc, '-o', path.join(dir, 'out.yaml')]);
+  assert.is(r.code, 2, r.stderr);
+  assertNoStack(r.stderr);
+  const shown = r.stderr.split('\n').filter((l) => /^\S+:\d+:\d+: error: /.test(l));
+  assert.is(shown.length, 50, r.stderr.slice(0, 2000));
+  assert.match(r.stderr, /^… and 20 more not shown$/m);
+  assert.match(r.stderr, /import: 70 rows from .*many\.md; 70 undecided/);
+});
+
 test.run();

@@ -3,7 +3,7 @@
 // the map file, with control and bidi characters quoted visibly (a cell can
 // hold ESC or an OSC sequence, a file name a newline).
 
-import { Diagnostic, formatDiagnostic } from '../diagnostics';
+import { Diagnostic, errorCount, formatDiagnostic, formatDiagnostics, MAX_PRINTED } from '../diagnostics';
 import { visibleLine } from '../terminal';
 
 /** visibleLine(), but tabs kept (the caret display lines them up). */
@@ -24,6 +24,12 @@ export function formatForTerminal(d: Diagnostic): string {
 
 /** Errors that stop an import, and the closing count line. */
 export function formatImportErrors(ds: Diagnostic[]): string {
-  const n = ds.filter((d) => d.level === 'error').length;
-  return `${ds.map(formatForTerminal).join('\n')}\n${n} error${n === 1 ? '' : 's'}; nothing written.\n`;
+  const n = errorCount(ds);
+  return `${formatImportDiagnostics(ds).join('\n')}\n${n} error${n === 1 ? '' : 's'}; nothing written.\n`;
+}
+
+/** The first MAX_PRINTED diagnostics for the terminal, then a count of the
+ * rest (a document of thousands of undecided rows stays readable). */
+export function formatImportDiagnostics(ds: Diagnostic[]): string[] {
+  return ds.length ? formatDiagnostics(ds, MAX_PRINTED, formatForTerminal).split('\n') : [];
 }

@@ -22,7 +22,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { InputText, load, Loaded, render } from '../compile';
-import { CompileError, formatDiagnostic } from '../diagnostics';
+import { CompileError, errorCount, formatDiagnostics } from '../diagnostics';
 import { InputError, readFile } from '../sources';
 import { visible, visibleLine } from '../terminal';
 import type { ListenPort } from './listener';
@@ -260,7 +260,7 @@ function outputDirs(args: VerifyArgs, loaded: Loaded, targets: HostTarget[]): Ma
   let base = args['from-dir'];
   if (!base) {
     const result = render(loaded, targets);
-    if (!result.ok) throw new VerifyError(visible(result.diagnostics.map(formatDiagnostic).join('\n')));
+    if (!result.ok) throw new VerifyError(visible(formatDiagnostics(result.diagnostics)));
     base = fs.mkdtempSync(path.join(os.tmpdir(), `pcv-out-${process.pid}-`));
     const tmp = base;
     atCleanup(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -309,8 +309,8 @@ export async function verify(args: VerifyArgs, out: NodeJS.WritableStream = proc
       loaded = load({ profile, catalog });
     } catch (e) {
       if (!(e instanceof CompileError)) throw e;
-      const n = e.diagnostics.filter((d) => d.level === 'error').length;
-      err.write(visible(e.diagnostics.map(formatDiagnostic).join('\n')) + `\n${n} error${n === 1 ? '' : 's'}; nothing verified.\n`);
+      const n = errorCount(e.diagnostics);
+      err.write(visible(formatDiagnostics(e.diagnostics)) + `\n${n} error${n === 1 ? '' : 's'}; nothing verified.\n`);
       return 2;
     }
     const problem = netnsProblem();
