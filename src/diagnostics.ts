@@ -194,8 +194,8 @@ export function formatDiagnostic(d: Diagnostic): string {
 
 /** The diagnostics as printed: the first `max`, then a line saying how
  * many more there are. */
-export function formatDiagnostics(ds: Diagnostic[], max = MAX_PRINTED, format: (d: Diagnostic) => string = formatDiagnostic): string {
-  const shown = ds.slice(0, max).map(format);
+export function formatDiagnostics(ds: Diagnostic[], max = MAX_PRINTED): string {
+  const shown = ds.slice(0, max).map(formatDiagnostic);
   const hidden = errorCount(ds) - errorCount(ds.slice(0, max)) + ds.slice(max).filter((d) => d.level !== 'error').length;
   if (hidden > 0) shown.push(`… and ${hidden} more not shown`);
   return shown.join('\n');

@@ -1,7 +1,7 @@
 // `portcullis catalog import`: markdown port tables -> catalog YAML.
 export { importCatalog, importSummary, columnKey } from './import';
 export { writeFileAtomic } from './write';
-export { formatForTerminal, formatImportDiagnostics, formatImportErrors } from './report';
+export { formatImportDiagnostics, formatImportErrors } from './report';
 export type { ImportOptions, ImportResult, ImportChange } from './import';
 export { DEFAULT_PHRASES, readPhrase, readPortCell, readProtocolCell, phraseTable, normalizePhrase } from './phrases';
 export { parseTables } from './markdown';
