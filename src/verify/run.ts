@@ -260,7 +260,7 @@ function outputDirs(args: VerifyArgs, loaded: Loaded, targets: HostTarget[]): Ma
   let base = args['from-dir'];
   if (!base) {
     const result = render(loaded, targets);
-    if (!result.ok) throw new VerifyError(visible(formatDiagnostics(result.diagnostics)));
+    if (!result.ok) throw new VerifyError(formatDiagnostics(result.diagnostics));
     base = fs.mkdtempSync(path.join(os.tmpdir(), `pcv-out-${process.pid}-`));
     const tmp = base;
     atCleanup(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -310,7 +310,7 @@ export async function verify(args: VerifyArgs, out: NodeJS.WritableStream = proc
     } catch (e) {
       if (!(e instanceof CompileError)) throw e;
       const n = errorCount(e.diagnostics);
-      err.write(visible(formatDiagnostics(e.diagnostics)) + `\n${n} error${n === 1 ? '' : 's'}; nothing verified.\n`);
+      err.write(formatDiagnostics(e.diagnostics) + `\n${n} error${n === 1 ? '' : 's'}; nothing verified.\n`);
       return 2;
     }
     const problem = netnsProblem();
