@@ -2,7 +2,7 @@
 // tools/bundle.js): the same CLI, with templates precompiled at build time.
 // verify runs its listener and prober as child processes of this same file,
 // marked by their role argument.
-import { usePrecompiledTemplates } from './backends/base';
+import { usePrecompiledTemplates } from './targets/base';
 import { main } from './cli';
 import { precompiled } from './generated/templates';
 

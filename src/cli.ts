@@ -1,8 +1,8 @@
 // The command line: parses arguments, reads files, calls the library, prints
 // diagnostics, and maps outcomes to exit codes (0 ok, 1 finding, 2 bad input).
 
-import type { TargetName } from './backends/base';
-import { availableTargets } from './backends';
+import type { TargetName } from './targets/base';
+import { availableTargets } from './targets';
 import { compile, isTargetName, load, render } from './compile';
 import { CompileError, Diagnostic, errorCount, formatDiagnostic, formatDiagnostics } from './diagnostics';
 import { catalogSchema, profileSchema } from './load/schemas';

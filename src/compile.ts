@@ -3,8 +3,8 @@
 
 import * as fs from 'fs';
 import * as path from 'path';
-import { availableTargets, backendFor, ALL_TARGETS } from './backends';
-import { TargetLimitError, TargetName } from './backends/base';
+import { availableTargets, backendFor, ALL_TARGETS } from './targets';
+import { TargetLimitError, TargetName } from './targets/base';
 import { CompileError, Diagnostic, SourceText } from './diagnostics';
 import { buildIR } from './ir/build';
 import type { IR } from './ir/types';

@@ -11,7 +11,7 @@ export { CompileError, errorCount } from './diagnostics';
 export type { WriteOptions } from './output';
 export type { Diagnostic, Position } from './diagnostics';
 export type { IR, Rule, AddressSet, Provenance } from './ir/types';
-export type { TargetName } from './backends/base';
+export type { TargetName } from './targets/base';
 export { catalogSchema, profileSchema } from './load/schemas';
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);

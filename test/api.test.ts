@@ -240,7 +240,7 @@ function throwsArgumentError(call: () => unknown, message: RegExp): void {
   assert.match(e.message, message);
   // Thrown by the entry point, before any of the argument was used.
   const frames = (e.stack ?? '').split('\n').filter((l) => /^\s+at /.test(l));
-  assert.not.match(frames[0] ?? '', /[/\\]src[/\\](load|ir|backends)[/\\]/, `thrown from inside the compiler:\n${e.stack}`);
+  assert.not.match(frames[0] ?? '', /[/\\]src[/\\](load|ir|targets)[/\\]/, `thrown from inside the compiler:\n${e.stack}`);
 }
 
 test('compile(): bad arguments are TypeErrors naming the argument', () => {

@@ -24,8 +24,8 @@ import {
   homePriority,
   PRIORITY,
   ruleName,
-} from '../src/backends/azure-nsg';
-import { TargetLimitError } from '../src/backends/base';
+} from '../src/targets/azure-nsg/render';
+import { TargetLimitError } from '../src/targets/base';
 import type { IR, Rule } from '../src/ir/types';
 import { AzureEnv, Flow, NsgModel, Protocol } from './helpers/azure-nsg-model';
 import { fixture, ROOT, runCli } from './helpers/cli';
@@ -609,6 +609,7 @@ test('limits: more than 1000 security rules is a clear error naming count and li
     sets,
     rules,
     icmp: { ingress: { ipv4: [], ipv6: [] }, egress: { ipv4: [], ipv6: [] } },
+    hostPolicy: { platform: 'none', baseline: [], trustedInterfaces: [], counters: false, nftables: { priority: 0 }, iptables: { hook: 'first' }, firewalld: { interfaces: [] } },
     features: {},
     params: {},
   };

@@ -22,7 +22,7 @@ import * as path from 'path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as api from '../src/index';
-import { ALL_TARGETS } from '../src/backends';
+import { ALL_TARGETS } from '../src/targets';
 import type { CompileResult, Diagnostic, InputText } from '../src/index';
 import { parseAddress } from '../src/addresses';
 import { parsePortSpec } from '../src/ports';

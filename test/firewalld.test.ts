@@ -14,8 +14,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ipsetName, IPSET_NAME_MAX, renderFirewalld, xmlCommentLine, xmlText } from '../src/backends/firewalld';
-import { oneLine } from '../src/backends/base';
+import { ipsetName, IPSET_NAME_MAX, renderFirewalld, xmlCommentLine, xmlText } from '../src/targets/firewalld/render';
+import { oneLine } from '../src/targets/base';
 import { load } from '../src/compile';
 import { fixture, ROOT, runCli } from './helpers/cli';
 

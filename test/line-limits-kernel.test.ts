@@ -27,7 +27,7 @@ import * as path from 'path';
 import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { IPSET_RESTORE_LINE_MAX, IPTABLES_RESTORE_LINE_MAX } from '../src/backends/iptables';
+import { IPSET_RESTORE_LINE_MAX, IPTABLES_RESTORE_LINE_MAX } from '../src/targets/iptables/render';
 import { compile } from '../src/compile';
 import { formatDiagnostic } from '../src/diagnostics';
 import { unavailable } from '../src/verify/targets';

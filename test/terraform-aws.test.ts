@@ -19,7 +19,7 @@ import * as ipaddr from 'ipaddr.js';
 import * as yaml from 'js-yaml';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { awsDescription, hclString } from '../src/backends/terraform-aws';
+import { awsDescription, hclString } from '../src/targets/terraform-aws/render';
 import { compile } from '../src/compile';
 import { allows, Flow, loadModule, SgModule, AWS_DESCRIPTION } from './helpers/aws-sg-model';
 import { fixture, ROOT, runCli } from './helpers/cli';

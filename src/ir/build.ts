@@ -8,6 +8,10 @@ import type { Profile } from '../load/profile';
 import { mergePorts, PortRange } from '../ports';
 import type { AddressSet, IcmpPolicy, IR, Provenance, Rule } from './types';
 import { compareText } from '../order';
+import { hostBaseline } from './baseline';
+
+/** Every log line portcullis asks for starts with this. */
+export const LOG_PREFIX = 'portcullis-drop: ';
 
 const FAMILIES: Family[] = ['ipv4', 'ipv6'];
 const FAMILY_SUFFIX: Record<Family, string> = { ipv4: 'v4', ipv6: 'v6' };
@@ -235,6 +239,16 @@ export function buildIR(catalog: Catalog, profile: Profile): IR {
     sets: [...sets.values()].filter((s) => used.has(s.name)).sort((a, b) => compareText(a.name, b.name)),
     rules,
     icmp: HOST_ICMP,
+    hostPolicy: {
+      platform: profile.host.platform,
+      baseline: hostBaseline(profile.egress, profile.host.platform),
+      trustedInterfaces: profile.host.trustedInterfaces,
+      ...(profile.host.log.drops ? { logDrops: { prefix: LOG_PREFIX, rate: profile.host.log.rate, ...(profile.host.log.group !== undefined ? { group: profile.host.log.group } : {}) } } : {}),
+      counters: profile.host.counters,
+      nftables: profile.nftables,
+      iptables: profile.iptables,
+      firewalld: profile.firewalld,
+    },
     features: Object.fromEntries([...features].sort(([a], [b]) => compareText(a, b))),
     params: Object.fromEntries([...params].sort(([a], [b]) => compareText(a, b))),
     terraform: profile.terraform,

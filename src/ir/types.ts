@@ -71,6 +71,41 @@ export interface IcmpPolicy {
   ipv6: string[];
 }
 
+/** A rule every host needs that no catalog lists (src/ir/baseline.ts):
+ * literal addresses, rendered by the host targets only. */
+export interface BaselineRule {
+  /** Stable, e.g. "dhcpv6-client-in"; used in comments. */
+  id: string;
+  /** Why a host needs it, for the comment. */
+  why: string;
+  direction: Direction;
+  family: Family;
+  transport: Transport;
+  /** Absent: any address. */
+  source?: Cidr[];
+  destination?: Cidr[];
+  /** Absent: any source port. */
+  sourcePorts?: PortRange[];
+  ports: PortRange[];
+}
+
+/** How the host targets fit the host they run on (profile `host` and the
+ * per-target sections), defaults applied. */
+export interface HostPolicy {
+  platform: 'none' | 'aws' | 'azure' | 'gcp';
+  /** Before the catalog rules, in this order; egress entries only under `egress: restrict`. */
+  baseline: BaselineRule[];
+  /** Traffic in (and, under restrict, out) on these is not filtered. Sorted. */
+  trustedInterfaces: string[];
+  /** A rate-limited log line before each final drop, when present. */
+  logDrops?: { prefix: string; rate: string; group?: number };
+  /** nftables: a counter on every rule. */
+  counters: boolean;
+  nftables: { priority: number };
+  iptables: { hook: 'first' | 'last' };
+  firewalld: { interfaces: string[] };
+}
+
 export interface IR {
   environment: string;
   catalog: { name: string; title?: string; document?: string };
@@ -82,6 +117,8 @@ export interface IR {
   sets: AddressSet[];
   rules: Rule[];
   icmp: { ingress: IcmpPolicy; egress: IcmpPolicy };
+  /** What the host targets add to keep a host working, and their options. */
+  hostPolicy: HostPolicy;
   /** Enabled features and resolved params, for headers and review. */
   features: Record<string, boolean>;
   params: Record<string, PortRange>;

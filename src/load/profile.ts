@@ -27,6 +27,21 @@ export interface Profile {
   extraEgress: ExtraEgress[];
   terraform?: { vpc_id?: string; name?: string };
   azure?: { nsg_name?: string; location?: string };
+  /** How the host targets fit the host (profile `host`), defaults applied. */
+  host: HostOptions;
+  nftables: { priority: number };
+  iptables: { hook: 'first' | 'last' };
+  firewalld: { interfaces: string[] };
+}
+
+export type Platform = 'none' | 'aws' | 'azure' | 'gcp';
+
+export interface HostOptions {
+  platform: Platform;
+  /** Sorted, without repeats. */
+  trustedInterfaces: string[];
+  log: { drops: boolean; rate: string; group?: number };
+  counters: boolean;
 }
 
 export interface ExtraEgress {
@@ -51,6 +66,15 @@ interface RawProfile {
   extra_egress?: { to: string[]; ports: (string | number)[]; transport: 'tcp' | 'udp'; description?: string }[];
   terraform?: { vpc_id?: string; name?: string };
   azure?: { nsg_name?: string; location?: string };
+  host?: { platform?: Platform; trusted_interfaces?: string[]; log?: { drops?: boolean; rate?: string; group?: number }; counters?: boolean };
+  nftables?: { priority?: number };
+  iptables?: { hook?: 'first' | 'last' };
+  firewalld?: { interfaces?: string[] };
+}
+
+/** Interface names as a sorted set: the same list typed differently gives the same output. */
+function interfaceSet(names: unknown): string[] {
+  return Array.isArray(names) ? [...new Set(names.filter((n): n is string => typeof n === 'string'))].sort() : [];
 }
 
 export function loadProfile(source: SourceText, catalog: Catalog): Profile {
@@ -160,6 +184,15 @@ export function loadProfile(source: SourceText, catalog: Catalog): Profile {
     extraEgress,
     terraform: raw.terraform,
     azure: raw.azure,
+    host: {
+      platform: raw.host?.platform ?? 'none',
+      trustedInterfaces: interfaceSet(raw.host?.trusted_interfaces),
+      log: { drops: raw.host?.log?.drops ?? false, rate: raw.host?.log?.rate ?? '10/minute', ...(raw.host?.log?.group !== undefined ? { group: raw.host.log.group } : {}) },
+      counters: raw.host?.counters ?? false,
+    },
+    nftables: { priority: raw.nftables?.priority ?? 0 },
+    iptables: { hook: raw.iptables?.hook ?? 'first' },
+    firewalld: { interfaces: interfaceSet(raw.firewalld?.interfaces) },
   };
 }
 

@@ -202,6 +202,61 @@ export const profileSchema = {
         },
       },
     },
+    host: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'How the host targets (nftables, iptables, firewalld) fit the host they run on.',
+      properties: {
+        platform: {
+          enum: ['none', 'aws', 'azure', 'gcp'],
+          default: 'none',
+          description: "The cloud the nodes run on: under egress: restrict its instance metadata, DNS and time endpoints stay reachable. 'none': on premises.",
+        },
+        trusted_interfaces: {
+          type: 'array',
+          maxItems: 64,
+          description: 'Interfaces whose traffic portcullis leaves to their own managers (docker0, virbr0, cni0): not filtered in either direction.',
+          items: { type: 'string', pattern: '^[A-Za-z0-9_][A-Za-z0-9_.:@-]{0,14}$' },
+        },
+        log: {
+          type: 'object',
+          additionalProperties: false,
+          description: 'A rate-limited log line (prefix "portcullis-drop") before each final drop.',
+          properties: {
+            drops: { type: 'boolean', default: false },
+            rate: { type: 'string', pattern: '^[1-9][0-9]{0,5}/(second|minute|hour)$', default: '10/minute' },
+            group: { type: 'integer', minimum: 0, maximum: 65535, description: 'Send to NFLOG group N (ulogd, tcpdump -i nflog:N) instead of the kernel log.' },
+          },
+        },
+        counters: { type: 'boolean', default: false, description: 'nftables: a counter on every rule, to see which catalog rows are hit.' },
+      },
+    },
+    nftables: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        priority: { type: 'integer', minimum: -199, maximum: 299, default: 0, description: 'Priority of the input and output chains (0 is "filter"); above -200 so that connection tracking has run.' },
+      },
+    },
+    iptables: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        hook: { enum: ['first', 'last'], default: 'first', description: 'Where the live apply puts the jumps into INPUT and OUTPUT: first (before other rules) or last (after them).' },
+      },
+    },
+    firewalld: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        interfaces: {
+          type: 'array',
+          maxItems: 64,
+          description: 'Interfaces bound to zone portcullis (besides it being the default zone).',
+          items: { type: 'string', pattern: '^[A-Za-z0-9_][A-Za-z0-9_.:@-]{0,14}$' },
+        },
+      },
+    },
     terraform: {
       type: 'object',
       additionalProperties: false,

@@ -2,10 +2,10 @@
 // Rules match named interval sets (one per group and family), so the rule
 // count does not grow with the number of addresses.
 
-import { formatAddress } from '../addresses';
-import type { IR, Rule } from '../ir/types';
-import { formatPortRange } from '../ports';
-import { Backend, checkLines, citeRows, commentBlock, commentLines, headerLines, LineLimit, OutputFile, safeComment, TemplateSet, utf8Length } from './base';
+import { formatAddress } from '../../addresses';
+import type { IR, Rule } from '../../ir/types';
+import { formatPortRange } from '../../ports';
+import { Backend, checkLines, citeRows, commentBlock, commentLines, headerLines, LineLimit, OutputFile, safeComment, TemplateSet, utf8Length } from '../base';
 
 /** nft refuses a longer comment: src/parser_bison.y, comment_spec, checks
  * strlen() > NFTNL_UDATA_COMMENT_MAXLEN, which libnftnl's

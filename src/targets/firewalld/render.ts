@@ -23,10 +23,10 @@
 //   in the zone's / policy's <description>, which firewalld preserves when it
 //   rewrites a file (it drops comments).
 
-import { Family, formatCidr } from '../addresses';
-import type { AddressSet, IR, Rule } from '../ir/types';
-import { formatPortRange } from '../ports';
-import { Backend, boundedName, checkLines, citeRows, commentLines, hashNetEntries, headerLines, LineLimit, oneLine, OutputFile, TemplateSet } from './base';
+import { Family, formatCidr } from '../../addresses';
+import type { AddressSet, IR, Rule } from '../../ir/types';
+import { formatPortRange } from '../../ports';
+import { Backend, boundedName, checkLines, citeRows, commentLines, hashNetEntries, headerLines, LineLimit, oneLine, OutputFile, TemplateSet } from '../base';
 
 export const ZONE_NAME = 'portcullis';
 export const EGRESS_POLICY_NAME = 'portcullis-out';

@@ -3,10 +3,10 @@
 // PORTCULLIS-INPUT / PORTCULLIS-OUTPUT chains are declared and refilled;
 // addresses live in ipsets, so the rule count does not grow with them.
 
-import type { Family } from '../addresses';
-import type { AddressSet, IR, Rule } from '../ir/types';
-import { formatPortRange, PortRange } from '../ports';
-import { Backend, boundedName, checkLines, citeRows, commentBlock, hashNetEntries, headerLines, ICMP_TYPE_NUMBERS, LineLimit, OutputFile, safeComment, TemplateSet, utf8Length } from './base';
+import type { Family } from '../../addresses';
+import type { AddressSet, IR, Rule } from '../../ir/types';
+import { formatPortRange, PortRange } from '../../ports';
+import { Backend, boundedName, checkLines, citeRows, commentBlock, hashNetEntries, headerLines, ICMP_TYPE_NUMBERS, LineLimit, OutputFile, safeComment, TemplateSet, utf8Length } from '../base';
 
 export const INPUT_CHAIN = 'PORTCULLIS-INPUT';
 export const OUTPUT_CHAIN = 'PORTCULLIS-OUTPUT';

@@ -1,11 +1,11 @@
 // The backend registry: every target the compiler can emit.
 
 import type { Backend, TargetName } from './base';
-import { azureNsgBackend } from './azure-nsg';
-import { firewalldBackend } from './firewalld';
-import { iptablesBackend } from './iptables';
-import { nftablesBackend } from './nftables';
-import { terraformAwsBackend } from './terraform-aws';
+import { azureNsgBackend } from './azure-nsg/render';
+import { firewalldBackend } from './firewalld/render';
+import { iptablesBackend } from './iptables/render';
+import { nftablesBackend } from './nftables/render';
+import { terraformAwsBackend } from './terraform-aws/render';
 
 export const ALL_TARGETS: TargetName[] = ['nftables', 'iptables', 'firewalld', 'terraform-aws', 'azure-nsg'];
 

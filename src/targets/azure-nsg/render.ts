@@ -16,11 +16,11 @@
 //   with `egress: restrict` (Azure's defaults allow outbound).
 
 import { createHash } from 'crypto';
-import { formatAddress } from '../addresses';
-import type { AddressSet, Family, IR, Rule } from '../ir/types';
-import { formatPortRange } from '../ports';
-import { Backend, checkLines, citeRows, commentBlock, headerLines, LineLimit, oneLine, OutputFile, provenanceLines, TargetLimitError, TemplateSet } from './base';
-import { compareText } from '../order';
+import { formatAddress } from '../../addresses';
+import type { AddressSet, Family, IR, Rule } from '../../ir/types';
+import { formatPortRange } from '../../ports';
+import { Backend, checkLines, citeRows, commentBlock, headerLines, LineLimit, oneLine, OutputFile, provenanceLines, TargetLimitError, TemplateSet } from '../base';
+import { compareText } from '../../order';
 
 export const ARM_SCHEMA = 'https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#';
 /** Microsoft.Network API version of the NSG resource (GA; used by the

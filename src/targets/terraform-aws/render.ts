@@ -30,11 +30,11 @@
 //   description (255 at most); every string literal goes through hclString,
 //   which escapes `\`, `"`, `${`, `%{` and control characters.
 
-import { Family, formatCidr } from '../addresses';
-import type { IR, Provenance, Rule } from '../ir/types';
-import { formatPortRange, mergePorts, PortRange } from '../ports';
-import { Backend, checkLines, citeRows, commentBlock, commentLines, headerLines, ICMP_TYPE_NUMBERS, LineLimit, oneLine, OutputFile, TargetLimitError, TemplateSet } from './base';
-import { compareText } from '../order';
+import { Family, formatCidr } from '../../addresses';
+import type { IR, Provenance, Rule } from '../../ir/types';
+import { formatPortRange, mergePorts, PortRange } from '../../ports';
+import { Backend, checkLines, citeRows, commentBlock, commentLines, headerLines, ICMP_TYPE_NUMBERS, LineLimit, oneLine, OutputFile, TargetLimitError, TemplateSet } from '../base';
+import { compareText } from '../../order';
 
 /** AWS: inbound (and, separately, outbound) rules per security group, per family. */
 export const AWS_RULES_PER_GROUP = 60;

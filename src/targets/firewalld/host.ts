@@ -1,0 +1,96 @@
+// firewalld on a host: the real daemon on the generated tree (verify and
+// the kernel tests run it in a namespace, as
+// ../shared/notes/firewalld-in-a-namespace.md describes).
+
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import type { TargetLoader } from '../host';
+import { atCleanup, Cmd, run, Topology } from '../../verify/topology';
+
+export const STOCK_FIREWALLD_CONF = '/etc/firewalld/firewalld.conf';
+
+export interface FirewalldDaemon {
+  pid: number;
+  /** What the daemon printed so far. */
+  log(): string;
+  /** Runs a command in the daemon's mount and network namespaces (firewall-cmd works there). */
+  exec(args: readonly string[]): Cmd;
+  stop(): void;
+}
+
+/** A real firewalld in t.node: a private mount namespace with a fresh /run
+ * (its own system bus, its own /run/firewalld), dbus-daemon in the
+ * background of the same process group, then `firewalld --nofork
+ * --system-config CONFIG_DIR`. Resolves once `firewall-cmd --state` (run in
+ * its namespaces) says running; rejects, with the daemon's log, if it exits
+ * or is not running after timeoutMs. */
+export async function startFirewalld(t: Topology, configDir: string, timeoutMs = 60000): Promise<FirewalldDaemon> {
+  const script = [
+    'set -e',
+    'mount -t tmpfs tmpfs /run',
+    'mkdir -p /run/dbus',
+    'dbus-daemon --system --nofork --nopidfile &',
+    // Polls for the bus (up to 60 s on a loaded machine); firewalld needs it.
+    'i=0; while [ ! -S /run/dbus/system_bus_socket ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done',
+    'exec firewalld --nofork --nopid --system-config "$0" --log-target console',
+  ].join('\n');
+  const c = t.spawn(t.node, ['unshare', '-m', '--propagation', 'private', 'sh', '-c', script, configDir], { group: true });
+  let log = '';
+  c.stdout!.setEncoding('utf8').on('data', (d: string) => (log += d));
+  c.stderr!.setEncoding('utf8').on('data', (d: string) => (log += d));
+  // `ip netns exec`, unshare and `sh -c … exec` all exec in place: c.pid is firewalld's.
+  const daemon: FirewalldDaemon = {
+    pid: c.pid!,
+    log: () => log,
+    exec: (args) => run('nsenter', ['--target', String(c.pid), '--mount', '--net', ...args]),
+    stop: () => t.kill(c),
+  };
+  const started = Date.now();
+  for (;;) {
+    if (c.exitCode !== null || c.signalCode !== null) throw new Error(`firewalld exited (${c.exitCode ?? c.signalCode}) during start-up:\n${log.trim()}`);
+    const state = daemon.exec(['firewall-cmd', '--state']);
+    if (state.code === 0 && state.stdout.trim() === 'running') return daemon;
+    if (Date.now() - started > timeoutMs) {
+      daemon.stop();
+      throw new Error(`firewalld not running after ${timeoutMs} ms (${(state.stdout + state.stderr).trim()}):\n${log.trim()}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** firewalld, for real (see startFirewalld), on a --system-config directory
+ * holding the generated tree over the stock firewalld.conf: what a user gets
+ * who copies the tree over their /etc/firewalld. */
+export const firewalldLoader: TargetLoader = {
+  name: 'firewalld',
+  tools: ['firewalld', 'firewall-cmd', 'dbus-daemon', 'unshare', 'nsenter', 'nft'],
+  files: ['zones/portcullis.xml'],
+  async load(t, dir) {
+    const config = fs.mkdtempSync(path.join(os.tmpdir(), `pcv-firewalld-${process.pid}-`));
+    const removeConfig = atCleanup(() => fs.rmSync(config, { recursive: true, force: true }));
+    let daemon: FirewalldDaemon | undefined;
+    try {
+      fs.cpSync(dir, config, { recursive: true });
+      fs.copyFileSync(STOCK_FIREWALLD_CONF, path.join(config, 'firewalld.conf'));
+      daemon = await startFirewalld(t, config);
+      const complaints = daemon
+        .log()
+        .split('\n')
+        .filter((l) => /\b(ERROR|WARNING)\b/.test(l));
+      if (complaints.length) throw new Error(`firewalld complained while loading the tree:\n${complaints.join('\n')}`);
+    } catch (e) {
+      daemon?.stop();
+      removeConfig();
+      throw e;
+    }
+    const d = daemon;
+    return {
+      how: 'firewalld --nofork --system-config <the tree + stock firewalld.conf>',
+      stop: () => {
+        d.stop();
+        removeConfig();
+      },
+    };
+  },
+};

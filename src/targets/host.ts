@@ -1,0 +1,34 @@
+// What every host target's host.ts provides: how its output is loaded into
+// a running host (the live apply), as the output files' headers tell a
+// user to. `verify` and the kernel tests load through these, in a node
+// namespace; `portcullis apply` will too.
+
+import type { Topology } from '../verify/topology';
+
+export type HostTarget = 'nftables' | 'iptables' | 'firewalld';
+export const HOST_TARGETS: HostTarget[] = ['nftables', 'iptables', 'firewalld'];
+
+export interface Loaded {
+  /** How it was loaded, for the report. */
+  how: string;
+  /** Stops what the load started (the firewalld daemon). */
+  stop?: () => void;
+}
+
+export interface TargetLoader {
+  name: HostTarget;
+  /** Programs that must be on PATH. */
+  tools: string[];
+  /** Files the output directory must hold. */
+  files: string[];
+  /** Loads DIR (the target's output directory) into t.node; throws with the tool's message on failure. */
+  load(t: Topology, dir: string): Promise<Loaded>;
+}
+
+/** Runs shell commands in t.node, in DIR, in order; throws on the first failure. */
+export function runCommands(t: Topology, dir: string, commands: readonly string[]): void {
+  for (const cmd of commands) {
+    const r = t.exec(t.node, ['sh', '-c', cmd], { cwd: dir });
+    if (r.code !== 0) throw new Error(`\`${cmd}\` failed (exit ${r.code}):\n${(r.stderr || r.stdout).trim()}`);
+  }
+}
