@@ -10,8 +10,9 @@ import type { AddressSet, IcmpPolicy, IR, Provenance, Rule } from './types';
 import { compareText } from '../order';
 import { hostBaseline } from './baseline';
 
-/** Every log line portcullis asks for starts with this. */
-export const LOG_PREFIX = 'portcullis-drop: ';
+/** Every log line portcullis asks for starts with this; targets add the
+ * direction: "portcullis-drop in: ", "portcullis-drop out: ". */
+export const LOG_PREFIX = 'portcullis-drop';
 
 const FAMILIES: Family[] = ['ipv4', 'ipv6'];
 const FAMILY_SUFFIX: Record<Family, string> = { ipv4: 'v4', ipv6: 'v6' };
