@@ -14,6 +14,11 @@ command -v strace >/dev/null || need+=(strace)
 [ -x /usr/bin/time ] || need+=(time)
 command -v chattr >/dev/null || need+=(e2fsprogs)
 command -v git >/dev/null || need+=(git)
+# netfilter-persistent's boot plugins, run by the iptables boot test.
+[ -x /usr/share/netfilter-persistent/plugins.d/15-ip4tables ] || need+=(iptables-persistent)
+[ -x /usr/share/netfilter-persistent/plugins.d/10-ipset ] || need+=(ipset-persistent)
+# NFLOG capture (tcpdump -i nflog:N) for the drop-logging tests.
+command -v tcpdump >/dev/null || need+=(tcpdump)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
