@@ -357,7 +357,7 @@ test('SARIF: valid against the published 2.1.0 schema, regions on the profile li
     const run = log.runs[0];
     assert.is(run.tool.driver.name, 'portcullis');
     const ids = run.tool.driver.rules.map((r: { id: string }) => r.id);
-    assert.equal(ids, ['PC001', 'PC002', 'PC003', 'PC004', 'PC005', 'PC101', 'PC102', 'PC103', 'PC000']);
+    assert.equal(ids, ['PC001', 'PC002', 'PC003', 'PC004', 'PC005', 'PC006', 'PC007', 'PC101', 'PC102', 'PC103', 'PC000']);
     // The same findings as the text output (which omits silenced ones), same places.
     const shown = run.results.filter((r: { suppressions?: unknown[] }) => !r.suppressions);
     assert.equal(
@@ -411,6 +411,50 @@ test('SARIF: PC001 results carry the entry as region (start and end) and silence
   assert.match(outside.runs[0].results[0].locations[0].physicalLocation.artifactLocation.uri, /^fixtures|^profiles\//);
   const far = JSON.parse(lint(['--profile', path.join(ROOT, file), '--format', 'sarif'], repo).stdout);
   assert.match(far.runs[0].results[0].locations[0].physicalLocation.artifactLocation.uri, /^file:\/\/\/.*lint-broad\.yaml$/);
+});
+
+// ---- PC006 / PC007 -------------------------------------------------------------
+
+const RESTRICTED = (extra: string) => `environment: r
+groups:
+  admins: [192.0.2.0/25]
+  users:  [10.0.0.0/8]
+  nodes:  [10.30.0.11]
+egress: restrict
+${extra}`;
+
+test('PC006/PC007: egress: restrict names what it cuts off, at the egress line; extra_egress and host.platform satisfy them', () => {
+  const bare = tmp('bare.yaml', RESTRICTED(''));
+  const r = lint(['--profile', bare]);
+  const mine = r.findings.filter((f) => f.rule === 'PC006' || f.rule === 'PC007');
+  assert.equal(
+    mine.map((f) => [f.rule, f.level, f.line, f.col]),
+    [
+      ['PC006', 'warning', 6, 9],
+      ['PC006', 'warning', 6, 9],
+      ['PC007', 'note', 6, 9],
+    ],
+  );
+  assert.match(mine[0].message, /DNS \(udp 53\)/);
+  assert.match(mine[1].message, /NTP \(udp 123\)/);
+  assert.match(mine[2].message, /169\.254\.169\.254/);
+  assert.is(r.code, 0, 'warnings and notes do not fail lint');
+
+  // DNS given by the site, NTP still missing; the platform note stays.
+  const dns = tmp('dns.yaml', RESTRICTED('extra_egress:\n  - { to: [10.30.0.53], ports: [53], transport: udp }\n'));
+  assert.equal(lint(['--profile', dns]).findings.filter((f) => /PC00[67]/.test(f.rule)).map((f) => f.rule), ['PC006', 'PC007']);
+  // A TCP 53 entry is not DNS over UDP.
+  const tcp = tmp('tcp.yaml', RESTRICTED('extra_egress:\n  - { to: [10.30.0.53], ports: [53] }\n'));
+  assert.equal(lint(['--profile', tcp]).findings.filter((f) => f.rule === 'PC006').length, 2);
+  // On AWS the platform serves DNS and time: nothing to say.
+  const aws = tmp('aws.yaml', RESTRICTED('host: { platform: aws }\n'));
+  assert.equal(lint(['--profile', aws]).findings.filter((f) => /PC00[67]/.test(f.rule)), []);
+  // Azure serves DNS, not NTP (its VMs keep time from the host).
+  const azure = tmp('azure.yaml', RESTRICTED('host: { platform: azure }\n'));
+  assert.equal(lint(['--profile', azure]).findings.filter((f) => /PC00[67]/.test(f.rule)).map((f) => f.message.match(/\((udp \d+)\)/)?.[1]), ['udp 123']);
+  // egress: allow cuts nothing off.
+  const open = tmp('open.yaml', RESTRICTED('').replace('egress: restrict', 'egress: allow'));
+  assert.equal(lint(['--profile', open]).findings.filter((f) => /PC00[67]/.test(f.rule)), []);
 });
 
 test.run();

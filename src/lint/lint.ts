@@ -13,6 +13,7 @@ import { DEFAULT_PHRASES, phraseTable, readPhrase, readPortCell } from '../catal
 import { readDirectives } from './directives';
 import { BROAD_V4_PREFIX, BROAD_V6_PREFIX, Level, PRIVILEGED_GROUPS, RULES, ruleById } from './rules';
 import { compareText } from '../order';
+import { hostBaseline } from '../ir/baseline';
 
 export interface Location {
   file: string;
@@ -369,6 +370,31 @@ export function lint(loaded: Loaded, options: LintOptions = {}): LintReport {
         finding('PC005', e.location, `'${e.text}' in group '${e.group}' is inside the documentation range ${d.text} (${d.why}): fine for examples, suspicious in production`, {
           hint: "replace it with the site's real addresses",
           key: `PC005:${entryKey(e)}`,
+        }),
+      );
+  }
+
+  // PC006 / PC007: what `egress: restrict` cuts off.
+  if (profile.egress === 'restrict') {
+    const where = locate(profile.doc, ['egress']);
+    const reached = (transport: 'tcp' | 'udp', port: number) =>
+      active.some((a) => a.from.includes(host) && a.rule.transport === transport && a.ports.some((p) => p.lo <= port && port <= p.hi)) ||
+      profile.extraEgress.some((e) => e.transport === transport && e.ports.some((p) => p.lo <= port && port <= p.hi)) ||
+      hostBaseline('restrict', profile.host.platform).some((b) => b.direction === 'egress' && b.transport === transport && b.ports.some((p) => p.lo <= port && port <= p.hi));
+    for (const [service, port] of [['DNS', 53], ['NTP', 123]] as const) {
+      if (reached('udp', port)) continue;
+      findings.push(
+        finding('PC006', where, `egress: restrict, and no rule lets the nodes reach ${service} (udp ${port}) anywhere: ${service === 'DNS' ? 'name resolution' : 'time synchronisation'} stops`, {
+          hint: `add an extra_egress entry (to: [the site's ${service === 'DNS' ? 'resolvers' : 'time servers'}], ports: [${port}], transport: udp)${profile.host.platform === 'none' ? ', or set host.platform on a cloud' : ''}`,
+          key: `PC006:${service}`,
+        }),
+      );
+    }
+    if (profile.host.platform === 'none')
+      findings.push(
+        finding('PC007', where, 'egress: restrict with host.platform none: on a cloud instance the metadata service (169.254.169.254) and platform endpoints (Azure 168.63.129.16, AWS DNS and time) are cut off', {
+          hint: 'on AWS, Azure or GCP set host.platform; on premises nothing to do',
+          key: 'PC007',
         }),
       );
   }
