@@ -142,6 +142,49 @@ test('explain: allowed flow names the rule, the row and the profile lines; denie
   assert.is(badPort.code, 2);
 });
 
+test('explain: the host baseline (DHCPv6 replies; platform endpoints under restrict) is allowed and named; outside it, denied', () => {
+  const ex = (profile: string, from: string, to: string, port: string) => runCli(['explain', '--profile', fixture('profiles', profile), '--from', from, '--to', to, '--port', port, '--json']);
+  // The DHCPv6 reply: link-local to link-local, udp 546 (RFC 8415), in every profile.
+  const reply = ex('example.yaml', 'fe80::1', 'fe80::2:3', '546/udp');
+  assert.is(reply.code, 0, reply.stdout + reply.stderr);
+  assert.equal(JSON.parse(reply.stdout).rules.map((r: { id: string }) => r.id), ['dhcpv6-client-in']);
+  assert.is(ex('example.yaml', '2001:db8:99::1', 'fe80::2:3', '546/udp').code, 1, 'a global source is not a DHCPv6 server on the link');
+  assert.is(ex('example.yaml', 'fe80::1', 'fe80::2:3', '547/udp').code, 1, 'only the client port');
+  // host-options.yaml: egress restrict on AWS: IMDS and the Route 53 Resolver reachable, other link-local not.
+  const imds = ex('host-options.yaml', '10.40.0.11', '169.254.169.254', '80/tcp');
+  assert.is(imds.code, 0, imds.stdout);
+  assert.equal(JSON.parse(imds.stdout).rules.map((r: { id: string }) => r.id), ['platform-aws-imds-v4']);
+  assert.is(ex('host-options.yaml', '2001:db8:40::11', 'fd00:ec2::253', '53/udp').code, 0);
+  assert.is(ex('host-options.yaml', '10.40.0.11', '169.254.169.254', '443/tcp').code, 1);
+  // restrict.yaml has no platform: the metadata service is cut off (lint PC007 says so).
+  assert.is(ex('restrict.yaml', '10.30.0.11', '169.254.169.254', '80/tcp').code, 1);
+  const text = runCli(['explain', '--profile', fixture('profiles', 'example.yaml'), '--from', 'fe80::1', '--to', 'fe80::2:3', '--port', '546/udp']);
+  assert.match(text.stdout, /rule dhcpv6-client-in \(ingress, host baseline\)/);
+  assert.match(text.stdout, /from source port 547 only/);
+});
+
+test('diff: host.platform aws -> azure under restrict closes the AWS endpoints and opens 168.63.129.16, citing the baseline', () => {
+  const aws = fs.readFileSync(fixture('profiles', 'host-options.yaml'), 'utf8');
+  const r = runCli(['diff', fixture('profiles', 'host-options.yaml'), tmp('azure.yaml', edit(aws, 'platform: aws', 'platform: azure')), '--format', 'json']);
+  assert.is(r.code, 1, r.stderr);
+  const d = JSON.parse(r.stdout);
+  const flat = (cs: { transport: string; ports: string[]; destinations: string[]; reason: string }[]) =>
+    cs.map((c) => `${c.transport} ${c.ports.join(',')} -> ${c.destinations.join(',')}`).sort();
+  assert.equal(flat(d.opened), ['tcp 53,80,32526 -> 168.63.129.16/32', 'udp 53 -> 168.63.129.16/32']);
+  // Azure's IMDS is AWS's too (169.254.169.254 tcp 80): not a change.
+  assert.equal(flat(d.closed), [
+    'tcp 53 -> 169.254.169.253/32',
+    'tcp 53 -> fd00:ec2::253/128',
+    'tcp 80 -> fd00:ec2::254/128',
+    'udp 123 -> 169.254.169.123/32',
+    'udp 123 -> fd00:ec2::123/128',
+    'udp 53 -> 169.254.169.253/32',
+    'udp 53 -> fd00:ec2::253/128',
+  ]);
+  for (const c of [...d.opened, ...d.closed]) assert.is(c.reason, 'host.platform: aws -> azure');
+  assert.ok(d.opened[0].rows.some((row: { ref: string }) => row.ref.startsWith('platform-azure-')), JSON.stringify(d.opened[0].rows));
+});
+
 // Property: for random profile pairs, diff says "same" exactly when explain
 // agrees on every sampled flow of both; and a sampled address inside every
 // reported change flips explain's verdict accordingly.

@@ -149,6 +149,8 @@ function describeReason(raw: RawChange, gained: Side, lost: Side, family: Family
   }
   if (raw.direction === 'egress' && ir.egress !== lost.loaded.ir.egress) return `egress: ${lost.loaded.ir.egress} -> ${opened ? ir.egress : lost.loaded.ir.egress === 'allow' ? 'restrict' : 'allow'}`;
   const ids = raw.rules.map((r) => r.id);
+  if (raw.rules.length && raw.rules.every((r) => r.destinationGroup === 'host baseline') && ir.hostPolicy.platform !== lost.loaded.ir.hostPolicy.platform)
+    return `host.platform: ${opened ? `${lost.loaded.ir.hostPolicy.platform} -> ${ir.hostPolicy.platform}` : `${ir.hostPolicy.platform} -> ${lost.loaded.ir.hostPolicy.platform}`}`;
   return `ports ${verb} by ${ids.length ? ids.join(', ') : `egress: ${ir.egress}`}`;
 }
 

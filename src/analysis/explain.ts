@@ -4,7 +4,7 @@
 import { AddrRange, Cidr, cidrRange, containsAddress, Family, parseAddress } from '../addresses';
 import type { Loaded } from '../compile';
 import { CompileError, Diagnostic } from '../diagnostics';
-import type { Direction, IR, Rule, Transport } from '../ir/types';
+import type { BaselineRule, Direction, IR, Rule, Transport } from '../ir/types';
 import { buildFlowModel, FlowModel, setRanges } from './flows';
 import { visibleLine } from '../terminal';
 
@@ -121,6 +121,23 @@ export function explainFlow(loaded: Loaded, q: FlowQuery): Explanation {
   const candidates = (direction: Direction, scope: Rule['scope']) =>
     ir.rules.filter((r) => r.scope === scope && r.direction === direction && r.family === family && r.transport === transport && r.ports.some((p) => p.lo <= port && port <= p.hi));
   const peerOf = (r: Rule, direction: Direction): AddrRange[] => setRanges(ir, direction === 'ingress' ? r.source : r.destination);
+  const within = (cidrs: Cidr[] | undefined, v: bigint) => !cidrs || containsAddress(cidrs.map(cidrRange), v);
+  /** The host baseline (DHCP, platform endpoints) that allows the flow in
+   * that direction. Its host end is matched by the rule's own addresses
+   * when it names some (DHCPv6 replies go to the node's link-local
+   * address, which no profile lists), else by the nodes' addresses. */
+  const baselineFor = (direction: Direction): BaselineRule | undefined =>
+    ir.hostPolicy.baseline.find(
+      (b) =>
+        b.direction === direction &&
+        b.family === family &&
+        b.transport === transport &&
+        b.ports.some((p) => p.lo <= port && port <= p.hi) &&
+        (direction === 'ingress' ? within(b.source, from.value) && (b.destination ? within(b.destination, to.value) : toNode) : within(b.destination, to.value) && (b.source ? within(b.source, from.value) : fromNode)),
+    );
+  const baselineInfo = (b: BaselineRule): ExplainRule => ({ id: b.id, direction: b.direction, rows: [], groups: [], profile_lines: [] });
+  const baselineReason = (b: BaselineRule) =>
+    `host baseline ${b.id}: ${b.why}${b.sourcePorts ? ` (from source port ${b.sourcePorts.map((p) => (p.lo === p.hi ? p.lo : `${p.lo}-${p.hi}`)).join(',')} only)` : ''}`;
 
   /** One direction's verdict on the host; collects rules and reasons. */
   const check = (direction: Direction): boolean => {
@@ -135,6 +152,12 @@ export function explainFlow(loaded: Loaded, q: FlowQuery): Explanation {
     const matching = open.filter((r) => containsAddress(peerOf(r, direction), peer.value));
     for (const r of matching) rules.push(ruleInfo(r, port, [...fromMembers, ...toMembers]));
     if (matching.length) return true;
+    const b = baselineFor(direction);
+    if (b) {
+      rules.push(baselineInfo(b));
+      reasons.push(baselineReason(b));
+      return true;
+    }
     const verb = direction === 'ingress' ? 'is open to' : 'is open towards';
     if (open.length) {
       const to = open.map((r) => `${direction === 'ingress' ? r.sourceGroup : r.destinationGroup} (${r.provenance.filter((p) => p.ports.some((x) => x.lo <= port && port <= x.hi)).map((p) => `${p.ref} ${p.service}`).join('; ')})`);
@@ -158,6 +181,9 @@ export function explainFlow(loaded: Loaded, q: FlowQuery): Explanation {
   } else if (fromNode) {
     direction = 'egress';
     allowed = check('egress');
+  } else if (baselineFor('ingress')?.destination) {
+    direction = 'ingress';
+    allowed = check('ingress');
   } else {
     direction = 'off-host';
     const offHost = candidates('ingress', 'off-host').filter(
@@ -180,7 +206,7 @@ export function explainFlow(loaded: Loaded, q: FlowQuery): Explanation {
 export function formatExplanation(e: Explanation): string {
   const lines = [`${e.verdict.toUpperCase()}: ${e.from} -> ${e.to} ${e.port}/${e.transport} (${e.direction})`];
   for (const r of e.rules) {
-    lines.push(`  rule ${r.id} (${r.direction}, groups: ${r.groups.join(', ')})`);
+    lines.push(`  rule ${r.id} (${r.direction}, ${r.groups.length ? `groups: ${r.groups.join(', ')}` : 'host baseline'})`);
     for (const row of r.rows) lines.push(`    ${row.ref} ${row.heading}${row.row ? `, row ${row.row}` : ''}: ${row.service}: ${row.description}`);
     for (const l of r.profile_lines) lines.push(`    address from ${l}`);
   }

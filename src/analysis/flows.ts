@@ -42,7 +42,8 @@ export function setRanges(ir: IR, name: string | undefined): AddrRange[] {
   let ranges = byName.get(name);
   if (!ranges) {
     const set = ir.sets.find((s) => s.name === name);
-    ranges = set ? mergeRanges(set.cidrs.map(cidrRange)) : [];
+    const base = name.startsWith(BASELINE_SET) ? ir.hostPolicy.baseline.find((b) => BASELINE_SET + b.id === name) : undefined;
+    ranges = set ? mergeRanges(set.cidrs.map(cidrRange)) : base ? (base.destination ? mergeRanges(base.destination.map(cidrRange)) : [FULL_RANGE[base.family]]) : [];
     byName.set(name, ranges);
   }
   return ranges;
@@ -61,6 +62,36 @@ export function elementarySegments(ranges: PortRange[]): PortRange[] {
   return out;
 }
 
+/** Pseudo set names of the baseline rules' destinations (no IR set has a colon). */
+const BASELINE_SET = 'baseline:';
+
+/** The host baseline's egress rules (DHCP, platform endpoints; present
+ * only under restrict) as rules of the model: their source is the nodes,
+ * their destination literal. Ingress baseline rules (DHCPv6 replies to the
+ * node's link-local address) have a host end outside the nodes' addresses
+ * and are the same in every profile: explain answers them, diff need not.
+ * Source ports are not modelled (explain says which they are). */
+function baselineEntries(ir: IR, transport: Transport, family: Family): { rule: Rule; peers: AddrRange[] }[] {
+  return ir.hostPolicy.baseline
+    .filter((b) => b.direction === 'egress' && b.transport === transport && b.family === family)
+    .map((b) => ({
+      rule: {
+        id: b.id,
+        direction: 'egress',
+        scope: 'host',
+        family,
+        transport,
+        destination: BASELINE_SET + b.id,
+        sourceGroup: ir.host,
+        destinationGroup: 'host baseline',
+        ports: b.ports,
+        provenance: [{ ruleId: b.id, table: 'baseline', heading: 'host baseline', ref: b.id, service: b.why, description: b.why, ports: b.ports }],
+        antiLockout: false,
+      },
+      peers: setRanges(ir, BASELINE_SET + b.id),
+    }));
+}
+
 export function buildFlowModel(ir: IR, hostAddresses: Record<Family, AddrRange[]>): FlowModel {
   const hostListed = { ipv4: hostAddresses.ipv4.length > 0, ipv6: hostAddresses.ipv6.length > 0 };
   const host = {
@@ -75,13 +106,17 @@ export function buildFlowModel(ir: IR, hostAddresses: Record<Family, AddrRange[]
     if (direction === 'egress' && ir.egress === 'allow') {
       segs = [{ ports: { lo: 1, hi: 65535 }, peers: [FULL_RANGE[family]], rules: [] }];
     } else {
-      const rules = ir.rules.filter((r) => r.scope === 'host' && r.direction === direction && r.transport === transport && r.family === family);
+      const entries = [
+        ...ir.rules
+          .filter((r) => r.scope === 'host' && r.direction === direction && r.transport === transport && r.family === family)
+          .map((rule) => ({ rule, peers: setRanges(ir, direction === 'ingress' ? rule.source : rule.destination) })),
+        ...(direction === 'egress' ? baselineEntries(ir, transport, family) : []),
+      ];
       segs = [];
-      for (const ports of elementarySegments(rules.flatMap((r) => r.ports))) {
-        const covering = rules.filter((r) => r.ports.some((p) => p.lo <= ports.lo && ports.hi <= p.hi));
+      for (const ports of elementarySegments(entries.flatMap((e) => e.rule.ports))) {
+        const covering = entries.filter((e) => e.rule.ports.some((p) => p.lo <= ports.lo && ports.hi <= p.hi));
         if (!covering.length) continue;
-        const peers = mergeRanges(covering.flatMap((r) => setRanges(ir, direction === 'ingress' ? r.source : r.destination)));
-        segs.push({ ports, peers, rules: covering });
+        segs.push({ ports, peers: mergeRanges(covering.flatMap((e) => e.peers)), rules: covering.map((e) => e.rule) });
       }
     }
     cache.set(key, segs);
