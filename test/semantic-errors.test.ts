@@ -94,6 +94,15 @@ const cases: Case[] = [
     catalog: C('reserved-table.yaml'),
     errors: [{ line: 7, col: 3, message: "table id 'P' is reserved", hint: 'T6' }],
   },
+  // Class 10: host options that contradict each other.
+  {
+    name: 'an interface both trusted (left to its manager) and bound to zone portcullis; an unknown firewalld key',
+    profile: P('interface-both.yaml'),
+    errors: [
+      { line: 9, col: 22, message: "interface 'eth1' is both in firewalld.interfaces (bound to zone portcullis) and in host.trusted_interfaces", hint: 'line 7 lists it as trusted' },
+      { line: 10, col: 3, message: "unknown key 'bogus'", hint: /interfaces/ },
+    ],
+  },
   // Class 9: IPv4 inside IPv6 follows the dotted-quad rules of plain IPv4.
   {
     name: 'IPv4-mapped IPv6 with an octal-looking part (::ffff:010.0.0.1)',

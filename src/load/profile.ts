@@ -173,6 +173,13 @@ export function loadProfile(source: SourceText, catalog: Catalog): Profile {
       path: ['extra_egress', i],
     });
   });
+  // An interface cannot both be left to other managers and bound to zone portcullis.
+  const trusted = Array.isArray(raw.host?.trusted_interfaces) ? raw.host!.trusted_interfaces : [];
+  (Array.isArray(raw.firewalld?.interfaces) ? raw.firewalld!.interfaces : []).forEach((name, i) => {
+    const j = trusted.indexOf(name);
+    if (typeof name === 'string' && j >= 0)
+      err(['firewalld', 'interfaces', i], `interface '${name}' is both in firewalld.interfaces (bound to zone portcullis) and in host.trusted_interfaces (left to its own manager)`, `line ${doc.pos(['host', 'trusted_interfaces', j]).line} lists it as trusted; keep it in one of the two`);
+  });
   if (errors.length) throw new CompileError(sortDiagnostics(errors));
   return {
     doc,
