@@ -17,7 +17,7 @@ export const BOOT_INCLUDE = `include "${BOOT_PATH}"`;
  * line is added once). */
 export const BOOT_COMMANDS = [
   `install -D -m 0644 portcullis.nft ${BOOT_PATH}`,
-  `grep -qxF '${BOOT_INCLUDE}' ${BOOT_CONF} || printf '%s\\n' '${BOOT_INCLUDE}' >> ${BOOT_CONF}`,
+  `grep -qxF '${BOOT_INCLUDE}' ${BOOT_CONF} || echo '${BOOT_INCLUDE}' >> ${BOOT_CONF}`,
 ];
 
 export const nftablesLoader: TargetLoader = {

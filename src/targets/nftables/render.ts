@@ -6,7 +6,7 @@ import { Cidr, formatAddress } from '../../addresses';
 import type { BaselineRule, HostPolicy, IR, Rule } from '../../ir/types';
 import { formatPortRange, PortRange } from '../../ports';
 import { Backend, checkLines, citeRows, commentBlock, commentLines, headerLines, LineLimit, OutputFile, safeComment, TemplateSet, utf8Length } from '../base';
-import { BOOT_INCLUDE, BOOT_PATH, LIVE_COMMANDS } from './host';
+import { BOOT_COMMANDS, LIVE_COMMANDS } from './host';
 
 /** nft refuses a longer comment: src/parser_bison.y, comment_spec, checks
  * strlen() > NFTNL_UDATA_COMMENT_MAXLEN, which libnftnl's
@@ -136,8 +136,7 @@ export function renderNftables(ir: IR): string {
   const context = {
     header: commentBlock(headerLines(ir)),
     live: LIVE_COMMANDS[0],
-    bootPath: BOOT_PATH,
-    bootInclude: BOOT_INCLUDE,
+    bootCommands: BOOT_COMMANDS,
     priority: chainPriority(policy.nftables.priority),
     trustedList: policy.trustedInterfaces.join(', '),
     trustedIn: trusted && `iifname ${trusted} ${c('accept')} comment "trusted-interfaces"`,
