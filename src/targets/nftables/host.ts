@@ -5,6 +5,21 @@ import { runCommands, TargetLoader } from '../host';
 /** The live apply, as the file header gives it, run in the output directory. */
 export const LIVE_COMMANDS = ['nft -f portcullis.nft'];
 
+/** Debian's nftables.service (ExecStart and ExecReload) runs
+ * `/usr/sbin/nft -f /etc/nftables.conf`, whose stock text begins with
+ * `flush ruleset`. At boot that is what we want (nothing else is loaded
+ * yet); an include line puts our file into that same transaction. */
+export const BOOT_CONF = '/etc/nftables.conf';
+export const BOOT_PATH = '/etc/nftables.d/portcullis.nft';
+export const BOOT_INCLUDE = `include "${BOOT_PATH}"`;
+
+/** The boot install, run in the output directory; idempotent (the include
+ * line is added once). */
+export const BOOT_COMMANDS = [
+  `install -D -m 0644 portcullis.nft ${BOOT_PATH}`,
+  `grep -qxF '${BOOT_INCLUDE}' ${BOOT_CONF} || echo '${BOOT_INCLUDE}' >> ${BOOT_CONF}`,
+];
+
 export const nftablesLoader: TargetLoader = {
   name: 'nftables',
   tools: ['nft'],

@@ -2,10 +2,11 @@
 // Rules match named interval sets (one per group and family), so the rule
 // count does not grow with the number of addresses.
 
-import { formatAddress } from '../../addresses';
-import type { IR, Rule } from '../../ir/types';
-import { formatPortRange } from '../../ports';
+import { Cidr, formatAddress } from '../../addresses';
+import type { BaselineRule, HostPolicy, IR, Rule } from '../../ir/types';
+import { formatPortRange, PortRange } from '../../ports';
 import { Backend, checkLines, citeRows, commentBlock, commentLines, headerLines, LineLimit, OutputFile, safeComment, TemplateSet, utf8Length } from '../base';
+import { BOOT_COMMANDS, LIVE_COMMANDS } from './host';
 
 /** nft refuses a longer comment: src/parser_bison.y, comment_spec, checks
  * strlen() > NFTNL_UDATA_COMMENT_MAXLEN, which libnftnl's
@@ -46,11 +47,16 @@ const templates = new TemplateSet('nftables', {
 
 const FAMILY_KEYWORD = { ipv4: 'ip', ipv6: 'ip6' } as const;
 
+/** One item, or an anonymous set of them. */
+function setExpr(items: readonly string[]): string {
+  return items.length === 1 ? items[0] : `{ ${items.join(', ')} }`;
+}
+
 /** The rule's ports: one port or range, or an anonymous set, spread over
  * lines of at most NFT_SET_LINE_MAX bytes of elements when it is long (nft
  * reads line breaks after a comma inside `{ }`). */
-function portsExpr(rule: Rule): string {
-  const items = rule.ports.map((p) => formatPortRange(p));
+function portsExpr(ports: readonly PortRange[]): string {
+  const items = ports.map((p) => formatPortRange(p));
   if (items.length === 1) return items[0];
   const rows: string[][] = [[]];
   let width = 0;
@@ -66,14 +72,57 @@ function portsExpr(rule: Rule): string {
   return `{ ${rows.map((r) => r.join(', ')).join(',\n\t\t\t')} }`;
 }
 
-function ruleContext(rule: Rule) {
+/** `counter ` on every rule when host.counters is set. */
+function verdict(policy: HostPolicy, v: 'accept' | 'drop'): string {
+  return policy.counters ? `counter ${v}` : v;
+}
+
+function ruleContext(rule: Rule, policy: HostPolicy) {
   const peerSet = rule.direction === 'ingress' ? rule.source : rule.destination;
   const field = rule.direction === 'ingress' ? 'saddr' : 'daddr';
   return {
     // Descriptions go in `#` lines, one or more per catalog row.
     notes: commentBlock(rule.provenance.map((p) => `${p.ref} ${p.service}: ${p.description}`)),
-    statement: `${FAMILY_KEYWORD[rule.family]} ${field} @${peerSet} ${rule.transport} dport ${portsExpr(rule)} accept`,
+    statement: `${FAMILY_KEYWORD[rule.family]} ${field} @${peerSet} ${rule.transport} dport ${portsExpr(rule.ports)} ${verdict(policy, 'accept')}`,
     comment: `${rule.id} ${citeRows(rule.provenance)}`,
+  };
+}
+
+/** A baseline rule: literal addresses; a rule without any address still
+ * names its family (the table is inet). */
+function baselineContext(rule: BaselineRule, policy: HostPolicy) {
+  const fam = FAMILY_KEYWORD[rule.family];
+  const addrs = (field: string, cidrs?: Cidr[]) => (cidrs?.length ? [`${fam} ${field} ${setExpr(cidrs.map(formatAddress))}`] : []);
+  const matches = [
+    ...addrs('saddr', rule.source),
+    ...addrs('daddr', rule.destination),
+    ...(rule.sourcePorts?.length ? [`${rule.transport} sport ${portsExpr(rule.sourcePorts)}`] : []),
+    `${rule.transport} dport ${portsExpr(rule.ports)}`,
+  ];
+  if (!rule.source?.length && !rule.destination?.length) matches.unshift(`meta nfproto ${rule.family}`);
+  return { notes: commentBlock([`${rule.id}: ${rule.why}`]), statement: `${matches.join(' ')} ${verdict(policy, 'accept')}`, comment: rule.id };
+}
+
+/** Interface names go into nft strings, which have no escapes: the profile
+ * schema allows only these characters; anything else is a compiler bug. */
+function interfaces(names: readonly string[]): string {
+  for (const n of names) if (!/^[A-Za-z0-9_.:@-]{1,15}$/.test(n)) throw new Error(`internal: nftables: interface name ${JSON.stringify(n)}`);
+  return setExpr(names.map((n) => `"${n}"`));
+}
+
+/** `priority filter`, `filter + 10`, `filter - 5`: nft's own notation. */
+export function chainPriority(priority: number): string {
+  if (priority === 0) return 'filter';
+  return `filter ${priority < 0 ? '-' : '+'} ${Math.abs(priority)}`;
+}
+
+/** What ends a chain whose policy is drop: a counter of what reaches the
+ * policy (host.counters), and a rate-limited log line (host.log). */
+function chainEnd(policy: HostPolicy, dir: 'in' | 'out') {
+  const log = policy.logDrops;
+  return {
+    counter: policy.counters ? `counter comment ${nftComment(`policy-drop-${dir}`)}` : undefined,
+    log: log ? `limit rate ${log.rate} log prefix "${log.prefix} ${dir}: "${log.group !== undefined ? ` group ${log.group}` : ''}` : undefined,
   };
 }
 
@@ -81,8 +130,25 @@ export function renderNftables(ir: IR): string {
   const restrict = ir.egress === 'restrict';
   // Egress rules take effect only when egress is restricted.
   const host = ir.rules.filter((r) => r.scope === 'host' && (r.direction === 'ingress' || restrict));
+  const policy = ir.hostPolicy;
+  const trusted = policy.trustedInterfaces.length ? interfaces(policy.trustedInterfaces) : undefined;
+  const c = (v: 'accept' | 'drop') => verdict(policy, v);
   const context = {
     header: commentBlock(headerLines(ir)),
+    live: LIVE_COMMANDS[0],
+    bootCommands: BOOT_COMMANDS,
+    priority: chainPriority(policy.nftables.priority),
+    trustedList: policy.trustedInterfaces.join(', '),
+    trustedIn: trusted && `iifname ${trusted} ${c('accept')} comment "trusted-interfaces"`,
+    trustedOut: trusted && `oifname ${trusted} ${c('accept')} comment "trusted-interfaces"`,
+    accept: c('accept'),
+    drop: c('drop'),
+    baselineIn: policy.baseline.filter((b) => b.direction === 'ingress').map((b) => baselineContext(b, policy)),
+    baselineOut: restrict ? policy.baseline.filter((b) => b.direction === 'egress').map((b) => baselineContext(b, policy)) : [],
+    endIn: chainEnd(policy, 'in'),
+    endOut: chainEnd(policy, 'out'),
+    logRate: policy.logDrops?.rate,
+    logGroup: policy.logDrops?.group,
     sets: ir.sets
       .filter((s) => host.some((r) => r.source === s.name || r.destination === s.name))
       .map((s) => ({
@@ -93,10 +159,10 @@ export function renderNftables(ir: IR): string {
       })),
     icmpIn: ir.icmp.ingress,
     icmpOut: ir.icmp.egress,
-    inputRules: host.filter((r) => r.direction === 'ingress').map(ruleContext),
+    inputRules: host.filter((r) => r.direction === 'ingress').map((r) => ruleContext(r, policy)),
     outputPolicy: restrict ? 'drop' : 'accept',
     restrict,
-    outputRules: host.filter((r) => r.direction === 'egress').map(ruleContext),
+    outputRules: host.filter((r) => r.direction === 'egress').map((r) => ruleContext(r, policy)),
     offHost: ir.rules
       .filter((r) => r.scope === 'off-host')
       .flatMap((r) => commentLines(`${r.id}: ${r.sourceGroup} -> ${r.destinationGroup} ${r.transport} ${r.ports.map((p) => formatPortRange(p)).join(',')} (${citeRows(r.provenance)})`)),
