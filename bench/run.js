@@ -99,7 +99,7 @@ function kernel(n) {
     echo "nft_ms $(( (b - a) / 1000000 ))"
     echo "nft_rules $(nft -j list ruleset | grep -o '"rule":' | wc -l)"
     a=$(now)
-    ipset restore -exist < ${dir}/iptables/ipsets.v4; ipset restore -exist < ${dir}/iptables/ipsets.v6
+    ipset restore -exist < ${dir}/iptables/ipsets
     iptables-restore --noflush < ${dir}/iptables/rules.v4; ip6tables-restore --noflush < ${dir}/iptables/rules.v6
     b=$(now)
     echo "ipt_ms $(( (b - a) / 1000000 ))"

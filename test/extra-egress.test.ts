@@ -71,7 +71,7 @@ test('a hostile extra_egress description (profile text) cannot escape any target
       fs.writeFileSync(path.join(dir, f.path), f.content);
     }
     const d = path.join(dir, r.environment);
-    const load = spawnSync('unshare', ['-Urn', 'sh', '-c', `nft -f ${d}/nftables/portcullis.nft && ipset restore -exist < ${d}/iptables/ipsets.v4 && ipset restore -exist < ${d}/iptables/ipsets.v6 && iptables-restore --noflush < ${d}/iptables/rules.v4 && ip6tables-restore --noflush < ${d}/iptables/rules.v6 && iptables -S`], { encoding: 'utf8' });
+    const load = spawnSync('unshare', ['-Urn', 'sh', '-c', `nft -f ${d}/nftables/portcullis.nft && ipset restore -exist < ${d}/iptables/ipsets && iptables-restore --noflush < ${d}/iptables/rules.v4 && ip6tables-restore --noflush < ${d}/iptables/rules.v6 && iptables -S`], { encoding: 'utf8' });
     assert.is(load.status, 0, load.stderr);
     assert.not.match(load.stdout, /^-A INPUT -j ACCEPT$/m);
     fs.copyFileSync('/etc/firewalld/firewalld.conf', path.join(d, 'firewalld', 'firewalld.conf'));

@@ -1,5 +1,5 @@
 // iptables backend: the outputs load for real (ipset restore, iptables-restore,
-// ip6tables-restore) in a throwaway network namespace, twice; the rule count
+// ip6tables-restore, by the live apply) in a throwaway network namespace, twice; the rule count
 // does not depend on the number of addresses; descriptions cannot escape.
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
@@ -8,6 +8,8 @@ import * as path from 'path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { compile } from '../src/compile';
+import { BOOT_COMMANDS, LIVE_COMMANDS } from '../src/targets/iptables/host';
+import { IPSET_MAXELEM } from '../src/targets/iptables/render';
 import { fixture, ROOT } from './helpers/cli';
 
 function tmpdir(): string {
@@ -38,19 +40,14 @@ function compileTo(dir: string, profile: string, catalog?: { path: string; text:
   return path.join(dir, r.environment, 'iptables');
 }
 
-/** Loads the four files into a fresh user+network namespace the way the
- * header says, twice, and returns `iptables -S` / `ip6tables -S` output. */
+/** Loads the three files into a fresh user+network namespace by the live
+ * apply of the headers (LIVE_COMMANDS), twice, and returns `iptables -S` /
+ * `ip6tables -S` output. */
 function loadInNamespace(dir: string): { code: number; out: string; err: string } {
-  const apply = (fam: string, cmd: string) => `
-    ipset restore -exist < ${dir}/ipsets.${fam}
-    ${cmd}-restore --noflush < ${dir}/rules.${fam}
-    ${cmd} -C INPUT -j PORTCULLIS-INPUT 2>/dev/null || ${cmd} -I INPUT 1 -j PORTCULLIS-INPUT
-    ${cmd} -C OUTPUT -j PORTCULLIS-OUTPUT 2>/dev/null || ${cmd} -I OUTPUT 1 -j PORTCULLIS-OUTPUT`;
   const script = `set -e
-    ${apply('v4', 'iptables')}
-    ${apply('v6', 'ip6tables')}
-    ${apply('v4', 'iptables')}
-    ${apply('v6', 'ip6tables')}
+    cd ${dir}
+    ${LIVE_COMMANDS.join('\n')}
+    ${LIVE_COMMANDS.join('\n')}
     echo ===v4; iptables -S
     echo ===v6; ip6tables -S
     echo ===sets; ipset list -t | grep -E '^(Name|Number of entries)'`;
@@ -68,7 +65,7 @@ test('example profile: ipsets and rules load for real, twice, into a namespace',
   const r = compile({ profile: { path: 'example.yaml', text: fs.readFileSync(fixture('profiles', 'example.yaml'), 'utf8') }, targets: ['iptables'] });
   assert.ok(r.ok);
   if (!r.ok) return;
-  assert.equal(r.files.map((f) => f.path), ['prod-east/iptables/ipsets.v4', 'prod-east/iptables/rules.v4', 'prod-east/iptables/ipsets.v6', 'prod-east/iptables/rules.v6']);
+  assert.equal(r.files.map((f) => f.path), ['prod-east/iptables/ipsets', 'prod-east/iptables/rules.v4', 'prod-east/iptables/rules.v6']);
   for (const f of r.files) {
     fs.mkdirSync(path.dirname(path.join(dir, f.path)), { recursive: true });
     fs.writeFileSync(path.join(dir, f.path), f.content);
@@ -128,10 +125,69 @@ test('hostile descriptions stay in comments and the rules still load', () => {
   assert.ok(rules.includes(`# T1.1 SSH: He said "hi" \\ $(rm -rf /) \`id\` <b>&amp; */ -- ]]> COMMIT -A INPUT -j ACCEPT`), rules.slice(0, 3000));
   // No line outside a comment says COMMIT except the real one, and no injected rule.
   assert.is(rules.split('\n').filter((l) => l === 'COMMIT').length, 1);
-  assert.not.ok(rules.split('\n').some((l) => l.startsWith('-A INPUT')));
+  assert.not.ok(rules.split('\n').some((l) => l.startsWith('-A INPUT -j ACCEPT')));
   const loaded = loadInNamespace(out);
   assert.is(loaded.code, 0, loaded.err);
   fs.rmSync(dir, { recursive: true, force: true });
+});
+
+function filesOf(text: string): Record<string, string> {
+  const r = compile({ profile: { path: 'p.yaml', text }, targets: ['iptables'] });
+  if (!r.ok) throw new Error(JSON.stringify(r.diagnostics));
+  return Object.fromEntries(r.files.map((f) => [path.basename(f.path), f.content]));
+}
+
+const statements = (file: string) => file.split('\n').filter((l) => l && !l.startsWith('#'));
+
+test('rules.v4/v6 are the whole filter table for boot: built-in chains at ACCEPT, our chains, one hook each; FORWARD not hooked', () => {
+  for (const [hook, lines] of [
+    ['first', ['-I INPUT 1 -j PORTCULLIS-INPUT', '-I OUTPUT 1 -j PORTCULLIS-OUTPUT']],
+    ['last', ['-A INPUT -j PORTCULLIS-INPUT', '-A OUTPUT -j PORTCULLIS-OUTPUT']],
+  ] as const) {
+    const files = filesOf(profileText(['10.20.0.11'], `iptables: { hook: ${hook} }`));
+    assert.equal(Object.keys(files), ['ipsets', 'rules.v4', 'rules.v6']);
+    for (const f of ['rules.v4', 'rules.v6']) {
+      const st = statements(files[f]);
+      assert.equal(st.slice(0, 8), ['*filter', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ':PORTCULLIS-INPUT - [0:0]', ':PORTCULLIS-OUTPUT - [0:0]', ...lines]);
+      assert.equal(st.filter((l) => /^-[AI] (INPUT|FORWARD|OUTPUT) /.test(l)), lines, `${f}: the two hooks are the only rules in built-in chains`);
+      assert.is(st[st.length - 1], 'COMMIT');
+      // The header gives the boot install and the live apply verbatim.
+      for (const c of [...BOOT_COMMANDS, ...LIVE_COMMANDS]) assert.ok(files[f].includes(`#   ${c}\n`), `${f} header lacks ${c}`);
+      assert.ok(files[f].includes(`(iptables.hook: ${hook})`));
+    }
+  }
+});
+
+test('baseline, trusted interfaces and logging land where they belong', () => {
+  const allow = filesOf(profileText(['10.20.0.11'], 'host: { trusted_interfaces: [docker0, virbr0], log: { drops: true } }'));
+  const v6 = statements(allow['rules.v6']);
+  const inRules = v6.filter((l) => l.startsWith('-A PORTCULLIS-INPUT'));
+  assert.equal(inRules.slice(0, 2), ['-A PORTCULLIS-INPUT -i docker0 -m comment --comment "trusted interface" -j RETURN', '-A PORTCULLIS-INPUT -i virbr0 -m comment --comment "trusted interface" -j RETURN']);
+  const dhcp = '-A PORTCULLIS-INPUT -s fe80::/10 -d fe80::/10 -p udp --sport 547 --dport 546 -m comment --comment "dhcpv6-client-in" -j ACCEPT';
+  assert.ok(v6.includes(dhcp));
+  assert.ok(v6.indexOf(dhcp) < v6.findIndex((l) => l.includes('--match-set')), 'the baseline comes before the catalog rules');
+  assert.ok(v6.indexOf(dhcp) > v6.findIndex((l) => l.includes('ipv6-icmp')), 'and after ICMP');
+  assert.match(allow['rules.v6'], /^# dhcpv6-client-in: DHCPv6 server replies/m);
+  assert.not.match(allow['rules.v4'], /dhcpv6/);
+  assert.equal(inRules.slice(-2), ['-A PORTCULLIS-INPUT -m limit --limit 10/minute -j LOG --log-prefix "portcullis-drop in: "', '-A PORTCULLIS-INPUT -j DROP']);
+  assert.not.ok(v6.some((l) => l.startsWith('-A PORTCULLIS-OUTPUT')), 'egress: allow leaves our output chain empty');
+
+  const restrict = filesOf(profileText(['10.20.0.11'], 'egress: restrict\nhost: { platform: azure, trusted_interfaces: [docker0], log: { drops: true, group: 5, rate: 3/second } }'));
+  const v4 = statements(restrict['rules.v4']);
+  const out = v4.filter((l) => l.startsWith('-A PORTCULLIS-OUTPUT'));
+  assert.is(out[0], '-A PORTCULLIS-OUTPUT -o docker0 -m comment --comment "trusted interface" -j RETURN');
+  assert.ok(out.includes('-A PORTCULLIS-OUTPUT -p udp --sport 68 --dport 67 -m comment --comment "dhcpv4-client-out" -j ACCEPT'));
+  assert.ok(out.includes('-A PORTCULLIS-OUTPUT -d 168.63.129.16 -p tcp -m multiport --dports 80,32526 -m comment --comment "platform-azure-wireserver-v4" -j ACCEPT'));
+  assert.equal(out.slice(-2), ['-A PORTCULLIS-OUTPUT -m limit --limit 3/second -j NFLOG --nflog-group 5 --nflog-prefix "portcullis-drop out: "', '-A PORTCULLIS-OUTPUT -j DROP']);
+  assert.ok(v4.includes('-A PORTCULLIS-INPUT -m limit --limit 3/second -j NFLOG --nflog-group 5 --nflog-prefix "portcullis-drop in: "'));
+  assert.ok(statements(restrict['rules.v6']).includes('-A PORTCULLIS-OUTPUT -d ff02::1:2 -p udp --sport 546 --dport 547 -m comment --comment "dhcpv6-client-out" -j ACCEPT'));
+});
+
+test('ipsets: one file for both families, every set at the same fixed maxelem whatever its size', () => {
+  const files = filesOf(profileText(['10.20.0.11', '"2001:db8:20::11"']));
+  const creates = statements(files.ipsets).filter((l) => l.startsWith('create '));
+  assert.ok(creates.some((l) => l.includes('family inet ')) && creates.some((l) => l.includes('family inet6 ')), 'both families');
+  for (const c of creates) assert.match(c, new RegExp(` maxelem ${IPSET_MAXELEM}$`));
 });
 
 test.run();

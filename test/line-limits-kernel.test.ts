@@ -12,7 +12,7 @@
 //   allow) load, and change nothing;
 // - 20 KiB texts built so that the old output's comment lines split exactly
 //   into `-A PORTCULLIS-INPUT ... -j ACCEPT` (rules.v4) and `create evil ...`
-//   (ipsets.v4) stay comments;
+//   (ipsets) stay comments;
 // - property (fast-check): random 10-20 KiB texts with line breaks, controls,
 //   quotes, `#`, `;`, rule and ipset commands, unicode, in every text field
 //   of catalog and profile (test/helpers/hostile-inputs.ts), for random
@@ -126,7 +126,7 @@ test('a rule with 300 ports (listed in the headers, egress: allow) loads in ever
   const shape: Shape = { egress: 'allow', backupPorts: 300 };
   const inputs = hostileInputs(shape, short);
   const dirs = compileHost(inputs);
-  const ipsets = fs.readFileSync(path.join(dirs.iptables, 'ipsets.v4'), 'utf8');
+  const ipsets = fs.readFileSync(path.join(dirs.iptables, 'ipsets'), 'utf8');
   assert.match(ipsets, /covered by open outbound \(egress: allow\): out-backup-v4-tcp tcp 20000,20002,/, 'the ports are in the ipsets header');
   const ports = (ipsets.match(/\b2\d{4}\b/g) ?? []).length;
   assert.ok(ports >= 300, `all 300 ports listed (found ${ports})`);

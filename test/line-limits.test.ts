@@ -85,7 +85,7 @@ test('checkLines: a line over the limit, a control character or a bad rule line 
   assert.not.throws(() => nft(`tcp dport 22 accept comment "${'c'.repeat(NFT_COMMENT_MAX)}"`));
   assert.throws(() => nft(`tcp dport 22 accept comment "${'c'.repeat(NFT_COMMENT_MAX + 1)}"`), /a comment of 129 bytes, more than nft's 128/);
   assert.not.throws(() => nft(`# text that says comment "${'c'.repeat(NFT_COMMENT_MAX + 1)}"`), 'a # line is text');
-  const ipsets = (line: string) => checkLines('iptables', [{ path: 'ipsets.v4', content: `${line}\n` }], () => IPSETS_LINE_LIMIT);
+  const ipsets = (line: string) => checkLines('iptables', [{ path: 'ipsets', content: `${line}\n` }], () => IPSETS_LINE_LIMIT);
   assert.not.throws(() => ipsets('  # a b c d e f g h i j k l m n o p q r s t u v w x y z 1 2 3 4 5 6'));
   assert.throws(() => ipsets(`add s${' x'.repeat(40)}`), /42 words, more than ipset restore's 30/);
   assert.throws(() => ipsets(`# ${'x'.repeat(IPSET_RESTORE_LINE_MAX)}`), /1024 bytes, more than the 1022 that ipset restore/);
@@ -105,7 +105,7 @@ function hostile(field: TextField): string {
 function lineMax(target: TargetName, file: string): number {
   switch (target) {
     case 'iptables':
-      return path.basename(file).startsWith('ipsets.') ? IPSET_RESTORE_LINE_MAX : IPTABLES_RESTORE_LINE_MAX;
+      return path.basename(file).startsWith('ipsets') ? IPSET_RESTORE_LINE_MAX : IPTABLES_RESTORE_LINE_MAX;
     case 'nftables':
       return NFT_LINE_MAX;
     case 'firewalld':
@@ -132,8 +132,8 @@ const CLOUD: TargetName[] = ['terraform-aws', 'azure-nsg'];
 /** Lines a host target may write besides comments: the statements its
  * templates make, none of which carries input text. */
 const STATEMENT: Partial<Record<string, RegExp>> = {
-  'rules.v': /^(\*filter|COMMIT|:PORTCULLIS-(INPUT|OUTPUT) - \[0:0\]|-A PORTCULLIS-(INPUT|OUTPUT)( [-A-Za-z0-9 ,:_.]*)?( -m comment --comment "[A-Za-z0-9 .,:_+/-]*")? -j (ACCEPT|DROP))$/,
-  'ipsets.v': /^(create|flush|add|swap|destroy) [-A-Za-z0-9_.:/ ]+$/,
+  'rules.v': /^(\*filter|COMMIT|:(INPUT|FORWARD|OUTPUT) ACCEPT \[0:0\]|:PORTCULLIS-(INPUT|OUTPUT) - \[0:0\]|-(I (INPUT|OUTPUT) 1|A (INPUT|OUTPUT)) -j PORTCULLIS-(INPUT|OUTPUT)|-A PORTCULLIS-(INPUT|OUTPUT)( [-A-Za-z0-9 ,:_./@]*)?( -m comment --comment "[A-Za-z0-9 .,:_+/-]*")? -j (ACCEPT|DROP|RETURN|(LOG|NFLOG( --nflog-group \d+)?) --(log|nflog)-prefix "portcullis-drop (in|out): "))$/,
+  ipsets: /^(create|flush|add|swap|destroy) [-A-Za-z0-9_.:/ ]+$/,
 };
 
 for (const egress of ['allow', 'restrict'] as const)

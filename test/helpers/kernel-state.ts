@@ -65,12 +65,9 @@ export async function kernelState(target: HostTarget, dir: string): Promise<stri
  * ipsets. */
 export async function legacyIptablesState(dir: string): Promise<string> {
   return withTopology({ node: [], world: [], prefix: 'pcl' }, async (t) => {
-    for (const fam of ['v4', 'v6'] as const) {
-      const cmd = fam === 'v4' ? 'iptables' : 'ip6tables';
-      for (const line of [`ipset restore -exist < ipsets.${fam}`, `${cmd}-legacy-restore --noflush < rules.${fam}`]) {
-        const r = t.exec(t.node, ['sh', '-c', line], { cwd: dir });
-        if (r.code !== 0) throw new Error(`\`${line}\` failed (exit ${r.code}):\n${(r.stderr || r.stdout).trim()}`);
-      }
+    for (const line of ['ipset restore -exist < ipsets', 'iptables-legacy-restore --noflush < rules.v4', 'ip6tables-legacy-restore --noflush < rules.v6']) {
+      const r = t.exec(t.node, ['sh', '-c', line], { cwd: dir });
+      if (r.code !== 0) throw new Error(`\`${line}\` failed (exit ${r.code}):\n${(r.stderr || r.stdout).trim()}`);
     }
     return [
       normalizeIptablesSave(read(t, ['iptables-legacy-save'])),

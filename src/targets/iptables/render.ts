@@ -1,15 +1,17 @@
-// iptables: rules.v4 / rules.v6 for `iptables-restore --noflush`, and the
-// ipsets they match (ipsets.v4 / ipsets.v6, for `ipset restore`). Only the
-// PORTCULLIS-INPUT / PORTCULLIS-OUTPUT chains are declared and refilled;
-// addresses live in ipsets, so the rule count does not grow with them.
+// iptables: netfilter-persistent's three files. rules.v4 / rules.v6 are the
+// whole filter table for boot (`iptables-restore` without --noflush): the
+// built-in chains at policy ACCEPT, PORTCULLIS-INPUT / PORTCULLIS-OUTPUT,
+// and the hooks; the live apply (host.ts) takes only our chains and hooks
+// from them. `ipsets` holds both families' sets; addresses live there, so
+// the rule count does not grow with them.
 
-import type { Family } from '../../addresses';
-import type { AddressSet, IR, Rule } from '../../ir/types';
+import { Cidr, formatAddress, type Family } from '../../addresses';
+import type { AddressSet, BaselineRule, IR, Rule } from '../../ir/types';
 import { formatPortRange, PortRange } from '../../ports';
-import { Backend, boundedName, checkLines, citeRows, commentBlock, hashNetEntries, headerLines, ICMP_TYPE_NUMBERS, LineLimit, OutputFile, safeComment, TemplateSet, utf8Length } from '../base';
+import { Backend, boundedName, checkLines, citeRows, commentBlock, hashNetEntries, headerLines, ICMP_TYPE_NUMBERS, LineLimit, OutputFile, safeComment, TargetLimitError, TemplateSet, utf8Length } from '../base';
+import { BOOT_COMMANDS, BOOT_DIR, INPUT_CHAIN, LIVE_COMMANDS, OUTPUT_CHAIN } from './host';
 
-export const INPUT_CHAIN = 'PORTCULLIS-INPUT';
-export const OUTPUT_CHAIN = 'PORTCULLIS-OUTPUT';
+export { INPUT_CHAIN, OUTPUT_CHAIN } from './host';
 
 // ------------------------------------------------------- the tools' limits
 // From the tools' sources (iptables 1.8.9 here, nf_tables flavour; the
@@ -145,7 +147,23 @@ export function iptablesComment(text: string): string {
   return safeComment(text, IPTABLES_COMMENT_MAX);
 }
 
+/** Every set is created with this maxelem, whatever its size. The kernel
+ * compares maxelem when `create -exist` meets a set of that name (hashsize
+ * it ignores, as resizing changes it), so a maxelem that followed the set's
+ * size would make the next apply of a grown set fail with "set with the
+ * same name already exists". A fixed one never differs between applies,
+ * and costs nothing: a hash set allocates by its entries, not its maxelem.
+ * Staging + swap (below) then replaces the members whatever their number. */
+export const IPSET_MAXELEM = 1 << 24;
+
 const templates = new TemplateSet('iptables', {});
+
+const ports = (list: PortRange[]) => list.map((p) => formatPortRange(p, ':')).join(',');
+
+/** `--dport N`, or multiport for a list (baseline lists stay within 15). */
+function portMatch(dir: 'sport' | 'dport', list: PortRange[]): string {
+  return list.length === 1 ? `--${dir} ${ports(list)}` : `-m multiport --${dir}s ${ports(list)}`;
+}
 
 function ruleLines(rule: Rule, sets: Map<string, AddressSet>): { notes: string[]; lines: string[] } {
   const chain = rule.direction === 'ingress' ? INPUT_CHAIN : OUTPUT_CHAIN;
@@ -155,11 +173,25 @@ function ruleLines(rule: Rule, sets: Map<string, AddressSet>): { notes: string[]
   return {
     notes: commentBlock(rule.provenance.map((p) => `${p.ref} ${p.service}: ${p.description}`)),
     lines: chunkPorts(rule.ports).map((chunk) => {
-      const ports = chunk.map((p) => formatPortRange(p, ':')).join(',');
-      const portMatch = chunk.length === 1 ? `--dport ${ports}` : `-m multiport --dports ${ports}`;
-      return `-A ${chain} -m set --match-set ${ipsetName(peer)} ${dir} -p ${rule.transport} ${portMatch} -m comment --comment ${comment} -j ACCEPT`;
+      const list = chunk.map((p) => formatPortRange(p, ':')).join(',');
+      const match = chunk.length === 1 ? `--dport ${list}` : `-m multiport --dports ${list}`;
+      return `-A ${chain} -m set --match-set ${ipsetName(peer)} ${dir} -p ${rule.transport} ${match} -m comment --comment ${comment} -j ACCEPT`;
     }),
   };
+}
+
+const cidrList = (cidrs: readonly Cidr[]) => cidrs.map(formatAddress).join(',');
+
+/** A baseline rule (literal addresses, no set): `-s`/`-d` absent = any. */
+function baselineLines(rule: BaselineRule): { notes: string[]; lines: string[] } {
+  const chain = rule.direction === 'ingress' ? INPUT_CHAIN : OUTPUT_CHAIN;
+  const words = [`-A ${chain}`];
+  if (rule.source) words.push(`-s ${cidrList(rule.source)}`);
+  if (rule.destination) words.push(`-d ${cidrList(rule.destination)}`);
+  words.push(`-p ${rule.transport}`);
+  if (rule.sourcePorts) words.push(portMatch('sport', rule.sourcePorts));
+  words.push(portMatch('dport', rule.ports), `-m comment --comment ${iptablesComment(rule.id)}`, '-j ACCEPT');
+  return { notes: commentBlock([`${rule.id}: ${rule.why}`]), lines: [words.join(' ')] };
 }
 
 /** ICMP by type number: unambiguous in both iptables and ip6tables. */
@@ -171,48 +203,83 @@ function icmpLines(chain: string, family: Family, types: string[]): string[] {
   );
 }
 
-function familyFiles(ir: IR, family: Family): OutputFile[] {
+/** The rate-limited log before a chain's final DROP: the kernel log (LOG),
+ * or NFLOG group N. `way` is "in" or "out". */
+function logLine(ir: IR, chain: string, way: 'in' | 'out'): string[] {
+  const log = ir.hostPolicy.logDrops;
+  if (!log) return [];
+  const prefix = `"${log.prefix} ${way}: "`;
+  const target = log.group === undefined ? `LOG --log-prefix ${prefix}` : `NFLOG --nflog-group ${log.group} --nflog-prefix ${prefix}`;
+  return [`-A ${chain} -m limit --limit ${log.rate} -j ${target}`];
+}
+
+function trustedLines(ir: IR, chain: string, flag: '-i' | '-o'): string[] {
+  return ir.hostPolicy.trustedInterfaces.map((i) => `-A ${chain} ${flag} ${i} -m comment --comment "trusted interface" -j RETURN`);
+}
+
+function rulesFile(ir: IR, family: Family): OutputFile {
   const suffix = family === 'ipv4' ? 'v4' : 'v6';
   const host = ir.rules.filter((r) => r.scope === 'host' && r.family === family);
   const restrict = ir.egress === 'restrict';
-  const emitted = host.filter((r) => r.direction === 'ingress' || restrict);
   const setsByName = new Map(ir.sets.map((s) => [s.name, s]));
-  const used = ir.sets.filter((s) => s.family === family && emitted.some((r) => r.source === s.name || r.destination === s.name));
-  const ipsetFamily = family === 'ipv4' ? 'inet' : 'inet6';
-  const header = commentBlock(headerLines(ir));
-  const ipsets = used.map((s) => {
-    const entries = hashNetEntries(s.cidrs);
-    return {
-      name: ipsetName(s),
-      group: s.group,
-      // maxelem defaults to 65536; large sites need more.
-      options: `hash:net family ${ipsetFamily}${entries.length > 65536 ? ` maxelem ${entries.length}` : ''}`,
-      entries,
-    };
-  });
+  const baseline = ir.hostPolicy.baseline.filter((b) => b.family === family);
+  const hook = ir.hostPolicy.iptables.hook;
+  const cmd = family === 'ipv4' ? 'iptables' : 'ip6tables';
   const context = {
-    header,
+    header: commentBlock(headerLines(ir)),
     family: suffix,
-    restore: family === 'ipv4' ? 'iptables-restore' : 'ip6tables-restore',
-    cmd: family === 'ipv4' ? 'iptables' : 'ip6tables',
+    cmd,
+    bootDir: BOOT_DIR,
+    bootCommands: BOOT_COMMANDS,
+    liveCommands: LIVE_COMMANDS,
     inputChain: INPUT_CHAIN,
     outputChain: OUTPUT_CHAIN,
+    hook,
+    hookFirst: hook === 'first',
+    hooks: (['INPUT', 'OUTPUT'] as const).map((c) => (hook === 'first' ? `-I ${c} 1` : `-A ${c}`) + ` -j ${c === 'INPUT' ? INPUT_CHAIN : OUTPUT_CHAIN}`),
     restrict,
+    trusted: ir.hostPolicy.trustedInterfaces.join(', '),
+    hasTrusted: ir.hostPolicy.trustedInterfaces.length > 0,
+    trustedIn: trustedLines(ir, INPUT_CHAIN, '-i'),
+    trustedOut: restrict ? trustedLines(ir, OUTPUT_CHAIN, '-o') : [],
     icmpIn: icmpLines(INPUT_CHAIN, family, ir.icmp.ingress[family]),
     icmpOut: restrict ? icmpLines(OUTPUT_CHAIN, family, ir.icmp.egress[family]) : [],
+    baselineIn: baseline.filter((b) => b.direction === 'ingress').map(baselineLines),
+    baselineOut: restrict ? baseline.filter((b) => b.direction === 'egress').map(baselineLines) : [],
     inputRules: host.filter((r) => r.direction === 'ingress').map((r) => ruleLines(r, setsByName)),
     outputRules: restrict ? host.filter((r) => r.direction === 'egress').map((r) => ruleLines(r, setsByName)) : [],
-    ipsets,
+    logIn: logLine(ir, INPUT_CHAIN, 'in'),
+    logOut: restrict ? logLine(ir, OUTPUT_CHAIN, 'out') : [],
+    logging: !!ir.hostPolicy.logDrops,
+    nflog: ir.hostPolicy.logDrops?.group !== undefined,
+    logGroup: ir.hostPolicy.logDrops?.group ?? 0,
+    logRate: ir.hostPolicy.logDrops?.rate ?? '',
   };
-  return [
-    { path: `ipsets.${suffix}`, content: templates.render('ipsets.hbs', context) },
-    { path: `rules.${suffix}`, content: templates.render('rules.hbs', context) },
-  ];
+  return { path: `rules.${suffix}`, content: templates.render('rules.hbs', context) };
+}
+
+/** One `ipsets` file for both families (ipset-persistent reads one). */
+function ipsetsFile(ir: IR): OutputFile {
+  const restrict = ir.egress === 'restrict';
+  const emitted = ir.rules.filter((r) => r.scope === 'host' && (r.direction === 'ingress' || restrict));
+  const used = ir.sets.filter((s) => emitted.some((r) => r.source === s.name || r.destination === s.name));
+  const ipsets = (['ipv4', 'ipv6'] as const).flatMap((family) =>
+    used
+      .filter((s) => s.family === family)
+      .map((s) => {
+        const entries = hashNetEntries(s.cidrs);
+        if (entries.length > IPSET_MAXELEM)
+          throw new TargetLimitError('iptables', `group ${s.group} has ${entries.length} ${family} entries, more than an ipset of portcullis holds (maxelem ${IPSET_MAXELEM})`, 'split the group or summarize its addresses into wider CIDRs', s.group);
+        return { name: ipsetName(s), group: s.group, options: `hash:net family ${family === 'ipv4' ? 'inet' : 'inet6'} maxelem ${IPSET_MAXELEM}`, entries };
+      }),
+  );
+  const context = { header: commentBlock(headerLines(ir)), bootDir: BOOT_DIR, liveCommand: LIVE_COMMANDS[0], maxelem: IPSET_MAXELEM, ipsets };
+  return { path: 'ipsets', content: templates.render('ipsets.hbs', context) };
 }
 
 export const iptablesBackend: Backend = {
   name: 'iptables',
   render(ir: IR): OutputFile[] {
-    return checkLines('iptables', [...familyFiles(ir, 'ipv4'), ...familyFiles(ir, 'ipv6')], (path) => (path.startsWith('ipsets.') ? IPSETS_LINE_LIMIT : RULES_LINE_LIMIT));
+    return checkLines('iptables', [ipsetsFile(ir), rulesFile(ir, 'ipv4'), rulesFile(ir, 'ipv6')], (path) => (path === 'ipsets' ? IPSETS_LINE_LIMIT : RULES_LINE_LIMIT));
   },
 };
