@@ -323,6 +323,19 @@ test('egress allow: the policy has no rules, not even a log rule, whatever host.
   assert.equal(richRules(dir, 'policy', 'portcullis-out'), []);
 });
 
+test('an interface both bound to zone portcullis and trusted is an error at its place in the profile', () => {
+  const text = fs.readFileSync(fixture('profiles', 'host-options.yaml'), 'utf8');
+  const both = text.replace('firewalld: { interfaces: [eth0] }', 'firewalld: { interfaces: [eth0, docker0] }');
+  assert.is.not(both, text);
+  const profile = path.join(tmpDir('prof'), 'both.yaml');
+  fs.writeFileSync(profile, both);
+  const r = runCli(['compile', '--profile', profile, '--target', 'firewalld', '--out-dir', tmpDir('out')]);
+  assert.is(r.code, 2, r.stderr);
+  const line = both.split('\n').findIndex((l) => l.startsWith('firewalld:')) + 1;
+  assert.match(r.stderr, new RegExp(`both\\.yaml:${line}:\\d+: error: interface 'docker0' is both in firewalld\\.interfaces`));
+  assert.match(r.stderr, /hint: firewalld puts an interface in one zone only/);
+});
+
 // ---------------------------------------------------------------- escaping
 
 const EVIL =

@@ -173,6 +173,18 @@ export function loadProfile(source: SourceText, catalog: Catalog): Profile {
       path: ['extra_egress', i],
     });
   });
+  // firewalld puts an interface in one zone only, and a trusted interface
+  // stays in its manager's zone (Docker: docker, libvirt: libvirt).
+  const trusted = new Set(Array.isArray(raw.host?.trusted_interfaces) ? raw.host.trusted_interfaces : []);
+  if (Array.isArray(raw.firewalld?.interfaces))
+    raw.firewalld.interfaces.forEach((name, i) => {
+      if (typeof name === 'string' && trusted.has(name))
+        err(
+          ['firewalld', 'interfaces', i],
+          `interface '${name}' is both in firewalld.interfaces (bound to zone portcullis) and in host.trusted_interfaces (left to its own manager)`,
+          "firewalld puts an interface in one zone only: keep it in one of the two lists (a trusted interface stays in its manager's zone, e.g. Docker's docker)",
+        );
+    });
   if (errors.length) throw new CompileError(sortDiagnostics(errors));
   return {
     doc,
