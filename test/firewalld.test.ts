@@ -76,6 +76,12 @@ function offline(dir: string, ...args: string[]): string {
   return r.stdout;
 }
 
+/** A get-zone-of query that finds none: exit 2, "no zone" on stderr. */
+function noZone(dir: string, query: string): string {
+  const r = run(OFFLINE, ['--system-config', dir, query]);
+  return r.code === 2 ? r.stderr.trim() : `exit ${r.code}: ${r.stdout.trim()}`;
+}
+
 function requireTool(): void {
   const r = spawnSync(OFFLINE, ['--version'], { encoding: 'utf8' });
   if (r.error || r.status !== 0) throw new Error(`firewalld tests need ${OFFLINE} (Debian package firewalld): ${r.error?.message ?? r.stderr}`);
@@ -127,16 +133,21 @@ test('example profile: firewall-offline-cmd accepts the tree and reads back zone
   const dir = configDir(tree);
   offline(dir, '--check-config');
   assert.ok(offline(dir, '--get-zones').split(/\s+/).includes('portcullis'));
-  assert.is(offline(dir, '--get-default-zone').trim(), 'public', 'the stock default zone stays; the portcullis zone claims every source instead');
+  // The documented apply step, offline: the tree cannot carry DefaultZone.
+  assert.is(offline(dir, '--get-default-zone').trim(), 'public', 'the tree leaves firewalld.conf alone');
+  offline(dir, '--set-default-zone=portcullis');
+  assert.is(offline(dir, '--get-default-zone').trim(), 'portcullis');
+  assert.match(fs.readFileSync(path.join(dir, 'firewalld.conf'), 'utf8'), /^DefaultZone=portcullis$/m, 'set-default-zone persists in firewalld.conf');
 
   const zone = info(offline(dir, '--info-zone=portcullis'));
-  assert.is(zone.target, 'DROP');
-  assert.is(zone.sources, '0.0.0.0/0 ::/0');
+  // ACCEPT is what firewalld gives forwarded traffic entering the zone; inbound ends at the last rule (drop).
+  assert.is(zone.target, 'ACCEPT');
+  assert.is(zone.sources, '', 'no source claims: other zones keep theirs');
+  assert.is(zone.interfaces, '', 'the example profile binds no interface');
   assert.is(zone.services, '');
   assert.is(zone.ports, '');
   assert.is(zone.forward, 'no');
-  // The zone claiming 0.0.0.0/0 is what a random source gets, not public.
-  assert.is(offline(dir, '--get-zone-of-source=0.0.0.0/0').trim(), 'portcullis');
+  assert.is(noZone(dir, '--get-zone-of-source=0.0.0.0/0'), 'no zone', 'the zone does not claim the address space');
 
   const rules = richRules(dir, 'zone', 'portcullis');
   for (const r of [
@@ -155,14 +166,23 @@ test('example profile: firewall-offline-cmd accepts the tree and reads back zone
     'rule family="ipv6" icmp-type name="router-advertisement" accept',
     'rule family="ipv6" icmp-type name="packet-too-big" accept',
     'rule family="ipv6" source address="fe80::/10" protocol value="ipv6-icmp" accept',
+    // Host baseline: the DHCPv6 reply (source port 547 not matched: one element per rich rule).
+    'rule family="ipv6" source address="fe80::/10" destination address="fe80::/10" port port="546" protocol="udp" accept',
+    // Default deny, after every accept; no logging by default.
+    'rule priority="32767" drop',
   ])
     assert.ok(rules.includes(r), `missing rich rule: ${r}\n${rules.join('\n')}`);
+  assert.is(rules.filter((r) => r.includes('priority=')).length, 1, 'one rule with a priority: the final drop');
+  assert.not.ok(rules.some((r) => / log |nflog/.test(r)), 'host.log.drops is off by default');
   // Not opened: users have no IPv6 addresses; support is off; admins get no
   // node-only ports; no rule opens a port without a source set.
   assert.not.ok(rules.some((r) => r.includes('users_v6')), 'no IPv6 users in the example profile');
   assert.not.ok(rules.some((r) => r.includes('support')), 'feature support is off');
   assert.not.ok(rules.includes(ingressRule('ipv4', 'portcullis-admins_v4', '5432')));
-  assert.not.ok(rules.some((r) => r.includes(' port ') && !r.includes('source ipset=')), 'every port rule is bound to a source ipset');
+  assert.not.ok(
+    rules.some((r) => r.includes(' port ') && !r.includes('source ipset=') && !r.includes('source address="fe80::/10" destination address="fe80::/10"')),
+    'every port rule is bound to a source ipset, but the link-local DHCPv6 reply',
+  );
 
   // One rich rule per (IR ingress rule, port range), plus the ICMP rules:
   // addresses never multiply the rule count.
@@ -238,6 +258,82 @@ test('restrict profile: egress policy HOST -> ANY with target DROP, egress rules
   const xml = fs.readFileSync(path.join(tree, 'zones', 'portcullis.xml'), 'utf8');
   assert.match(xml, /Rules no host firewall can enforce[^]*offhost-support-\S*bmc\S*: support -> bmc, tcp 80 \(T5\.1\)[^]*-->\s*<zone /);
   assert.not.ok(offline(dir, '--get-ipsets').includes('bmc'), 'no ipset for the off-host BMC group');
+});
+
+// ------------------------------------------------------------ host options
+
+test('host options: zone bound to firewalld.interfaces, trusted interfaces not bound, logged final drops (kernel log and NFLOG), egress baseline under restrict', () => {
+  requireTool();
+  const tree = compileTree(fixture('profiles', 'host-options.yaml'));
+  const dir = configDir(tree);
+  offline(dir, '--check-config');
+  offline(dir, '--set-default-zone=portcullis');
+
+  const zone = info(offline(dir, '--info-zone=portcullis'));
+  assert.is(zone.interfaces, 'eth0', 'firewalld.interfaces');
+  assert.is(zone.sources, '');
+  // docker0 and virbr0 are trusted: their managers bind them; ours would be a ZONE_CONFLICT.
+  for (const i of ['docker0', 'virbr0']) assert.is(noZone(dir, `--get-zone-of-interface=${i}`), 'no zone', `${i} is not bound`);
+  const xml = fs.readFileSync(path.join(tree, 'zones', 'portcullis.xml'), 'utf8');
+  assert.match(xml, /host\.trusted_interfaces \(docker0, virbr0\): not bound here/);
+
+  const zoneRules = richRules(dir, 'zone', 'portcullis');
+  assert.equal(
+    zoneRules.filter((r) => r.includes('priority=')),
+    ['rule priority="32767" log prefix="portcullis-drop in: " level="warning" limit value="5/m" drop'],
+    'one final rule: rate-limited log, then drop',
+  );
+
+  const policy = info(offline(dir, '--info-policy=portcullis-out'));
+  assert.is(policy.target, 'DROP');
+  assert.is(policy.priority, '-1', 'the priority the trusted-interface note in the policy names');
+  const out = richRules(dir, 'policy', 'portcullis-out');
+  for (const r of [
+    'rule family="ipv4" port port="67" protocol="udp" accept',
+    'rule family="ipv6" destination address="ff02::1:2" port port="547" protocol="udp" accept',
+    'rule family="ipv4" destination address="169.254.169.254" port port="80" protocol="tcp" accept',
+    'rule family="ipv6" destination address="fd00:ec2::254" port port="80" protocol="tcp" accept',
+    'rule priority="32767" log prefix="portcullis-drop out: " level="warning" limit value="5/m" drop',
+  ])
+    assert.ok(out.includes(r), `missing egress rich rule: ${r}\n${out.join('\n')}`);
+  assertIpsetsExist(dir, [...zoneRules, ...out]);
+
+  // With an NFLOG group: nflog instead of log.
+  const text = fs.readFileSync(fixture('profiles', 'host-options.yaml'), 'utf8');
+  const grouped = text.replace('log: { drops: true, rate: 5/minute }', 'log: { drops: true, rate: 2/second, group: 42 }');
+  assert.is.not(grouped, text, 'host-options.yaml: log line not found');
+  const profile = path.join(tmpDir('prof'), 'nflog.yaml');
+  fs.writeFileSync(profile, grouped);
+  const dir2 = configDir(compileTree(profile));
+  offline(dir2, '--check-config');
+  assert.ok(richRules(dir2, 'zone', 'portcullis').includes('rule priority="32767" nflog group="42" prefix="portcullis-drop in: " limit value="2/s" drop'));
+  assert.ok(richRules(dir2, 'policy', 'portcullis-out').includes('rule priority="32767" nflog group="42" prefix="portcullis-drop out: " limit value="2/s" drop'));
+});
+
+test('egress allow: the policy has no rules, not even a log rule, whatever host.log says', () => {
+  requireTool();
+  const text = fs.readFileSync(fixture('profiles', 'host-options.yaml'), 'utf8');
+  const allow = text.replace(/^egress: restrict$/m, 'egress: allow');
+  assert.is.not(allow, text);
+  const profile = path.join(tmpDir('prof'), 'allow.yaml');
+  fs.writeFileSync(profile, allow);
+  const dir = configDir(compileTree(profile));
+  offline(dir, '--check-config');
+  assert.is(info(offline(dir, '--info-policy=portcullis-out')).target, 'CONTINUE');
+  assert.equal(richRules(dir, 'policy', 'portcullis-out'), []);
+});
+
+test('an interface both bound to zone portcullis and trusted is an error at its place in the profile', () => {
+  const text = fs.readFileSync(fixture('profiles', 'host-options.yaml'), 'utf8');
+  const both = text.replace('firewalld: { interfaces: [eth0] }', 'firewalld: { interfaces: [eth0, docker0] }');
+  assert.is.not(both, text);
+  const profile = path.join(tmpDir('prof'), 'both.yaml');
+  fs.writeFileSync(profile, both);
+  const r = runCli(['compile', '--profile', profile, '--target', 'firewalld', '--out-dir', tmpDir('out')]);
+  assert.is(r.code, 2, r.stderr);
+  const line = both.split('\n').findIndex((l) => l.startsWith('firewalld:')) + 1;
+  assert.match(r.stderr, new RegExp(`both\\.yaml:${line}:\\d+: error: interface 'docker0' is both in firewalld\\.interfaces`));
+  assert.match(r.stderr, /hint: firewalld puts an interface in one zone only/);
 });
 
 // ---------------------------------------------------------------- escaping

@@ -6,9 +6,16 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import type { TargetLoader } from '../host';
+import { ZONE_NAME } from './render';
 import { atCleanup, Cmd, run, Topology } from '../../verify/topology';
 
 export const STOCK_FIREWALLD_CONF = '/etc/firewalld/firewalld.conf';
+
+/** The apply step the tree cannot carry (DefaultZone is in firewalld.conf,
+ * the user's file): run once the daemon has the tree (after a reload, or
+ * at start). It also rewrites DefaultZone in firewalld.conf, so it holds
+ * from the next boot on. docs/targets/firewalld.md documents it. */
+export const SET_DEFAULT_ZONE = ['firewall-cmd', `--set-default-zone=${ZONE_NAME}`] as const;
 
 export interface FirewalldDaemon {
   pid: number;
@@ -59,38 +66,54 @@ export async function startFirewalld(t: Topology, configDir: string, timeoutMs =
   }
 }
 
-/** firewalld, for real (see startFirewalld), on a --system-config directory
- * holding the generated tree over the stock firewalld.conf: what a user gets
- * who copies the tree over their /etc/firewalld. */
+/** firewalld, for real (see startFirewalld), the way a user applies the
+ * tree: the tree over the stock firewalld.conf (what a user gets who copies
+ * it over their /etc/firewalld) as the --system-config directory, the
+ * daemon started on it, then SET_DEFAULT_ZONE. Fails if the daemon
+ * complained about the tree, or the default zone is not portcullis after.
+ * stop() ends the daemon and removes the directory. */
+export async function applyFirewalldTree(t: Topology, dir: string): Promise<{ daemon: FirewalldDaemon; config: string; stop(): void }> {
+  const config = fs.mkdtempSync(path.join(os.tmpdir(), `pcv-firewalld-${process.pid}-`));
+  const removeConfig = atCleanup(() => fs.rmSync(config, { recursive: true, force: true }));
+  let daemon: FirewalldDaemon | undefined;
+  try {
+    fs.cpSync(dir, config, { recursive: true });
+    fs.copyFileSync(STOCK_FIREWALLD_CONF, path.join(config, 'firewalld.conf'));
+    daemon = await startFirewalld(t, config);
+    const set = daemon.exec(SET_DEFAULT_ZONE);
+    if (set.code !== 0) throw new Error(`\`${SET_DEFAULT_ZONE.join(' ')}\` failed (exit ${set.code}): ${(set.stderr || set.stdout).trim()}\n${daemon.log().trim()}`);
+    const zone = daemon.exec(['firewall-cmd', '--get-default-zone']).stdout.trim();
+    if (zone !== ZONE_NAME) throw new Error(`firewalld's default zone is '${zone}' after \`${SET_DEFAULT_ZONE.join(' ')}\``);
+    const complaints = daemon
+      .log()
+      .split('\n')
+      .filter((l) => /\b(ERROR|WARNING)\b/.test(l));
+    if (complaints.length) throw new Error(`firewalld complained while loading the tree:\n${complaints.join('\n')}`);
+  } catch (e) {
+    daemon?.stop();
+    removeConfig();
+    throw e;
+  }
+  const d = daemon;
+  return {
+    daemon: d,
+    config,
+    stop: () => {
+      d.stop();
+      removeConfig();
+    },
+  };
+}
+
 export const firewalldLoader: TargetLoader = {
   name: 'firewalld',
   tools: ['firewalld', 'firewall-cmd', 'dbus-daemon', 'unshare', 'nsenter', 'nft'],
-  files: ['zones/portcullis.xml'],
+  files: [`zones/${ZONE_NAME}.xml`],
   async load(t, dir) {
-    const config = fs.mkdtempSync(path.join(os.tmpdir(), `pcv-firewalld-${process.pid}-`));
-    const removeConfig = atCleanup(() => fs.rmSync(config, { recursive: true, force: true }));
-    let daemon: FirewalldDaemon | undefined;
-    try {
-      fs.cpSync(dir, config, { recursive: true });
-      fs.copyFileSync(STOCK_FIREWALLD_CONF, path.join(config, 'firewalld.conf'));
-      daemon = await startFirewalld(t, config);
-      const complaints = daemon
-        .log()
-        .split('\n')
-        .filter((l) => /\b(ERROR|WARNING)\b/.test(l));
-      if (complaints.length) throw new Error(`firewalld complained while loading the tree:\n${complaints.join('\n')}`);
-    } catch (e) {
-      daemon?.stop();
-      removeConfig();
-      throw e;
-    }
-    const d = daemon;
+    const applied = await applyFirewalldTree(t, dir);
     return {
-      how: 'firewalld --nofork --system-config <the tree + stock firewalld.conf>',
-      stop: () => {
-        d.stop();
-        removeConfig();
-      },
+      how: `firewalld --nofork --system-config <the tree + stock firewalld.conf>, then ${SET_DEFAULT_ZONE.join(' ')}`,
+      stop: applied.stop,
     };
   },
 };

@@ -1,21 +1,44 @@
 // firewalld (>= 0.9, nftables or iptables backend): an XML tree to copy over
-// /etc/firewalld/ — zones/portcullis.xml, ipsets/*.xml, policies/portcullis-out.xml.
+// /etc/firewalld/ — zones/portcullis.xml, ipsets/*.xml, policies/portcullis-out.xml —
+// plus one step the tree cannot carry: `firewall-cmd --set-default-zone=portcullis`
+// (DefaultZone lives in firewalld.conf, which is the user's and never shipped).
 //
 // Design (the same policy as the nftables target, from the same IR):
-// - firewalld hands each packet to ONE zone, chosen by source first. Groups
-//   overlap (users = 0.0.0.0/0 contains the admins), so one zone per group
-//   cannot work. Instead one zone, `portcullis`, claims every source
-//   (0.0.0.0/0 and ::/0): sources take precedence over interfaces and over
-//   the default zone, so the stock default zone `public` (ssh and
-//   dhcpv6-client open to all) never sees inbound traffic, whatever
-//   DefaultZone says. Its target is DROP, like the nftables input policy.
-// - Each IR rule becomes rich rules `source ipset=<set>` + one port or range
-//   each (a rich rule holds one port element): the rule count follows the
-//   IR's ports, never its addresses, which live in hash:net ipsets.
+// - firewalld hands each packet to ONE zone: the zone bound to its source,
+//   else the zone bound to its input interface, else the default zone.
+//   Zone `portcullis` claims no source (a source claim over the whole
+//   address space would win over every other zone: Docker's, libvirt's,
+//   trusted, NetworkManager's). It is the default zone and is bound to the
+//   profile's firewalld.interfaces, so it gets exactly the traffic no other
+//   zone claims, and the stock `public` zone (ssh, dhcpv6-client open to
+//   all) gets none.
+// - Inbound default deny is the zone's last rich rule, priority 32767 (after
+//   every accept; with host.log.drops a rate-limited log first): `drop`.
+// - The zone's target is ACCEPT. firewalld makes a zone's target the verdict
+//   of both its input chain (never reached: the drop rule ends it) and its
+//   forward chain, and a policy cannot select the default zone's unbound
+//   interfaces (policies dispatch on a zone's explicit interfaces and
+//   sources only), so the target is the one place that decides forwarded
+//   traffic entering through the default zone. ACCEPT leaves it to whoever
+//   routes it (an accept in firewalld's table is not final for other
+//   tables: Docker's and libvirt's forward rules still decide), as the
+//   nftables and iptables targets do by having no forward chain.
+// - Groups overlap (users = 0.0.0.0/0 contains the admins), so one zone per
+//   group cannot work: each IR rule becomes rich rules `source ipset=<set>`
+//   + one port or range each (a rich rule holds one port element): the rule
+//   count follows the IR's ports, never its addresses, which live in
+//   hash:net ipsets.
+// - Host baseline (ir.hostPolicy.baseline) after ICMP, before the catalog
+//   rules: one rich rule per (source, destination, port); a rich rule holds
+//   one element, so the destination port is matched and the source port is
+//   not (said in the rule's comment).
+// - Trusted interfaces: never bound here. An interface is in one zone, and
+//   Docker and libvirt bind theirs (zones docker, libvirt) at run time;
+//   claiming one would make their bind fail with ZONE_CONFLICT.
 // - Egress: one policy HOST -> ANY. `restrict`: target DROP with the IR's
-//   egress rules and ICMPv6 as rich rules; `allow`: target CONTINUE and no
-//   rules (no restriction). The file is emitted in both cases so that
-//   copying a new tree over an old one always replaces it.
+//   egress rules, ICMPv6 and the egress baseline as rich rules; `allow`:
+//   target CONTINUE and no rules (no restriction). The file is emitted in
+//   both cases so that copying a new tree over an old one always replaces it.
 // - Established/related, invalid and loopback are handled by firewalld's own
 //   base chains (filter_INPUT / filter_OUTPUT) before any zone or policy.
 // - Provenance: rich rules have no comment field, so an XML comment before
@@ -23,8 +46,8 @@
 //   in the zone's / policy's <description>, which firewalld preserves when it
 //   rewrites a file (it drops comments).
 
-import { Family, formatCidr } from '../../addresses';
-import type { AddressSet, IR, Rule } from '../../ir/types';
+import { Family, formatAddress, formatCidr } from '../../addresses';
+import type { AddressSet, BaselineRule, IR, Rule } from '../../ir/types';
 import { formatPortRange } from '../../ports';
 import { Backend, boundedName, checkLines, citeRows, commentLines, hashNetEntries, headerLines, LineLimit, oneLine, OutputFile, TemplateSet } from '../base';
 
@@ -226,6 +249,69 @@ function ruleGroup(rule: Rule, names: Map<string, string>): RuleGroup {
   };
 }
 
+// ---------------------------------------------------------------- baseline
+
+/** A baseline rule as rich rules: one per (source, destination, port); an
+ * absent side matches any address. firewalld's rich rule holds one element,
+ * so the destination port is the element and the source port is not
+ * matched (firewalld's own dhcpv6-client service does the same). */
+function baselineGroup(b: BaselineRule): RuleGroup {
+  const ends = (cidrs: BaselineRule['source']) => (cidrs ?? [undefined]).map((c) => (c ? { kind: 'address' as const, value: formatAddress(c) } : undefined));
+  const rules: RichRuleContext[] = [];
+  for (const source of ends(b.source))
+    for (const destination of ends(b.destination))
+      for (const p of b.ports) rules.push(rich({ family: b.family, source, destination, port: { port: formatPortRange(p), protocol: b.transport } }));
+  const notes = [`${b.id} (host baseline): ${b.why}`];
+  if (b.sourcePorts)
+    notes.push(`source port ${b.sourcePorts.map((p) => formatPortRange(p)).join(',')} not matched: a firewalld rich rule holds one element, here the destination port`);
+  return { notes: notes.flatMap(xmlCommentLines), rules };
+}
+
+// ------------------------------------------------------------ final drop
+
+/** Rich-rule priorities run from -32768 to 32767; rules with priority > 0
+ * run after every priority-0 rule (the accepts), the highest last. */
+const FINAL_PRIORITY = 32767;
+
+/** The IR's "N/second|minute|hour" as firewalld's limit value "N/s|m|h". */
+function limitValue(rate: string): string {
+  const m = /^(\d+)\/(second|minute|hour)$/.exec(rate);
+  if (!m) throw new Error(`firewalld: bad log rate '${rate}'`);
+  return `${m[1]}/${m[2][0]}`;
+}
+
+interface FinalDrop {
+  notes: string[];
+  priority: number;
+  /** A rate-limited log element before the drop (host.log.drops). */
+  log: { element: 'log' | 'nflog'; prefix: string; level: string | null; group: string | null; limit: string } | null;
+}
+
+function finalDrop(ir: IR, direction: 'in' | 'out', what: string): FinalDrop {
+  const l = ir.hostPolicy.logDrops;
+  const notes = [`Default deny: ${what} no rule above accepted is dropped (priority ${FINAL_PRIORITY}: after every accept).`];
+  if (l)
+    notes.push(
+      l.group !== undefined
+        ? `host.log.drops: logged first to NFLOG group ${l.group}, at most ${l.rate}.`
+        : `host.log.drops: logged first to the kernel log, at most ${l.rate}.`,
+    );
+  return {
+    notes: notes.flatMap(xmlCommentLines),
+    priority: FINAL_PRIORITY,
+    log: l
+      ? {
+          element: l.group !== undefined ? 'nflog' : 'log',
+          prefix: `${l.prefix} ${direction}: `,
+          // firewalld's default level for <log> is warning, as for nft and iptables LOG.
+          level: l.group !== undefined ? null : 'warning',
+          group: l.group !== undefined ? String(l.group) : null,
+          limit: limitValue(l.rate),
+        }
+      : null,
+  };
+}
+
 /** <description> text: one entry per line, a long one wrapped over several
  * (firewalld reads line breaks as spaces, so each entry is also a readable
  * sentence on its own). Raw text: the template escapes it. */
@@ -288,18 +374,27 @@ export function renderFirewalld(ir: IR): OutputFile[] {
     .map(ruleSummary)
     .flatMap(xmlCommentLines);
 
+  const baseline = (direction: 'ingress' | 'egress') => ir.hostPolicy.baseline.filter((b) => b.direction === direction).map(baselineGroup);
+  const interfaces = ir.hostPolicy.firewalld.interfaces;
+  const trusted = ir.hostPolicy.trustedInterfaces;
   const zone = {
     header,
     name: ZONE_NAME,
     policyName: EGRESS_POLICY_NAME,
     short: 'portcullis',
     description: describeRules(
-      `portcullis inbound policy for environment ${ir.environment} (catalog ${ir.catalog.name}): claims every IPv4 and IPv6 source; drops what no rule accepts. Rules and the catalog rows they come from:`,
+      `portcullis inbound policy for environment ${ir.environment} (catalog ${ir.catalog.name}): the default zone${
+        interfaces.length ? `, bound to ${interfaces.join(', ')}` : ''
+      }: gets the traffic no other zone claims; drops what no rule accepts (last rule, priority ${FINAL_PRIORITY}); forwarded traffic is left to whoever routes it (target ACCEPT). Rules and the catalog rows they come from:`,
       ingress,
     ),
-    sources: ['0.0.0.0/0', '::/0'],
+    interfaces,
+    interfacesText: xmlCommentLine(interfaces.join(', ')),
+    trustedText: trusted.length ? xmlCommentLine(trusted.join(', ')) : null,
     icmp: icmpGroups(ir, 'ingress'),
+    baseline: baseline('ingress'),
     rules: ingress.map((r) => ruleGroup(r, names)),
+    final: finalDrop(ir, 'in', 'inbound traffic'),
     offHost,
   };
   files.push({ path: `zones/${ZONE_NAME}.xml`, content: templates.render('zone.xml.hbs', zone) });
@@ -318,7 +413,11 @@ export function renderFirewalld(ir: IR): OutputFile[] {
         )
       : commentLines(`portcullis egress policy for environment ${ir.environment} (catalog ${ir.catalog.name}), egress: allow: outbound is not restricted (target CONTINUE, no rules).`),
     icmp: restrict ? icmpGroups(ir, 'egress') : [],
+    baseline: restrict ? baseline('egress') : [],
     rules: egress.map((r) => ruleGroup(r, names)),
+    trustedText: restrict && trusted.length ? xmlCommentLine(trusted.join(', ')) : null,
+    // Target DROP drops silently; the log needs a rule of its own.
+    final: restrict && ir.hostPolicy.logDrops ? finalDrop(ir, 'out', 'outbound traffic') : null,
   };
   files.push({ path: `policies/${EGRESS_POLICY_NAME}.xml`, content: templates.render('policy.xml.hbs', policy) });
 
