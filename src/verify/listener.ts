@@ -7,7 +7,8 @@
 // its sender, from the address it was sent to: with `@ADDR` arguments (the
 // namespace's addresses) each UDP port is bound once per address, since a
 // socket on `::` would answer from the namespace's primary address, which
-// the prober (and the firewall's connection tracking) would not accept.
+// the prober (and the firewall's connection tracking) would not accept. A
+// link-local address is given with its scope (`@fe80::1%veth0`).
 // Prints "ready" once all ports listen; exits when stdin closes, so it
 // cannot outlive the process that started it.
 

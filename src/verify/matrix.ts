@@ -27,16 +27,33 @@
 // is probed from every group (allowed from its own, denied from the
 // others), with its neighbours, and the outsider probes every port.
 //
+// Baseline. Every rule of the IR's host baseline (what a host needs and no
+// catalog lists) is probed too, after the catalog matrix: once as the rule
+// describes it (its transport, first source port when it names any, first
+// port), from and to addresses it covers: link-local source or destination
+// (the DHCPv6 reply, fe80::/10 -> fe80::/10) means the world's and the
+// node's link-local addresses on the veth pair (fe80::2, fe80::1); a rule
+// with no address means any address (the non-listed peer outbound, the
+// outsider inbound); named unicast addresses (platform endpoints) get a
+// peer of their own. And once from outside the rule's addresses, with the
+// same ports: inbound from the outsider to the node's global address,
+// outbound to the non-listed peer (when those exist). A rule towards a
+// multicast group (the DHCPv6 solicit to ff02::1:2) is not probed: a round
+// trip there needs a server answering from another address (noted).
+//
 // Verdicts. A probe must connect iff some host rule of its direction,
 // family and transport covers the port and its peer set contains the peer
 // ADDRESS: an address in several groups (an admin inside users 0.0.0.0/0)
-// gets the union of their rules. Egress with `egress: allow` must always
-// connect. The rows cited are the catalog rows (IR provenance) that open
+// gets the union of their rules, or some baseline rule covers its
+// addresses, transport, ports and source port (a probe from an ephemeral
+// port matches only a rule that names no source port). Egress with
+// `egress: allow` must always connect. The rows cited are the catalog rows (IR provenance) that open
 // the port; for a denied probe, the rows that open it to other groups.
 
 import {
   AddrRange,
   BITS,
+  Cidr,
   cidrRange,
   containsAddress,
   Family,
@@ -47,8 +64,9 @@ import {
   parseAddress,
   subtractRanges,
 } from '../addresses';
-import type { Direction, IR, Provenance, Rule, Transport } from '../ir/types';
+import type { BaselineRule, Direction, IR, Provenance, Rule, Transport } from '../ir/types';
 import type { PortRange } from '../ports';
+import { NODE_LINK_LOCAL, WORLD_IF, WORLD_LINK_LOCAL } from './topology';
 
 export const FAMILIES: Family[] = ['ipv4', 'ipv6'];
 const TRANSPORTS: Transport[] = ['tcp', 'udp'];
@@ -116,6 +134,10 @@ export interface Case {
   expect: boolean;
   /** Why, with catalog rows: "T1.5 Orion master HTTP (admins)". */
   why: string;
+  /** The local port the probe binds (baseline probes); absent: ephemeral. */
+  sourcePort?: number;
+  /** The baseline rule this probe checks (its id), for baseline probes. */
+  baseline?: string;
 }
 
 export interface Plan {
@@ -126,6 +148,8 @@ export interface Plan {
   egress: Record<Family, Peer[]>;
   ports: Record<Direction, Record<Transport, number[]>>;
   cases: Case[];
+  /** The link-local addresses of the veth pair (see topology.ts). */
+  linkLocal: { node: string; world: string };
   /** Things the user should know (no outsider, a group not probed, ...). */
   notes: string[];
 }
@@ -256,11 +280,95 @@ export function buildPlan(ir: IR): Plan {
       for (const family of FAMILIES)
         for (const p of (direction === 'ingress' ? ingress : egress)[family])
           for (const port of ports[direction][transport]) {
-            const { expect, why } = verdict(ir, direction, family, transport, p, port);
             const [src, dst] = direction === 'ingress' ? [p.address, node[family].address] : [node[family].address, p.address];
-            cases.push({ direction, family, transport, src, dst, port, peer: p, expect, why });
+            const c = { direction, family, transport, src, dst, port, peer: p };
+            cases.push({ ...c, ...caseVerdict(ir, c) });
           }
-  return { ir, node, peers, ingress, egress, ports, cases, notes };
+  cases.push(...baselineCases(ir, { node, ingress, egress, notes }, peers, (family, v, role) => peer(family, take(family, v), role), taken));
+  return { ir, node, peers, ingress, egress, ports, cases, linkLocal: { node: NODE_LINK_LOCAL, world: WORLD_LINK_LOCAL }, notes };
+}
+
+const LINK_LOCAL = ranges(['fe80::/10']).ipv6;
+const MULTICAST = { ipv4: ranges(['224.0.0.0/4']).ipv4, ipv6: ranges(['ff00::/8']).ipv6 };
+const within = (cidrs: readonly Cidr[], space: AddrRange[]) => cidrs.length > 0 && !subtractRanges(mergeRanges(cidrs.map(cidrRange)), space).length;
+const addrValue = (text: string) => {
+  const p = parseAddress(text);
+  if (!p.ok) throw new Error(`internal: bad address ${text}`);
+  return p.cidr.base;
+};
+/** Link-local ends as the prober sends them: scoped by the world's veth. */
+const scoped = (address: string) => `${address}%${WORLD_IF}`;
+
+/** The baseline probes (see the header). */
+function baselineCases(
+  ir: IR,
+  plan: Pick<Plan, 'node' | 'ingress' | 'egress' | 'notes'>,
+  peers: readonly Peer[],
+  newPeer: (family: Family, v: bigint, role: string) => Peer,
+  taken: Record<Family, AddrRange[]>,
+): Case[] {
+  const cases: Case[] = [];
+  const linkPeer = (address: string, role: string): Peer => ({ address, family: 'ipv6', value: addrValue(address), role, groups: [] });
+  const add = (b: BaselineRule, src: string, dst: string, p: Peer) => {
+    const c = { direction: b.direction, family: b.family, transport: b.transport, src, dst, port: b.ports[0].lo, peer: p, sourcePort: b.sourcePorts?.[0].lo };
+    cases.push({ ...c, ...caseVerdict(ir, c), baseline: b.id });
+  };
+  for (const b of ir.hostPolicy.baseline) {
+    const family = b.family;
+    const nodeAddr = plan.node[family].address;
+    if (b.direction === 'ingress') {
+      const outsider = plan.ingress[family].find((p) => p.role === 'outsider');
+      const fromLink = family === 'ipv6' && !!b.source && within(b.source, LINK_LOCAL);
+      const toLink = family === 'ipv6' && !!b.destination && within(b.destination, LINK_LOCAL);
+      const from = fromLink ? linkPeer(WORLD_LINK_LOCAL, 'link-local') : b.source ? plan.ingress[family].find((p) => containsAddress(mergeRanges(b.source!.map(cidrRange)), p.value)) : outsider;
+      if (!from) {
+        plan.notes.push(`baseline ${b.id} is not probed: no peer address inside its sources`);
+        continue;
+      }
+      const dst = toLink ? scoped(NODE_LINK_LOCAL) : nodeAddr;
+      add(b, fromLink ? scoped(from.address) : from.address, dst, from);
+      if (b.source && outsider && !containsAddress(mergeRanges(b.source.map(cidrRange)), outsider.value)) add(b, outsider.address, nodeAddr, outsider);
+    } else {
+      const nonListed = plan.egress[family].find((p) => p.role === 'non-listed' || p.role === 'outsider');
+      if (b.destination && within(b.destination, MULTICAST[family])) {
+        plan.notes.push(`baseline ${b.id} is not probed: its destination is multicast (${b.destination.map(formatAddress).join(', ')}), and a round trip there needs a server that answers from another address`);
+        continue;
+      }
+      let to: Peer | undefined;
+      if (!b.destination) to = nonListed;
+      else {
+        const v = b.destination[0].base;
+        to = peers.find((p) => p.family === family && p.value === v);
+        if (!to && !containsAddress(taken[family], v)) to = newPeer(family, v, `baseline ${b.id}`);
+      }
+      if (!to) {
+        plan.notes.push(`baseline ${b.id} is not probed: no address to probe it with`);
+        continue;
+      }
+      add(b, nodeAddr, to.address, to);
+      if (b.destination && nonListed && !containsAddress(mergeRanges(b.destination.map(cidrRange)), nonListed.value)) add(b, nodeAddr, nonListed.address, nonListed);
+    }
+  }
+  return cases;
+}
+
+/** Whether baseline rule b covers a probe (see the header). */
+function baselineCovers(b: BaselineRule, c: Omit<Case, 'expect' | 'why'>): boolean {
+  if (b.direction !== c.direction || b.family !== c.family || b.transport !== c.transport) return false;
+  if (!covers(b.ports, c.port)) return false;
+  if (b.sourcePorts && (c.sourcePort === undefined || !covers(b.sourcePorts, c.sourcePort))) return false;
+  const inSet = (set: Cidr[] | undefined, address: string) => !set || containsAddress(mergeRanges(set.map(cidrRange)), addrValue(address.split('%')[0]));
+  return inSet(b.source, c.src) && inSet(b.destination, c.dst);
+}
+
+/** The expected verdict of any probe: the catalog's (verdict()), or a baseline rule's. */
+export function caseVerdict(ir: IR, c: Omit<Case, 'expect' | 'why'>): { expect: boolean; why: string } {
+  const catalog = verdict(ir, c.direction, c.family, c.transport, c.peer, c.port);
+  if (catalog.expect) return catalog;
+  const b = ir.hostPolicy.baseline.find((r) => baselineCovers(r, c));
+  if (b) return { expect: true, why: `baseline ${b.id}: ${b.why}` };
+  if (c.sourcePort !== undefined) return { ...catalog, why: `${catalog.why}; no baseline rule covers it from port ${c.sourcePort}` };
+  return catalog;
 }
 
 /** The catalog rows of `rules` that open `port`. */

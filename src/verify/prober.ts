@@ -2,13 +2,15 @@
 // namespace (probe() does that):
 //   echo '[{"src":"192.0.2.77","dst":"10.20.0.11","port":80}]' \
 //     | ip netns exec NS node build/src/verify/prober.js [TIMEOUT_MS]
-// Opens every case in parallel from `src` (bound as the local address) to
-// `dst`:`port` over `transport` (default tcp), sends a random nonce line and
+// Opens every case in parallel from `src` (bound as the local address, with
+// `sourcePort` when given, else an ephemeral port) to `dst`:`port` over
+// `transport` (default tcp), sends a random nonce line and
 // counts the flow as allowed only if exactly that nonce comes back before
 // TIMEOUT_MS (default 700): a full round trip through the firewall, never a
 // bare connect that a stray listener could answer. Prints one JSON array,
 // in input order:
-//   [{src, dst, port, transport, allowed, outcome, ms}]
+//   [{src, dst, port, transport, sourcePort, allowed, outcome, ms}]
+// A link-local address carries its scope: "fe80::2%veth1".
 // outcome: "echo" | "timeout" | "closed" | "wrong-echo" | an errno code.
 
 import { randomBytes } from 'crypto';
@@ -23,6 +25,8 @@ export interface ProbeCase {
   port: number;
   /** Default tcp. */
   transport?: Transport;
+  /** The local port to bind (DHCPv6 replies come from 547); default ephemeral. */
+  sourcePort?: number;
 }
 
 export interface ProbeResult extends ProbeCase {
@@ -64,13 +68,13 @@ function probeOne(c: ProbeCase, timeoutMs: number): Promise<ProbeResult> {
       };
       sock.on('error', fail);
       sock.on('message', (msg) => answer(msg.toString('utf8').split('\n')[0]));
-      sock.bind({ address: c.src, port: 0 }, () =>
+      sock.bind({ address: c.src, port: c.sourcePort ?? 0 }, () =>
         // connect() makes an ICMP port-unreachable surface as an error.
         sock.connect(c.port, c.dst, () => sock.send(nonce + '\n')),
       );
     } else {
       let buf = '';
-      const sock = net.connect({ host: c.dst, port: c.port, localAddress: c.src });
+      const sock = net.connect({ host: c.dst, port: c.port, localAddress: c.src, ...(c.sourcePort ? { localPort: c.sourcePort } : {}) });
       close = () => sock.destroy();
       sock.setEncoding('utf8');
       sock.on('connect', () => sock.write(nonce + '\n'));

@@ -16,7 +16,11 @@
 // of the control run on a busy machine; within a phase, the few
 // expected-allowed probes that timed out are probed again with a longer
 // timeout, so a slow machine is not reported as a firewall drop (a drop
-// drops the second time too). Then tear everything down.
+// drops the second time too). With host.log.drops on, the log is checked
+// too (see checkLog): a capture of the NFLOG group runs from the load to
+// the end of the probes, and some denied probe of each direction that has
+// a final drop must appear in it with the portcullis prefix. Then tear
+// everything down.
 
 import * as fs from 'fs';
 import * as os from 'os';
@@ -28,9 +32,11 @@ import { visible, visibleLine } from '../terminal';
 import type { ListenPort } from './listener';
 import { startListener } from './listener';
 import { buildPlan, Case, Plan } from './matrix';
+import { kernelLogMatches, kernelLogVisible, NflogCapture, NflogRecord, PacketSummary, readKernelLog, startNflogCapture } from './nflog';
 import { probe, ProbeCase, ProbeResult } from './prober';
 import { HOST_TARGETS, HostTarget, LOADERS, unavailable } from './targets';
-import { atCleanup, netnsProblem, Topology } from './topology';
+import { parseAddress } from '../addresses';
+import { atCleanup, netnsProblem, NODE_IF, run, Topology } from './topology';
 
 export interface VerifyArgs {
   profile: string;
@@ -65,7 +71,15 @@ export interface TargetReport {
   mismatches: Mismatch[];
   /** What each probe of plan.cases saw (allowed or not), in order. */
   observed: boolean[];
+  /** The log check, when the profile logs drops. */
+  log?: LogCheck;
   seconds: number;
+}
+
+export interface LogCheck {
+  /** not-checked: this machine cannot show the log (not a failure). */
+  status: 'ok' | 'failed' | 'not-checked';
+  detail: string;
 }
 
 function parseTargets(spec: string): { targets: HostTarget[]; optional: Set<HostTarget> } {
@@ -79,16 +93,26 @@ function parseTargets(spec: string): { targets: HostTarget[]; optional: Set<Host
   return { targets, optional: new Set() };
 }
 
-const key = (c: ProbeCase) => `${c.transport ?? 'tcp'} ${c.src} ${c.dst} ${c.port}`;
+const key = (c: ProbeCase) => `${c.transport ?? 'tcp'} ${c.src} ${c.sourcePort ?? '*'} ${c.dst} ${c.port}`;
 
+/** The ports the cases of one direction probe (catalog samples and baseline). */
 function listenPorts(plan: Plan, direction: 'ingress' | 'egress'): ListenPort[] {
-  const ports = plan.ports[direction];
-  return (['tcp', 'udp'] as const).flatMap((transport) => ports[transport].map((port) => ({ port, transport })));
+  const seen = new Map<string, ListenPort>();
+  for (const c of plan.cases) if (c.direction === direction) seen.set(`${c.transport} ${c.port}`, { port: c.port, transport: c.transport });
+  return [...seen.values()].sort((a, b) => a.transport.localeCompare(b.transport) || a.port - b.port);
+}
+
+/** The node's addresses UDP is served on: its global ones and, when a
+ * probe goes to it, its link-local one (scoped). */
+function nodeUdpAddresses(plan: Plan): string[] {
+  const out = [plan.node.ipv4.address, plan.node.ipv6.address];
+  if (plan.cases.some((c) => c.direction === 'ingress' && c.dst.split('%')[0] === plan.linkLocal.node)) out.push(`${plan.linkLocal.node}%${NODE_IF}`);
+  return out;
 }
 
 /** Probes the cases from where each starts (world for ingress, node for egress). */
 async function probeCases(t: Topology, cases: readonly Case[], timeoutMs: number): Promise<ProbeResult[]> {
-  const strip = (c: Case): ProbeCase => ({ src: c.src, dst: c.dst, port: c.port, transport: c.transport });
+  const strip = (c: Case): ProbeCase => ({ src: c.src, dst: c.dst, port: c.port, transport: c.transport, ...(c.sourcePort ? { sourcePort: c.sourcePort } : {}) });
   const ingress = cases.filter((c) => c.direction === 'ingress');
   const egress = cases.filter((c) => c.direction === 'egress');
   const [a, b] = await Promise.all([
@@ -132,7 +156,7 @@ export async function verifyTarget(plan: Plan, target: HostTarget, dir: string):
   let stop: (() => void) | undefined;
   try {
     await Promise.all([
-      startListener(t, t.node, listenPorts(plan, 'ingress'), LISTENER_READY_MS, [plan.node.ipv4.address, plan.node.ipv6.address]),
+      startListener(t, t.node, listenPorts(plan, 'ingress'), LISTENER_READY_MS, nodeUdpAddresses(plan)),
       startListener(t, t.world, listenPorts(plan, 'egress'), LISTENER_READY_MS, plan.peers.map((p) => p.address)),
     ]);
     const control = await probeRounds(t, plan.cases, () => true, [PROBE_TIMEOUT_MS, 2500, 6000]);
@@ -157,6 +181,14 @@ export async function verifyTarget(plan: Plan, target: HostTarget, dir: string):
       report.failed = plan.cases.length;
       return report;
     }
+    const watch = await startLogWatch(t, plan);
+    if (watch.stop) {
+      const stopLoad = stop;
+      stop = () => {
+        watch.stop!();
+        stopLoad?.();
+      };
+    }
     // Inbound, then outbound, each after a flush of the neighbour caches.
     const byKey = new Map<string, ProbeResult>();
     for (const direction of ['ingress', 'egress'] as const) {
@@ -164,6 +196,8 @@ export async function verifyTarget(plan: Plan, target: HostTarget, dir: string):
       for (const r of await probeRounds(t, plan.cases.filter((c) => c.direction === direction), (c) => c.expect, timeouts)) byKey.set(key(r), r);
     }
     const seen = plan.cases.map((c) => byKey.get(key(c))!);
+    if (watch.check) report.log = await watch.check(seen);
+    else if (watch.result) report.log = watch.result;
     report.observed = seen.map((r) => r.allowed);
     plan.cases.forEach((c, i) => {
       if (seen[i].allowed === c.expect) report.passed++;
@@ -178,6 +212,140 @@ export async function verifyTarget(plan: Plan, target: HostTarget, dir: string):
     t.destroy();
     report.seconds = (Date.now() - started) / 1000;
   }
+}
+
+// The log check.
+
+/** A log line, wherever it was read from. */
+interface LogRecord {
+  prefix?: string;
+  packet?: PacketSummary;
+}
+
+interface LogSource {
+  /** Where the lines are read, for the report. */
+  where: string;
+  waitFor(match: (r: LogRecord) => boolean, timeoutMs: number): Promise<LogRecord | undefined>;
+  count(): number;
+}
+
+interface LogWatch {
+  /** Set when the log cannot be checked, or the capture failed to start. */
+  result?: LogCheck;
+  check?: (seen: readonly ProbeResult[]) => Promise<LogCheck>;
+  stop?: () => void;
+}
+
+const addrValue = (text: string) => {
+  const p = parseAddress(text.split('%')[0]);
+  return p.ok ? p.cidr.base : undefined;
+};
+
+/** Whether a logged packet is the probe of case c. */
+function logged(c: Case, p: PacketSummary | undefined): boolean {
+  if (!p || p.protocol !== c.transport || p.dport !== c.port) return false;
+  if (c.sourcePort !== undefined && p.sport !== c.sourcePort) return false;
+  return addrValue(p.src) === addrValue(c.src) && addrValue(p.dst) === addrValue(c.dst);
+}
+
+/** "10/minute" -> milliseconds between two log lines once the burst is spent. */
+function logInterval(rate: string): number {
+  const m = /^(\d+)\/(second|minute|hour)$/.exec(rate);
+  if (!m) return 60000;
+  return ({ second: 1000, minute: 60000, hour: 3600000 } as const)[m[2] as 'second' | 'minute' | 'hour'] / Math.max(1, Number(m[1]));
+}
+
+/** Starts watching the log right after the load: the NFLOG group with
+ * tcpdump, else the kernel log when this kernel shows other namespaces'
+ * log lines there. */
+async function startLogWatch(t: Topology, plan: Plan): Promise<LogWatch> {
+  const logDrops = plan.ir.hostPolicy.logDrops;
+  if (!logDrops) return {};
+  let source: LogSource;
+  let stop: (() => void) | undefined;
+  if (logDrops.group !== undefined) {
+    if (run('sh', ['-c', 'command -v tcpdump']).code !== 0) return { result: { status: 'not-checked', detail: `reading NFLOG group ${logDrops.group} needs tcpdump on PATH` } };
+    let capture: NflogCapture;
+    try {
+      capture = await startNflogCapture(t, t.node, logDrops.group);
+    } catch (e) {
+      return { result: { status: 'failed', detail: `could not capture NFLOG group ${logDrops.group}: ${(e as Error).message}` } };
+    }
+    stop = () => capture.stop();
+    source = {
+      where: `NFLOG group ${logDrops.group}`,
+      waitFor: (match, ms) => capture.waitFor((r: NflogRecord) => match(r), ms),
+      count: () => capture.records().length,
+    };
+  } else {
+    const k = kernelLogVisible();
+    if (!k.visible) return { result: { status: 'not-checked', detail: `drops are logged to the kernel log, which verify cannot read for its namespace: ${k.why}` } };
+    const before = readKernelLog();
+    if ('error' in before) return { result: { status: 'not-checked', detail: `drops are logged to the kernel log: ${before.error}` } };
+    const skip = before.lines.length;
+    const records = (): LogRecord[] => {
+      const now = readKernelLog();
+      if ('error' in now) return [];
+      // A ring buffer that wrapped has fewer lines: read all of it then.
+      return kernelLogMatches(now.lines.length >= skip ? now.lines.slice(skip) : now.lines, logDrops.prefix).map((l) => ({
+        prefix: l.line.includes(`${logDrops.prefix} in: `) ? `${logDrops.prefix} in: ` : l.line.includes(`${logDrops.prefix} out: `) ? `${logDrops.prefix} out: ` : undefined,
+        packet: l.packet,
+      }));
+    };
+    source = {
+      where: 'the kernel log (dmesg)',
+      waitFor: async (match, ms) => {
+        const until = Date.now() + ms;
+        for (;;) {
+          const found = records().find(match);
+          if (found || Date.now() >= until) return found;
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      },
+      count: () => records().length,
+    };
+  }
+  return { check: (seen) => checkLog(t, plan, seen, source), stop };
+}
+
+/** Some denied probe of each direction with a final drop (inbound always,
+ * outbound under restrict) must be in the log with the prefix
+ * "<prefix> in: " / "<prefix> out: ". The rate limit lets a burst through
+ * at once, then one line per interval: when none of the matrix's drops
+ * shows (something else spent the burst), one denied probe is sent again,
+ * once a second, for up to two intervals. */
+async function checkLog(t: Topology, plan: Plan, seen: readonly ProbeResult[], source: LogSource): Promise<LogCheck> {
+  const logDrops = plan.ir.hostPolicy.logDrops!;
+  const directions = plan.ir.egress === 'restrict' ? (['ingress', 'egress'] as const) : (['ingress'] as const);
+  const found: string[] = [];
+  const missing: string[] = [];
+  const deadlineMs = Math.min(60000, Math.max(10000, 2 * logInterval(logDrops.rate) + 5000));
+  for (const direction of directions) {
+    const prefix = `${logDrops.prefix} ${direction === 'ingress' ? 'in' : 'out'}: `;
+    const denied = plan.cases.filter((c, i) => c.direction === direction && !c.expect && !seen[i].allowed);
+    if (!denied.length) continue;
+    const match = (cases: readonly Case[]) => (r: LogRecord) => r.prefix === prefix && cases.some((c) => logged(c, r.packet));
+    let hit = await source.waitFor(match(denied), 2000);
+    if (!hit) {
+      const one = denied.find((c) => c.transport === 'tcp') ?? denied[0];
+      const until = Date.now() + deadlineMs;
+      while (!hit && Date.now() < until) {
+        const from = direction === 'ingress' ? t.world : t.node;
+        await probe(t, from, [{ src: one.src, dst: one.dst, port: one.port, transport: one.transport, ...(one.sourcePort ? { sourcePort: one.sourcePort } : {}) }], 1000);
+        hit = await source.waitFor(match([one]), 500);
+      }
+    }
+    const what = direction === 'ingress' ? 'inbound' : 'outbound';
+    if (hit) {
+      const p = hit.packet!;
+      found.push(`${what} ${p.src} -> ${p.dst} ${p.dport}/${p.protocol} logged with prefix ${JSON.stringify(prefix)}`);
+    } else {
+      missing.push(`no line with prefix ${JSON.stringify(prefix)} for any of the ${denied.length} denied ${what} probes (${source.count()} log lines seen)`);
+    }
+  }
+  if (missing.length) return { status: 'failed', detail: `${source.where}: ${[...missing, ...found].join('; ')}` };
+  if (!found.length) return { status: 'not-checked', detail: 'no probe was denied, so nothing had to be logged' };
+  return { status: 'ok', detail: `${source.where}: ${found.join('; ')}` };
 }
 
 /** Column-aligned rows; the last column is not padded. Cells are input
@@ -200,7 +368,12 @@ function describePlan(plan: Plan, profilePath: string): string {
   out += 'peers:\n' + table(rows);
   for (const n of plan.notes) out += `note: ${visibleLine(n)}\n`;
   const count = (d: 'ingress' | 'egress') => plan.cases.filter((c) => c.direction === d).length;
-  out += `matrix: ${plan.cases.length} probes per target (inbound ${count('ingress')}, outbound ${count('egress')})\n`;
+  const baseline = plan.cases.filter((c) => c.baseline);
+  out += `matrix: ${plan.cases.length} probes per target (inbound ${count('ingress')}, outbound ${count('egress')}; ${baseline.length} of them for the host baseline)\n`;
+  for (const c of baseline)
+    out += `baseline: ${c.baseline}: ${c.direction === 'ingress' ? 'inbound' : 'outbound'} ${c.src}${c.sourcePort !== undefined ? ` port ${c.sourcePort}` : ''} -> ${c.dst} ${c.port}/${c.transport}, expect ${c.expect ? 'allow' : 'deny'}\n`;
+  const logDrops = ir.hostPolicy.logDrops;
+  if (logDrops) out += `log: drops are logged (${logDrops.group !== undefined ? `NFLOG group ${logDrops.group}` : 'kernel log'}, ${logDrops.rate}); a denied probe must show with prefix "${logDrops.prefix} in: "${ir.egress === 'restrict' ? ` / "${logDrops.prefix} out: "` : ''}\n`;
   return out;
 }
 
@@ -236,7 +409,7 @@ function describeMismatches(ms: readonly Mismatch[]): string {
       c.direction === 'ingress' ? 'inbound' : 'outbound',
       c.src,
       c.dst,
-      `${c.port}/${c.transport}`,
+      `${c.sourcePort !== undefined ? `${c.sourcePort}->` : ''}${c.port}/${c.transport}`,
       c.expect ? 'allow' : 'deny',
       seen.allowed ? 'allow' : `deny (${seen.outcome})`,
       c.why,
@@ -337,12 +510,14 @@ export async function verify(args: VerifyArgs, out: NodeJS.WritableStream = proc
           : `${target}: loaded with ${r.how}; ${plan.cases.length} probes: ${r.passed} passed, ${r.failed} failed (${r.seconds.toFixed(1)} s` +
               `${r.timeoutMs > PROBE_TIMEOUT_MS ? `; busy machine: probe timeout raised to ${r.timeoutMs} ms` : ''})\n`,
       );
+      if (r.log) out.write(`${target}: log ${r.log.status === 'ok' ? 'ok' : r.log.status === 'failed' ? 'FAILED' : 'not checked'}: ${visibleLine(r.log.detail)}\n`);
     }
     const mismatches = reports.flatMap((r) => r.mismatches);
     out.write(describeMismatches(mismatches));
     for (const h of linkHints(plan, mismatches)) out.write(`hint: ${visibleLine(h)}\n`);
-    const passed = reports.reduce((n, r) => n + r.passed, 0);
-    const failed = reports.reduce((n, r) => n + r.failed, 0);
+    // A log check counts as one check of its target.
+    const passed = reports.reduce((n, r) => n + r.passed + (r.log?.status === 'ok' ? 1 : 0), 0);
+    const failed = reports.reduce((n, r) => n + r.failed + (r.log?.status === 'failed' ? 1 : 0), 0);
     out.write(`${passed} passed, ${failed} failed\n`);
     return failed ? 1 : 0;
   } catch (e) {

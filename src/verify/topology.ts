@@ -24,6 +24,13 @@
 // time, and more to clean up. Peers sharing one namespace cannot affect
 // each other's verdicts: the world namespace has no firewall.
 //
+// Each side also has a fixed link-local address (node fe80::1, world
+// fe80::2, /64 on the veth), for the traffic that only link-local addresses
+// carry (DHCPv6): fixed so the plan can name them before the namespaces
+// exist. Duplicate address detection is off on both veths (the namespaced
+// per-interface sysctl accept_dad=0), so no address waits out DAD; the
+// constructor still waits until `ip -6 addr` shows none tentative.
+//
 // Namespaces are named `<prefix>-<pid>-<n>-node|world` and are always
 // deleted: by destroy() (withTopology calls it in `finally`), and as a last
 // resort on process exit or SIGINT/SIGTERM, together with the processes
@@ -163,12 +170,29 @@ export interface SpawnOptions {
   group?: boolean;
 }
 
+/** The link-local addresses every topology gives its two sides. */
+export const NODE_LINK_LOCAL = 'fe80::1';
+export const WORLD_LINK_LOCAL = 'fe80::2';
+/** The veth names inside the namespaces. */
+export const NODE_IF = 'veth0';
+export const WORLD_IF = 'veth1';
+
+/** How long the constructor waits for IPv6 addresses to leave "tentative". */
+const ADDRESS_READY_MS = 30000;
+
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
 export class Topology {
   readonly node: string;
   readonly world: string;
   /** Interface names inside the namespaces. */
-  readonly nodeIf = 'veth0';
-  readonly worldIf = 'veth1';
+  readonly nodeIf = NODE_IF;
+  readonly worldIf = WORLD_IF;
+  /** Link-local addresses (without scope; the scope is the side's veth). */
+  readonly nodeLinkLocal = NODE_LINK_LOCAL;
+  readonly worldLinkLocal = WORLD_LINK_LOCAL;
   private readonly children = new Set<ChildProcess>();
   private destroyed = false;
 
@@ -185,6 +209,7 @@ export class Topology {
       runOk('ip', ['-n', this.node, 'link', 'add', this.nodeIf, 'type', 'veth', 'peer', 'name', this.worldIf, 'netns', this.world]);
       this.side(this.node, this.nodeIf, options.node);
       this.side(this.world, this.worldIf, options.world);
+      this.waitForAddresses();
     } catch (e) {
       this.destroy();
       throw e;
@@ -193,6 +218,10 @@ export class Topology {
 
   private side(ns: string, dev: string, addrs: readonly string[]): void {
     runOk('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+    // Before the link comes up, so the kernel's own link-local address skips DAD too.
+    runOk('ip', ['netns', 'exec', ns, 'sysctl', '-qw', `net.ipv6.conf.${dev}.accept_dad=0`]);
+    const linkLocal = ns === this.node ? NODE_LINK_LOCAL : WORLD_LINK_LOCAL;
+    runOk('ip', ['-n', ns, '-6', 'addr', 'add', `${linkLocal}/64`, 'dev', dev, 'nodad']);
     // Hundreds of parallel probes start while a neighbour is still being
     // resolved (caches are flushed after every load): the kernel's default
     // queue for packets waiting on ARP/ND (~200 KB) would drop some of them,
@@ -206,6 +235,26 @@ export class Topology {
     runOk('ip', ['-n', ns, 'link', 'set', dev, 'up']);
     runOk('ip', ['-n', ns, '-4', 'route', 'add', 'default', 'dev', dev]);
     runOk('ip', ['-n', ns, '-6', 'route', 'add', 'default', 'dev', dev]);
+  }
+
+  /** Waits until both veths carry their link-local address and no IPv6
+   * address is tentative (a tentative address cannot be bound or used). */
+  private waitForAddresses(): void {
+    const started = Date.now();
+    for (;;) {
+      const pending = [
+        [this.node, this.nodeIf, NODE_LINK_LOCAL],
+        [this.world, this.worldIf, WORLD_LINK_LOCAL],
+      ].filter(([ns, dev, ll]) => {
+        const shown = runOk('ip', ['-n', ns, '-6', 'addr', 'show', 'dev', dev]);
+        return /\btentative\b/.test(shown) || !shown.includes(`inet6 ${ll}/64 `);
+      });
+      if (!pending.length) return;
+      if (Date.now() - started > ADDRESS_READY_MS) {
+        throw new Error(`IPv6 addresses still tentative or missing after ${ADDRESS_READY_MS} ms on ${pending.map(([ns, dev]) => `${ns} ${dev}`).join(', ')}`);
+      }
+      sleepSync(20);
+    }
   }
 
   /** Runs a command inside a namespace (`ip netns exec`); never throws. */
