@@ -35,7 +35,8 @@ for (const name of ['example.yaml', 'v6-admins.yaml']) test(`explain = the kerne
       // the receiving node's ingress; the probe sees one node's firewall).
       if (!plan.node[k.family].listed) return;
       if (k.direction === 'egress' && k.peer.groups.includes(loaded.ir.host)) return;
-      const e = explainFlow(loaded, { from: k.src, to: k.dst, port: `${k.port}/${k.transport}` });
+      // Link-local probes carry a scope (fe80::2%veth1); explain takes the address.
+      const e = explainFlow(loaded, { from: k.src.replace(/%.*$/, ''), to: k.dst.replace(/%.*$/, ''), port: `${k.port}/${k.transport}` });
       compared++;
       if ((e.verdict === 'allow') !== report.observed[i])
         disagree.push(`${k.direction} ${k.src} -> ${k.dst} ${k.port}/${k.transport}: explain ${e.verdict}, kernel ${report.observed[i] ? 'allowed' : 'denied'}`);

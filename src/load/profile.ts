@@ -178,7 +178,7 @@ export function loadProfile(source: SourceText, catalog: Catalog): Profile {
   (Array.isArray(raw.firewalld?.interfaces) ? raw.firewalld!.interfaces : []).forEach((name, i) => {
     const j = trusted.indexOf(name);
     if (typeof name === 'string' && j >= 0)
-      err(['firewalld', 'interfaces', i], `interface '${name}' is both in firewalld.interfaces (bound to zone portcullis) and in host.trusted_interfaces (left to its own manager)`, `line ${doc.pos(['host', 'trusted_interfaces', j]).line} lists it as trusted; keep it in one of the two`);
+      err(['firewalld', 'interfaces', i], `interface '${name}' is both in firewalld.interfaces (bound to zone portcullis) and in host.trusted_interfaces (left to its own manager)`, `firewalld puts an interface in one zone only; line ${doc.pos(['host', 'trusted_interfaces', j]).line} lists it as trusted: keep it in one of the two`);
   });
   if (errors.length) throw new CompileError(sortDiagnostics(errors));
   return {

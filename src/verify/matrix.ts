@@ -217,6 +217,7 @@ export function buildPlan(ir: IR): Plan {
   // egress destination.
   const ingress: Plan['ingress'] = { ipv4: [], ipv6: [] };
   const egress: Plan['egress'] = { ipv4: [], ipv6: [] };
+  const nonListedOf: Record<Family, Peer | undefined> = { ipv4: undefined, ipv6: undefined };
   for (const family of FAMILIES) {
     const byGroup = new Map<string, Peer>();
     const rulesOf = (d: Direction) => hostRules(ir, d).filter((r) => r.family === family);
@@ -258,6 +259,7 @@ export function buildPlan(ir: IR): Plan {
       const v = pick(usable(family, subtractRanges([FULL_RANGE[family]], destinations)), family, PREFERRED.peer);
       if (v !== undefined) nonListed = peer(family, take(family, v), 'non-listed');
     }
+    nonListedOf[family] = nonListed;
     if (nonListed) egress[family].push(nonListed);
     else notes.push(`no ${FAMILY_NAME[family]} address outside the egress destinations: egress to a non-listed address is not probed`);
   }
@@ -284,7 +286,7 @@ export function buildPlan(ir: IR): Plan {
             const c = { direction, family, transport, src, dst, port, peer: p };
             cases.push({ ...c, ...caseVerdict(ir, c) });
           }
-  cases.push(...baselineCases(ir, { node, ingress, egress, notes }, peers, (family, v, role) => peer(family, take(family, v), role), taken));
+  cases.push(...baselineCases(ir, { node, ingress, notes }, nonListedOf, peers, (family, v, role) => peer(family, take(family, v), role), taken));
   return { ir, node, peers, ingress, egress, ports, cases, linkLocal: { node: NODE_LINK_LOCAL, world: WORLD_LINK_LOCAL }, notes };
 }
 
@@ -302,7 +304,8 @@ const scoped = (address: string) => `${address}%${WORLD_IF}`;
 /** The baseline probes (see the header). */
 function baselineCases(
   ir: IR,
-  plan: Pick<Plan, 'node' | 'ingress' | 'egress' | 'notes'>,
+  plan: Pick<Plan, 'node' | 'ingress' | 'notes'>,
+  nonListedOf: Record<Family, Peer | undefined>,
   peers: readonly Peer[],
   newPeer: (family: Family, v: bigint, role: string) => Peer,
   taken: Record<Family, AddrRange[]>,
@@ -329,7 +332,7 @@ function baselineCases(
       add(b, fromLink ? scoped(from.address) : from.address, dst, from);
       if (b.source && outsider && !containsAddress(mergeRanges(b.source.map(cidrRange)), outsider.value)) add(b, outsider.address, nodeAddr, outsider);
     } else {
-      const nonListed = plan.egress[family].find((p) => p.role === 'non-listed' || p.role === 'outsider');
+      const nonListed = nonListedOf[family];
       if (b.destination && within(b.destination, MULTICAST[family])) {
         plan.notes.push(`baseline ${b.id} is not probed: its destination is multicast (${b.destination.map(formatAddress).join(', ')}), and a round trip there needs a server that answers from another address`);
         continue;

@@ -3,8 +3,9 @@
 // NFLOG (profile host.log.group): `tcpdump -i nflog:N -w - -U` in the node
 // namespace writes a pcap stream (linktype 239, LINKTYPE_NFLOG). Each packet
 // is a 4-byte nfgenmsg (family, version, resource id = the group, big
-// endian) followed by TLVs: u16 length (host order, little endian here;
-// includes the 4-byte TLV header), u16 type, the value, padded to 4 bytes.
+// endian) followed by TLVs: u16 length (includes the 4-byte TLV header),
+// u16 type, the value, padded to 4 bytes; length and type are in the
+// writer's byte order, the one the file header shows (little endian here).
 // Type 10 is NFULA_PREFIX (NUL-terminated text), type 9 NFULA_PAYLOAD (the
 // packet from its IP header). The payload says which probe was logged.
 //
@@ -84,13 +85,13 @@ export function summarizeIp(p: Buffer): PacketSummary | undefined {
 }
 
 /** One NFLOG packet (nfgenmsg + TLVs); throws on a malformed one. */
-export function parseNflog(data: Buffer): NflogRecord {
+export function parseNflog(data: Buffer, littleEndian = true): NflogRecord {
   if (data.length < 4) throw new Error(`NFLOG packet of ${data.length} bytes: shorter than its 4-byte header`);
   const rec: NflogRecord = { group: data.readUInt16BE(2) };
   let off = 4;
   while (off + 4 <= data.length) {
-    const len = data.readUInt16LE(off);
-    const type = data.readUInt16LE(off + 2) & 0x7fff; // without NLA_F_NESTED
+    const len = littleEndian ? data.readUInt16LE(off) : data.readUInt16BE(off);
+    const type = (littleEndian ? data.readUInt16LE(off + 2) : data.readUInt16BE(off + 2)) & 0x7fff; // without NLA_F_NESTED
     if (len < 4 || off + len > data.length) throw new Error(`NFLOG TLV at byte ${off}: bad length ${len}`);
     const value = data.subarray(off + 4, off + len);
     if (type === NFULA_PREFIX) {
@@ -121,7 +122,7 @@ export function parsePcap(buf: Buffer): { records: NflogRecord[]; consumed: numb
   while (off + 16 <= buf.length) {
     const caplen = u32(off + 8);
     if (off + 16 + caplen > buf.length) break;
-    records.push(parseNflog(buf.subarray(off + 16, off + 16 + caplen)));
+    records.push(parseNflog(buf.subarray(off + 16, off + 16 + caplen), le));
     off += 16 + caplen;
   }
   return { records, consumed: off };
