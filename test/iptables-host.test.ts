@@ -15,7 +15,7 @@ import * as assert from 'uvu/assert';
 import { compile } from '../src/compile';
 import { iptablesLoader, LIVE_COMMANDS } from '../src/targets/iptables/host';
 import { probeSettled } from './helpers/kernel-suite';
-import { ipv4Flow, parseNflogPcap } from './helpers/iptables-nflog';
+import { startNflogCapture } from '../src/verify/nflog';
 import { udpEcho } from './helpers/iptables-udp';
 import { ProbeCase, requireNetns, startListener, Topology, withTopology } from './helpers/netns';
 
@@ -212,36 +212,19 @@ test('logging to NFLOG group 7: a denied probe yields a message with prefix "por
   const work = tmp();
   try {
     const out = compileTo(work, profile(['host: { log: { drops: true, group: 7, rate: 100/second } }']));
-    const pcap = path.join(work, 'nflog.pcap');
     await withTopology({ node: nodeAddrs, world: worldAddrs, prefix: 'pcin' }, async (t) => {
       await startListener(t, t.node, [22, 5432]);
       await iptablesLoader.load(t, out);
-      const dump = t.spawn(t.node, ['tcpdump', '-i', 'nflog:7', '-w', pcap, '-U']);
-      await new Promise<void>((resolve, reject) => {
-        let err = '';
-        const timer = setTimeout(() => reject(new Error(`tcpdump not listening after 30 s: ${err}`)), 30000);
-        dump.stderr!.setEncoding('utf8').on('data', (d: string) => {
-          err += d;
-          if (/listening on nflog:7/.test(err)) {
-            clearTimeout(timer);
-            resolve();
-          }
-        });
-        dump.on('exit', (c) => reject(new Error(`tcpdump exited ${c}: ${err}`)));
-      });
+      const cap = await startNflogCapture(t, t.node, 7);
       await reach(t, [tcp(ADMIN4, NODE4, 22), tcp(USER, NODE4, 5432)], [true, false], 'the admin SSH gets in, the user on 5432 is dropped');
-      // Wait for the denied probe's message (readiness, not a sleep).
-      let messages = parseNflogPcap(fs.existsSync(pcap) ? fs.readFileSync(pcap) : Buffer.alloc(0));
-      for (let i = 0; i < 100 && !messages.some((m) => m.payload && ipv4Flow(m.payload)?.dport === 5432); i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        messages = parseNflogPcap(fs.readFileSync(pcap));
-      }
-      t.kill(dump);
-      const flows = messages.map((m) => ({ prefix: m.prefix, group: m.group, flow: m.payload && ipv4Flow(m.payload) }));
-      const denied = flows.filter((f) => f.flow?.src === USER && f.flow.dport === 5432);
-      assert.ok(denied.length > 0, `no NFLOG message for the denied probe: ${JSON.stringify(flows)}`);
+      // Wait for the denied probe's record (readiness, not a sleep).
+      await cap.waitFor((r) => r.packet?.dport === 5432, 30000);
+      cap.stop();
+      const records = cap.records();
+      const denied = records.filter((r) => r.packet?.src === USER && r.packet.dport === 5432);
+      assert.ok(denied.length > 0, `no NFLOG message for the denied probe: ${JSON.stringify(records)}`);
       for (const d of denied) assert.equal([d.prefix, d.group], ['portcullis-drop in: ', 7]);
-      assert.not.ok(flows.some((f) => f.flow?.dport === 22), 'the accepted probe was not logged');
+      assert.not.ok(records.some((r) => r.packet?.dport === 22), 'the accepted probe was not logged');
     });
   } finally {
     fs.rmSync(work, { recursive: true, force: true });

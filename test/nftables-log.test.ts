@@ -11,7 +11,7 @@ import * as path from 'path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { NODE4, probeSettled, SRC } from './helpers/kernel-suite';
-import { payloadDport, startNflogCapture } from './helpers/nflog';
+import { startNflogCapture } from '../src/verify/nflog';
 import { compileNft, exampleWith, tmpDir, udpDeliveries } from './helpers/nftables-host';
 import { requireNetns, startListener, Topology, withTopology } from './helpers/netns';
 
@@ -49,20 +49,20 @@ test('nftables host.log with group: a denied datagram is logged to NFLOG with pr
       const control = await udpDeliveries(t, t.world, t.node, DENIED, toNode, () => true, denied(3));
       assert.equal(control, [true], 'topology broken: without a ruleset the datagram did not arrive');
 
-      const cap = await startNflogCapture(t, t.node, 7, path.join(dir, 'group7.pcap'));
+      const cap = await startNflogCapture(t, t.node, 7);
       t.execOk(t.node, ['nft', '-f', nft]);
       const ok = await probeSettled(t, t.world, [{ src: SRC.user, dst: NODE4, port: ALLOWED }], () => true);
       assert.ok(ok[0].allowed, `the allowed probe to ${ALLOWED}/tcp failed: ${ok[0].outcome}`);
       assert.equal(await udpDeliveries(t, t.world, t.node, DENIED, toNode, () => false, denied(3)), [false], 'the denied datagram arrived');
 
-      await waitFor(`an NFLOG message for udp ${DENIED} in ${cap.file}`, () => cap.messages().some((m) => payloadDport(m) === DENIED));
+      await waitFor(`an NFLOG message for udp ${DENIED} in nflog:7`, () => cap.records().some((m) => m.packet?.dport === DENIED));
       cap.stop();
-      const msgs = cap.messages();
-      const ours = msgs.filter((m) => payloadDport(m) === DENIED);
+      const msgs = cap.records();
+      const ours = msgs.filter((m) => m.packet?.dport === DENIED);
       assert.equal([...new Set(ours.map((m) => m.prefix))], ['portcullis-drop in: '], 'prefix of the drop log');
-      assert.ok(ours.every((m) => m.family === 2), 'logged as IPv4');
+      assert.ok(ours.every((m) => m.packet?.family === 'ipv4'), 'logged as IPv4');
       // NFLOG keeps a group's messages in order, so the probe's packets, sent before, would be here already.
-      assert.equal(msgs.filter((m) => payloadDport(m) === ALLOWED), [], 'an accepted packet was logged');
+      assert.equal(msgs.filter((m) => m.packet?.dport === ALLOWED), [], 'an accepted packet was logged');
     });
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
@@ -83,17 +83,17 @@ test('nftables host.log rate 1/minute: 12 denied datagrams give at least one log
       // first: once its message is in the capture, every earlier message of
       // the group is too (NFLOG delivers a group's messages in order).
       t.execOk(t.node, ['nft', '-f', '-'], 'table inet marker {\n\tchain input {\n\t\ttype filter hook input priority filter - 10; policy accept;\n\t\tudp dport 10 log prefix "marker " group 8\n\t}\n}\n');
-      const cap = await startNflogCapture(t, t.node, 8, path.join(dir, 'group8.pcap'));
+      const cap = await startNflogCapture(t, t.node, 8);
       t.execOk(t.node, ['nft', '-f', nft]);
       assert.equal(await udpDeliveries(t, t.world, t.node, DENIED, toNode, () => false, denied(PROBES)), [false], 'a denied datagram arrived');
       const marker = [{ ...toNode[0], sport: 40010, dport: 10 }];
       await waitFor('the marker in the NFLOG capture', () => {
-        if (cap.messages().some((m) => m.prefix === 'marker ')) return true;
+        if (cap.records().some((m) => m.prefix === 'marker ')) return true;
         t.execOk(t.world, [process.execPath, '-e', `require('dgram').createSocket('udp4').send('m', 10, '${NODE4}', (e, n, s) => process.exit(e ? 1 : 0))`]);
         return false;
       });
       cap.stop();
-      const logged = cap.messages().filter((m) => payloadDport(m) === DENIED);
+      const logged = cap.records().filter((m) => m.packet?.dport === DENIED);
       const listing = t.execOk(t.node, ['nft', 'list', 'chain', 'inet', 'portcullis', 'input']);
       const counted = Number(/counter packets (\d+) bytes \d+ comment "policy-drop-in"/.exec(listing)?.[1] ?? NaN);
       assert.ok(counted >= PROBES, `the policy-drop-in counter saw ${counted} packets, fewer than the ${PROBES} sent:\n${listing}`);
