@@ -13,6 +13,7 @@ import * as path from 'path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { compile } from '../src/compile';
+import { writeOutputs } from '../src/index';
 import { iptablesLoader, LIVE_COMMANDS } from '../src/targets/iptables/host';
 import { probeSettled } from './helpers/kernel-suite';
 import { startNflogCapture } from '../src/verify/nflog';
@@ -48,11 +49,7 @@ function profile(extra: string[] = [], nodes: string[] = [NODE4, '10.20.0.12']):
 function compileTo(dir: string, text: string): string {
   const r = compile({ profile: { path: 'p.yaml', text }, targets: ['iptables'] });
   if (!r.ok) throw new Error(JSON.stringify(r.diagnostics));
-  for (const f of r.files) {
-    const p = path.join(dir, f.path);
-    fs.mkdirSync(path.dirname(p), { recursive: true });
-    fs.writeFileSync(p, f.content);
-  }
+  writeOutputs(dir, r.files);
   return path.join(dir, r.environment, 'iptables');
 }
 

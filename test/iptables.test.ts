@@ -8,6 +8,7 @@ import * as path from 'path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { compile } from '../src/compile';
+import { writeOutputs } from '../src/index';
 import { BOOT_COMMANDS, LIVE_COMMANDS } from '../src/targets/iptables/host';
 import { IPSET_MAXELEM } from '../src/targets/iptables/render';
 import { fixture, ROOT } from './helpers/cli';
@@ -32,11 +33,7 @@ function profileText(nodes: string[], extra = ''): string {
 function compileTo(dir: string, profile: string, catalog?: { path: string; text: string }): string {
   const r = compile({ profile: { path: 'p.yaml', text: profile }, catalog, targets: ['iptables'] });
   if (!r.ok) throw new Error(JSON.stringify(r.diagnostics));
-  for (const f of r.files) {
-    const p = path.join(dir, f.path);
-    fs.mkdirSync(path.dirname(p), { recursive: true });
-    fs.writeFileSync(p, f.content);
-  }
+  writeOutputs(dir, r.files);
   return path.join(dir, r.environment, 'iptables');
 }
 

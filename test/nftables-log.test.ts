@@ -12,7 +12,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { NODE4, probeSettled, SRC } from './helpers/kernel-suite';
 import { startNflogCapture } from '../src/verify/nflog';
-import { compileNft, exampleWith, tmpDir, udpDeliveries } from './helpers/nftables-host';
+import { compileNft, exampleWith, tmpDir, udpDeliveries, waitFor } from './helpers/nftables-host';
 import { requireNetns, startListener, Topology, withTopology } from './helpers/netns';
 
 const DENIED = 9; // udp: no rule opens it
@@ -20,18 +20,6 @@ const ALLOWED = 80; // tcp: T1.2 HTTP from users (0.0.0.0/0)
 
 function worldWithoutIpv6(t: Topology): void {
   t.execOk(t.world, ['sysctl', '-qw', `net.ipv6.conf.${t.worldIf}.disable_ipv6=1`]);
-}
-
-function waitFor(what: string, cond: () => boolean, timeoutMs = 20000): Promise<void> {
-  const started = Date.now();
-  return new Promise((resolve, reject) => {
-    const tick = () => {
-      if (cond()) return resolve();
-      if (Date.now() - started > timeoutMs) return reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
-      setTimeout(tick, 100);
-    };
-    tick();
-  });
 }
 
 const denied = (n: number) => ({ rounds: n, intervalMs: 20 });

@@ -48,7 +48,8 @@ interface Wire extends UdpCase {
   id: string;
 }
 
-function waitFor(what: string, cond: () => boolean, timeoutMs: number): Promise<void> {
+/** Polls cond every 50 ms until it holds (readiness, not a sleep). */
+export function waitFor(what: string, cond: () => boolean, timeoutMs = 20000): Promise<void> {
   const started = Date.now();
   return new Promise((resolve, reject) => {
     const tick = () => {
