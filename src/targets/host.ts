@@ -3,7 +3,7 @@
 // user to. `verify` and the kernel tests load through these, in a node
 // namespace; `portcullis apply` will too.
 
-import type { Topology } from '../verify/topology';
+import type { Cmd, Topology } from '../verify/topology';
 
 export type HostTarget = 'nftables' | 'iptables' | 'firewalld';
 export const HOST_TARGETS: HostTarget[] = ['nftables', 'iptables', 'firewalld'];
@@ -25,10 +25,19 @@ export interface TargetLoader {
   load(t: Topology, dir: string): Promise<Loaded>;
 }
 
+/** Runs one shell command, in the output directory, as root. */
+export type Shell = (command: string) => Pick<Cmd, 'code' | 'stdout' | 'stderr'>;
+
+/** Runs the commands in order through `shell`; throws with the tool's
+ * message at the first one that fails. */
+export function runAll(shell: Shell, commands: readonly string[]): void {
+  for (const command of commands) {
+    const r = shell(command);
+    if (r.code !== 0) throw new Error(`\`${command}\` failed (exit ${r.code}):\n${(r.stderr || r.stdout).trim()}`);
+  }
+}
+
 /** Runs shell commands in t.node, in DIR, in order; throws on the first failure. */
 export function runCommands(t: Topology, dir: string, commands: readonly string[]): void {
-  for (const cmd of commands) {
-    const r = t.exec(t.node, ['sh', '-c', cmd], { cwd: dir });
-    if (r.code !== 0) throw new Error(`\`${cmd}\` failed (exit ${r.code}):\n${(r.stderr || r.stdout).trim()}`);
-  }
+  runAll((command) => t.exec(t.node, ['sh', '-c', command], { cwd: dir }), commands);
 }

@@ -22,8 +22,7 @@
 //    `-A INPUT …` for hook: last), so there is exactly one jump per chain, at
 //    the asked position, however often it runs.
 
-import type { Cmd } from '../../verify/topology';
-import { TargetLoader } from '../host';
+import { runCommands, runAll, Shell, TargetLoader } from '../host';
 
 export const INPUT_CHAIN = 'PORTCULLIS-INPUT';
 export const OUTPUT_CHAIN = 'PORTCULLIS-OUTPUT';
@@ -49,17 +48,11 @@ export const LIVE_COMMANDS: string[] = ['ipset restore -exist < ipsets', liveRes
 /** The boot install, as a user runs it in the output directory. */
 export const BOOT_COMMANDS: string[] = [`install -m 0640 ${BOOT_FILES.join(' ')} ${BOOT_DIR}/`];
 
-/** Runs one shell command, in the output directory, as root. */
-export type Shell = (command: string) => Pick<Cmd, 'code' | 'stdout' | 'stderr'>;
-
 /** The live apply (see the top of this file) through `shell`; throws with
  * the tool's message at the first command that fails. Each family's commit
  * is atomic: a failure leaves that family as it was. */
 export function applyLive(shell: Shell): void {
-  for (const command of LIVE_COMMANDS) {
-    const r = shell(command);
-    if (r.code !== 0) throw new Error(`\`${command}\` failed (exit ${r.code}):\n${(r.stderr || r.stdout).trim()}`);
-  }
+  runAll(shell, LIVE_COMMANDS);
 }
 
 export const iptablesLoader: TargetLoader = {
@@ -67,7 +60,7 @@ export const iptablesLoader: TargetLoader = {
   tools: ['iptables', 'ip6tables', 'iptables-restore', 'ip6tables-restore', 'ipset', 'grep', 'sed'],
   files: ['ipsets', 'rules.v4', 'rules.v6'],
   async load(t, dir) {
-    applyLive((command) => t.exec(t.node, ['sh', '-c', command], { cwd: dir }));
+    runCommands(t, dir, LIVE_COMMANDS);
     return { how: `the live apply of the file headers (${LIVE_COMMANDS.length} commands)` };
   },
 };
