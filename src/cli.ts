@@ -242,6 +242,22 @@ function fastCompileArgs(argv: string[]): CompileArgs | undefined {
   };
 }
 
+/** Asynchronous commands (apply, audit): main() returns at once and the
+ * exit code is set when the command ends; bad usage and input exit 2 with
+ * the message, never a stack trace. */
+function asyncExit(p: Promise<number>, usageError: new (...a: never[]) => Error): void {
+  p.then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e) => {
+      if (e instanceof usageError || e instanceof InputError || e instanceof OutputError) process.stderr.write(visible((e as Error).message) + '\n');
+      else process.stderr.write(`internal error: ${(e as Error).stack ?? e}\n`);
+      process.exitCode = 2;
+    },
+  );
+}
+
 export function main(argv: string[]): number {
   let code = 0;
   try {
@@ -327,6 +343,48 @@ export function main(argv: string[]): number {
           // Loaded lazily: only this command needs namespaces. Asynchronous:
           // main() returns 0 now and verify sets process.exitCode when done.
           (require('./verify') as typeof import('./verify')).verifyCommand(a as unknown as import('./verify').VerifyArgs);
+        },
+      )
+      .command(
+        'apply',
+        'put a target live on this host with automatic rollback unless confirmed (root)',
+        (y) =>
+          y
+            .option('profile', { type: 'string', describe: 'site profile (YAML or JSON)' })
+            .option('catalog', { type: 'string', describe: 'port catalog (default: the built-in one)' })
+            .option('target', { type: 'string', describe: 'nftables, iptables or firewalld' })
+            .option('from-dir', { type: 'string', describe: 'apply DIR/<environment>/<target>/ (as compile --out-dir DIR wrote it) instead of compiling' })
+            .option('confirm-timeout', { type: 'number', describe: 'seconds to wait for confirmation before rolling back (default 60)' })
+            // yargs reads --no-confirm as confirm: false (boolean negation).
+            .option('confirm', { type: 'boolean', describe: '--confirm: confirm the apply waiting in this network namespace; --no-confirm: apply without waiting (pipelines that check reachability themselves)' })
+            .option('force', { type: 'boolean', describe: 'apply even when the rules would drop this SSH connection\'s client' })
+            .option('json', { type: 'boolean', describe: 'print the outcome as one JSON object' })
+            .check((a) => {
+              if (a.confirm === false && a['confirm-timeout'] !== undefined) throw new UsageError('error: --confirm-timeout and --no-confirm exclude each other');
+              if (a.confirm) {
+                const extra = ['profile', 'catalog', 'target', 'from-dir', 'confirm-timeout', 'force'].filter((k) => a[k] !== undefined);
+                if (extra.length) throw new UsageError(`error: --confirm takes no other option (got --${extra.join(', --')})`);
+              } else if (!a.profile || !a.target) throw new UsageError('error: apply needs --profile and --target (or --confirm)');
+              return true;
+            }),
+        (a) => {
+          const op = require('./operate/apply') as typeof import('./operate/apply');
+          const args = { ...(a as unknown as import('./operate/apply').ApplyArgs), 'no-confirm': a.confirm === false, confirm: a.confirm === true };
+          asyncExit(op.applyCommand(args), op.OperateError);
+        },
+      )
+      .command(
+        'audit',
+        "compare this host's live rules with the compiled policy (exit 1 on drift)",
+        (y) =>
+          y
+            .option('profile', { type: 'string', demandOption: true, describe: 'site profile (YAML or JSON)' })
+            .option('catalog', { type: 'string', describe: 'port catalog (default: the built-in one)' })
+            .option('target', { type: 'string', demandOption: true, describe: 'nftables, iptables or firewalld' })
+            .option('format', { choices: ['text', 'markdown', 'json'] as const, default: 'text' as const }),
+        (a) => {
+          const op = require('./operate/apply') as typeof import('./operate/apply');
+          asyncExit(op.auditCommand(a as unknown as import('./operate/apply').AuditArgs), op.OperateError);
         },
       )
       .command(
