@@ -13,10 +13,10 @@ import type { Direction } from '../src/ir/types';
 import { localShell, LiveRead, ToolRejected } from '../src/targets/live';
 import { nftablesLive as live } from '../src/targets/nftables/live';
 import { compileProfile, exampleProfile, liveFlows, modelFlows, nodeShell } from './helpers/apply-nftables';
-import { fixture } from './helpers/cli';
-import { NODE4, SRC } from './helpers/kernel-suite';
-import { tmpDir } from './helpers/nftables-host';
-import { requireNetns, Topology, withTopology } from './helpers/netns';
+import { BIN, fixture } from './helpers/cli';
+import { NODE4, probeSettled, SRC } from './helpers/kernel-suite';
+import { tmpDir, waitFor } from './helpers/nftables-host';
+import { Cmd, requireNetns, startListener, Topology, withTopology } from './helpers/netns';
 
 const DIRECTIONS: Direction[] = ['ingress', 'egress'];
 
@@ -189,6 +189,154 @@ test('a table of 10,000 node addresses: read resolves the set into 10,000 peer r
       const nodeRule = got.flowRules.find((f) => f.ruleId === 'in-nodes-v4-tcp');
       assert.ok(nodeRule, 'the nodes rule is a flow rule');
       assert.is(nodeRule!.peers.length, nodes.length + 1);
+    });
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// ------------------------------------------------------------ the CLI (src/operate)
+
+/** Runs the CLI in the node namespace, as apply runs on a host; no
+ * SSH_CONNECTION, so the anti-lockout check has no client to protect. */
+function cliArgv(args: readonly string[]): string[] {
+  return ['env', '-u', 'SSH_CONNECTION', process.execPath, BIN, ...args];
+}
+
+function cli(t: Topology, args: readonly string[]): Cmd {
+  return t.exec(t.node, cliArgv(args));
+}
+
+/** Starts the CLI in the background; resolves with its exit and output. */
+function cliBackground(t: Topology, args: readonly string[]): Promise<Cmd> {
+  const c = t.spawn(t.node, cliArgv(args));
+  let stdout = '';
+  let stderr = '';
+  c.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  c.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  c.stdin!.end();
+  return new Promise((resolve) => c.on('exit', (code, sig) => resolve({ code: code ?? (sig ? 128 : -1), stdout, stderr })));
+}
+
+const ADMIN_PORT = 22; // A: admins (the world address); B: admins elsewhere
+const B_ONLY_PORT = 5432; // nodes only; B makes the world address a node
+const PROBES = [
+  { src: SRC.admin4, dst: NODE4, port: ADMIN_PORT },
+  { src: SRC.admin4, dst: NODE4, port: B_ONLY_PORT },
+];
+
+async function expectReach(t: Topology, title: string, want: boolean[]): Promise<void> {
+  t.flushNeighbours();
+  const got = await probeSettled(t, t.world, PROBES, (_, i) => want[i]);
+  const wrong = PROBES.flatMap((p, i) => (got[i].allowed === want[i] ? [] : [`  ${p.src} -> ${p.dst}:${p.port}: expected ${want[i] ? 'open' : 'closed'}, got ${got[i].outcome}`]));
+  assert.equal(wrong, [], `${title}:\n${wrong.join('\n')}`);
+}
+
+const bLoaded = (t: Topology) => t.exec(t.node, ['nft', 'list', 'set', 'inet', 'portcullis', 'admins_v4']).stdout.includes('203.0.113.0/24');
+
+test('portcullis apply: A without confirm; B that drops the admin rolls back to A after its timeout (exit 1); B confirmed by `apply --confirm` stays; a broken catalog changes nothing (exit 2); another table survives it all', async () => {
+  requireNetns();
+  const dir = tmpDir('apply-cli');
+  try {
+    const a = compileProfile(exampleProfile({}), dir, 'a');
+    const b = compileProfile(exampleProfile({ admins: ['203.0.113.0/24'], nodes: [NODE4, '10.20.0.12', SRC.admin4] }), dir, 'b');
+    const target = ['--target', 'nftables'];
+    await withTopology({ node: [NODE4], world: [SRC.admin4], prefix: 'pcnftcl' }, async (t) => {
+      await startListener(t, t.node, [ADMIN_PORT, B_ONLY_PORT]);
+      t.execOk(t.node, ['nft', '-f', '-'], FOREIGN);
+      const foreign = foreignTable(t);
+
+      let r = cli(t, ['apply', '--profile', a.profile, ...target, '--no-confirm', '--json']);
+      assert.is(r.code, 0, `apply A: ${r.stderr}`);
+      assert.equal(JSON.parse(r.stdout), { target: 'nftables', environment: 'prod-east', changed: true, confirmed: true, rolled_back: false });
+      const listingA = noCounts(listTable(t));
+      await expectReach(t, 'A applied', [true, false]);
+
+      // Same policy again: nothing changes, so nothing waits for a confirmation.
+      const started = Date.now();
+      r = cli(t, ['apply', '--profile', a.profile, ...target, '--confirm-timeout', '30', '--json']);
+      assert.is(r.code, 0, `apply A again: ${r.stderr}`);
+      assert.is(JSON.parse(r.stdout).changed, false);
+      assert.ok(Date.now() - started < 20000, 'an unchanged apply did not wait for its confirmation');
+
+      // B, never confirmed: rolled back after 4 s.
+      const rolled = cliBackground(t, ['apply', '--profile', b.profile, ...target, '--confirm-timeout', '4']);
+      await waitFor('B loaded', () => bLoaded(t), 20000);
+      await expectReach(t, 'B applied, not yet confirmed', [false, true]);
+      r = await rolled;
+      assert.is(r.code, 1, `apply B unconfirmed: exit ${r.code}\n${r.stderr}`);
+      assert.match(r.stderr, /roll|restor/i);
+      assert.match(r.stderr, /table inet portcullis/);
+      assert.fixture(noCounts(listTable(t)), listingA, 'rolled back to exactly A');
+      await expectReach(t, 'rolled back to A', [true, false]);
+      assert.fixture(foreignTable(t), foreign, 'apply and rollback touched the foreign table');
+
+      // B, confirmed from a second process.
+      const confirmed = cliBackground(t, ['apply', '--profile', b.profile, ...target, '--confirm-timeout', '60']);
+      await waitFor('B loaded', () => bLoaded(t), 20000);
+      await waitFor('apply --confirm to find the waiting apply', () => {
+        r = cli(t, ['apply', '--confirm']);
+        return r.code !== 2;
+      });
+      assert.is(r.code, 0, `apply --confirm: ${r.stderr}`);
+      r = await confirmed;
+      assert.is(r.code, 0, `apply B confirmed: ${r.stderr}`);
+      assert.ok(bLoaded(t), 'B stays after confirmation');
+      await expectReach(t, 'B confirmed', [false, true]);
+      assert.is(cli(t, ['apply', '--confirm']).code, 2, 'nothing waits any more');
+
+      // Bad input: exit 2, the ruleset byte for byte as it was.
+      const ruleset = t.execOk(t.node, ['nft', 'list', 'ruleset']);
+      r = cli(t, ['apply', '--profile', a.profile, '--catalog', fixture('catalogs', 'bad', 'unknown-group.yaml'), ...target, '--no-confirm']);
+      assert.is(r.code, 2, `broken catalog: ${r.stderr}`);
+      assert.fixture(t.execOk(t.node, ['nft', 'list', 'ruleset']), ruleset, 'a broken catalog changed the ruleset');
+      assert.fixture(foreignTable(t), foreign);
+    });
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('portcullis audit: in sync after apply (0); an added rule, an added set element and a meta mark rule are drift (1), each named', async () => {
+  requireNetns();
+  const dir = tmpDir('audit-cli');
+  try {
+    const a = compileProfile(exampleProfile({}), dir, 'a');
+    const audit = ['audit', '--profile', a.profile, '--target', 'nftables'];
+    await withTopology({ node: [NODE4], world: [SRC.admin4], prefix: 'pcnftau' }, async (t) => {
+      const reset = () => assert.is(cli(t, ['apply', '--profile', a.profile, '--target', 'nftables', '--no-confirm']).code, 0);
+      reset();
+      let r = cli(t, audit);
+      assert.is(r.code, 0, `audit right after apply:\n${r.stdout}${r.stderr}`);
+
+      t.execOk(t.node, ['nft', 'add', 'rule', 'inet', 'portcullis', 'input', 'tcp', 'dport', '8080', 'accept']);
+      r = cli(t, audit);
+      assert.is(r.code, 1, `audit with tcp dport 8080 accept:\n${r.stdout}${r.stderr}`);
+      assert.match(r.stdout, /host allows, policy does not: ingress tcp 8080\b/);
+      r = cli(t, [...audit, '--format', 'json']);
+      assert.is(r.code, 1);
+      const json = JSON.parse(r.stdout);
+      assert.is(json.in_sync, false);
+      assert.ok(
+        json.host_allows.some((f: { ports: string[] }) => f.ports.includes('8080')),
+        JSON.stringify(json.host_allows),
+      );
+      assert.equal(json.unmapped, []);
+
+      reset();
+      assert.is(cli(t, audit).code, 0, 're-applied A is in sync again');
+      t.execOk(t.node, ['nft', 'add', 'element', 'inet', 'portcullis', 'admins_v4', '{ 203.0.113.99 }']);
+      r = cli(t, audit);
+      assert.is(r.code, 1, `audit with an added admin:\n${r.stdout}${r.stderr}`);
+      assert.match(r.stdout, /host allows, policy does not: ingress tcp [^\n]*203\.0\.113\.99/);
+      assert.match(r.stdout, /T1\.1/, 'the admins rows are named');
+
+      reset();
+      t.execOk(t.node, ['nft', 'add', 'rule', 'inet', 'portcullis', 'input', 'meta', 'mark', '0x1', 'accept']);
+      r = cli(t, [...audit, '--format', 'json']);
+      assert.is(r.code, 1, `audit with meta mark:\n${r.stdout}${r.stderr}`);
+      assert.equal(JSON.parse(r.stdout).unmapped.length, 1);
+      assert.match(JSON.parse(r.stdout).unmapped[0], /meta mark/);
     });
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
