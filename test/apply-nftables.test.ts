@@ -248,7 +248,7 @@ test('portcullis apply: A without confirm; B that drops the admin rolls back to 
 
       let r = cli(t, ['apply', '--profile', a.profile, ...target, '--no-confirm', '--json']);
       assert.is(r.code, 0, `apply A: ${r.stderr}`);
-      assert.equal(JSON.parse(r.stdout), { target: 'nftables', environment: 'prod-east', changed: true, confirmed: true, rolled_back: false });
+      assert.equal(JSON.parse(r.stdout), { target: 'nftables', environment: 'prod-east', changed: true, confirmed: false, rolled_back: false });
       const listingA = noCounts(listTable(t));
       await expectReach(t, 'A applied', [true, false]);
 
