@@ -7,7 +7,7 @@
 // not a flow (loopback, conntrack, ICMP, hooks, log) is compared line by
 // line; a rule the reader cannot model is drift by itself.
 
-import { AddrRange, Family, intersectRanges, mergeRanges, rangesToStrings, subtractRanges } from '../addresses';
+import { AddrRange, Family, FULL_RANGE, intersectRanges, mergeRanges, rangesToStrings, subtractRanges } from '../addresses';
 import type { Loaded } from '../compile';
 import type { Direction, Rule, Transport } from '../ir/types';
 import { formatPortRange, PortRange } from '../ports';
@@ -23,6 +23,8 @@ export interface AuditFlow {
   ports: string[];
   /** Sources for ingress, destinations for egress. */
   peers: string[];
+  /** Peers inside `peers` that the other side allows too (so not part of the flow). */
+  except?: string[];
   /** Catalog rows of the rules concerned ("T1.1 SSH"). */
   rows: string[];
   /** The live (host_allows) or compiled (policy_allows) rules that allow it. */
@@ -100,39 +102,39 @@ function minus(loaded: Loaded, a: LiveFlowRule[], b: LiveFlowRule[]): AuditFlow[
         if (!cuts.length) continue;
         const sa = evaluate(a, direction, transport, family, cuts);
         const sb = evaluate(b, direction, transport, family, cuts);
-        let open: { ports: PortRange[]; peers: AddrRange[]; by: Set<LiveFlowRule> } | undefined;
-        const flush = () => {
-          if (!open) return;
-          const by = [...open.by];
+        // One flow per set of peers, over all the port segments where it holds.
+        const groups: { ports: PortRange[]; peers: AddrRange[]; except: AddrRange[]; by: Set<LiveFlowRule> }[] = [];
+        for (let i = 0; i < sa.length; i++) {
+          const extra = subtractRanges(sa[i].allowed, sb[i].allowed);
+          if (!extra.length) continue;
+          // "Everything but what b already allows" reads better as that.
+          const whole = sameRanges(mergeRanges([...extra, ...sb[i].allowed]), [FULL_RANGE[family]]) && sb[i].allowed.length > 0;
+          const peers = whole ? [FULL_RANGE[family]] : extra;
+          const except = whole ? sb[i].allowed : [];
+          const by = sa[i].by.filter((r) => intersectRanges(r.peers, extra).length > 0);
+          const g = groups.find((x) => sameRanges(x.peers, peers) && sameRanges(x.except, except));
+          if (!g) {
+            groups.push({ ports: [sa[i].ports], peers, except, by: new Set(by) });
+            continue;
+          }
+          const last = g.ports[g.ports.length - 1];
+          if (last.hi + 1 === sa[i].ports.lo) g.ports[g.ports.length - 1] = { lo: last.lo, hi: sa[i].ports.hi };
+          else g.ports.push(sa[i].ports);
+          for (const r of by) g.by.add(r);
+        }
+        for (const g of groups) {
+          const by = [...g.by];
           out.push({
             direction,
             transport,
             family,
-            ports: open.ports.map((p) => formatPortRange(p)),
-            peers: rangesToStrings(open.peers, family),
-            rows: rowsOf(loaded, by, open.ports),
+            ports: g.ports.map((p) => formatPortRange(p)),
+            peers: rangesToStrings(g.peers, family),
+            ...(g.except.length ? { except: rangesToStrings(g.except, family) } : {}),
+            rows: rowsOf(loaded, by, g.ports),
             origins: by.map((r) => r.origin),
           });
-          open = undefined;
-        };
-        for (let i = 0; i < sa.length; i++) {
-          const extra = subtractRanges(sa[i].allowed, sb[i].allowed);
-          if (!extra.length) {
-            flush();
-            continue;
-          }
-          const by = sa[i].by.filter((r) => intersectRanges(r.peers, extra).length > 0);
-          if (open && sameRanges(open.peers, extra)) {
-            const last = open.ports[open.ports.length - 1];
-            if (last.hi + 1 === sa[i].ports.lo) open.ports[open.ports.length - 1] = { lo: last.lo, hi: sa[i].ports.hi };
-            else open.ports.push(sa[i].ports);
-            for (const r of by) open.by.add(r);
-          } else {
-            flush();
-            open = { ports: [sa[i].ports], peers: extra, by: new Set(by) };
-          }
         }
-        flush();
       }
   return out;
 }
@@ -167,7 +169,7 @@ function shortList(items: string[], max = 6): string {
 
 function flowLine(f: AuditFlow): string {
   const who = f.direction === 'ingress' ? 'from' : 'to';
-  return `${f.direction} ${f.transport} ${shortList(f.ports)} ${who} ${shortList(f.peers)}`;
+  return `${f.direction} ${f.transport} ${shortList(f.ports)} ${who} ${shortList(f.peers)}${f.except ? ` except ${shortList(f.except)}` : ''}`;
 }
 
 export function formatAuditText(r: AuditReport): string {
@@ -198,7 +200,7 @@ export function formatAuditMarkdown(r: AuditReport): string {
   if (flows.length) {
     out.push('| change | direction | ports | peers | catalog rows | rules |', '| --- | --- | --- | --- | --- | --- |');
     for (const [what, f] of flows)
-      out.push(`| ${what} | ${f.direction} | ${markdownCell(`${f.ports.join(', ')}/${f.transport}`)} | ${markdownCell(shortList(f.peers, 10))} | ${markdownCell(f.rows.join('; '))} | ${markdownCell(f.origins.join('; '))} |`);
+      out.push(`| ${what} | ${f.direction} | ${markdownCell(`${f.ports.join(', ')}/${f.transport}`)} | ${markdownCell(shortList(f.peers, 10) + (f.except ? ` except ${shortList(f.except, 10)}` : ''))} | ${markdownCell(f.rows.join('; '))} | ${markdownCell(f.origins.join('; '))} |`);
     out.push('');
   }
   for (const [title, list] of [
