@@ -132,6 +132,48 @@ for (const n of [1000, 10000]) {
   console.log(k.error ? `N=${n}: ${k.error}` : `N=${n}: nft -f ${k.nft_ms} ms / ${k.nft_rules} rules; ipset+iptables-restore ${k.ipt_ms} ms / ${k.ipt_rules} rules; nft -f in unshare -Urn: ${k.nft_unshare}`);
 }
 
+// Audit: `portcullis apply --no-confirm` then `portcullis audit` (whole
+// processes) on a host of N nodes, as root in a fresh `ip netns` namespace
+// per target: what a nightly audit job costs. The audit reads the live state
+// and compiles and reads the expected one (in a throwaway namespace).
+const AUDITED = (process.env.PORTCULLIS_BENCH_AUDIT || 'nftables,iptables').split(',');
+function auditBench(n, target) {
+  const profile = path.join(tmp, `scale-${n}.yaml`);
+  if (!fs.existsSync(profile)) fs.writeFileSync(profile, scaleProfile(n));
+  const ns = `pcba-${process.pid}-${n}-${target}`;
+  if (spawnSync('ip', ['netns', 'add', ns]).status !== 0) return { error: 'needs root and ip netns' };
+  const env = { ...process.env };
+  delete env.SSH_CONNECTION;
+  const inNs = (args) => spawnSync('ip', ['netns', 'exec', ns, process.execPath, BIN, ...args], { encoding: 'utf8', env, maxBuffer: 256 * 1024 * 1024 });
+  try {
+    const a = inNs(['apply', '--profile', profile, '--target', target, '--no-confirm']);
+    if (a.status !== 0) return { error: `apply exit ${a.status}: ${a.stderr.trim().split('\n')[0]}` };
+    const runs = [];
+    let code;
+    for (let i = 0; i < (quick ? 1 : 3); i++) {
+      const t0 = process.hrtime.bigint();
+      const r = inNs(['audit', '--profile', profile, '--target', target]);
+      runs.push(ms(process.hrtime.bigint() - t0));
+      code = r.status;
+    }
+    return { auditMs: Math.round(median(runs)), exit: code };
+  } finally {
+    spawnSync('ip', ['netns', 'delete', ns]);
+  }
+}
+if (process.getuid && process.getuid() === 0) {
+  results.audit = {};
+  console.log('\naudit after apply (fresh network namespace, as root): wall ms of `portcullis audit`, exit code (0 = in sync)');
+  for (const n of [1000, 10000]) {
+    results.audit[n] = {};
+    for (const target of AUDITED) {
+      const a = auditBench(n, target);
+      results.audit[n][target] = a;
+      console.log(a.error ? `N=${n} ${target}: ${a.error}` : `N=${n} ${target}: ${a.auditMs} ms, exit ${a.exit}`);
+    }
+  }
+}
+
 fs.writeFileSync(path.join(__dirname, 'results.json'), JSON.stringify(results, null, 2) + '\n');
 fs.rmSync(tmp, { recursive: true, force: true });
 console.log(`\nmachine: ${results.machine.cpus} x ${results.machine.model}, ${results.machine.memGB} GB, node ${results.machine.node}, kernel ${results.machine.kernel}`);

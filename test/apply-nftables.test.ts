@@ -297,6 +297,45 @@ test('portcullis apply: A without confirm; B that drops the admin rolls back to 
   }
 });
 
+test('portcullis apply: a second apply while one waits refuses (exit 2, nothing changed); `y` typed on the terminal confirms, anything else rolls back', async () => {
+  requireNetns();
+  const dir = tmpDir('apply-tty');
+  try {
+    const a = compileProfile(exampleProfile({}), dir, 'a');
+    const b = compileProfile(exampleProfile({ admins: ['203.0.113.0/24'], nodes: [NODE4, '10.20.0.12', SRC.admin4] }), dir, 'b');
+    const target = ['--target', 'nftables'];
+    await withTopology({ node: [NODE4], world: [SRC.admin4], prefix: 'pcnfttt' }, async (t) => {
+      assert.is(cli(t, ['apply', '--profile', a.profile, ...target, '--no-confirm']).code, 0);
+      const listingA = noCounts(listTable(t));
+
+      const waiting = cliBackground(t, ['apply', '--profile', b.profile, ...target, '--confirm-timeout', '60']);
+      await waitFor('B loaded', () => bLoaded(t), 20000);
+      const listingB = noCounts(listTable(t));
+      let r = cli(t, ['apply', '--profile', a.profile, ...target, '--no-confirm']);
+      assert.is(r.code, 2, `a second apply: exit ${r.code}\n${r.stderr}`);
+      assert.match(r.stderr, /another portcullis apply \(pid \d+\) is running/);
+      assert.fixture(noCounts(listTable(t)), listingB, 'the refused apply changed nothing');
+      await waitFor('apply --confirm', () => cli(t, ['apply', '--confirm']).code === 0);
+      assert.is((await waiting).code, 0);
+
+      // On a terminal (script(1) gives the apply a pty; its stdin is ours).
+      const tty = (answer: string): Cmd =>
+        t.exec(t.node, ['script', '-qec', cliArgv(['apply', '--profile', a.profile, ...target, '--confirm-timeout', '60']).map((w) => `'${w}'`).join(' '), '/dev/null'], { input: answer });
+      r = tty('y\n');
+      assert.is(r.code, 0, `y on the terminal: exit ${r.code}\n${r.stdout}`);
+      assert.match(r.stdout, /type y and Enter/);
+      assert.fixture(noCounts(listTable(t)), listingA, 'A kept after y');
+      assert.is(cli(t, ['apply', '--profile', b.profile, ...target, '--no-confirm']).code, 0);
+      r = tty('n\n');
+      assert.is(r.code, 1, `n on the terminal: exit ${r.code}\n${r.stdout}`);
+      assert.match(r.stdout, /answer was not y[^\n]*rolled back/);
+      assert.fixture(noCounts(listTable(t)), listingB, 'n rolled back to B');
+    });
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('portcullis audit: in sync after apply (0); an added rule, an added set element and a meta mark rule are drift (1), each named', async () => {
   requireNetns();
   const dir = tmpDir('audit-cli');

@@ -7,7 +7,7 @@
 // not a flow (loopback, conntrack, ICMP, hooks, log) is compared line by
 // line; a rule the reader cannot model is drift by itself.
 
-import { AddrRange, Family, FULL_RANGE, intersectRanges, mergeRanges, rangesToStrings, subtractRanges } from '../addresses';
+import { AddrRange, Family, FULL_RANGE, intersectRanges, mergeRanges, rangesToStrings, subtractRanges, unionRanges } from '../addresses';
 import type { Loaded } from '../compile';
 import type { Direction, Rule, Transport } from '../ir/types';
 import { formatPortRange, PortRange } from '../ports';
@@ -54,27 +54,35 @@ interface Decided {
 }
 
 /** First match per elementary port segment: a rule decides the peers no
- * earlier rule decided; accepted peers are the allowed ones. */
+ * earlier rule decided; accepted peers are the allowed ones. Segments that
+ * the same rules cover are decided alike, so each such set of rules is
+ * evaluated once (a profile of many ports has hundreds of segments and a
+ * handful of distinct sets). */
 function evaluate(rules: LiveFlowRule[], direction: Direction, transport: Transport, family: Family, cuts: PortRange[]): Decided[] {
   const mine = rules.filter((r) => r.direction === direction && r.transport === transport && r.family === family);
-  const out: Decided[] = [];
-  for (const ports of elementarySegments(cuts)) {
-    let decided: AddrRange[] = [];
-    let allowed: AddrRange[] = [];
-    const by: LiveFlowRule[] = [];
-    for (const r of mine) {
-      if (!r.ports.some((p) => p.lo <= ports.lo && ports.hi <= p.hi)) continue;
-      const fresh = subtractRanges(r.peers, decided);
-      if (!fresh.length) continue;
-      if (r.verdict === 'accept') {
-        allowed = mergeRanges([...allowed, ...fresh]);
-        by.push(r);
+  const memo = new Map<string, Omit<Decided, 'ports'>>();
+  return elementarySegments(cuts).map((ports) => {
+    const covering = mine.filter((r) => r.ports.some((p) => p.lo <= ports.lo && ports.hi <= p.hi));
+    const key = covering.map((r) => mine.indexOf(r)).join(',');
+    let d = memo.get(key);
+    if (!d) {
+      let decided: AddrRange[] = [];
+      let allowed: AddrRange[] = [];
+      const by: LiveFlowRule[] = [];
+      for (const r of covering) {
+        const fresh = subtractRanges(r.peers, decided);
+        if (!fresh.length) continue;
+        if (r.verdict === 'accept') {
+          allowed = unionRanges(allowed, fresh);
+          by.push(r);
+        }
+        decided = unionRanges(decided, fresh);
       }
-      decided = mergeRanges([...decided, ...fresh]);
+      d = { allowed, by };
+      memo.set(key, d);
     }
-    out.push({ ports, allowed, by });
-  }
-  return out;
+    return { ports, ...d };
+  });
 }
 
 function sameRanges(a: AddrRange[], b: AddrRange[]): boolean {

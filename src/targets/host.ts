@@ -1,8 +1,10 @@
 // What every host target's host.ts provides: how its output is loaded into
 // a running host (the live apply), as the output files' headers tell a
 // user to. `verify` and the kernel tests load through these, in a node
-// namespace; `portcullis apply` will too.
+// namespace, with the same LiveTarget.apply (src/targets/<name>/live.ts)
+// that `portcullis apply` runs on a host: one loader per target.
 
+import type { HostShell } from './live';
 import type { Cmd, Topology } from '../verify/topology';
 
 export type HostTarget = 'nftables' | 'iptables' | 'firewalld';
@@ -40,4 +42,10 @@ export function runAll(shell: Shell, commands: readonly string[]): void {
 /** Runs shell commands in t.node, in DIR, in order; throws on the first failure. */
 export function runCommands(t: Topology, dir: string, commands: readonly string[]): void {
   runAll((command) => t.exec(t.node, ['sh', '-c', command], { cwd: dir }), commands);
+}
+
+/** A HostShell that runs programs in t.node: LiveTarget code, written for a
+ * host, runs unchanged in verify's node namespace. */
+export function topologyShell(t: Topology): HostShell {
+  return { run: (argv, options) => t.exec(t.node, argv, options) };
 }

@@ -1,9 +1,12 @@
 // nftables on a host: how portcullis.nft is loaded (live, and at boot).
 
-import { runCommands, TargetLoader } from '../host';
+import { TargetLoader, topologyShell } from '../host';
 
-/** The live apply, as the file header gives it, run in the output directory. */
-export const LIVE_COMMANDS = ['nft -f portcullis.nft'];
+/** The live apply, run in the output directory: one nft transaction that
+ * replaces exactly our table (the file starts by declaring and deleting it). */
+export const LIVE_ARGV = ['nft', '-f', 'portcullis.nft'] as const;
+/** The same, as the file header gives it to a user. */
+export const LIVE_COMMANDS = [LIVE_ARGV.join(' ')];
 
 /** Debian's nftables.service (ExecStart and ExecReload) runs
  * `/usr/sbin/nft -f /etc/nftables.conf`, whose stock text begins with
@@ -25,7 +28,8 @@ export const nftablesLoader: TargetLoader = {
   tools: ['nft'],
   files: ['portcullis.nft'],
   async load(t, dir) {
-    runCommands(t, dir, LIVE_COMMANDS);
+    // The apply of `portcullis apply` (nftablesLive.apply runs LIVE_COMMANDS' nft -f).
+    (require('./live') as typeof import('./live')).nftablesLive.apply(topologyShell(t), dir);
     return { how: `\`${LIVE_COMMANDS[0]}\`` };
   },
 };

@@ -17,6 +17,7 @@ import { AddrRange, cidrRange, Family, FULL_RANGE, mergeRanges, parseAddress } f
 import type { Direction, Transport } from '../../ir/types';
 import { mergePorts, PortRange } from '../../ports';
 import { HostShell, LiveFlowRule, LiveRead, LiveTarget, runOk, SavedState, ToolRejected } from '../live';
+import { LIVE_ARGV } from './host';
 
 /** Our table. The template (templates/nftables/portcullis.nft.hbs) writes
  * the same name; render.ts has no constant for it, so it is named here. */
@@ -568,7 +569,7 @@ export const nftablesLive: LiveTarget = {
   },
 
   apply(sh, dir) {
-    runOk(sh, ['nft', '-f', FILE], { cwd: dir });
+    runOk(sh, LIVE_ARGV, { cwd: dir });
   },
 
   restore(sh, saved) {
