@@ -336,6 +336,32 @@ test('portcullis apply: a second apply while one waits refuses (exit 2, nothing 
   }
 });
 
+test('portcullis apply over SSH: rules that drop the SSH client are refused (exit 2, nothing changed) unless --force; rules that admit it apply', async () => {
+  requireNetns();
+  const dir = tmpDir('apply-ssh');
+  try {
+    const a = compileProfile(exampleProfile({}), dir, 'a');
+    const b = compileProfile(exampleProfile({ admins: ['203.0.113.0/24'], nodes: [NODE4, '10.20.0.12'] }), dir, 'b');
+    await withTopology({ node: [NODE4], world: [SRC.admin4], prefix: 'pcnftss' }, async (t) => {
+      // As sshd sets it: client address and port, server address and port.
+      const overSsh = (args: string[]) => t.exec(t.node, ['env', `SSH_CONNECTION=${SRC.admin4} 50022 ${NODE4} 22`, process.execPath, BIN, ...args]);
+      let r = overSsh(['apply', '--profile', a.profile, '--target', 'nftables', '--no-confirm']);
+      assert.is(r.code, 0, `A admits the admin's SSH client: ${r.stderr}`);
+      const listingA = noCounts(listTable(t));
+      r = overSsh(['apply', '--profile', b.profile, '--target', 'nftables', '--no-confirm']);
+      assert.is(r.code, 2, `B drops 198.51.100.10 on tcp 22: exit ${r.code}\n${r.stderr}`);
+      assert.match(r.stderr, /drop new connections from 198\.51\.100\.10 to tcp 22, the SSH connection this apply runs over; nothing changed/);
+      assert.fixture(noCounts(listTable(t)), listingA, 'a refused apply changed nothing');
+      r = overSsh(['apply', '--profile', b.profile, '--target', 'nftables', '--no-confirm', '--force']);
+      assert.is(r.code, 0, `--force: ${r.stderr}`);
+      assert.match(r.stderr, /warning: .*\(--force\)/);
+      assert.ok(bLoaded(t), 'B applied with --force');
+    });
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('portcullis audit: in sync after apply (0); an added rule, an added set element and a meta mark rule are drift (1), each named', async () => {
   requireNetns();
   const dir = tmpDir('audit-cli');
