@@ -402,6 +402,20 @@ test('portcullis audit: in sync after apply (0); an added rule, an added set ele
       assert.is(r.code, 1, `audit with meta mark:\n${r.stdout}${r.stderr}`);
       assert.equal(JSON.parse(r.stdout).unmapped.length, 1);
       assert.match(JSON.parse(r.stdout).unmapped[0], /meta mark/);
+
+      // A hand-added rule whose comment is hostile (escape sequences, bidi
+      // override, a pipe and a line separator) stays text in every format.
+      reset();
+      const hostile = 'x\x1b]0;pwned\x07 \u202e|evil| \u2028next';
+      t.execOk(t.node, ['nft', 'add', 'rule', 'inet', 'portcullis', 'input', 'tcp', 'dport', '8081', 'accept', 'comment', JSON.stringify(hostile)]);
+      for (const format of ['text', 'markdown', 'json']) {
+        r = cli(t, [...audit, '--format', format]);
+        assert.is(r.code, 1, `${format}: ${r.stderr}`);
+        assert.not.match(r.stdout, /[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2028\u2029]/, `${format}: a control or bidi character reached the output`);
+        assert.match(r.stdout, /8081/, format);
+      }
+      assert.match(cli(t, [...audit, '--format', 'markdown']).stdout, /\\\|evil\\\|/, 'the pipe is escaped in a markdown cell');
+      assert.match(JSON.parse(cli(t, [...audit, '--format', 'json']).stdout).host_allows[0].origins[0], /\u202e\|evil\|/, 'JSON keeps the text, escaped');
     });
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
