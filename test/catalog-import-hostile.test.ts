@@ -238,7 +238,7 @@ test('diagnostics quote control characters of the document visibly, with the car
   const dir = tmpDir();
   const doc = path.join(dir, 'p\x1b]0;pwned\x07.md');
   const row = '| 22 | ssh\x1b]0;x\x07 | \x1b[8mEvil\x1b[0m "hosts" #1 | All nodes |';
-  fs.writeFileSync(doc, `# P\n\n| Port | Service Name | Source | Destination |\n|---|---|---|---|\n${row}\n`);
+  fs.writeFileSync(doc, `# P\n\n| TCP Port | Service Name | Source | Destination |\n|---|---|---|---|\n${row}\n`);
   const r = runCli(['catalog', 'import', doc]);
   assertNoStack(r.stderr);
   assert.is(r.code, 2);
@@ -421,7 +421,7 @@ test('catalog import prints at most 50 diagnostics, then how many more; the summ
   const shown = r.stderr.split('\n').filter((l) => /^\S+:\d+:\d+: error: /.test(l));
   assert.is(shown.length, 50, r.stderr.slice(0, 2000));
   assert.match(r.stderr, /^… and 20 more not shown$/m);
-  assert.match(r.stderr, /import: 70 rows from .*many\.md; 70 undecided/);
+  assert.match(r.stderr, /import: 70 rows from .*many\.md; 1 table read: 1 imported, 0 skipped; 70 rows in the imported tables: 70 imported, 0 skipped; 70 undecided/);
 });
 
 test.run();

@@ -18,7 +18,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { diffPolicies, isEmptyDiff } from '../src/analysis/diff';
 import { importCatalog } from '../src/catalog-import';
-import { readPhrase, readPortCell, phraseTable } from '../src/catalog-import/phrases';
+import { readPhrase, readPortCell, readProtocolCell, phraseTable } from '../src/catalog-import/phrases';
 import { load } from '../src/compile';
 import { fixture, ROOT, runCli } from './helpers/cli';
 import { assertCaret, assertNoStack, parseDiagnostics } from './helpers/diagnostics';
@@ -209,7 +209,12 @@ test("unmapped phrases and unreadable ports: DOC:LINE:COL at the cell (the phras
   const out = path.join(dir, 'mon.yaml');
   const r = importCli([doc, '-o', out]);
   assert.is(r.code, 2, r.stderr);
-  const ds = parseDiagnostics(r.stderr);
+  const all = parseDiagnostics(r.stderr);
+  // The table without a port column is reported, not dropped silently.
+  const skipped = all.filter((d) => d.level === 'warning');
+  assert.equal(skipped.map((d) => [d.line, d.col, d.message]), [[lines.indexOf('|Name|Value|') + 1, 1, "table skipped: no port column (columns: Name, Value) (under 'Not a port table'); 1 row not imported"]]);
+  assert.match(r.stderr, /5 rows from .*; 2 tables read: 1 imported, 1 skipped; 5 rows in the imported tables: 5 imported, 0 skipped; 4 undecided/);
+  const ds = all.filter((d) => d.level === 'error');
   assert.equal(
     ds.map((d) => [d.line, d.col]),
     [
@@ -239,7 +244,7 @@ test("unmapped phrases and unreadable ports: DOC:LINE:COL at the cell (the phras
   const decided = path.join(dir, 'mon-decided.yaml');
   const m = importCli([doc, '--map', path.join('fixtures', 'import', 'unreadable-map.yaml'), '-o', decided]);
   assert.is(m.code, 0, m.stderr);
-  assert.equal(parseDiagnostics(m.stderr), []);
+  assert.equal(parseDiagnostics(m.stderr).map((d) => d.message), [skipped[0].message], 'only the skipped table is reported');
   const dc = yaml.load(fs.readFileSync(decided, 'utf8')) as { rules: Record<string, any>[]; params: object };
   assert.equal(
     dc.rules.map((x) => [x.ports, x.from, x.to]),
@@ -294,13 +299,92 @@ test('cell readers: ports, choices, phrases', () => {
   assert.equal(readPortCell(' 8000 - 8010 '), { kind: 'ports', ranges: [{ lo: 8000, hi: 8010 }] });
   assert.equal(readPortCell('25 or 587'), { kind: 'choice', choices: [25, 587] });
   assert.equal(readPortCell('25, 465 or 587'), { kind: 'choice', choices: [25, 465, 587] });
-  for (const bad of ['20K+', '80, 443', '0', '70000', '', '443/tcp', '10-5']) assert.is(readPortCell(bad).kind, 'unreadable', bad);
+  for (const bad of ['20K+', '0', '70000', '', '443/tcp', '10-5', '80, 70000', 'dynamic']) assert.is(readPortCell(bad).kind, 'unreadable', bad);
+  // Lists, <br> lists, spaced ranges and footnote marks, as pages write them.
+  const ports = (cell: string) => {
+    const r = readPortCell(cell);
+    return r.kind === 'ports' ? r.ranges.map((x) => (x.lo === x.hi ? `${x.lo}` : `${x.lo}-${x.hi}`)) : r.kind;
+  };
+  assert.equal(ports('12202, 13301, 9200'), ['12202', '13301', '9200']);
+  assert.equal(ports('20123 - 32768'), ['20123-32768']);
+  assert.equal(ports('8472†'), ['8472']);
+  assert.equal(ports('10250\\*'), ['10250']);
+  assert.equal(ports('2379-2380*'), ['2379-2380']);
+  assert.equal(ports('80<br>443<br/>8443'), ['80', '443', '8443']);
+  assert.equal(ports('`6443`<sup>1</sup>'), ['6443']);
+  assert.equal(ports('30000&ndash;32767'), ['30000-32767']);
   const t = phraseTable();
   assert.equal(readPhrase('Admin IP addresses and all nodes', t).groups, ['admins', 'nodes']);
   assert.equal(readPhrase('  ALL   nodes ', t).groups, ['nodes']);
   const r = readPhrase('All nodes and Monitoring hosts', t);
   assert.equal([r.groups, r.unmapped], [['nodes'], [{ text: 'Monitoring hosts', offset: 14 }]]);
   assert.equal(readPhrase('208.83.110.20', t).addresses.map((a) => a.text), ['208.83.110.20']);
+});
+
+test('protocol cells: read, never assumed; unknown and portless protocols are not tcp', () => {
+  const kind = (cell: string) => {
+    const r = readProtocolCell(cell);
+    return r.kind === 'ok' ? r.transport : r.kind === 'unsupported' ? `unsupported ${r.name}` : r.kind;
+  };
+  const cases: [string, string][] = [
+    ['TCP', 'tcp'], ['HTTP', 'tcp'], ['RPC', 'tcp'], ['Mem-cached', 'tcp'], ['Postgres', 'tcp'], ['HTTPS (TCP)', 'tcp'],
+    ['UDP', 'udp'], ['udp*', 'udp'], ['NTP', 'udp'], ['VXLAN', 'udp'], ['WireGuard', 'udp'], ['IPMI', 'udp'],
+    ['TCP/UDP', 'both'], ['TCP / UDP', 'both'], ['(TCP and UDP)', 'both'], ['TCP, UDP', 'both'], ['Both', 'both'], ['TCP<br>UDP', 'both'],
+    ['ICMP', 'unsupported ICMP'], ['ESP', 'unsupported ESP'], ['IP protocol 50', 'unsupported IP PROTOCOL 50'], ['GRE', 'unsupported GRE'], ['VRRP', 'unsupported VRRP'], ['IPIP', 'unsupported IPIP'],
+    ['Gossip', 'unknown'], ['', 'unknown'], ['TBD', 'unknown'],
+  ];
+  assert.equal(cases.map(([c]) => [c, kind(c)]), cases);
+});
+
+test('table shapes of real port pages: every table imported or reported, every row decided, undecided or skipped, never a silent tcp', () => {
+  const doc = path.join('fixtures', 'import', 'shapes.md');
+  const lines = fs.readFileSync(path.join(ROOT, doc), 'utf8').split('\n');
+  const lineOf = (needle: string) => lines.findIndex((l) => l.includes(needle)) + 1;
+  const out = path.join(tmpDir(), 'shapes.yaml');
+  const r = importCli([doc, '-o', out]);
+  assert.is(r.code, 2, 'undecided rows remain');
+  const ds = parseDiagnostics(r.stderr);
+  // Tables skipped, each said so at its header line.
+  const skipped = ds.filter((d) => /^table skipped: /.test(d.message)).map((d) => [d.line, d.message.replace(/ \(under .*$/, '')]);
+  assert.equal(skipped, [
+    [lineOf('| Port | Protocol | Purpose |'), "table skipped: its heading 'Ports bound to localhost only' says the ports are local to the host (loopback): never opened on the network"],
+    [lineOf('| Port | Protocol | Purpose | Source | Destination |'), 'table skipped: inside an HTML comment (the page does not show it)'],
+    [lineOf('| Port | Protocol | Source | Destination |'), 'table skipped: inside an HTML comment (the page does not show it)'],
+    [lineOf('| Component | Version |'), 'table skipped: no port column (columns: Component, Version)'],
+  ]);
+  assert.match(r.stderr, /import: 14 rows from .*shapes\.md; 7 tables read: 3 imported, 4 skipped; 15 rows in the imported tables: 14 imported, 1 skipped; 7 undecided/);
+  const loopRow = ds.find((d) => /row 6 skipped/.test(d.message))!;
+  assert.equal([loopRow.line, loopRow.level], [lineOf('9099 | TCP'), 'warning']);
+  assert.match(loopRow.message, /Source 'localhost' is the host's loopback/);
+
+  const cat = yaml.load(fs.readFileSync(out, 'utf8')) as { tables: Record<string, { heading: string }>; rules: Record<string, any>[] };
+  // Setext headings name the tables; the comment-hidden and loopback tables are not there.
+  assert.equal(Object.values(cat.tables).map((t) => t.heading), ['Server ports', 'Agent ports', 'UDP ports used by the agents']);
+  const got = cat.rules.map((x) => `${x.table} row ${x.row}: ${JSON.stringify(x.ports)} ${x.transport ?? '-'} ${x.service ?? x.cells.service}${x.undecided ? ' UNDECIDED' : ''}`);
+  assert.equal(got, [
+    'T1 row 1: [6443] tcp Kubernetes API',
+    'T1 row 2: ["2379-2380"] tcp etcd',
+    'T1 row 3: [8472] udp VXLAN overlay',
+    'T1 row 4: [10250,10255,10256] tcp kubelet',
+    'T1 row 5: [51820] udp WireGuard',
+    'T1 row 7: [123] udp time',
+    'T1 row 8: [53] - DNS UNDECIDED',
+    'T1 row 9: [] - ping UNDECIDED',
+    'T1 row 10: [50] - IPsec UNDECIDED',
+    'T1 row 11: [7946] - memberlist UNDECIDED',
+    'T2 row 1: ["30000-32767"] - NodePort services UNDECIDED',
+    'T2 row 2: [9100] - node exporter UNDECIDED',
+    'T2 row 3: [4789] - VXLAN (optional) UNDECIDED',
+    'T3 row 1: [8125] udp statsd',
+  ]);
+  const why = (row: string) => cat.rules.find((x) => `${x.table} row ${x.row}` === row)!.undecided.map((u: string) => u.replace(/^[^:]+:\d+:\d+: /, ''));
+  assert.equal(why('T1 row 8'), ["T1 row 8, Protocol 'TCP/UDP': two transports; one catalog rule has one"]);
+  assert.match(why('T1 row 10')[0], /ESP is not tcp or udp/);
+  assert.match(why('T1 row 11')[0], /Protocol 'Gossip': not a transport or a protocol the importer knows/);
+  assert.equal(why('T2 row 2').length, 2);
+  assert.match(why('T2 row 2')[1], /marked 'No' \(not mandatory\)/);
+  assert.match(why('T2 row 3')[1], /its description makes it optional or conditional/);
+  for (const d of ds.filter((x) => x.level === 'error')) assertCaret(d, doc);
 });
 
 test.run();

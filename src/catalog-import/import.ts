@@ -31,7 +31,7 @@ import { formatPortRange, parsePortSpec } from '../ports';
 import { visibleLine } from '../terminal';
 import { blockOfBlocks, comment, flow, key, quoted } from './emit';
 import { MdCell, MdRow, MdTable, parseTables } from './markdown';
-import { KNOWN_DIRECTIONS, normalizePhrase, PhraseTable, phraseTable, readPhrase, readPortCell, readProtocolCell } from './phrases';
+import { cellValue, KNOWN_DIRECTIONS, normalizePhrase, PhraseTable, phraseTable, readPhrase, readPortCell, readProtocolCell } from './phrases';
 
 export type CellKey = keyof RowCells;
 export const CELL_KEYS: CellKey[] = ['port', 'protocol', 'service', 'direction', 'source', 'destination', 'description'];
@@ -45,18 +45,54 @@ const CELL_TITLES: Record<CellKey, string> = {
   description: 'Description',
 };
 
-/** Header cell -> cell key, matched loosely ("Dest." is destination). */
+/** What a header cell names: a cell key, or one of the columns read into
+ * one (`Start Port` + `End Port` -> the Port cell; `Mandatory` marks
+ * optional rows). */
+export type ColumnKey = CellKey | 'portStart' | 'portEnd' | 'required';
+
+/** Header cell -> column, matched loosely ("Dest." is destination, "Port(s)"
+ * is port). Pages name their columns many ways; an unknown column is
+ * reported and ignored. */
 export function columnKey(header: string): CellKey | undefined {
-  const n = header.toLowerCase().replace(/[^a-z ]/g, ' ').replace(/\s+/g, ' ').trim();
-  if (/^ports?( numbers?| no| range| ranges)?$/.test(n)) return 'port';
-  if (/^(protocol|protocols|proto)$/.test(n)) return 'protocol';
-  if (/^(service|service name|services|name)$/.test(n)) return 'service';
-  if (/^(direction|dir)$/.test(n)) return 'direction';
-  if (/^(source|sources|src|from)$/.test(n)) return 'source';
-  if (/^(destination|destinations|dest|dst|to|target)$/.test(n)) return 'destination';
-  if (/^(description|notes?|purpose|comments?)$/.test(n)) return 'description';
+  const k = columnOf(header);
+  return k === 'portStart' || k === 'portEnd' || k === 'required' ? undefined : k;
+}
+
+export function columnOf(header: string): ColumnKey | undefined {
+  const n = header
+    .toLowerCase()
+    .replace(/<[^>]{0,100}>/g, ' ')
+    .replace(/\(s\)|\(es\)/g, 's')
+    .replace(/[^a-z ]/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
+  if (/^(start|first|from|begin|beginning|low) port( number)?$/.test(n)) return 'portStart';
+  if (/^(end|last|to|high) port( number)?$/.test(n)) return 'portEnd';
+  if (/^((tcp|udp|default|listening|listen|network|service|destination|dest) )?(ports?|port numbers?|port no|port ranges?|port range s|ports? used)$/.test(n)) return 'port';
+  if (/^(protocols?|proto|transport|transport protocols?|protocol type|ip protocol|l4 protocol|layer protocol)$/.test(n)) return 'protocol';
+  if (/^(service|service name|services|name|component|components|application|process|daemon|used by|role|service component)$/.test(n)) return 'service';
+  if (/^(direction|dir|traffic direction|flow|connection direction)$/.test(n)) return 'direction';
+  if (/^(source|sources|src|from|source hosts?|source address(es)?|origin|client|clients|initiator|source node|source role)$/.test(n)) return 'source';
+  if (/^(destination|destinations|dest|dst|to|target|destination hosts?|destination address(es)?|listener|destination node|destination role|server)$/.test(n)) return 'destination';
+  if (/^(description|descriptions|notes?|purpose|comments?|use|usage|details|remarks?|function|explanation|used for|what for)$/.test(n)) return 'description';
+  if (/^(mandatory|required|optional|requirement|required or optional)$/.test(n)) return 'required';
   return undefined;
 }
+
+/** A table the import does not turn into rules, and why (said on stderr). */
+function skipReason(t: MdTable, columns: (ColumnKey | undefined)[]): string | undefined {
+  if (t.hidden) return 'inside an HTML comment (the page does not show it)';
+  const hasPort = columns.includes('port') || columns.includes('portStart');
+  if (!hasPort) {
+    const names = t.header.cells.map((c) => c.text).filter(Boolean);
+    return `no port column${names.length ? ` (columns: ${names.slice(0, 8).join(', ')}${names.length > 8 ? ', …' : ''})` : ''}`;
+  }
+  if (LOOPBACK.test(t.heading)) return `its heading '${t.heading}' says the ports are local to the host (loopback): never opened on the network`;
+  return undefined;
+}
+
+/** Ports a page says are bound to the host itself. */
+const LOOPBACK = /\b(localhost|loopback|127\.0\.0\.1|local[- ]only|locally only|internal only|not exposed)\b/i;
 
 export interface ImportOptions {
   doc: InputText;
@@ -79,9 +115,15 @@ export interface ImportResult {
   diagnostics: Diagnostic[];
   /** With --base: new, changed and removed rows; prose rules to re-check. */
   changes: ImportChange[];
+  /** Rows imported (decided or undecided). */
   rows: number;
   kept: number;
   undecided: number;
+  /** Every table and row of the document is counted: imported or skipped. */
+  tablesRead: number;
+  tablesSkipped: number;
+  rowsRead: number;
+  rowsSkipped: number;
 }
 
 // ---- the --map file ---------------------------------------------------------
@@ -203,7 +245,26 @@ interface DocRow {
   cells: RowCells;
   /** Cell positions by key. */
   at: Partial<Record<CellKey, MdCell>>;
+  /** The transport the table's port header or heading names, if one. */
+  implied?: 'tcp' | 'udp';
+  /** The Mandatory/Required/Optional cell, when the table has one. */
+  required?: MdCell;
 }
+
+function cellValueText(cell: string | undefined): string {
+  return cell ? cellValue(cell).slice(0, 120) : '';
+}
+
+/** "TCP Ports", "UDP ports used by agents": exactly one transport named. */
+function impliedTransport(text: string): 'tcp' | 'udp' | undefined {
+  const tcp = /\btcp\b/i.test(text);
+  const udp = /\budp\b/i.test(text);
+  return tcp !== udp ? (tcp ? 'tcp' : 'udp') : undefined;
+}
+
+/** A Mandatory cell or a description that makes the row conditional. */
+const OPTIONAL_CELL = /^(no|n|false|optional|not required|conditional|recommended|if [^|]*|only [^|]*|required only [^|]*|depends[^|]*)$/i;
+const OPTIONAL_TEXT = /\(optional\)|^optional\b|\brequired only (for|if|when)\b|\bonly (required|needed|used) (for|if|when)\b|\bonly if\b/i;
 
 function describeCell(r: DocRow, k: CellKey): string {
   return `${r.tableId} row ${r.row}, ${CELL_TITLES[k]} '${r.cells[k] ?? ''}'`;
@@ -252,8 +313,8 @@ function readRow(r: DocRow, ctx: Context): { rule: Omit<RawRule, 'id'>; problems
       });
   }
 
-  // Transport.
-  let transport: 'tcp' | 'udp' = 'tcp';
+  // Transport: read, never assumed (an undecided one is left out).
+  let transport: 'tcp' | 'udp' | undefined;
   if (r.cells.protocol !== undefined) {
     const t = readProtocolCell(r.cells.protocol);
     if (t.kind === 'both')
@@ -262,8 +323,36 @@ function readRow(r: DocRow, ctx: Context): { rule: Omit<RawRule, 'id'>; problems
         message: `${describeCell(r, 'protocol')}: two transports; one catalog rule has one`,
         hint: 'split the row into a tcp and a udp rule by hand',
       });
+    else if (t.kind === 'unsupported')
+      problems.push({
+        cell: at('protocol'),
+        message: `${describeCell(r, 'protocol')}: ${t.name} is not tcp or udp, and a catalog rule has one of those`,
+        hint: 'decide by hand: drop the row, or open it outside portcullis',
+      });
+    else if (t.kind === 'unknown')
+      problems.push({
+        cell: at('protocol'),
+        message: `${describeCell(r, 'protocol')}: ${r.cells.protocol.trim() ? 'not a transport or a protocol the importer knows to run over tcp or udp' : 'the cell is empty'}`,
+        hint: 'decide the transport by hand (transport: tcp or udp) and remove the undecided key',
+      });
     else transport = t.transport;
-  }
+  } else if (r.implied) transport = r.implied;
+  else
+    problems.push({
+      cell: at('port'),
+      message: `${r.tableId} row ${r.row}: the table has no Protocol column, and neither its port column nor its heading says TCP or UDP`,
+      hint: 'decide the transport of its rules by hand (transport: tcp or udp)',
+    });
+
+  // Rows a page marks optional or conditional belong behind a feature.
+  const optional = r.required && OPTIONAL_CELL.test(r.required.text.trim()) ? r.required : undefined;
+  const conditional = !optional && r.cells.description && OPTIONAL_TEXT.test(r.cells.description) ? at('description') : undefined;
+  if (optional || conditional)
+    problems.push({
+      cell: (optional ?? conditional)!,
+      message: `${r.tableId} row ${r.row}: ${optional ? `marked '${optional.text}' (not mandatory)` : 'its description makes it optional or conditional'}; an always-open rule would open it everywhere`,
+      hint: 'gate the rule with a feature (feature: NAME, declared under features:), or decide it is always needed, and remove the undecided key',
+    });
 
   // Groups.
   const side = (k: 'source' | 'destination'): string[] => {
@@ -312,11 +401,15 @@ function readRow(r: DocRow, ctx: Context): { rule: Omit<RawRule, 'id'>; problems
         hint: `decide the destination (outbound traffic leaves the ${ctx.host}); e.g. read it with the Description, as the base catalog's note explains`,
       });
   }
+  // A table without a Service column: the rule is named by its description
+  // (Purpose, Use, …), else by its port.
+  const service = r.cells.service ? undefined : cellValueText(r.cells.description) || `port ${r.cells.port ?? r.row}`;
   return {
     rule: {
       table: r.tableId,
       row: r.row,
       cells: r.cells,
+      ...(service ? { service } : {}),
       ports,
       transport,
       from,
@@ -386,7 +479,20 @@ export function importCatalog(options: ImportOptions): ImportResult {
 
   const diagnostics: Diagnostic[] = [];
   // Port tables, in document order.
-  const tables = parseTables(options.doc.text).filter((t) => t.header.cells.some((c) => columnKey(c.text) === 'port'));
+  // Every table is either imported or reported as skipped, with why.
+  const allTables = parseTables(options.doc.text);
+  const tables: MdTable[] = [];
+  let tablesSkipped = 0;
+  for (const t of allTables) {
+    const why = skipReason(t, t.header.cells.map((c) => columnOf(c.text)));
+    if (!why) {
+      tables.push(t);
+      continue;
+    }
+    tablesSkipped++;
+    const under = t.heading ? ` (under '${t.heading}')` : '';
+    diagnostics.push({ ...source.diagnostic({ line: t.header.line, col: 1 }, `table skipped: ${why}${under}; ${t.rows.length} row${t.rows.length === 1 ? '' : 's'} not imported`), level: 'warning' });
+  }
   const ordinal = new Map<string, number>();
   const portTables = tables.map((t) => {
     const n = ordinal.get(t.heading) ?? 0;
@@ -408,6 +514,8 @@ export function importCatalog(options: ImportOptions): ImportResult {
   };
   const outTables: Record<string, { heading: string; line?: number; note?: string }> = {};
   const docRows: DocRow[] = [];
+  let rowsRead = 0;
+  let rowsSkipped = 0;
   const tableIds: string[] = [];
   for (const { table, ordinal: ord } of portTables) {
     const baseId = baseTablesByHeading.get(table.heading)?.[ord];
@@ -416,14 +524,19 @@ export function importCatalog(options: ImportOptions): ImportResult {
     const siblings = ordinal.get(table.heading) ?? 1;
     const place = siblings > 1 ? `table ${ord + 1} of ${siblings} under this heading` : undefined;
     outTables[id] = { heading: table.heading || docName, line: table.header.line, note: baseId ? raw!.tables[baseId].note : place };
-    const keys = table.header.cells.map((c) => columnKey(c.text));
+    const keys = table.header.cells.map((c) => columnOf(c.text));
     table.header.cells.forEach((c, i) => {
-      if (!keys[i]) diagnostics.push({ ...source.diagnostic({ line: c.line, col: c.col }, `column '${c.text}' of table ${id} is not a port table column; ignored`, `known: ${Object.values(CELL_TITLES).join(', ')}`), level: 'warning' });
+      if (!keys[i]) diagnostics.push({ ...source.diagnostic({ line: c.line, col: c.col }, `column '${c.text}' of table ${id} is not a port table column; ignored`, `known: ${Object.values(CELL_TITLES).join(', ')}, Start Port/End Port, Mandatory`), level: 'warning' });
     });
+    // "TCP Ports" as the port column's header, or a heading naming one
+    // transport, says the transport of a table without a Protocol column.
+    const portHeader = table.header.cells.find((_, i) => keys[i] === 'port' || keys[i] === 'portStart')?.text ?? '';
+    const implied = impliedTransport(portHeader) ?? impliedTransport(table.heading);
     let rowNo = 0;
     for (const line of table.rows) {
       if (line.cells.every((c) => !c.text)) continue;
       rowNo++;
+      rowsRead++;
       if (line.cells.length !== table.header.cells.length)
         diagnostics.push({
           ...source.diagnostic({ line: line.line, col: 1 }, `row ${rowNo} of table ${id} has ${line.cells.length} cells, its header ${table.header.cells.length}`),
@@ -431,12 +544,35 @@ export function importCatalog(options: ImportOptions): ImportResult {
         });
       const cells: RowCells = {};
       const at: Partial<Record<CellKey, MdCell>> = {};
+      const extra: Partial<Record<'portStart' | 'portEnd' | 'required', MdCell>> = {};
       keys.forEach((k, i) => {
-        if (!k || at[k] || !line.cells[i]) return;
+        if (!k || !line.cells[i]) return;
+        if (k === 'portStart' || k === 'portEnd' || k === 'required') {
+          extra[k] ??= line.cells[i];
+          return;
+        }
+        if (at[k]) return;
         cells[k] = line.cells[i].text;
         at[k] = line.cells[i];
       });
-      docRows.push({ table, tableId: id, row: rowNo, line, cells, at });
+      // Start Port / End Port in two columns: one Port cell "LO-HI".
+      if (extra.portStart && cells.port === undefined) {
+        const lo = extra.portStart.text;
+        const hi = extra.portEnd?.text;
+        cells.port = hi && hi !== lo ? `${lo}-${hi}` : lo;
+        at.port = extra.portStart;
+      }
+      // A row bound to the host's loopback is never a network rule.
+      const local = (['source', 'destination'] as const).find((k) => cells[k] !== undefined && LOOPBACK.test(cells[k]!));
+      if (local) {
+        rowsSkipped++;
+        diagnostics.push({
+          ...source.diagnostic({ line: at[local]!.line, col: at[local]!.col }, `${id} row ${rowNo} skipped: ${CELL_TITLES[local]} '${cells[local]}' is the host's loopback; the port is never opened on the network`),
+          level: 'warning',
+        });
+        continue;
+      }
+      docRows.push({ table, tableId: id, row: rowNo, line, cells, at, implied, required: extra.required });
     }
   }
 
@@ -628,7 +764,7 @@ export function importCatalog(options: ImportOptions): ImportResult {
   }
   const text = out.join('\n') + '\n';
   checkReadsBack(text, catalog, undecidedSpans, options.doc.path);
-  return { yaml: text, diagnostics, changes, rows: docRows.length, kept, undecided };
+  return { yaml: text, diagnostics, changes, rows: docRows.length, kept, undecided, tablesRead: allTables.length, tablesSkipped, rowsRead, rowsSkipped };
 }
 
 /** The catalog the importer writes: the loader's raw shape, whose rules may
@@ -784,7 +920,12 @@ function emitRule(r: RawRule): string[] {
 export function importSummary(r: ImportResult, docPath: string, withBase: boolean): string {
   const counts = { new: 0, changed: 0, removed: 0, prose: 0 };
   for (const c of r.changes) counts[c.kind]++;
-  const parts = [`import: ${r.rows} row${r.rows === 1 ? '' : 's'} from ${visibleLine(docPath)}`];
+  const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
+  const parts = [
+    `import: ${plural(r.rows, 'row')} from ${visibleLine(docPath)}`,
+    `${plural(r.tablesRead, 'table')} read: ${r.tablesRead - r.tablesSkipped} imported, ${r.tablesSkipped} skipped`,
+    `${plural(r.rowsRead, 'row')} in the imported tables: ${r.rows} imported, ${r.rowsSkipped} skipped`,
+  ];
   if (withBase) parts.push(`${r.kept} kept from the base, ${counts.new} new, ${counts.changed} changed, ${counts.removed} removed`);
   parts.push(r.undecided ? `${r.undecided} undecided (marked 'undecided:'; validate rejects the catalog until they are decided)` : 'none undecided');
   return parts.join('; ');

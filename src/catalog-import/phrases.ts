@@ -87,36 +87,83 @@ export type PortReading =
 
 const valid = (n: number) => Number.isInteger(n) && n >= 1 && n <= 65535;
 
-/** A Port cell: one port ("22") or a range ("8000-8010"). Anything else
- * (a choice "25 or 587", a list, "20K+") is not read as open ports. */
+/** A cell's text without what pages add around values: footnote marks
+ * (†, ‡, *, \*, superscripts, [1]), inline HTML (<br> is a list
+ * separator, <sup>…</sup> a footnote), emphasis and code marks, entities. */
+export function cellValue(cell: string): string {
+  return cell
+    .replace(/<sup>[^<]{0,20}<\/sup>/gi, '')
+    .replace(/<br\s*\/?>/gi, ', ')
+    .replace(/<[^>]{0,200}>/g, '')
+    .replace(/&nbsp;|&#160;/gi, ' ')
+    .replace(/&ndash;|&#8211;/gi, '-')
+    .replace(/\{\{[^}]{0,200}\}\}|\{%[^%]{0,200}%\}/g, ' ')
+    .replace(/\[\d{1,2}\]|\\\*|[*`_\u2020\u2021\u00a7\u00b9\u00b2\u00b3\u2070-\u2079]/g, '')
+    .replace(/\s+/g, ' ')
+    .replace(/^[\s,]+|[\s,]+$/g, '');
+}
+
+const RANGE = /^(\d{1,5})\s*(?:-|\u2013|\u2014|\.\.|:|\bto\b|\bthrough\b)\s*(\d{1,5})$/i;
+
+/** A Port cell: one port ("22"), a range ("8000-8010", "20123 - 32768"), or
+ * a list of those ("12202, 13301, 9200", one per <br>). A choice ("25 or
+ * 587") is one port per site, a param; anything else ("20K+", "dynamic")
+ * is not read as open ports. */
 export function readPortCell(cell: string): PortReading {
-  const t = cell.trim();
-  let m = /^(\d{1,5})$/.exec(t);
-  if (m && valid(Number(m[1]))) return { kind: 'ports', ranges: [{ lo: Number(m[1]), hi: Number(m[1]) }] };
-  m = /^(\d{1,5})\s*[-\u2013]\s*(\d{1,5})$/.exec(t);
-  if (m && valid(Number(m[1])) && valid(Number(m[2])) && Number(m[1]) <= Number(m[2])) return { kind: 'ports', ranges: [{ lo: Number(m[1]), hi: Number(m[2]) }] };
+  const t = cellValue(cell);
   if (/^\d{1,5}(?:\s*,\s*\d{1,5})*\s*,?\s*\bor\s+\d{1,5}$/i.test(t)) {
     const choices = (t.match(/\d{1,5}/g) ?? []).map(Number);
     if (choices.every(valid)) return { kind: 'choice', choices };
   }
   if (!t) return { kind: 'unreadable', reason: 'the Port cell is empty' };
-  if (/^\d+(\s*,\s*\d+)+$/.test(t)) return { kind: 'unreadable', reason: 'a list of ports in one cell: one row per port, or a range' };
-  if (/^\d+\s*[kK]\+?$/.test(t) || /\+$/.test(t)) return { kind: 'unreadable', reason: 'an open-ended range' };
-  return { kind: 'unreadable', reason: 'not a port 1-65535 or a range LO-HI' };
+  const parts = t.split(/\s*[,;]\s*|\s+and\s+|\s*&\s*|\s*\/\s*(?=\d)/i).filter(Boolean);
+  const ranges: PortRange[] = [];
+  for (const part of parts) {
+    let m = /^(\d{1,5})$/.exec(part);
+    if (m && valid(Number(m[1]))) {
+      ranges.push({ lo: Number(m[1]), hi: Number(m[1]) });
+      continue;
+    }
+    m = RANGE.exec(part);
+    if (m && valid(Number(m[1])) && valid(Number(m[2])) && Number(m[1]) <= Number(m[2])) {
+      ranges.push({ lo: Number(m[1]), hi: Number(m[2]) });
+      continue;
+    }
+    if (/^\d+\s*[kK]\+?$/.test(part) || /\+$/.test(part)) return { kind: 'unreadable', reason: 'an open-ended range' };
+    return { kind: 'unreadable', reason: parts.length > 1 ? `'${part}' in the list is not a port 1-65535 or a range LO-HI` : 'not a port 1-65535 or a range LO-HI' };
+  }
+  return { kind: 'ports', ranges };
 }
 
-/** Transport from the Protocol cell. The document's convention: every
- * protocol it names is an application protocol over TCP; only an explicit
- * UDP (or a protocol that exists only over UDP) means UDP. "TCP/UDP" is two
- * transports, which one catalog rule cannot carry. */
-export type TransportReading = { kind: 'ok'; transport: 'tcp' | 'udp' } | { kind: 'both' };
+/** Transport from the Protocol cell. Application protocols known to run
+ * over TCP (the vendor document's own convention: HTTP, RPC, SSH, …) are
+ * tcp; an explicit UDP or a protocol that runs only over UDP is udp; "TCP/UDP"
+ * is two transports; IP protocols without ports (ICMP, ESP, GRE, …) are not
+ * tcp or udp; anything else is unknown: never defaulted to tcp. */
+export type TransportReading = { kind: 'ok'; transport: 'tcp' | 'udp' } | { kind: 'both' } | { kind: 'unsupported'; name: string } | { kind: 'unknown' };
 
-const UDP_ONLY = new Set(['udp', 'ntp', 'snmp', 'tftp', 'dhcp', 'syslog', 'rmcp', 'rmcp+', 'ipmi', 'quic']);
+const UDP_ONLY = new Set(['udp', 'ntp', 'snmp', 'snmp trap', 'snmp traps', 'tftp', 'dhcp', 'dhcpv6', 'bootp', 'syslog', 'rmcp', 'rmcp+', 'ipmi', 'quic', 'vxlan', 'geneve', 'wireguard', 'statsd', 'mdns', 'ssdp', 'radius', 'netflow', 'ipfix', 'sflow', 'ike', 'isakmp', 'l2tp', 'rtp', 'rtcp', 'stun', 'coap', 'lldp']);
+const TCP_APPLICATION = new Set([
+  'tcp', 'http', 'https', 'http2', 'h2', 'grpc', 'grpcs', 'rpc', 'rest', 'ssh', 'scp', 'sftp', 'ftp', 'ftps', 'smtp', 'smtps', 'esmtp', 'submission', 'imap', 'imaps', 'pop3', 'pop3s',
+  'postgres', 'postgresql', 'mysql', 'mariadb', 'odbc', 'jdbc', 'memcached', 'mem-cached', 'redis', 'mongodb', 'mongo', 'cassandra', 'cql', 'ldap', 'ldaps', 'tls', 'ssl', 'ws', 'wss',
+  'websocket', 'websockets', 'thrift', 'jmx', 'rmi', 'amqp', 'amqps', 'mqtt', 'mqtts', 'kafka', 'zookeeper', 'etcd', 'rdp', 'vnc', 'telnet', 'winrm', 'bgp', 'iscsi', 'nfs over tcp',
+  'elasticsearch', 'hdfs', 'rsync', 'git', 'smb', 'cifs', 'ipp', 'xmpp', 'irc', 'stomp', 'nats', 'prometheus', 'tcp/ip', 'https/tls', 'http/https',
+]);
+const PORTLESS = /^(icmp|icmpv4|icmpv6|icmp6|ping|esp|ah|gre|ipip|ipencap|ip-in-ip|vrrp|sctp|igmp|pim|ospf|carp|ip protocol \d+|protocol \d+|ip proto \d+|ipsec( esp)?)$/;
 
 export function readProtocolCell(cell: string): TransportReading {
-  const t = normalizePhrase(cell);
-  if (/\btcp\b.*\budp\b|\budp\b.*\btcp\b/.test(t)) return { kind: 'both' };
-  return { kind: 'ok', transport: UDP_ONLY.has(t) ? 'udp' : 'tcp' };
+  const t = normalizePhrase(cellValue(cell)).replace(/^\((.*)\)$/, '$1');
+  if (!t) return { kind: 'unknown' };
+  const tcp = /(^|[^a-z])tcp([^a-z]|$)/.test(t);
+  const udp = /(^|[^a-z])udp([^a-z]|$)/.test(t);
+  if ((tcp && udp) || /^(both|tcp\s*(\/|,|and|&|\+|or)\s*udp)$/.test(t)) return { kind: 'both' };
+  if (udp) return { kind: 'ok', transport: 'udp' };
+  if (tcp) return { kind: 'ok', transport: 'tcp' };
+  const p = PORTLESS.exec(t);
+  if (p) return { kind: 'unsupported', name: p[0].toUpperCase() };
+  if (UDP_ONLY.has(t)) return { kind: 'ok', transport: 'udp' };
+  if (TCP_APPLICATION.has(t)) return { kind: 'ok', transport: 'tcp' };
+  return { kind: 'unknown' };
 }
 
 export const KNOWN_DIRECTIONS = ['bidirectional', 'inbound', 'outbound'];
