@@ -70,9 +70,9 @@ export function columnOf(header: string): ColumnKey | undefined {
   if (/^(end|last|to|high) port( number)?$/.test(n)) return 'portEnd';
   if (/^((tcp|udp|default|listening|listen|network|service|destination|dest) )?(ports?|port numbers?|port no|port ranges?|port range s|ports? used)$/.test(n)) return 'port';
   if (/^(protocols?|proto|transport|transport protocols?|protocol type|ip protocol|l4 protocol|layer protocol)$/.test(n)) return 'protocol';
-  if (/^(service|service name|services|name|component|components|application|process|daemon|used by|role|service component)$/.test(n)) return 'service';
+  if (/^(service|service name|services|name|component|components|application|process|daemon|service component)$/.test(n)) return 'service';
   if (/^(direction|dir|traffic direction|flow|connection direction)$/.test(n)) return 'direction';
-  if (/^(source|sources|src|from|source hosts?|source address(es)?|origin|client|clients|initiator|source node|source role)$/.test(n)) return 'source';
+  if (/^(source|sources|src|from|source hosts?|source address(es)?|origin|client|clients|initiator|source node|source role|used by|accessed by)$/.test(n)) return 'source';
   if (/^(destination|destinations|dest|dst|to|target|destination hosts?|destination address(es)?|listener|destination node|destination role|server)$/.test(n)) return 'destination';
   if (/^(description|descriptions|notes?|purpose|comments?|use|usage|details|remarks?|function|explanation|used for|what for)$/.test(n)) return 'description';
   if (/^(mandatory|required|optional|requirement|required or optional)$/.test(n)) return 'required';
@@ -87,12 +87,15 @@ function skipReason(t: MdTable, columns: (ColumnKey | undefined)[]): string | un
     const names = t.header.cells.map((c) => c.text).filter(Boolean);
     return `no port column${names.length ? ` (columns: ${names.slice(0, 8).join(', ')}${names.length > 8 ? ', …' : ''})` : ''}`;
   }
-  if (LOOPBACK.test(t.heading)) return `its heading '${t.heading}' says the ports are local to the host (loopback): never opened on the network`;
+  if (LOOPBACK.test(t.heading) || LOCAL_HEADING.test(t.heading)) return `its heading '${t.heading}' says the ports are local to the host (loopback): never opened on the network`;
+  if (LOOPBACK_PROSE.test(t.intro)) return `the text above it says the ports listen on the loopback interface ('${LOOPBACK_PROSE.exec(t.intro)![0]}'): never opened on the network`;
   return undefined;
 }
 
 /** Ports a page says are bound to the host itself. */
 const LOOPBACK = /\b(localhost|loopback|127\.0\.0\.1|local[- ]only|locally only|internal only|not exposed)\b/i;
+const LOCAL_HEADING = /^local ports?\b/i;
+const LOOPBACK_PROSE = /\b(listen(s|ing)? on (the )?(loopback|localhost|127\.0\.0\.1)( interface| address)?|bound to (the )?(loopback|localhost|127\.0\.0\.1))\b/i;
 
 export interface ImportOptions {
   doc: InputText;
@@ -135,6 +138,12 @@ interface MapFile {
   host?: string;
   /** Address phrases mapped to a group: the addresses become its default. */
   addressDefaults: Map<string, string[]>;
+  /** Table heading -> the group its ports are on (for tables with no
+   * Destination column: "## Control plane", "### Agent ports"). */
+  headings: Map<string, string>;
+  /** Phrase -> feature: a tab name ("Canal") or words of an optional row's
+   * description ("Flannel VXLAN") gate the rows with that feature. */
+  features: [string, string][];
 }
 
 const IDENT = /^[a-z][a-z0-9_]{0,30}$/;
@@ -142,13 +151,29 @@ const IDENT = /^[a-z][a-z0-9_]{0,30}$/;
 function loadMap(input: InputText): MapFile {
   const doc = parseYaml(new SourceText(input.path, input.text));
   const errors: Diagnostic[] = [];
-  const out: MapFile = { phrases: [], ports: new Map(), params: {}, addressDefaults: new Map() };
+  const out: MapFile = { phrases: [], ports: new Map(), params: {}, addressDefaults: new Map(), headings: new Map(), features: [] };
   const v = doc.value;
   const isMap = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
   if (v === null || v === undefined) return out;
   if (!isMap(v)) throw new CompileError([doc.error([], 'a --map file is a mapping with keys groups, ports, params, host')]);
-  for (const k of Object.keys(v))
-    if (!['groups', 'ports', 'params', 'host'].includes(k)) errors.push(doc.error([k], `unknown key '${k}' in the map file`, "known: 'groups', 'ports', 'params', 'host'", true));
+  const KEYS = ['groups', 'ports', 'params', 'host', 'headings', 'features'];
+  for (const k of Object.keys(v)) if (!KEYS.includes(k)) errors.push(doc.error([k], `unknown key '${k}' in the map file`, `known: ${KEYS.map((x) => `'${x}'`).join(', ')}`, true));
+  for (const [k, into] of [
+    ['headings', (phrase: string, name: string) => out.headings.set(normalizePhrase(phrase), name)],
+    ['features', (phrase: string, name: string) => out.features.push([normalizePhrase(phrase), name])],
+  ] as const) {
+    const m = v[k];
+    if (m === undefined) continue;
+    if (!isMap(m)) {
+      errors.push(doc.error([k], `'${k}' must map a phrase to a ${k === 'headings' ? 'group' : 'feature'} name`));
+      continue;
+    }
+    for (const [phrase, name] of Object.entries(m)) {
+      if (typeof name !== 'string' || !IDENT.test(name)) errors.push(doc.error([k, phrase], `'${phrase}' must map to a ${k === 'headings' ? 'group' : 'feature'} name`, 'names are lower case letters, digits and _, starting with a letter'));
+      else if (!phrase.trim()) errors.push(doc.error([k, phrase], 'an empty phrase matches nothing'));
+      else into(phrase, name);
+    }
+  }
   if (v.groups !== undefined) {
     if (!isMap(v.groups)) errors.push(doc.error(['groups'], "'groups' must map a phrase to a group name or a list of group names"));
     else
@@ -255,6 +280,19 @@ function cellValueText(cell: string | undefined): string {
   return cell ? cellValue(cell).slice(0, 120) : '';
 }
 
+/** "A ⟶ B" (A initiates to B) and "A ⟷ B" (either initiates). */
+const ARROW = /^(.*?)\s*(-->|->|=>|\u27f6|\u2192|\u21d2|<-->|<->|\u27f7|\u2194|\u21d4)\s*(.*)$/;
+const BOTH_WAYS = /^(<-->|<->|\u27f7|\u2194|\u21d4)$/;
+
+/** A transport the row's own text states where there is no Protocol
+ * column: "The Serf LAN port (TCP and UDP)", "HTTP API (TCP Only)". */
+function inlineTransport(c: RowCells): 'tcp' | 'udp' | 'both' | undefined {
+  const text = `${c.service ?? ''} ${c.description ?? ''}`;
+  const m = /\((tcp|udp)(?: only)?\)|\((tcp)\s*(?:and|\/|&|,)\s*(udp)\)/i.exec(text);
+  if (!m) return undefined;
+  return m[3] ? 'both' : (m[1].toLowerCase() as 'tcp' | 'udp');
+}
+
 /** "TCP Ports", "UDP ports used by agents": exactly one transport named. */
 function impliedTransport(text: string): 'tcp' | 'udp' | undefined {
   const tcp = /\btcp\b/i.test(text);
@@ -337,6 +375,13 @@ function readRow(r: DocRow, ctx: Context): { rule: Omit<RawRule, 'id'>; problems
       });
     else transport = t.transport;
   } else if (r.implied) transport = r.implied;
+  else if (inlineTransport(r.cells) === 'both')
+    problems.push({
+      cell: at('description'),
+      message: `${r.tableId} row ${r.row}: the text says TCP and UDP; one catalog rule has one transport`,
+      hint: 'split the row into a tcp and a udp rule by hand',
+    });
+  else if (inlineTransport(r.cells)) transport = inlineTransport(r.cells) as 'tcp' | 'udp';
   else
     problems.push({
       cell: at('port'),
@@ -344,21 +389,52 @@ function readRow(r: DocRow, ctx: Context): { rule: Omit<RawRule, 'id'>; problems
       hint: 'decide the transport of its rules by hand (transport: tcp or udp)',
     });
 
-  // Rows a page marks optional or conditional belong behind a feature.
+  // Tabs are alternatives (one per CNI plugin, say): a reader picks one.
+  // A map phrase naming the tab, or found in the row's text, gates the rule.
+  const text = normalizePhrase(`${r.cells.service ?? ''} ${r.cells.description ?? ''}`);
+  const tabFeature = r.table.tab ? ctx.map?.features.find(([p]) => p === normalizePhrase(r.table.tab!.name))?.[1] : undefined;
+  // A tab is gated by its own name; an optional row by words of its text.
   const optional = r.required && OPTIONAL_CELL.test(r.required.text.trim()) ? r.required : undefined;
   const conditional = !optional && r.cells.description && OPTIONAL_TEXT.test(r.cells.description) ? at('description') : undefined;
-  if (optional || conditional)
+  const feature = tabFeature ?? (optional || conditional ? ctx.map?.features.find(([p]) => text.includes(p))?.[1] : undefined);
+  if (feature) notes.push(`Gated by feature ${feature} (the map's phrase for ${tabFeature ? `tab '${r.table.tab!.name}'` : 'this row'}).`);
+  if (r.table.tab && r.table.tab.of > 1 && !feature)
+    problems.push({
+      cell: at('port'),
+      message: `${r.tableId} row ${r.row}: the table is tab '${r.table.tab.name}', one of ${r.table.tab.of} alternatives under '${r.table.heading}'; only one of them applies to a site`,
+      hint: 'gate the rules of each tab with a feature (feature: NAME, declared under features:), and remove the undecided key',
+    });
+
+  // Rows a page marks optional or conditional belong behind a feature.
+  if ((optional || conditional) && !feature)
     problems.push({
       cell: (optional ?? conditional)!,
       message: `${r.tableId} row ${r.row}: ${optional ? `marked '${optional.text}' (not mandatory)` : 'its description makes it optional or conditional'}; an always-open rule would open it everywhere`,
       hint: 'gate the rule with a feature (feature: NAME, declared under features:), or decide it is always needed, and remove the undecided key',
     });
 
-  // Groups.
+  // Groups. A table without Source/Destination columns may say both in its
+  // Direction cell: "worker, CLI ⟶ controller", "controller ⟷ controller".
+  const arrow = r.cells.direction !== undefined && (r.cells.source === undefined || r.cells.destination === undefined) ? ARROW.exec(r.cells.direction) : null;
   const side = (k: 'source' | 'destination'): string[] => {
-    const text = r.cells[k];
+    let text = r.cells[k];
+    let cellOf = (offset: number) => cellAt(k, offset);
+    let what = describeCell(r, k);
+    const byHeading = k === 'destination' && text === undefined && !arrow ? ctx.map?.headings.get(normalizePhrase(r.table.heading)) : undefined;
+    if (byHeading) {
+      notes.push(`Destination ${byHeading}: the table's heading '${r.table.heading}' (decided in the map file).`);
+      origins.push([byHeading, r.table.heading]);
+      return [byHeading];
+    }
+    if (text === undefined && arrow) {
+      const [left, , right] = [arrow[1], arrow[2], arrow[3]];
+      text = k === 'source' ? left : right;
+      const start = k === 'source' ? 0 : arrow[0].length - right.length;
+      cellOf = (offset: number) => cellAt('direction', start + offset);
+      what = `${r.tableId} row ${r.row}, Direction '${r.cells.direction}' (${CELL_TITLES[k]} '${text}')`;
+    }
     if (text === undefined) {
-      problems.push({ cell: r.table.header.cells[0], message: `table ${r.tableId} has no ${CELL_TITLES[k]} column`, hint: 'decide the groups of its rules by hand' });
+      problems.push({ cell: at('port'), message: `${r.tableId} row ${r.row}: the table has no ${CELL_TITLES[k]} column`, hint: 'decide the groups of the rule by hand' });
       return [];
     }
     if (!text) {
@@ -368,14 +444,14 @@ function readRow(r: DocRow, ctx: Context): { rule: Omit<RawRule, 'id'>; problems
     const reading = readPhrase(text, ctx.phrases);
     for (const u of reading.unmapped)
       problems.push({
-        cell: cellAt(k, u.offset),
-        message: `${describeCell(r, k)}: no group for the phrase '${u.text}'`,
+        cell: cellOf(u.offset),
+        message: `${what}: no group for the phrase '${u.text}'`,
         hint: `add it to a --map file: groups: { ${quoted(u.text)}: GROUP }${ctx.knownGroups.size ? ` (known groups: ${[...ctx.knownGroups].join(', ')})` : ''}`,
       });
     for (const a of reading.addresses)
       problems.push({
-        cell: cellAt(k, a.offset),
-        message: `${describeCell(r, k)}: '${a.text}' is an address, not a group`,
+        cell: cellOf(a.offset),
+        message: `${what}: '${a.text}' is an address, not a group`,
         hint: `map it to a group in a --map file: groups: { ${quoted(a.text)}: GROUP }; the address becomes the group's default`,
       });
     for (const g of reading.groups) origins.push([g, text]);
@@ -383,10 +459,25 @@ function readRow(r: DocRow, ctx: Context): { rule: Omit<RawRule, 'id'>; problems
   };
   const from = side('source');
   const to = side('destination');
+  // The catalog has one firewalled host group: only it may be on both ends.
+  for (const g of from.filter((x) => to.includes(x) && x !== ctx.host))
+    problems.push({
+      cell: at(r.cells.destination !== undefined ? 'destination' : r.cells.direction !== undefined ? 'direction' : 'port'),
+      message: `${r.tableId} row ${r.row}: from group '${g}' to itself, and the firewalled hosts are '${ctx.host}'`,
+      hint: `if '${g}' are the firewalled hosts, say so in the map file (host: ${g}); otherwise decide the row by hand`,
+    });
 
   // Direction: who initiates. Source -> Destination in every case; an
   // outbound row whose destination is the host itself is garbled.
-  if (r.cells.direction !== undefined) {
+  if (arrow) {
+    // Both ways between two different sides is two rules, not one.
+    if (BOTH_WAYS.test(arrow[2]) && normalizePhrase(arrow[1]) !== normalizePhrase(arrow[3]))
+      problems.push({
+        cell: at('direction'),
+        message: `${describeCell(r, 'direction')}: connections both ways between different sides; one catalog rule has one direction`,
+        hint: 'split the row into two rules (one per initiating side) by hand',
+      });
+  } else if (r.cells.direction !== undefined) {
     const d = normalizePhrase(r.cells.direction);
     if (!KNOWN_DIRECTIONS.includes(d))
       problems.push({
@@ -414,6 +505,7 @@ function readRow(r: DocRow, ctx: Context): { rule: Omit<RawRule, 'id'>; problems
       transport,
       from,
       to,
+      ...(feature ? { feature } : {}),
     },
     problems,
     notes,
@@ -563,7 +655,7 @@ export function importCatalog(options: ImportOptions): ImportResult {
         at.port = extra.portStart;
       }
       // A row bound to the host's loopback is never a network rule.
-      const local = (['source', 'destination'] as const).find((k) => cells[k] !== undefined && LOOPBACK.test(cells[k]!));
+      const local = (['source', 'destination'] as const).find((k) => cells[k] !== undefined && (LOOPBACK.test(cells[k]!) || /^\s*self\s*$/i.test(cells[k]!)));
       if (local) {
         rowsSkipped++;
         diagnostics.push({
@@ -692,6 +784,10 @@ export function importCatalog(options: ImportOptions): ImportResult {
     groups[g].default = def;
   }
   const allParams: Record<string, Record<string, unknown>> = { ...(raw?.params ?? {}), ...(map?.params ?? {}) };
+  // Features the map introduced: off by default (optional or alternative rows).
+  const allFeatures: Record<string, Record<string, unknown>> = { ...(raw?.features ?? {}) };
+  for (const [phrase, f] of map?.features ?? [])
+    if (!allFeatures[f] && rules.some((x) => x.feature === f)) allFeatures[f] = { description: `Imported from ${docName}: rows matching "${phrase}".`, default: false };
 
   const name = raw?.name ?? (slug(docName.replace(/\.[^.]*$/, '')).replace(/-/g, '_').replace(/^[^a-z]+/, '') || 'imported').slice(0, 31);
   const title = raw?.title ?? frontMatterTitle(options.doc.text);
@@ -707,7 +803,7 @@ export function importCatalog(options: ImportOptions): ImportResult {
     host,
     tables: Object.fromEntries(Object.entries(outTables).map(([id, t]) => [id, { heading: t.heading, line: t.line, note: t.note }])),
     groups,
-    features: raw?.features && Object.keys(raw.features).length ? raw.features : undefined,
+    features: Object.keys(allFeatures).length ? allFeatures : undefined,
     params: Object.keys(allParams).length ? allParams : undefined,
     rules: rules.map(outRule),
   });

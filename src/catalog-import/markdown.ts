@@ -29,12 +29,21 @@ export interface MdTable {
   rows: MdRow[];
   /** Why the page does not show this table, when it does not. */
   hidden?: 'html-comment';
+  /** Prose between the heading and the table (what the page says about it). */
+  intro: string;
+  /** The tab the table sits in (`<TabItem value="Canal">`, mkdocs `=== "Canal"`):
+   * tabs are alternatives, of which a reader picks one. */
+  tab?: { name: string; ordinal: number; of: number };
 }
 
 const DELIMITER = /^\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$/;
 const HEADING = /^ {0,3}(#{1,6})\s+(.*?)(?:\s+#+)?\s*$/;
 const SETEXT = /^ {0,3}(=+|-+)\s*$/;
 const FENCE = /^ {0,3}(`{3,}|~{3,})/;
+/** Tabbed alternatives: Docusaurus/MDX `<TabItem value="X" label="Y">`, mkdocs-material `=== "X"`. */
+const TAB_OPEN = /^\s*<TabItem\b[^>]*?\b(?:label|value)\s*=\s*["']([^"']{1,80})["']|^\s*<Tab\b[^>]*?\btitle\s*=\s*["']([^"']{1,80})["']|^={3}\+?\s+"([^"]{1,80})"\s*$/;
+const TAB_CLOSE = /^\s*<\/(TabItem|Tab)>/;
+const TABS_CLOSE = /^\s*<\/Tabs>/;
 /** Openers and closers of text the page does not show. */
 const HIDDEN_OPEN = /<!--|\{%-?\s*comment\s*-?%\}|\{\/\*/;
 const HIDDEN_CLOSE = /-->|\{%-?\s*endcomment\s*-?%\}|\*\/\}/;
@@ -102,8 +111,25 @@ export function parseTables(text: string): MdTable[] {
   }
   let fence: string | undefined;
   let hidden = false;
+  let intro: string[] = [];
+  // Open tab groups: the names of their tabs so far, and the tab we are in.
+  type TabGroup = { names: string[]; tables: MdTable[]; mkdocs: boolean };
+  let tab: { name: string; group: TabGroup } | undefined;
+  let group: TabGroup | undefined;
+  const closeGroup = () => {
+    if (group) for (const t of group.tables) if (t.tab) t.tab.of = group.names.length;
+    group = undefined;
+    tab = undefined;
+  };
   for (; i < lines.length; i++) {
     const l = lines[i];
+    const tabOpen = TAB_OPEN.exec(l);
+    if (tabOpen && !fence) {
+      group ??= { names: [], tables: [], mkdocs: !!tabOpen[3] };
+      tab = { name: tabOpen[1] ?? tabOpen[2] ?? tabOpen[3], group };
+      group.names.push(tab.name);
+    } else if (TAB_CLOSE.test(l) && !fence) tab = undefined;
+    else if (TABS_CLOSE.test(l) && !fence) closeGroup();
     const f = FENCE.exec(l);
     if (fence) {
       if (f && f[1][0] === fence[0] && f[1].length >= fence.length) fence = undefined;
@@ -119,11 +145,15 @@ export function parseTables(text: string): MdTable[] {
     const h = HEADING.exec(l);
     if (h && !wasHidden && !hidden) {
       heading = headingText(h[2]);
+      intro = [];
+      // mkdocs tabs end where the next heading starts.
+      if (group?.mkdocs) closeGroup();
       continue;
     }
     // Setext: a paragraph line underlined with === or ---; never a table row.
-    if (!wasHidden && !hidden && l.trim() && !l.includes('|') && i + 1 < lines.length && SETEXT.test(lines[i + 1]) && !HEADING.test(l)) {
+    if (!wasHidden && !hidden && l.trim() && !l.includes('|') && i + 1 < lines.length && SETEXT.test(lines[i + 1]) && !HEADING.test(l) && !TAB_OPEN.test(l)) {
       heading = headingText(l);
+      intro = [];
       i++;
       continue;
     }
@@ -140,10 +170,18 @@ export function parseTables(text: string): MdTable[] {
       const isHidden = wasHidden || state.touched;
       const ordinal = perHeading.get(heading) ?? 0;
       if (!isHidden) perHeading.set(heading, ordinal + 1);
-      tables.push({ heading, ordinal, header, rows, ...(isHidden ? { hidden: 'html-comment' as const } : {}) });
+      const table: MdTable = { heading, ordinal, header, rows, intro: intro.join(' ').trim(), ...(isHidden ? { hidden: 'html-comment' as const } : {}) };
+      if (tab) {
+        table.tab = { name: tab.name, ordinal: tab.group.names.length - 1, of: tab.group.names.length };
+        tab.group.tables.push(table);
+      }
+      tables.push(table);
       hidden = inside;
       i = j - 1;
+      continue;
     }
+    if (!wasHidden && !hidden && l.trim() && intro.length < 20) intro.push(l.trim());
   }
+  closeGroup();
   return tables;
 }

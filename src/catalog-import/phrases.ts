@@ -18,6 +18,9 @@ export const DEFAULT_PHRASES: Readonly<Record<string, readonly string[]>> = {
   'thoughtspot support': ['support'],
   'smtp relay (provided by customer)': ['smtp_relay'],
   'ldap server (provided by customer)': ['ldap_server'],
+  // "Self, Control plane": the host itself reaches its ports over loopback,
+  // which every target allows; the part adds no group.
+  self: [],
 };
 
 /** Case, surrounding and repeated whitespace do not matter. */
@@ -116,6 +119,8 @@ export function readPortCell(cell: string): PortReading {
     if (choices.every(valid)) return { kind: 'choice', choices };
   }
   if (!t) return { kind: 'unreadable', reason: 'the Port cell is empty' };
+  const off = /^(disabled|off|none|n\/a)\b/i.exec(t);
+  if (off) return { kind: 'unreadable', reason: `'${off[1]}' by default: an optional port; gate it with a feature and give its port` };
   const parts = t.split(/\s*[,;]\s*|\s+and\s+|\s*&\s*|\s*\/\s*(?=\d)/i).filter(Boolean);
   const ranges: PortRange[] = [];
   for (const part of parts) {

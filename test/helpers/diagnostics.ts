@@ -75,9 +75,21 @@ export function shownLine(raw: string): string {
  * quoted) and puts the caret under its column. */
 export function assertCaret(d: ParsedDiagnostic, file: string): void {
   assert.ok(d.source !== undefined, `no source line quoted for ${d.file}:${d.line}:${d.col}`);
-  const raw = fileLine(file, d.line);
-  assert.is(d.source, shownLine(raw), `quoted line of ${d.file}:${d.line}`);
-  assert.is(d.caretCol, shownLine(raw.slice(0, d.col - 1)).length + 1, `caret column of ${d.file}:${d.line}:${d.col}`);
+  let raw = fileLine(file, d.line);
+  let col = d.col - 1;
+  // Lines over 240 characters are quoted as a 160-character window that
+  // starts 60 before the caret (or ends at the line's end), "…" where cut.
+  let before = '';
+  let after = '';
+  if (raw.length > 240) {
+    const start = Math.max(0, Math.min(col - 60, raw.length - 160));
+    before = start > 0 ? '…' : '';
+    after = start + 160 < raw.length ? '…' : '';
+    raw = raw.slice(start, start + 160);
+    col -= start;
+  }
+  assert.is(d.source, before + shownLine(raw) + after, `quoted line of ${d.file}:${d.line}`);
+  assert.is(d.caretCol, (before + shownLine(raw.slice(0, col))).length + 1, `caret column of ${d.file}:${d.line}:${d.col}`);
 }
 
 /** Nothing unsafe for a terminal in the output, anywhere. */
