@@ -352,7 +352,7 @@ test('table shapes of real port pages: every table imported or reported, every r
     [lineOf('| Port | Protocol | Source | Destination |'), 'table skipped: inside an HTML comment (the page does not show it)'],
     [lineOf('| Component | Version |'), 'table skipped: no port column (columns: Component, Version)'],
   ]);
-  assert.match(r.stderr, /import: 14 rows from .*shapes\.md; 7 tables read: 3 imported, 4 skipped; 15 rows in the imported tables: 14 imported, 1 skipped; 7 undecided/);
+  assert.match(r.stderr, /import: 15 rows from .*shapes\.md; 7 tables read: 3 imported, 4 skipped; 16 rows in the imported tables: 15 imported, 1 skipped; 8 undecided/);
   const loopRow = ds.find((d) => /row 6 skipped/.test(d.message))!;
   assert.equal([loopRow.line, loopRow.level], [lineOf('9099 | TCP'), 'warning']);
   assert.match(loopRow.message, /Source 'localhost' is the host's loopback/);
@@ -376,7 +376,9 @@ test('table shapes of real port pages: every table imported or reported, every r
     'T2 row 2: [9100] - node exporter UNDECIDED',
     'T2 row 3: [4789] - VXLAN (optional) UNDECIDED',
     'T3 row 1: [8125] udp statsd',
+    'T3 row 2: [8126] udp dogstatsd UNDECIDED',
   ]);
+
   const why = (row: string) => cat.rules.find((x) => `${x.table} row ${x.row}` === row)!.undecided.map((u: string) => u.replace(/^[^:]+:\d+:\d+: /, ''));
   assert.equal(why('T1 row 8'), ["T1 row 8, Protocol 'TCP/UDP': two transports; one catalog rule has one"]);
   assert.match(why('T1 row 10')[0], /ESP is not tcp or udp/);
@@ -384,6 +386,10 @@ test('table shapes of real port pages: every table imported or reported, every r
   assert.equal(why('T2 row 2').length, 2);
   assert.match(why('T2 row 2')[1], /marked 'No' \(not mandatory\)/);
   assert.match(why('T2 row 3')[1], /its description makes it optional or conditional/);
+  // A <br> list of phrases reads as two groups; a host name is not a group.
+  const dog = cat.rules.find((x) => x.table === 'T3' && x.row === 2)!;
+  assert.equal(dog.from, ['nodes', 'admins']);
+  assert.equal(why('T3 row 2'), ["T3 row 2, Destination '*.intake.example.com': '*.intake.example.com' is a host name, not a group; a firewall matches addresses"]);
   for (const d of ds.filter((x) => x.level === 'error')) assertCaret(d, doc);
 });
 

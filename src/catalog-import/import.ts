@@ -454,6 +454,12 @@ function readRow(r: DocRow, ctx: Context): { rule: Omit<RawRule, 'id'>; problems
         message: `${what}: '${a.text}' is an address, not a group`,
         hint: `map it to a group in a --map file: groups: { ${quoted(a.text)}: GROUP }; the address becomes the group's default`,
       });
+    for (const h of reading.hostnames)
+      problems.push({
+        cell: cellOf(h.offset),
+        message: `${what}: '${h.text}' is a host name, not a group; a firewall matches addresses`,
+        hint: `map it to a group in a --map file (groups: { ${quoted(h.text)}: GROUP }) and give the group the name's addresses in each profile`,
+      });
     for (const g of reading.groups) origins.push([g, text]);
     return reading.groups;
   };

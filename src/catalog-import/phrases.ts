@@ -48,35 +48,43 @@ export interface PhraseReading {
   unmapped: PhrasePart[];
   /** Parts that are addresses, not phrases (and that the table does not map). */
   addresses: (PhrasePart & { cidr: Cidr })[];
+  /** Parts that are DNS names ("registry.example.com", "*.docker.io"):
+   * a firewall matches addresses, so a person must give them. */
+  hostnames: PhrasePart[];
   /** Whether the cell was read as several parts ("X and Y"). */
   compound: boolean;
 }
 
+/** A DNS name or wildcard with at least one dot and a letter in its last label. */
+const HOSTNAME = /^(\*\.)?([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}$/i;
+
 /** A cell is looked up whole first; if the table does not know it, it is
  * split on ",", " and ", "&" and each part is looked up. */
 export function readPhrase(cell: string, table: PhraseTable): PhraseReading {
-  const whole = table.get(normalizePhrase(cell));
-  if (whole) return { groups: [...whole], unmapped: [], addresses: [], compound: false };
+  const whole = table.get(normalizePhrase(cell)) ?? table.get(normalizePhrase(cellValue(cell)));
+  if (whole) return { groups: [...whole], unmapped: [], addresses: [], hostnames: [], compound: false };
   const parts: PhrasePart[] = [];
-  const sep = /\s*,\s*|\s+and\s+|\s*&\s*/gi;
+  // Offsets stay those of the cell as written, so a diagnostic points at the part.
+  const sep = /\s*,\s*|\s+and\s+|\s*&\s*|\s*<br\s*\/?>\s*|\s*;\s*/gi;
   let last = 0;
   for (let m = sep.exec(cell); m; m = sep.exec(cell)) {
     parts.push({ text: cell.slice(last, m.index), offset: last });
     last = m.index + m[0].length;
   }
   parts.push({ text: cell.slice(last), offset: last });
-  const out: PhraseReading = { groups: [], unmapped: [], addresses: [], compound: parts.length > 1 };
+  const out: PhraseReading = { groups: [], unmapped: [], addresses: [], hostnames: [], compound: parts.length > 1 };
   for (const p of parts) {
     const lead = p.text.length - p.text.trimStart().length;
     const part = { text: p.text.trim(), offset: p.offset + lead };
     if (!part.text) continue;
-    const g = table.get(normalizePhrase(part.text));
+    const g = table.get(normalizePhrase(part.text)) ?? table.get(normalizePhrase(cellValue(part.text)));
     if (g) {
       for (const x of g) if (!out.groups.includes(x)) out.groups.push(x);
       continue;
     }
-    const a = parseAddress(part.text);
+    const a = parseAddress(cellValue(part.text));
     if (a.ok) out.addresses.push({ ...part, cidr: a.cidr });
+    else if (HOSTNAME.test(part.text.replace(/`/g, '')) || HOSTNAME.test(cellValue(part.text))) out.hostnames.push(part);
     else out.unmapped.push(part);
   }
   return out;
