@@ -114,7 +114,7 @@ test('a catalog rule id extra-egress-1 cannot share its id with the profile\'s f
   if (r.ok) return;
   assert.equal(
     r.diagnostics.map((d) => `${d.pos?.line}:${d.pos?.col} ${d.message}`),
-    ["45:9 rule id 'extra-egress-1' is reserved: the profile's extra_egress entries become rules extra-egress-1, extra-egress-2, ..."],
+    ["45:9 rule id 'extra-egress-1' is reserved: the profile's extra_egress and extra_ingress entries become rules extra-egress-1, extra-ingress-1, ..."],
   );
 });
 

@@ -3,7 +3,7 @@
 
 import { Cidr, Family, formatAddress, normalizeCidrs } from '../addresses';
 import { CompileError, Diagnostic } from '../diagnostics';
-import { Catalog, CatalogRule, PROFILE_TABLE } from '../load/catalog';
+import { Catalog, CatalogRule, PROFILE_INGRESS_TABLE, PROFILE_TABLE } from '../load/catalog';
 import type { Profile } from '../load/profile';
 import { mergePorts, PortRange } from '../ports';
 import type { AddressSet, IcmpPolicy, IR, Provenance, Rule } from './types';
@@ -66,7 +66,7 @@ function provenanceOf(catalog: Catalog, r: CatalogRule, ports: PortRange[]): Pro
   return {
     ruleId: r.id,
     table: r.table,
-    heading: r.table === PROFILE_TABLE ? 'site profile: extra_egress' : (catalog.tables.get(r.table)?.heading ?? r.table),
+    heading: r.table === PROFILE_TABLE ? 'site profile: extra_egress' : r.table === PROFILE_INGRESS_TABLE ? 'site profile: extra_ingress' : (catalog.tables.get(r.table)?.heading ?? r.table),
     row: r.row,
     ref: r.row !== undefined ? `${r.table}.${r.row}` : `${r.table}.prose`,
     service: r.service,
@@ -126,6 +126,27 @@ export function buildIR(catalog: Catalog, profile: Profile): IR {
       path: e.path,
     };
     active.push({ rule, from: [catalog.host], to: [group], ports: mergePorts(e.ports) });
+  }
+  // And each extra_ingress entry a rule from a group of its own to the nodes.
+  for (const e of profile.extraIngress) {
+    const { group } = e;
+    if (groups.has(group) || ruleIds.has(e.ruleId)) throw new Error(`internal: extra_ingress name '${group}' / '${e.ruleId}' is taken by the catalog`);
+    groups.set(group, e.from.map((a) => a.cidr));
+    const rule: CatalogRule = {
+      id: e.ruleId,
+      table: PROFILE_INGRESS_TABLE,
+      row: e.row,
+      cells: {},
+      service: e.description ?? `extra ingress ${e.row}`,
+      description: e.description ?? '',
+      ports: e.ports.map((range) => ({ kind: 'range', range })),
+      transport: e.transport,
+      from: [{ group }],
+      to: [{ group: catalog.host }],
+      antiLockout: false,
+      path: e.path,
+    };
+    active.push({ rule, from: [group], to: [catalog.host], ports: mergePorts(e.ports) });
   }
 
   // Every group an enabled rule needs must have addresses.

@@ -103,8 +103,13 @@ export interface RawCatalog {
 export const PROFILE_TABLE = 'P';
 export const profileGroupName = (n: number): string => `extra_egress_${n}`;
 export const profileRuleId = (n: number): string => `extra-egress-${n}`;
-const RESERVED_GROUP = /^extra_egress_[0-9]+$/;
-const RESERVED_RULE_ID = /^extra-egress-[0-9]+$/;
+/** The same for extra_ingress entries: rule extra-ingress-N from group
+ * extra_ingress_N to the host, cited as row N of table PROFILE_INGRESS_TABLE. */
+export const PROFILE_INGRESS_TABLE = 'PI';
+export const profileIngressGroupName = (n: number): string => `extra_ingress_${n}`;
+export const profileIngressRuleId = (n: number): string => `extra-ingress-${n}`;
+const RESERVED_GROUP = /^extra_(egress|ingress)_[0-9]+$/;
+const RESERVED_RULE_ID = /^extra-(egress|ingress)-[0-9]+$/;
 
 export function loadCatalog(source: SourceText): Catalog {
   const doc = parseYaml(source);
@@ -122,7 +127,7 @@ export function analyzeCatalog(doc: ParsedDoc): Catalog {
   const groups = new Map<string, { description?: string; defaults: Cidr[] }>();
   for (const [name, g] of Object.entries(raw.groups)) {
     if (RESERVED_GROUP.test(name))
-      err(['groups', name], `group name '${name}' is reserved: the profile's extra_egress entries become groups extra_egress_1, extra_egress_2, ...`, 'rename the group (and the rules naming it) to any name not of the form extra_egress_N', true);
+      err(['groups', name], `group name '${name}' is reserved: the profile's extra_egress and extra_ingress entries become groups extra_egress_1, extra_ingress_1, ...`, 'rename the group (and the rules naming it) to any name not of the form extra_egress_N or extra_ingress_N', true);
     const defaults: Cidr[] = [];
     (g.default ?? []).forEach((text, i) => {
       const r = parseAddress(text);
@@ -150,8 +155,11 @@ export function analyzeCatalog(doc: ParsedDoc): Catalog {
     params.set(name, { kind: p.kind, choices: p.choices, default: def, description: p.description });
   }
   const tables = new Map(Object.entries(raw.tables));
-  if (tables.has(PROFILE_TABLE))
-    err(['tables', PROFILE_TABLE], `table id '${PROFILE_TABLE}' is reserved: it cites the profile's extra_egress entries`, 'use another id, e.g. T6', true);
+  for (const [id, what] of [
+    [PROFILE_TABLE, 'extra_egress'],
+    [PROFILE_INGRESS_TABLE, 'extra_ingress'],
+  ])
+    if (tables.has(id)) err(['tables', id], `table id '${id}' is reserved: it cites the profile's ${what} entries`, 'use another id, e.g. T6', true);
   const tableNames = [...tables.keys()];
 
   const rules: CatalogRule[] = [];
@@ -161,7 +169,7 @@ export function analyzeCatalog(doc: ParsedDoc): Catalog {
     const at = (...rest: PathSeg[]): PathSeg[] => ['rules', i, ...rest];
     if (ids.has(r.id)) err(at('id'), `rule id '${r.id}' is used twice (first by rule ${ids.get(r.id)! + 1})`);
     else if (RESERVED_RULE_ID.test(r.id))
-      err(at('id'), `rule id '${r.id}' is reserved: the profile's extra_egress entries become rules extra-egress-1, extra-egress-2, ...`, `use another id, e.g. '${r.id.replace(/^extra-egress/, 'egress-to')}'`);
+      err(at('id'), `rule id '${r.id}' is reserved: the profile's extra_egress and extra_ingress entries become rules extra-egress-1, extra-ingress-1, ...`, `use another id, e.g. '${r.id.replace(/^extra-(e|in)gress/, (_, d: string) => (d === 'e' ? 'egress-to' : 'ingress-from'))}'`);
     ids.set(r.id, i);
     if (!tables.has(r.table)) err(at('table'), `rule '${r.id}' cites table '${r.table}', which 'tables' does not declare`, suggestion(r.table, tableNames));
     if ((r.row === undefined) === (r.prose === undefined))

@@ -4,7 +4,7 @@
 import { Cidr, parseAddress } from '../addresses';
 import { CompileError, Diagnostic, sortDiagnostics, SourceText, suggestion } from '../diagnostics';
 import { parsePortSpec, PortRange } from '../ports';
-import { Catalog, profileGroupName, profileRuleId } from './catalog';
+import { Catalog, profileGroupName, profileIngressGroupName, profileIngressRuleId, profileRuleId } from './catalog';
 import { validateProfileShape } from './validate';
 import { ParsedDoc, parseYaml, PathSeg } from './yaml';
 
@@ -25,6 +25,9 @@ export interface Profile {
   egress: 'allow' | 'restrict';
   /** Outbound flows the site adds (profile `extra_egress`). */
   extraEgress: ExtraEgress[];
+  /** Inbound flows the site adds (profile `extra_ingress`: a monitoring or
+   * backup agent that must reach the nodes). */
+  extraIngress: ExtraIngress[];
   terraform?: { vpc_id?: string; name?: string };
   azure?: { nsg_name?: string; location?: string };
   /** How the host targets fit the host (profile `host`), defaults applied. */
@@ -57,6 +60,19 @@ export interface ExtraEgress {
   path: PathSeg[];
 }
 
+export interface ExtraIngress {
+  /** The compiler's names for the entry (reserved in every catalog). */
+  group: string;
+  ruleId: string;
+  /** 1-based, its row in table PROFILE_INGRESS_TABLE. */
+  row: number;
+  from: ProfileAddress[];
+  ports: PortRange[];
+  transport: 'tcp' | 'udp';
+  description?: string;
+  path: PathSeg[];
+}
+
 interface RawProfile {
   environment: string;
   groups: Record<string, string[]>;
@@ -64,6 +80,7 @@ interface RawProfile {
   features?: Record<string, boolean>;
   egress: 'allow' | 'restrict';
   extra_egress?: { to: string[]; ports: (string | number)[]; transport: 'tcp' | 'udp'; description?: string }[];
+  extra_ingress?: { from: string[]; ports: (string | number)[]; transport: 'tcp' | 'udp'; description?: string }[];
   terraform?: { vpc_id?: string; name?: string };
   azure?: { nsg_name?: string; location?: string };
   host?: { platform?: Platform; trusted_interfaces?: string[]; log?: { drops?: boolean; rate?: string; group?: number }; counters?: boolean };
@@ -145,32 +162,52 @@ export function loadProfile(source: SourceText, catalog: Catalog): Profile {
     if (!catalog.features.has(name)) err(['features', name], `unknown feature '${name}'`, suggestion(name, featureNames), true);
     else features.set(name, on);
   }
-  const extraEgress: ExtraEgress[] = [];
-  (Array.isArray(raw.extra_egress) ? raw.extra_egress : []).forEach((e, i) => {
-    if (!isMapping(e) || !Array.isArray(e.to) || !Array.isArray(e.ports)) return;
-    const to: ProfileAddress[] = [];
-    e.to.forEach((text, j) => {
+  /** Addresses and ports of one extra_egress / extra_ingress entry. */
+  const entryParts = (key: 'extra_egress' | 'extra_ingress', side: 'to' | 'from', i: number, e: { ports: unknown[] } & Record<string, unknown>) => {
+    const addrs: ProfileAddress[] = [];
+    (e[side] as unknown[]).forEach((text, j) => {
       if (typeof text !== 'string') return;
       const r = parseAddress(text);
-      if (r.ok) to.push({ cidr: r.cidr, text, path: ['extra_egress', i, 'to', j] });
-      else err(['extra_egress', i, 'to', j], `in extra_egress: ${r.message}`, r.hint);
+      if (r.ok) addrs.push({ cidr: r.cidr, text, path: [key, i, side, j] });
+      else err([key, i, side, j], `in ${key}: ${r.message}`, r.hint);
     });
     const ports: PortRange[] = [];
     e.ports.forEach((p, j) => {
       if (typeof p !== 'string' && typeof p !== 'number') return;
       const range = parsePortSpec(p);
       if (range) ports.push(range);
-      else err(['extra_egress', i, 'ports', j], `in extra_egress: invalid port ${JSON.stringify(p)}`, "a port 1-65535 or a range 'LO-HI' with LO <= HI");
+      else err([key, i, 'ports', j], `in ${key}: invalid port ${JSON.stringify(p)}`, "a port 1-65535 or a range 'LO-HI' with LO <= HI");
     });
+    return { addrs, ports };
+  };
+  const extraEgress: ExtraEgress[] = [];
+  (Array.isArray(raw.extra_egress) ? raw.extra_egress : []).forEach((e, i) => {
+    if (!isMapping(e) || !Array.isArray(e.to) || !Array.isArray(e.ports)) return;
+    const { addrs, ports } = entryParts('extra_egress', 'to', i, e);
     extraEgress.push({
       group: profileGroupName(i + 1),
       ruleId: profileRuleId(i + 1),
       row: i + 1,
-      to,
+      to: addrs,
       ports,
       transport: e.transport ?? 'tcp',
       description: e.description,
       path: ['extra_egress', i],
+    });
+  });
+  const extraIngress: ExtraIngress[] = [];
+  (Array.isArray(raw.extra_ingress) ? raw.extra_ingress : []).forEach((e, i) => {
+    if (!isMapping(e) || !Array.isArray(e.from) || !Array.isArray(e.ports)) return;
+    const { addrs, ports } = entryParts('extra_ingress', 'from', i, e);
+    extraIngress.push({
+      group: profileIngressGroupName(i + 1),
+      ruleId: profileIngressRuleId(i + 1),
+      row: i + 1,
+      from: addrs,
+      ports,
+      transport: e.transport ?? 'tcp',
+      description: e.description,
+      path: ['extra_ingress', i],
     });
   });
   // An interface cannot both be left to other managers and bound to zone portcullis.
@@ -189,6 +226,7 @@ export function loadProfile(source: SourceText, catalog: Catalog): Profile {
     features,
     egress: raw.egress,
     extraEgress,
+    extraIngress,
     terraform: raw.terraform,
     azure: raw.azure,
     host: {

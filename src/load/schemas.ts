@@ -202,6 +202,21 @@ export const profileSchema = {
         },
       },
     },
+    extra_ingress: {
+      type: 'array',
+      description: "Inbound flows the site adds to the catalog's (a monitoring or backup agent that must reach the nodes).",
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['from', 'ports'],
+        properties: {
+          from: { type: 'array', minItems: 1, items: { type: 'string' } },
+          ports: { type: 'array', minItems: 1, items: portSpec },
+          transport: { enum: ['tcp', 'udp'], default: 'tcp' },
+          description: { type: 'string' },
+        },
+      },
+    },
     host: {
       type: 'object',
       additionalProperties: false,

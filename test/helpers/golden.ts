@@ -27,6 +27,7 @@ export const GOLDEN: Golden[] = [
   { profile: 'v6-admins.yaml', targets: ['nftables', 'iptables', 'firewalld'] },
   { profile: 'extra-egress.yaml', targets: ['nftables', 'iptables', 'firewalld', 'terraform-aws', 'azure-nsg'] },
   { profile: 'host-options.yaml', targets: ['nftables', 'iptables', 'firewalld', 'terraform-aws', 'azure-nsg'] },
+  { profile: 'extra-ingress.yaml', targets: ['nftables', 'iptables', 'firewalld', 'terraform-aws', 'azure-nsg'] },
 ];
 
 export function profilePath(name: string): string {
