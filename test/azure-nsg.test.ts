@@ -52,7 +52,7 @@ function nsgJson(profile: string, catalog?: string): string {
 }
 
 type SecurityRule = { name: string; properties: Record<string, any> };
-const securityRules = (doc: any): SecurityRule[] => doc.resources[0].properties.securityRules;
+const securityRules = (doc: any): SecurityRule[] => doc.resources.find((r: any) => r.type === 'Microsoft.Network/networkSecurityGroups').properties.securityRules;
 const priorities = (doc: any) => new Map(securityRules(doc).map((r) => [r.name, `${r.properties.direction}/${r.properties.priority}`]));
 
 // ---------------------------------------------------------------- format
@@ -173,6 +173,8 @@ interface Expectation {
   groups: Map<string, string[]>;
   rules: { id: string; transport: string; ports: [number, number][]; from: string[]; to: string[] }[];
   catalogPorts: number[];
+  /** Load balancer health probes allowed (azure.load_balancer_probes). */
+  probes: boolean;
 }
 
 function portRange(v: unknown): [number, number] {
@@ -199,7 +201,7 @@ function expectation(catalogText: string, profileText: string): Expectation {
   for (const r of cat.rules as any[]) for (const p of r.ports) if (typeof p !== 'object') catalogPorts.push(...portRange(p));
   for (const p of Object.values(cat.params ?? {}) as any[]) catalogPorts.push(...portRange(p.default), ...(p.choices ?? []));
   for (const r of params.values()) catalogPorts.push(...r);
-  return { host: cat.host, egress: prof.egress ?? 'allow', groups, rules, catalogPorts };
+  return { host: cat.host, egress: prof.egress ?? 'allow', groups, rules, catalogPorts, probes: prof.azure?.load_balancer_probes !== false };
 }
 
 const parsedAddrs = new Map<string, ipaddr.IPv4 | ipaddr.IPv6>();
@@ -247,7 +249,12 @@ function expectAllowed(e: Expectation, env: AzureEnv, f: Flow): boolean {
   const proto = f.protocol.toLowerCase();
   const portOk = (r: Expectation['rules'][number]) => r.transport === proto && r.ports.some(([lo, hi]) => lo <= f.port! && f.port! <= hi);
   if (f.direction === 'Inbound') {
-    if (proto === 'icmp') return hostEnd(e, env, f.dst); // contract: the ICMP IPv4/IPv6 need, to the nodes
+    // Contract: the ICMP IPv4 needs, to the nodes. NSGs do not filter ICMPv6
+    // at all (Microsoft's IPv6 overview): it always passes.
+    if (proto === 'icmp') return family(f.dst) === 'ipv6' || hostEnd(e, env, f.dst);
+    // Load balancer health probes: from the AzureLoadBalancer tag, on every
+    // TCP port some rule opens to the nodes (unless the profile turns them off).
+    if (e.probes && proto === 'tcp' && inCidrs(f.src, env.azureLoadBalancer ?? ['168.63.129.16/32']) && e.rules.some((r) => portOk(r) && r.to.includes(e.host))) return true;
     // Inbound at the NSG: rules into the nodes, and off-host rules (neither end the nodes).
     return e.rules.some(
       (r) =>
@@ -262,7 +269,7 @@ function expectAllowed(e: Expectation, env: AzureEnv, f: Flow): boolean {
     );
   }
   if (e.egress === 'allow') return true; // the clouds' default
-  if (proto === 'icmp') return false;
+  if (proto === 'icmp') return family(f.dst) === 'ipv6'; // ICMPv6 is not filtered
   // Outbound under restrict: the catalog's rules from the nodes.
   return e.rules.some((r) => portOk(r) && r.from.includes(e.host) && hostEnd(e, env, f.src) && r.to.some((h) => listed(e, h, f.dst)));
 }
@@ -371,6 +378,94 @@ test('verdicts name the rule that decides: SSH, the explicit deny-all over Allow
   assert.equal([o('10.30.9.9', 22).access, o('10.30.9.9', 22).rule], ['Deny', 'baseline-deny-all-out']);
   const ipmi = rs.evaluate({ direction: 'Inbound', protocol: 'Tcp', src: '203.0.113.20', dst: '10.30.2.11', port: 80 });
   assert.equal([ipmi.access, ipmi.rule.startsWith('offhost-support'), ipmi.rule.endsWith('bmc-v4-tcp')], ['Allow', true, true]);
+});
+
+test('load balancer health probes: 168.63.129.16 reaches every TCP port the inbound rules open, nothing else; azure.load_balancer_probes: false turns it off', () => {
+  const e = expectation(CATALOG, EXAMPLE);
+  const opened = new Set<number>();
+  for (const r of e.rules) if (r.transport === 'tcp' && r.to.includes(e.host)) for (const [lo, hi] of r.ports) for (const p of [lo, hi]) opened.add(p);
+  const probe = (m: NsgModel, port: number, protocol: Protocol = 'Tcp') => m.evaluate({ direction: 'Inbound', protocol, src: '168.63.129.16', dst: '10.20.0.11', port });
+  const on = NsgModel.parse(nsgJson(EXAMPLE), ENV_EXAMPLE);
+  // SSH and 2181 are open to admins and nodes only, not to users: the probe passes because of its own rule.
+  for (const port of [22, 2181, ...opened]) assert.equal([port, probe(on, port).access], [port, 'Allow']);
+  assert.is(probe(on, 22).rule, 'baseline-allow-azure-lb');
+  for (const port of [21, 3389, 9999]) {
+    assert.not.ok(e.rules.some((r) => r.ports.some(([lo, hi]) => lo <= port && port <= hi)), `test setup: ${port} is opened by no rule`);
+    assert.equal([port, probe(on, port).access], [port, 'Deny']);
+  }
+  assert.is(probe(on, 161, 'Udp').access, 'Deny', 'probes are TCP only');
+  // Any other source still gets only what the catalog gives it.
+  assert.is(on.evaluate({ direction: 'Inbound', protocol: 'Tcp', src: '168.63.129.17', dst: '10.20.0.11', port: 22 }).access, 'Deny');
+
+  const offText = `${EXAMPLE.trimEnd().replace(/^azure:.*$/m, '')}\nazure: { nsg_name: ts-prod-nsg, location: eastus, load_balancer_probes: false }\n`;
+  const off = NsgModel.parse(nsgJson(offText), ENV_EXAMPLE);
+  assert.is(probe(off, 22).rule, 'baseline-deny-all-in');
+  assert.is(probe(off, 443).access, 'Allow', 'users (0.0.0.0/0) still reach 443');
+  assert.not.ok(off.rules.some((r) => r.name === 'baseline-allow-azure-lb'));
+  // The default is the same bytes as writing true.
+  assert.is(nsgJson(offText.replace('load_balancer_probes: false', 'load_balancer_probes: true')), nsgJson(EXAMPLE));
+});
+
+test('ICMPv6: no rule pretends to filter it (NSGs do not), and the template says so', () => {
+  for (const profile of [EXAMPLE, RESTRICT]) {
+    const doc = JSON.parse(nsgJson(profile));
+    const rules = securityRules(doc);
+    const icmp = rules.filter((r: SecurityRule) => r.properties.protocol === 'Icmp');
+    assert.equal(icmp.map((r: SecurityRule) => [r.name, r.properties.sourceAddressPrefix]), [['baseline-icmp-v4', '0.0.0.0/0']]);
+    assert.ok(doc.metadata.deploy.some((l: string) => /ICMPv6 is not filtered by NSGs/.test(l)));
+  }
+});
+
+/** The same profile with the nodes named by an application security group. */
+const withAsg = (profile: string) => `${profile.trimEnd().replace(/^azure:.*$/m, '')}\nazure: { node_asg: nodes-asg }\n`;
+
+test('node_asg: the ASG variant allows exactly the flows of the address-list variant (every group sample, port and direction)', () => {
+  const nodes = ['10.30.0.11', '10.30.0.12', 'fd00:30::11', 'fd00:30::12'];
+  const env = { ...ENV_RESTRICT, applicationSecurityGroups: { 'nodes-asg': nodes } };
+  for (const base of [RESTRICT.replace(/^azure:.*$/m, ''), RESTRICT]) {
+    const plain = NsgModel.parse(nsgJson(base), env);
+    const asgDoc = JSON.parse(nsgJson(withAsg(base)));
+    const asg = new NsgModel(asgDoc, env);
+    // No node address anywhere in the ASG variant's rules or variables.
+    assert.not.match(JSON.stringify(asgDoc.resources) + JSON.stringify(asgDoc.variables), /10\.30\.0\.1[12]|fd00:30::1[12]/);
+    assert.equal(asgDoc.resources.map((r: any) => r.type), ['Microsoft.Network/applicationSecurityGroups', 'Microsoft.Network/networkSecurityGroups']);
+    const e = expectation(CATALOG, base);
+    const everyone = [...new Set([...[...e.groups.values()].flatMap((c) => samples(c)), '10.30.9.9', '168.63.129.16', 'fd00:30::99', '8.8.8.8'])];
+    const ports = [...new Set(e.catalogPorts.flatMap((p) => [p - 1, p, p + 1]))].filter((p) => p >= 1 && p <= 65535);
+    let checked = 0;
+    let allowed = 0;
+    const diffs: string[] = [];
+    for (const src of everyone)
+      for (const dst of everyone) {
+        if (family(src) !== family(dst)) continue;
+        for (const direction of ['Inbound', 'Outbound'] as const)
+          for (const protocol of ['Tcp', 'Udp', 'Icmp'] as const)
+            for (const port of protocol === 'Icmp' ? [undefined] : ports) {
+              const f = { direction, protocol, src, dst, port };
+              const a = plain.evaluate(f).access;
+              checked++;
+              if (a === 'Allow') allowed++;
+              if (a !== asg.evaluate(f).access && diffs.length < 10) diffs.push(`${direction} ${protocol} ${src} -> ${dst}:${port ?? '-'}: addresses ${a}, ASG ${asg.evaluate(f).access}`);
+            }
+      }
+    assert.equal(diffs, []);
+    assert.ok(checked > 50000 && allowed > 1000, `${checked} flows, ${allowed} allowed`);
+  }
+});
+
+test('node_asg: schema-valid, and no node-count ceiling (3,000 nodes fail as address lists, fit as an ASG)', () => {
+  const doc = JSON.parse(nsgJson(withAsg(RESTRICT)));
+  assert.is(errorsOf(doc), '');
+  assert.is(doc.parameters.asgName.defaultValue, 'nodes-asg');
+  assert.equal(doc.resources[1].dependsOn, ["[resourceId('Microsoft.Network/applicationSecurityGroups', parameters('asgName'))]"]);
+  assert.ok(doc.outputs.asgId);
+  const many = Array.from({ length: 3000 }, (_, i) => `10.${40 + (i >> 8)}.${i & 255}.1`);
+  const big = EXAMPLE.replace(/^ {2}nodes:.*$/m, `  nodes: [${many.join(', ')}]`);
+  assert.is.not(big, EXAMPLE);
+  assert.throws(() => nsgJson(big), /destination address prefixes across the NSG's rules, over Azure's limit of 4000/);
+  const asgDoc = JSON.parse(nsgJson(withAsg(big)));
+  assert.is(errorsOf(asgDoc), '');
+  assert.is(errorsOf(resolved(asgDoc)), '');
 });
 
 test('anti-lockout: SSH is open from every admins address, in every profile', () => {
@@ -613,8 +708,12 @@ test('limits: more than 1000 security rules is a clear error naming count and li
     features: {},
     params: {},
   };
-  assert.throws(() => buildNsg(ir), /1002 security rules, over Azure's limit of 1000 rules per NSG/);
-  assert.not.throws(() => buildNsg({ ...ir, rules: rules.slice(0, 998) }));
+  // Each IR rule is one security rule, plus ICMP, the load balancer probes and the deny-all.
+  assert.throws(() => buildNsg(ir), /1003 security rules, over Azure's limit of 1000 rules per NSG/);
+  assert.is(buildNsg({ ...ir, rules: rules.slice(0, 997) }).rules.length, 1000, 'exactly at the limit');
+  assert.throws(() => buildNsg({ ...ir, rules: rules.slice(0, 998) }), /1001 security rules, over Azure's limit of 1000/);
+  // Without the probes' rule, one more IR rule fits.
+  assert.is(buildNsg({ ...ir, azure: { load_balancer_probes: false }, rules: rules.slice(0, 998) }).rules.length, 1000);
 });
 
 test.run();

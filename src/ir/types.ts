@@ -123,5 +123,5 @@ export interface IR {
   features: Record<string, boolean>;
   params: Record<string, PortRange>;
   terraform?: { vpc_id?: string; name?: string };
-  azure?: { nsg_name?: string; location?: string };
+  azure?: { nsg_name?: string; location?: string; load_balancer_probes?: boolean; node_asg?: string };
 }

@@ -29,7 +29,7 @@ export interface Profile {
    * backup agent that must reach the nodes). */
   extraIngress: ExtraIngress[];
   terraform?: { vpc_id?: string; name?: string };
-  azure?: { nsg_name?: string; location?: string };
+  azure?: { nsg_name?: string; location?: string; load_balancer_probes?: boolean; node_asg?: string };
   /** How the host targets fit the host (profile `host`), defaults applied. */
   host: HostOptions;
   nftables: { priority: number };
@@ -82,7 +82,7 @@ interface RawProfile {
   extra_egress?: { to: string[]; ports: (string | number)[]; transport: 'tcp' | 'udp'; description?: string }[];
   extra_ingress?: { from: string[]; ports: (string | number)[]; transport: 'tcp' | 'udp'; description?: string }[];
   terraform?: { vpc_id?: string; name?: string };
-  azure?: { nsg_name?: string; location?: string };
+  azure?: { nsg_name?: string; location?: string; load_balancer_probes?: boolean; node_asg?: string };
   host?: { platform?: Platform; trusted_interfaces?: string[]; log?: { drops?: boolean; rate?: string; group?: number }; counters?: boolean };
   nftables?: { priority?: number };
   iptables?: { hook?: 'first' | 'last' };

@@ -286,6 +286,16 @@ export const profileSchema = {
       properties: {
         nsg_name: { type: 'string', pattern: '^[A-Za-z0-9]([A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?$' },
         location: { type: 'string', pattern: '^[a-z0-9]{1,40}$' },
+        load_balancer_probes: {
+          type: 'boolean',
+          default: true,
+          description: "Allow Azure Load Balancer health probes (service tag AzureLoadBalancer, 168.63.129.16) on the TCP ports the inbound rules open; false leaves them to the deny-all.",
+        },
+        node_asg: {
+          type: 'string',
+          pattern: '^[A-Za-z0-9]([A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?$',
+          description: 'Name the nodes by this application security group (created by the template; put the nodes\' NICs in it) instead of their address lists: no node-count ceiling.',
+        },
       },
     },
   },

@@ -15,6 +15,8 @@ export interface AzureEnv {
   virtualNetwork: string[];
   /** The AzureLoadBalancer tag: the health probe source. */
   azureLoadBalancer?: string[];
+  /** Application security groups by name: the addresses of the NICs in each. */
+  applicationSecurityGroups?: Record<string, string[]>;
 }
 
 export interface Flow {
@@ -37,7 +39,7 @@ export interface Verdict {
 
 type Range = [ipaddr.IPv4 | ipaddr.IPv6, number];
 /** One address field after resolution: any, a tag, or IP ranges. */
-type AddressMatch = { any: true } | { tag: string } | { ranges: Range[]; family: 'ipv4' | 'ipv6' };
+type AddressMatch = { any: true } | { tag: string } | { ranges: Range[]; family: 'ipv4' | 'ipv6' } | { asg: string };
 
 export interface ModelRule {
   name: string;
@@ -101,6 +103,7 @@ export class NsgModel {
   readonly variables: Record<string, unknown>;
   readonly parameters: Record<string, { defaultValue?: unknown }>;
   readonly apiVersion: string;
+  private readonly asgIds: Set<string>;
 
   constructor(
     readonly template: any,
@@ -109,9 +112,13 @@ export class NsgModel {
     this.variables = template.variables ?? {};
     this.parameters = template.parameters ?? {};
     const resources = template.resources as any[];
-    if (!Array.isArray(resources) || resources.length !== 1) fail('expected exactly one resource');
-    const nsg = resources[0];
-    if (nsg.type !== 'Microsoft.Network/networkSecurityGroups') fail(`unexpected resource type ${nsg.type}`);
+    if (!Array.isArray(resources) || !resources.length) fail('expected resources');
+    const nsgs = resources.filter((r) => r.type === 'Microsoft.Network/networkSecurityGroups');
+    if (nsgs.length !== 1) fail('expected exactly one network security group');
+    for (const r of resources) if (r !== nsgs[0] && r.type !== 'Microsoft.Network/applicationSecurityGroups') fail(`unexpected resource type ${r.type}`);
+    // ASGs the template creates, by resource id (as resourceId() spells it).
+    this.asgIds = new Set(resources.filter((r) => r.type === 'Microsoft.Network/applicationSecurityGroups').map((r) => `Microsoft.Network/applicationSecurityGroups/${this.resolve(r.name)}`));
+    const nsg = nsgs[0];
     this.apiVersion = nsg.apiVersion;
     const raw = nsg.properties.securityRules as any[];
     this.rules = raw.map((r) => this.readRule(r));
@@ -135,6 +142,8 @@ export class NsgModel {
       if (!(m[1] in this.variables)) fail(`expression ${v}: no variable '${m[1]}'`);
       return this.resolve(this.variables[m[1]]);
     }
+    m = /^resourceId\('([^']*)',\s*(.*)\)$/i.exec(expr);
+    if (m) return `${m[1]}/${this.resolve(`[${m[2]}]`)}`;
     m = /^parameters\('([^']*)'\)$/i.exec(expr);
     if (m) {
       const p = this.parameters[m[1]];
@@ -147,7 +156,15 @@ export class NsgModel {
   private readAddresses(props: any, side: 'source' | 'destination', name: string): { m: AddressMatch[]; n: number } {
     const one = props[`${side}AddressPrefix`];
     const many = props[`${side}AddressPrefixes`];
-    if ((one === undefined) === (many === undefined)) fail(`rule ${name}: exactly one of ${side}AddressPrefix and ${side}AddressPrefixes`);
+    const asgs = props[`${side}ApplicationSecurityGroups`];
+    if ([one, many, asgs].filter((x) => x !== undefined).length !== 1) fail(`rule ${name}: exactly one of ${side}AddressPrefix, ${side}AddressPrefixes and ${side}ApplicationSecurityGroups`);
+    if (asgs !== undefined) {
+      if (!Array.isArray(asgs) || asgs.length !== 1) fail(`rule ${name}: ${side}ApplicationSecurityGroups must name one ASG here`);
+      const id = this.resolve(asgs[0].id) as string;
+      if (!this.asgIds.has(id)) fail(`rule ${name}: ASG ${id} is not created by the template`);
+      // ASGs count toward neither prefix total.
+      return { m: [{ asg: id.split('/').pop()! }], n: 0 };
+    }
     if (one !== undefined) {
       const v = this.resolve(one) as string;
       if (v === '*' || v === 'Any') return { m: [{ any: true }], n: 1 };
@@ -235,6 +252,11 @@ export class NsgModel {
     return ms.some((m) => {
       if ('any' in m) return true;
       if ('ranges' in m) return m.ranges.some((r) => r[0].kind() === addr.kind() && addr.match(r));
+      if ('asg' in m) {
+        const members = this.env.applicationSecurityGroups?.[m.asg];
+        if (!members) fail(`ASG ${m.asg}: the environment gives no members`);
+        return this.inRanges(addr, members);
+      }
       switch (m.tag) {
         case 'VirtualNetwork':
           // The VNet's space; the tag also expands to the platform's
@@ -263,6 +285,8 @@ export class NsgModel {
   }
 
   evaluate(flow: Flow): Verdict {
+    // "NSGs do not filter ICMPv6" (Azure IPv6 overview): whatever the rules say.
+    if (flow.protocol === 'Icmp' && ipaddr.parse(flow.dst).kind() === 'ipv6') return { access: 'Allow', rule: 'ICMPv6 (not filtered by NSGs)', priority: 0, byDefault: true };
     for (const r of this.ordered(flow.direction)) {
       if (r.protocol !== '*' && r.protocol.toLowerCase() !== flow.protocol.toLowerCase()) continue;
       if (!this.matchesAddress(r.src, flow.src) || !this.matchesAddress(r.dst, flow.dst)) continue;

@@ -12,13 +12,17 @@
 //   the VirtualNetwork tag when the profile lists none of that family.
 // - Priorities: see allocatePriorities (stable, hash of the rule id).
 // - Inbound ends in an explicit deny-all (4096), overriding Azure's default
-//   AllowVNetInBound / AllowAzureLoadBalancerInBound; outbound gets one only
-//   with `egress: restrict` (Azure's defaults allow outbound).
+//   AllowVNetInBound / AllowAzureLoadBalancerInBound, so load balancer health
+//   probes get their own allow (102) unless the profile turns it off;
+//   outbound gets a deny-all only with `egress: restrict`.
+// - No ICMPv6 rule: NSGs do not filter ICMPv6.
+// - azure.node_asg: the nodes' end is an application security group the
+//   template creates, instead of their address lists.
 
 import { createHash } from 'crypto';
 import { formatAddress } from '../../addresses';
 import type { AddressSet, Family, IR, Rule } from '../../ir/types';
-import { formatPortRange } from '../../ports';
+import { formatPortRange, mergePorts } from '../../ports';
 import { Backend, checkLines, citeRows, commentBlock, headerLines, LineLimit, oneLine, OutputFile, provenanceLines, TargetLimitError, TemplateSet } from '../base';
 import { compareText } from '../../order';
 
@@ -49,8 +53,10 @@ export const AZURE_LIMITS = {
 
 /** Priority layout (per direction; lower number = evaluated first). */
 export const PRIORITY = {
-  /** Baseline allows (ICMP): fixed. */
-  icmp: { ipv4: 100, ipv6: 101 } as Record<Family, number>,
+  /** Baseline allows: fixed. ICMP (IPv4 only: NSGs do not filter ICMPv6). */
+  icmp: 100,
+  /** Azure Load Balancer health probes (service tag AzureLoadBalancer). */
+  loadBalancer: 102,
   /** Home slots of the IR rules: 200 + hash(id) mod 3800. */
   bandLo: 200,
   bandSize: 3800,
@@ -190,16 +196,22 @@ interface SecurityRule {
     destinationPortRanges?: string[];
     sourceAddressPrefix?: string;
     sourceAddressPrefixes?: ArmExpr;
+    sourceApplicationSecurityGroups?: { id: ArmExpr }[];
     destinationAddressPrefix?: string;
     destinationAddressPrefixes?: ArmExpr;
+    destinationApplicationSecurityGroups?: { id: ArmExpr }[];
     access: 'Allow' | 'Deny';
     priority: number;
     direction: 'Inbound' | 'Outbound';
   };
 }
 
-/** One end of a rule: a variable holding prefixes, or a single tag/'*'. */
-type End = { set: AddressSet } | { tag: string };
+/** One end of a rule: a variable holding prefixes, a single tag/'*', or
+ * the nodes' application security group. */
+type End = { set: AddressSet } | { tag: string } | { asg: true };
+
+/** The nodes' ASG, as the template's parameter names it. */
+const ASG_ID = new ArmExpr("[resourceId('Microsoft.Network/applicationSecurityGroups', parameters('asgName'))]");
 
 /** The policy does not fit one NSG. A TargetLimitError, so compile()
  * reports it on the profile (at the group contributing most); `problems`
@@ -227,18 +239,23 @@ export interface NsgPlan {
 export function buildNsg(ir: IR): NsgPlan {
   const setByName = new Map(ir.sets.map((s) => [s.name, s]));
   const hostSet = (family: Family) => ir.sets.find((s) => s.group === ir.host && s.family === family);
+  // With azure.node_asg the nodes are their ASG wherever they are an end
+  // (host rules and node-to-node peers): no node address in any rule.
+  const asg = ir.azure?.node_asg !== undefined;
   const hostEnd = (family: Family): End => {
+    if (asg) return { asg: true };
     const s = hostSet(family);
     return s ? { set: s } : { tag: 'VirtualNetwork' };
   };
   const peerEnd = (name: string | undefined, rule: Rule): End => {
     const s = name === undefined ? undefined : setByName.get(name);
     if (!s) throw new Error(`azure-nsg: rule '${rule.id}' names no address set for its peer`);
-    return { set: s };
+    return asg && s.group === ir.host ? { asg: true } : { set: s };
   };
   const restrict = ir.egress === 'restrict';
   const used = new Set<string>();
   const endProps = (side: 'source' | 'destination', end: End) => {
+    if ('asg' in end) return { [`${side}ApplicationSecurityGroups`]: [{ id: ASG_ID }] };
     if ('tag' in end) return { [`${side}AddressPrefix`]: end.tag };
     used.add(end.set.name);
     return { [`${side}AddressPrefixes`]: variableRef(end.set.name) };
@@ -264,34 +281,60 @@ export function buildNsg(ir: IR): NsgPlan {
     provenance.push([rule.name, lines]);
   };
 
-  // Baseline: the ICMP that IPv4/IPv6 need (Azure filters ICMP by protocol
-  // only; the host firewalls narrow it to types), for each family the nodes
-  // have or a carried inbound host rule uses.
-  const families = (['ipv4', 'ipv6'] as Family[]).filter(
-    (f) => hostSet(f) || carried.some((r) => r.scope === 'host' && r.direction === 'ingress' && r.family === f),
-  );
-  for (const f of families) {
-    const name = `baseline-icmp-${SUFFIX[f]}`;
+  // Baseline: the ICMP that IPv4 needs (Azure filters ICMP by protocol
+  // only; the host firewalls narrow it to types), when the nodes have IPv4
+  // or a carried inbound host rule uses it. No ICMPv6 rule: NSGs do not
+  // filter ICMPv6 (Microsoft's IPv6 overview), so a rule would only pretend;
+  // neighbour discovery and the rest of ICMPv6 pass whatever the NSG says.
+  if (hostSet('ipv4') || carried.some((r) => r.scope === 'host' && r.direction === 'ingress' && r.family === 'ipv4')) {
+    const name = 'baseline-icmp-v4';
     addRule(
       name,
       {
         name,
         properties: {
-          description: clip(`${name}: ICMP${f === 'ipv6' ? 'v6' : ''} to the nodes, as ${f === 'ipv4' ? 'IPv4' : 'IPv6'} needs (contract baseline; the host firewalls filter types)`, AZURE_LIMITS.descriptionLength),
+          description: clip(`${name}: ICMP to the nodes, as IPv4 needs (contract baseline; the host firewalls filter types)`, AZURE_LIMITS.descriptionLength),
           protocol: 'Icmp',
           sourcePortRange: '*',
           destinationPortRange: '*',
-          // Any source of this family, not '*': with the VirtualNetwork
-          // fallback as destination, '*' would make the rule match both
-          // families.
-          sourceAddressPrefix: ANY[f],
-          ...endProps('destination', hostEnd(f)),
+          // Any IPv4 source, not '*': with the VirtualNetwork fallback as
+          // destination, '*' would read as both families.
+          sourceAddressPrefix: ANY.ipv4,
+          ...endProps('destination', hostEnd('ipv4')),
           access: 'Allow',
-          priority: PRIORITY.icmp[f],
+          priority: PRIORITY.icmp,
           direction: 'Inbound',
         },
       },
-      [`Contract baseline: inbound ICMP${f === 'ipv6' ? 'v6' : ''} to the nodes (${ir.icmp.ingress[f].join(', ')} on the host firewalls).`],
+      [`Contract baseline: inbound ICMP to the nodes (${ir.icmp.ingress.ipv4.join(', ')} on the host firewalls). ICMPv6 has no rule: NSGs do not filter it.`],
+    );
+  }
+
+  // Load balancer health probes come from the AzureLoadBalancer tag
+  // (168.63.129.16); the deny-all at 4096 would override Azure's default
+  // AllowAzureLoadBalancerInBound, so every probe of a load-balanced port
+  // would fail. Probes are TCP, HTTP or HTTPS: the TCP ports the inbound
+  // rules open, and nothing else.
+  const probePorts = mergePorts(carried.filter((r) => r.direction === 'ingress' && r.scope === 'host' && r.transport === 'tcp').flatMap((r) => r.ports));
+  if (ir.azure?.load_balancer_probes !== false && probePorts.length) {
+    const name = 'baseline-allow-azure-lb';
+    addRule(
+      name,
+      {
+        name,
+        properties: {
+          description: clip(`${name}: Azure Load Balancer health probes (168.63.129.16) on the TCP ports the inbound rules open`, AZURE_LIMITS.descriptionLength),
+          protocol: 'Tcp',
+          sourcePortRange: '*',
+          destinationPortRanges: probePorts.map((p) => formatPortRange(p)),
+          sourceAddressPrefix: 'AzureLoadBalancer',
+          destinationAddressPrefix: '*',
+          access: 'Allow',
+          priority: PRIORITY.loadBalancer,
+          direction: 'Inbound',
+        },
+      },
+      ['Azure Load Balancer health probes (service tag AzureLoadBalancer) on every TCP port an inbound rule opens; turn off with azure.load_balancer_probes: false.'],
     );
   }
 
@@ -425,20 +468,37 @@ export function renderAzureNsg(ir: IR): string {
     comments: commentBlock(headerLines(ir)),
     deploy: [
       'az deployment group create --resource-group RG --template-file nsg.json' + (nsgName ? '' : ' --parameters nsgName=NAME'),
-      'Associate the NSG with the nodes\' network interfaces or subnet; node addresses are the private IPs Azure filters on.',
+      'Associate the NSG with the nodes\' network interfaces (recommended), or with a subnet that holds only nodes: the inbound deny-all applies to every host the NSG covers.',
+      ir.azure?.node_asg !== undefined
+        ? 'Nodes are the application security group asgName: add each node NIC\'s IP configuration to it (applicationSecurityGroups); rules name no node address.'
+        : 'Node addresses are the private IPs Azure filters on.',
       'Inbound ends in an explicit deny-all (priority 4096); Azure platform traffic (168.63.129.16 DHCP/DNS, IMDS) is not subject to NSG rules.',
+      ir.azure?.load_balancer_probes === false
+        ? 'Azure Load Balancer health probes are not allowed (azure.load_balancer_probes: false): the deny-all drops them.'
+        : 'Azure Load Balancer health probes (AzureLoadBalancer) are allowed on the TCP ports the inbound rules open (priority 102).',
+      'ICMPv6 is not filtered by NSGs: it passes whatever the rules say; the host firewalls filter its types.',
       ir.egress === 'restrict'
         ? 'Outbound (egress: restrict): only the listed rules, then deny-all (priority 4096).'
         : 'Outbound (egress: allow): Azure\'s default rules (AllowVnetOutBound, AllowInternetOutBound) apply.',
     ],
     rules: Object.fromEntries(model.provenance) as ArmValue,
   };
+  const asgName = ir.azure?.node_asg;
   const parameters: ArmValue = {
     nsgName: {
       type: 'string',
       defaultValue: nsgName,
       metadata: { description: 'Name of the network security group.' },
     },
+    ...(asgName !== undefined
+      ? {
+          asgName: {
+            type: 'string',
+            defaultValue: asgName,
+            metadata: { description: 'Name of the application security group of the nodes (their NICs join it).' },
+          },
+        }
+      : {}),
     location: {
       type: 'string',
       defaultValue: location ?? new ArmExpr('[resourceGroup().location]'),
@@ -447,16 +507,29 @@ export function renderAzureNsg(ir: IR): string {
   };
   const variables: ArmValue = Object.fromEntries(model.variables);
   const resources: ArmValue = [
+    ...(asgName !== undefined
+      ? [
+          {
+            type: 'Microsoft.Network/applicationSecurityGroups',
+            apiVersion: NSG_API_VERSION,
+            name: parameterRef('asgName'),
+            location: parameterRef('location'),
+            properties: {},
+          },
+        ]
+      : []),
     {
       type: 'Microsoft.Network/networkSecurityGroups',
       apiVersion: NSG_API_VERSION,
       name: parameterRef('nsgName'),
       location: parameterRef('location'),
+      ...(asgName !== undefined ? { dependsOn: [ASG_ID] } : {}),
       properties: { securityRules: model.rules as unknown as ArmValue },
     },
   ];
   const outputs: ArmValue = {
     nsgId: { type: 'string', value: new ArmExpr("[resourceId('Microsoft.Network/networkSecurityGroups', parameters('nsgName'))]") },
+    ...(asgName !== undefined ? { asgId: { type: 'string', value: ASG_ID } } : {}),
   };
   return templates.render('nsg.json.hbs', {
     schema: serialize(ARM_SCHEMA),
