@@ -149,6 +149,7 @@ test('save, apply, restore: the saved files and default zone come back byte for 
   live.restore(sh, pristine);
   assert.equal(ours(), {}, 'restoring the empty state removes our files');
   assert.is(fwd.fw('--get-default-zone').trim(), 'public');
+  assert.is(live.stateKey(live.save(sh)), live.stateKey(pristine), 'firewalld.conf says public again');
   assert.is(fwd.daemon.exec(['firewall-cmd', '--info-zone=portcullis']).code !== 0, true, 'zone portcullis is gone at run time');
   assert.ok(fwd.fw('--get-zones').includes('docker-like'), 'the foreign zone is still loaded');
   assert.fixture(foreign(), FOREIGN_ZONE);
@@ -224,6 +225,27 @@ test('read of the applied tree equals readExpected; hand-made drift: a rich rule
   // A reload (what apply does) drops the runtime-only changes.
   live.apply(sh, a.tree);
   assert.equal(live.read(sh), expected);
+});
+
+test('10,000 node addresses: read resolves the ipset into 10,000 peer ranges, live as expected (times logged)', () => {
+  // Every other address from 10.100.0.1: none adjacent, so 10,000 ranges.
+  const nodes = Array.from({ length: 10000 }, (_, i) => `10.${100 + (i >> 7)}.${(i & 127) * 2}.1`);
+  const big = compileFirewalld(exampleProfile({ nodes: [NODE4, ...nodes] }), dir, 'big');
+  let started = process.hrtime.bigint();
+  const expected = live.readExpected(fwd.sh, big.tree);
+  const expectedMs = Number(process.hrtime.bigint() - started) / 1e6;
+  started = process.hrtime.bigint();
+  live.apply(fwd.sh, big.tree);
+  const applyMs = Number(process.hrtime.bigint() - started) / 1e6;
+  started = process.hrtime.bigint();
+  const got = live.read(fwd.sh);
+  const readMs = Number(process.hrtime.bigint() - started) / 1e6;
+  console.log(`  ${nodes.length + 1} node addresses: readExpected ${expectedMs.toFixed(0)} ms, apply (write + reload) ${applyMs.toFixed(0)} ms, read ${readMs.toFixed(0)} ms`);
+  const nodeRules = got.flowRules.filter((f) => f.ruleId === 'in-nodes-v4-tcp');
+  assert.ok(nodeRules.length > 0, 'the nodes rules are flow rules');
+  for (const f of nodeRules) assert.is(f.peers.length, nodes.length + 1);
+  assert.equal(got, expected);
+  live.restore(fwd.sh, pristine);
 });
 
 // ------------------------------------------------------------ the CLI (src/operate)

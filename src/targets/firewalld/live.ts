@@ -18,8 +18,8 @@
 //   save     the bytes of every file of ours that exists, and the default zone
 //   apply    our files written (temporary name + rename), ours not in the
 //            tree deleted, `firewall-cmd --reload`, then --set-default-zone
-//   restore  the saved files back (and ours not saved deleted), reload,
-//            the saved default zone
+//   restore  the saved files back (and ours not saved deleted), the saved
+//            DefaultZone in firewalld.conf, reload
 //   read     runtime and permanent configuration through firewalld's own
 //            client library (the AGENT, run by firewall-cmd's interpreter),
 //            runtime as flows and lines, runtime != permanent as drift
@@ -58,9 +58,12 @@ import { EGRESS_POLICY_NAME, ZONE_NAME } from './render';
 //   live              {defaultZone, runtime, permanent, disk, services, ids}
 //   expected DIR      the same shape, read from the tree DIR (nothing on the
 //                     host is touched: firewalld's XML readers only)
-//   files             {defaultZone, files: {path: base64}}: every file of ours
-//   write             stdin {write: {path: base64}, delete: [path]}; each file
-//                     written to a temporary name beside it and renamed
+//   files             {defaultZone, files: {path: base64}}: every file of ours,
+//                     and DefaultZone from firewalld.conf
+//   write             stdin {write: {path: base64}, defaultZone?}: each file
+//                     written to a temporary name beside it and renamed,
+//                     every other file of ours deleted, DefaultZone set in
+//                     firewalld.conf if given; prints the DefaultZone it had
 // Paths are relative to /etc/firewalld and must be names of ours (OURS).
 // Python's own output (firewalld's log module prints warnings) goes to
 // stderr; stdout holds the JSON only.
@@ -249,37 +252,67 @@ def ours():
                     got[rel] = base64.b64encode(fh.read()).decode('ascii')
     return got
 
+def conf_default_zone():
+    # What --set-default-zone writes and the daemon starts with; without
+    # the key firewalld falls back to public.
+    try:
+        with open(os.path.join(ETC, 'firewalld.conf'), encoding='utf-8', errors='replace') as f:
+            for line in f:
+                line = line.strip()
+                if line.startswith('DefaultZone='): return line.split('=', 1)[1].strip() or 'public'
+    except FileNotFoundError:
+        pass
+    return 'public'
+
 def files():
-    return {'defaultZone': str(client().getDefaultZone()), 'files': ours()}
+    return {'defaultZone': conf_default_zone(), 'files': ours()}
+
+def write_file(path, data):
+    # A temporary name beside it, then rename: the daemon never reads half a file.
+    d = os.path.dirname(path)
+    os.makedirs(d, mode=0o755, exist_ok=True)
+    mode = os.stat(path).st_mode & 0o777 if os.path.exists(path) else 0o644
+    tmp = os.path.join(d, '.%s.portcullis-%d' % (os.path.basename(path), os.getpid()))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fchmod(fd, mode)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.rename(tmp, path)
 
 def write():
     req = json.load(sys.stdin)
+    had = conf_default_zone()
+    # Ours that the new set does not have go.
+    req['delete'] = [p for p in ours() if p not in req.get('write', {})]
     for rel in list(req.get('write', {})) + list(req.get('delete', [])):
         if not OURS.match(rel): fail('not a file of portcullis: %r' % rel)
     for rel, b64 in sorted(req.get('write', {}).items()):
-        path = os.path.join(ETC, rel)
-        d = os.path.dirname(path)
-        os.makedirs(d, mode=0o755, exist_ok=True)
-        mode = os.stat(path).st_mode & 0o777 if os.path.exists(path) else 0o644
-        tmp = os.path.join(d, '.%s.portcullis-%d' % (os.path.basename(path), os.getpid()))
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
-        try:
-            os.write(fd, base64.b64decode(b64))
-            os.fchmod(fd, mode)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.rename(tmp, path)
+        write_file(os.path.join(ETC, rel), base64.b64decode(b64))
     for rel in sorted(req.get('delete', [])):
         path = os.path.join(ETC, rel)
         if os.path.lexists(path): os.unlink(path)
+    zone = req.get('defaultZone')
+    if zone is not None:
+        # The one key of firewalld.conf that is ours; every other byte stays.
+        if not re.match(r'^[A-Za-z0-9_+.-]{1,64}$', zone): fail('not a zone name: %r' % zone)
+        path = os.path.join(ETC, 'firewalld.conf')
+        with open(path, 'rb') as fh: text = fh.read()
+        line = b'DefaultZone=' + zone.encode('ascii')
+        new, n = re.subn(rb'(?m)^DefaultZone=.*$', line, text, count=1)
+        if n == 0: new = text + (b'' if text.endswith(b'\n') or not text else b'\n') + line + b'\n'
+        write_file(path, new)
     for d in ('zones', 'policies', 'ipsets'):
         p = os.path.join(ETC, d)
         if os.path.isdir(p):
             fd = os.open(p, os.O_RDONLY)
             try: os.fsync(fd)
             finally: os.close(fd)
-    return {'ok': True}
+    return {'defaultZone': had}
 
 mode = sys.argv[1] if len(sys.argv) > 1 else ''
 try:
@@ -771,7 +804,9 @@ function parseState(s: StateJson): LiveRead {
     other.push(oneLine(`ipset ${name} type ${set.type}${options ? ` options ${options}` : ''}`));
   }
   const drift = [...configDrift(s.runtime, s.permanent, 'runtime differs from permanent', 'only at runtime', 'only in the permanent configuration')];
-  if (s.disk) drift.push(...configDrift(s.disk, s.permanent, 'files differ from what firewalld loaded (edited since the last reload?)', 'only in the files', 'only in the loaded permanent configuration'));
+  // The files hold our ipsets only; another manager's ipset a rule names is not drift of them.
+  const oursOnly = (c: ConfigJson): ConfigJson => ({ ...c, ipsets: Object.fromEntries(Object.entries(c.ipsets).filter(([n]) => n.startsWith(`${ZONE_NAME}-`))) });
+  if (s.disk) drift.push(...configDrift(oursOnly(s.disk), oursOnly(s.permanent), 'files differ from what firewalld loaded (edited since the last reload?)', 'only in the files', 'only in the loaded permanent configuration'));
   // Lines compare as multisets; sorted, two reads of the same state are equal.
   return { present: !!zone, flowRules, other: other.sort(), unmapped: unmapped.sort(), drift };
 }
@@ -859,48 +894,50 @@ function treeFiles(dir: string): Record<string, string> {
   return files;
 }
 
-function writeOurs(sh: HostShell, files: Record<string, string>): void {
-  const now = (agent(sh, ['files']) as SavedData).files;
-  const remove = Object.keys(now).filter((p) => !(p in files));
-  agent(sh, ['write'], JSON.stringify({ write: files, delete: remove }));
+/** Makes our files exactly `files`, and firewalld.conf's DefaultZone
+ * `defaultZone` when given; returns the DefaultZone firewalld.conf had. */
+function writeOurs(sh: HostShell, files: Record<string, string>, defaultZone?: string): string {
+  return (agent(sh, ['write'], JSON.stringify({ write: files, ...(defaultZone === undefined ? {} : { defaultZone }) })) as { defaultZone: string }).defaultZone;
 }
 
-function reload(sh: HostShell, defaultZone: string): void {
-  runOk(sh, ['firewall-cmd', '--reload']);
-  const current = runOk(sh, ['firewall-cmd', '--get-default-zone']).trim();
-  if (current === defaultZone) return;
-  runOk(sh, defaultZone === ZONE_NAME ? [...SET_DEFAULT_ZONE] : ['firewall-cmd', `--set-default-zone=${defaultZone}`]);
-}
-
-/** The tree over a copy of /etc/firewalld (ours not in the tree removed),
- * checked in a private mount namespace. */
+/** A copy of /etc/firewalld without our files, and with the tree $1 over
+ * it unless $1 is empty, checked in a private mount namespace in which the
+ * copy is /etc/firewalld. */
 const CHECK_SCRIPT = [
   'set -e',
   'tmp=$(mktemp -d)',
   'trap \'rm -rf "$tmp"\' EXIT',
   'cp -a /etc/firewalld/. "$tmp/"',
   'rm -f "$tmp"/zones/portcullis.xml "$tmp"/policies/portcullis-out.xml "$tmp"/ipsets/portcullis-*.xml',
-  'cp -r "$1"/. "$tmp/"',
+  'if [ -n "$1" ]; then cp -r "$1"/. "$tmp/"; fi',
   'unshare --mount --propagation private sh -c \'mount --bind "$1" /etc/firewalld && exec firewall-offline-cmd --check-config\' sh "$tmp"',
 ].join('\n');
+
+function complaintsOf(r: { stdout: string; stderr: string }): string[] {
+  return `${r.stdout}\n${r.stderr}`
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => /\b(WARNING|ERROR)\b|error:/i.test(l));
+}
 
 function check(sh: HostShell, dir: string): void {
   treeFiles(dir);
   const abs = path.resolve(dir);
+  // What the host's other files already warn about is not the tree's fault.
+  const known = new Set(complaintsOf(sh.run(['sh', '-c', CHECK_SCRIPT, 'sh', ''])));
   const r = sh.run(['sh', '-c', CHECK_SCRIPT, 'sh', abs]);
-  const complaints = `${r.stdout}\n${r.stderr}`
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => /\b(WARNING|ERROR)\b|error:/i.test(l));
+  const complaints = complaintsOf(r).filter((l) => !known.has(l));
   if (r.code !== 0 || complaints.length)
-    throw new ToolRejected(`\`firewall-offline-cmd --check-config\` on the tree over a copy of ${ETC_FIREWALLD} ${r.code !== 0 ? `failed (exit ${r.code})` : 'warned'}: ${oneLine((complaints.length ? complaints : [(r.stderr || r.stdout).trim()]).join('; '))}`);
+    throw new ToolRejected(
+      `\`firewall-offline-cmd --check-config\` on the tree over a copy of ${ETC_FIREWALLD} ${r.code !== 0 ? `failed (exit ${r.code})` : 'warned'}: ${oneLine((complaints.length ? complaints : [(r.stderr || r.stdout).trim()]).join('; '))}`,
+    );
   // An ipset a rule names must exist, or the daemon refuses the zone at load.
   const expected = agent(sh, ['expected', abs]) as StateJson;
-  const known = new Set(Object.keys(expected.runtime.ipsets));
+  const ipsets = new Set(Object.keys(expected.runtime.ipsets));
   for (const o of [expected.runtime.zone, expected.runtime.policy])
     for (const r of o?.rules ?? [])
       for (const side of [r.source, r.destination])
-        if (side?.ipset && !known.has(side.ipset)) throw new ToolRejected(`the tree's rule \`${oneLine(r.text)}\` names ipset ${oneLine(side.ipset)}, which the tree does not have`);
+        if (side?.ipset && !ipsets.has(side.ipset)) throw new ToolRejected(`the tree's rule \`${oneLine(r.text)}\` names ipset ${oneLine(side.ipset)}, which the tree does not have`);
 }
 
 function describeSaved(saved: SavedState): string {
@@ -923,14 +960,21 @@ export const firewalldLive: LiveTarget = {
   },
 
   apply(sh, dir) {
-    writeOurs(sh, treeFiles(dir));
-    reload(sh, ZONE_NAME);
+    const confZone = writeOurs(sh, treeFiles(dir));
+    runOk(sh, ['firewall-cmd', '--reload']);
+    // Zone portcullis exists once reloaded; the command the docs give a user.
+    if (confZone !== ZONE_NAME) runOk(sh, [...SET_DEFAULT_ZONE]);
   },
 
   restore(sh, saved) {
     const d = savedData(saved);
-    writeOurs(sh, d.files);
-    reload(sh, d.defaultZone);
+    // DefaultZone straight into firewalld.conf, read by the reload:
+    // `firewall-cmd --set-default-zone` changes nothing when the runtime
+    // default already is that zone (ZONE_ALREADY_SET, the file left as it
+    // was), which it is once our zone is gone, and firewall-offline-cmd
+    // refuses a file that names a zone it no longer has.
+    writeOurs(sh, d.files, d.defaultZone);
+    runOk(sh, ['firewall-cmd', '--reload']);
   },
 
   stateKey(saved) {
