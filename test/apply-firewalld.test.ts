@@ -316,6 +316,37 @@ test('portcullis apply: A without confirm; A again is unchanged; B that drops th
   assert.fixture(foreign(), FOREIGN_ZONE);
 });
 
+/** Whether the flow rules let `src` reach tcp `port` (first match, as audit evaluates them). */
+function admits(r: LiveRead, src: bigint, port: number): boolean {
+  for (const f of r.flowRules)
+    if (f.direction === 'ingress' && f.family === 'ipv4' && f.transport === 'tcp' && f.ports.some((p) => p.lo <= port && port <= p.hi) && f.peers.some((x) => x.lo <= src && src <= x.hi))
+      return f.verdict === 'accept';
+  return false;
+}
+
+test("the reader's order is the daemon's, by packets: a priority-0 drop beats an earlier-listed accept, a negative priority accept beats the final drop, and without the final drop the zone's target ACCEPT lets everything in", async () => {
+  live.apply(fwd.sh, a.tree);
+  const admin = 0xc633640an; // 198.51.100.10, SRC.admin4
+  await expectReach('A applied', [true, false]);
+  assert.ok(admits(live.read(fwd.sh), admin, ADMIN_PORT));
+  assert.not.ok(admits(live.read(fwd.sh), admin, B_ONLY_PORT));
+
+  fwd.fw('--zone=portcullis', `--add-rich-rule=rule family=ipv4 source address=${SRC.admin4} port port=${ADMIN_PORT} protocol=tcp drop`);
+  fwd.fw('--zone=portcullis', `--add-rich-rule=rule priority=-5 family=ipv4 source address=${SRC.admin4} port port=${B_ONLY_PORT} protocol=tcp accept`);
+  await expectReach('admin dropped on 22 (deny before allow), accepted on 5432 (priority -5)', [false, true]);
+  let r = live.read(fwd.sh);
+  assert.not.ok(admits(r, admin, ADMIN_PORT), 'the read drops the admin on 22 too');
+  assert.ok(admits(r, admin, B_ONLY_PORT), 'the read accepts the admin on 5432 too');
+
+  live.apply(fwd.sh, a.tree);
+  fwd.fw('--zone=portcullis', '--remove-rich-rule=rule priority=32767 drop');
+  await expectReach('no final drop: target ACCEPT', [true, true]);
+  r = live.read(fwd.sh);
+  assert.ok(admits(r, admin, B_ONLY_PORT) && admits(r, 0xc0000201n, 9), 'the read lets everything in by the target');
+  live.apply(fwd.sh, a.tree);
+  await expectReach('A again', [true, false]);
+});
+
 test('portcullis audit: in sync after apply (0); an added rich rule, an added ipset entry and a mark rule are drift (1), each named', () => {
   const audit = ['audit', '--profile', a.profile, '--target', 'firewalld'];
   const reset = () => assert.is(fwd.cli(['apply', '--profile', a.profile, '--target', 'firewalld', '--no-confirm']).code, 0);
