@@ -894,6 +894,11 @@ function treeFiles(dir: string): Record<string, string> {
   return files;
 }
 
+function running(sh: HostShell): boolean {
+  const r = sh.run(['firewall-cmd', '--state']);
+  return r.code === 0 && r.stdout.trim() === 'running';
+}
+
 /** Makes our files exactly `files`, and firewalld.conf's DefaultZone
  * `defaultZone` when given; returns the DefaultZone firewalld.conf had. */
 function writeOurs(sh: HostShell, files: Record<string, string>, defaultZone?: string): string {
@@ -960,7 +965,10 @@ export const firewalldLive: LiveTarget = {
   },
 
   apply(sh, dir) {
-    const confZone = writeOurs(sh, treeFiles(dir));
+    const files = treeFiles(dir);
+    // Rules that wait for a confirmation must be live, not only on disk.
+    if (!running(sh)) throw new ToolRejected('firewalld is not running: start it (systemctl start firewalld) and apply again');
+    const confZone = writeOurs(sh, files);
     runOk(sh, ['firewall-cmd', '--reload']);
     // Zone portcullis exists once reloaded; the command the docs give a user.
     if (confZone !== ZONE_NAME) runOk(sh, [...SET_DEFAULT_ZONE]);
@@ -974,7 +982,8 @@ export const firewalldLive: LiveTarget = {
     // was), which it is once our zone is gone, and firewall-offline-cmd
     // refuses a file that names a zone it no longer has.
     writeOurs(sh, d.files, d.defaultZone);
-    runOk(sh, ['firewall-cmd', '--reload']);
+    // A stopped daemon starts from the files: they are what was saved.
+    if (running(sh)) runOk(sh, ['firewall-cmd', '--reload']);
   },
 
   stateKey(saved) {
