@@ -894,10 +894,8 @@ function treeFiles(dir: string): Record<string, string> {
   return files;
 }
 
-function running(sh: HostShell): boolean {
-  const r = sh.run(['firewall-cmd', '--state']);
-  return r.code === 0 && r.stdout.trim() === 'running';
-}
+/** firewall-cmd's exit status when the daemon is not running. */
+const FIREWALL_CMD_NOT_RUNNING = 252;
 
 /** Makes our files exactly `files`, and firewalld.conf's DefaultZone
  * `defaultZone` when given; returns the DefaultZone firewalld.conf had. */
@@ -905,21 +903,35 @@ function writeOurs(sh: HostShell, files: Record<string, string>, defaultZone?: s
   return (agent(sh, ['write'], JSON.stringify({ write: files, ...(defaultZone === undefined ? {} : { defaultZone }) })) as { defaultZone: string }).defaultZone;
 }
 
-/** A copy of /etc/firewalld without our files, and with the tree $1 over
- * it unless $1 is empty, checked in a private mount namespace in which the
- * copy is /etc/firewalld. */
+const BASE_MARK = '--- portcullis: the host without the tree ---';
+
+/** Two copies of /etc/firewalld without our files, the tree $1 over one of
+ * them, each checked by firewall-offline-cmd in a private mount namespace
+ * in which the copy is /etc/firewalld, at the same time. Prints the tree's
+ * check, then BASE_MARK and the other's; exits with the tree's status. */
 const CHECK_SCRIPT = [
   'set -e',
   'tmp=$(mktemp -d)',
   'trap \'rm -rf "$tmp"\' EXIT',
-  'cp -a /etc/firewalld/. "$tmp/"',
-  'rm -f "$tmp"/zones/portcullis.xml "$tmp"/policies/portcullis-out.xml "$tmp"/ipsets/portcullis-*.xml',
-  'if [ -n "$1" ]; then cp -r "$1"/. "$tmp/"; fi',
-  'unshare --mount --propagation private sh -c \'mount --bind "$1" /etc/firewalld && exec firewall-offline-cmd --check-config\' sh "$tmp"',
+  'mkdir "$tmp/base" "$tmp/tree"',
+  'cp -a /etc/firewalld/. "$tmp/base/"',
+  'rm -f "$tmp"/base/zones/portcullis.xml "$tmp"/base/policies/portcullis-out.xml "$tmp"/base/ipsets/portcullis-*.xml',
+  'cp -a "$tmp/base/." "$tmp/tree/"',
+  'cp -r "$1"/. "$tmp/tree/"',
+  'chk() { unshare --mount --propagation private sh -c \'mount --bind "$1" /etc/firewalld && exec firewall-offline-cmd --check-config\' sh "$1"; }',
+  'chk "$tmp/base" > "$tmp/base.out" 2>&1 &',
+  'base=$!',
+  'set +e',
+  'chk "$tmp/tree" 2>&1',
+  'rc=$?',
+  'wait $base',
+  `printf '%s\\n' '${BASE_MARK}'`,
+  'cat "$tmp/base.out"',
+  'exit $rc',
 ].join('\n');
 
-function complaintsOf(r: { stdout: string; stderr: string }): string[] {
-  return `${r.stdout}\n${r.stderr}`
+function complaintsOf(text: string): string[] {
+  return text
     .split('\n')
     .map((l) => l.trim())
     .filter((l) => /\b(WARNING|ERROR)\b|error:/i.test(l));
@@ -928,13 +940,15 @@ function complaintsOf(r: { stdout: string; stderr: string }): string[] {
 function check(sh: HostShell, dir: string): void {
   treeFiles(dir);
   const abs = path.resolve(dir);
-  // What the host's other files already warn about is not the tree's fault.
-  const known = new Set(complaintsOf(sh.run(['sh', '-c', CHECK_SCRIPT, 'sh', ''])));
   const r = sh.run(['sh', '-c', CHECK_SCRIPT, 'sh', abs]);
-  const complaints = complaintsOf(r).filter((l) => !known.has(l));
+  const cut = r.stdout.lastIndexOf(BASE_MARK);
+  const treeOut = `${cut >= 0 ? r.stdout.slice(0, cut) : r.stdout}\n${r.stderr}`;
+  // What the host's other files already warn about is not the tree's fault.
+  const known = new Set(cut >= 0 ? complaintsOf(r.stdout.slice(cut + BASE_MARK.length)) : []);
+  const complaints = complaintsOf(treeOut).filter((l) => !known.has(l));
   if (r.code !== 0 || complaints.length)
     throw new ToolRejected(
-      `\`firewall-offline-cmd --check-config\` on the tree over a copy of ${ETC_FIREWALLD} ${r.code !== 0 ? `failed (exit ${r.code})` : 'warned'}: ${oneLine((complaints.length ? complaints : [(r.stderr || r.stdout).trim()]).join('; '))}`,
+      `\`firewall-offline-cmd --check-config\` on the tree over a copy of ${ETC_FIREWALLD} ${r.code !== 0 ? `failed (exit ${r.code})` : 'warned'}: ${oneLine((complaints.length ? complaints : [treeOut.trim()]).join('; '))}`,
     );
   // An ipset a rule names must exist, or the daemon refuses the zone at load.
   const expected = agent(sh, ['expected', abs]) as StateJson;
@@ -965,10 +979,9 @@ export const firewalldLive: LiveTarget = {
   },
 
   apply(sh, dir) {
-    const files = treeFiles(dir);
-    // Rules that wait for a confirmation must be live, not only on disk.
-    if (!running(sh)) throw new ToolRejected('firewalld is not running: start it (systemctl start firewalld) and apply again');
-    const confZone = writeOurs(sh, files);
+    const confZone = writeOurs(sh, treeFiles(dir));
+    // Fails when the daemon is not running (apply.ts then restores): rules
+    // that wait for a confirmation must be live, not only on disk.
     runOk(sh, ['firewall-cmd', '--reload']);
     // Zone portcullis exists once reloaded; the command the docs give a user.
     if (confZone !== ZONE_NAME) runOk(sh, [...SET_DEFAULT_ZONE]);
@@ -982,8 +995,10 @@ export const firewalldLive: LiveTarget = {
     // was), which it is once our zone is gone, and firewall-offline-cmd
     // refuses a file that names a zone it no longer has.
     writeOurs(sh, d.files, d.defaultZone);
-    // A stopped daemon starts from the files: they are what was saved.
-    if (running(sh)) runOk(sh, ['firewall-cmd', '--reload']);
+    // A stopped daemon (firewall-cmd's NOT_RUNNING, exit 252) starts from
+    // the files: they are what was saved.
+    const r = sh.run(['firewall-cmd', '--reload']);
+    if (r.code !== 0 && r.code !== FIREWALL_CMD_NOT_RUNNING) throw new ToolRejected(`\`firewall-cmd --reload\` failed (exit ${r.code}): ${(r.stderr || r.stdout).trim()}`);
   },
 
   stateKey(saved) {
