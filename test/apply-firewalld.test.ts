@@ -222,9 +222,17 @@ test('read of the applied tree equals readExpected; hand-made drift: a rich rule
   assert.equal(marked.other, expected.other, 'no other line changed');
   assert.match(marked.drift!.join('\n'), /ipset portcullis-admins_v4 entry only at runtime: 203\.0\.113\.99/);
 
-  // A reload (what apply does) drops the runtime-only changes.
+  // A permanent change by hand: firewalld rewrites our zone file (without
+  // its comments), so the file is no longer the compiled one.
+  const before = live.stateKey(live.save(sh));
+  fwd.fw('--permanent', '--zone=portcullis', '--add-rich-rule=rule family=ipv4 port port=8081 protocol=tcp accept');
+  assert.match(live.read(sh).drift!.join('\n'), /runtime differs from permanent: zone portcullis rich rule only in the permanent configuration: rule family="ipv4" port port="8081" protocol="tcp" accept/);
+  assert.not.equal(live.stateKey(live.save(sh)), before, 'the rewritten file is another state (apply then waits for a confirmation)');
+
+  // Apply (files back, reload) drops every change by hand.
   live.apply(sh, a.tree);
   assert.equal(live.read(sh), expected);
+  assert.is(live.stateKey(live.save(sh)), before);
 });
 
 test('10,000 node addresses: read resolves the ipset into 10,000 peer ranges, live as expected (times logged)', () => {
