@@ -1,10 +1,8 @@
 // firewalld on a running host (src/targets/live.ts). What is ours is a
 // closed list of files under /etc/firewalld, exactly the names a compiled
 // tree can have (zones/portcullis.xml, policies/portcullis-out.xml,
-// ipsets/portcullis-*.xml), plus DefaultZone, which only
-// `firewall-cmd --set-default-zone` changes. No other zone, policy, ipset
-// or file is ever written, deleted or reloaded from anything but its own
-// file.
+// ipsets/portcullis-*.xml), plus the DefaultZone key of firewalld.conf. No
+// other zone, policy, ipset, file or key is ever written or deleted.
 //
 //   check    the tree over a temporary copy of /etc/firewalld (ours not in
 //            the tree removed, as apply does), bind-mounted over
@@ -12,17 +10,20 @@
 //            checked by `firewall-offline-cmd --check-config`. That command
 //            exits 0 on a rule with a bad port or an ipset entry it drops
 //            (it only warns, and the daemon then loads the zone without
-//            them), so any WARNING or ERROR line rejects the tree too; and
-//            an ipset a rule names must be in the tree or already on the
-//            host (check-config does not look).
-//   save     the bytes of every file of ours that exists, and the default zone
+//            them), so a WARNING or ERROR line rejects the tree too, unless
+//            the same copy without the tree says it as well (another
+//            manager's file); and an ipset a rule names must be in the tree
+//            (check-config does not look, the daemon refuses the zone).
+//   save     the bytes of every file of ours that exists, and DefaultZone
 //   apply    our files written (temporary name + rename), ours not in the
-//            tree deleted, `firewall-cmd --reload`, then --set-default-zone
+//            tree deleted, `firewall-cmd --reload`, then
+//            `firewall-cmd --set-default-zone=portcullis` (host.ts)
 //   restore  the saved files back (and ours not saved deleted), the saved
-//            DefaultZone in firewalld.conf, reload
+//            DefaultZone written into firewalld.conf, reload
 //   read     runtime and permanent configuration through firewalld's own
 //            client library (the AGENT, run by firewall-cmd's interpreter),
-//            runtime as flows and lines, runtime != permanent as drift
+//            runtime as flows and lines; runtime != permanent, and our
+//            files != what the daemon loaded, as drift
 //   expected the tree read by firewalld's own XML readers, the same shape
 //
 // How the daemon decides (firewalld >= 1.0, nftables backend: nftables.py
@@ -229,12 +230,12 @@ def live():
     for n in sorted(referenced(objs, 'service')):
         s = missing_ok(lambda: fw.getServiceSettings(n))
         services[n] = None if s is None else norm_service(s.getPorts(), s.getProtocols(), s.getSourcePorts(), s.getModules(), s.getDestinations(), s.getIncludes(), s.getHelpers())
+    disk_error = None
     try:
         disk, ids = read_tree(ETC)
     except Exception as e:
-        disk, ids = None, {}
-        sys.stderr.write('cannot read our files in %s: %s\n' % (ETC, e))
-    return {'defaultZone': str(fw.getDefaultZone()), 'runtime': rt, 'permanent': pm, 'disk': disk, 'services': services, 'ids': ids}
+        disk, ids, disk_error = None, {}, '%s: %s' % (type(e).__name__, e)
+    return {'defaultZone': str(fw.getDefaultZone()), 'runtime': rt, 'permanent': pm, 'disk': disk, 'diskError': disk_error, 'services': services, 'ids': ids}
 
 def expected(root):
     c, ids = read_tree(root)
@@ -419,6 +420,8 @@ interface StateJson {
   permanent: ConfigJson;
   /** Our files as they are on disk (live only): null when they cannot be read. */
   disk: ConfigJson | null;
+  /** Why firewalld's readers refused our files on disk (live only). */
+  diskError?: string | null;
   services: Record<string, ServiceJson | null>;
   /** The zone's and policy's file text and rules in file order, for rule ids. */
   ids: { zone?: { text: string; rules: string[] }; policy?: { text: string; rules: string[] } };
@@ -806,6 +809,7 @@ function parseState(s: StateJson): LiveRead {
   const drift = [...configDrift(s.runtime, s.permanent, 'runtime differs from permanent', 'only at runtime', 'only in the permanent configuration')];
   // The files hold our ipsets only; another manager's ipset a rule names is not drift of them.
   const oursOnly = (c: ConfigJson): ConfigJson => ({ ...c, ipsets: Object.fromEntries(Object.entries(c.ipsets).filter(([n]) => n.startsWith(`${ZONE_NAME}-`))) });
+  if (s.diskError) drift.push(oneLine(`firewalld cannot read the files of ours in ${ETC_FIREWALLD}: ${s.diskError}`));
   if (s.disk) drift.push(...configDrift(oursOnly(s.disk), oursOnly(s.permanent), 'files differ from what firewalld loaded (edited since the last reload?)', 'only in the files', 'only in the loaded permanent configuration'));
   // Lines compare as multisets; sorted, two reads of the same state are equal.
   return { present: !!zone, flowRules, other: other.sort(), unmapped: unmapped.sort(), drift };
