@@ -32,15 +32,24 @@ export interface FirewalldDaemon {
  * --system-config CONFIG_DIR`. Resolves once `firewall-cmd --state` (run in
  * its namespaces) says running; rejects, with the daemon's log, if it exits
  * or is not running after timeoutMs. */
-export async function startFirewalld(t: Topology, configDir: string, timeoutMs = 60000): Promise<FirewalldDaemon> {
+export interface StartOptions {
+  /** Bind-mount configDir over /etc/firewalld in the daemon's private mount
+   * namespace and start it on /etc/firewalld, so that whatever runs there
+   * (firewall-cmd, portcullis apply) uses the real paths while the host's
+   * /etc/firewalld stays untouched. */
+  overEtc?: boolean;
+}
+
+export async function startFirewalld(t: Topology, configDir: string, timeoutMs = 60000, options: StartOptions = {}): Promise<FirewalldDaemon> {
   const script = [
     'set -e',
     'mount -t tmpfs tmpfs /run',
     'mkdir -p /run/dbus',
+    ...(options.overEtc ? ['mount --bind "$0" /etc/firewalld'] : []),
     'dbus-daemon --system --nofork --nopidfile &',
     // Polls for the bus (up to 60 s on a loaded machine); firewalld needs it.
     'i=0; while [ ! -S /run/dbus/system_bus_socket ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done',
-    'exec firewalld --nofork --nopid --system-config "$0" --log-target console',
+    options.overEtc ? 'exec firewalld --nofork --nopid --log-target console' : 'exec firewalld --nofork --nopid --system-config "$0" --log-target console',
   ].join('\n');
   const c = t.spawn(t.node, ['unshare', '-m', '--propagation', 'private', 'sh', '-c', script, configDir], { group: true });
   let log = '';
