@@ -6,6 +6,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import type { TargetLoader } from '../host';
+import type { HostShell } from '../live';
 import { ZONE_NAME } from './render';
 import { atCleanup, Cmd, run, Topology } from '../../verify/topology';
 
@@ -75,10 +76,18 @@ export async function startFirewalld(t: Topology, configDir: string, timeoutMs =
   }
 }
 
-/** firewalld, for real (see startFirewalld), the way a user applies the
- * tree: the tree over the stock firewalld.conf (what a user gets who copies
- * it over their /etc/firewalld) as the --system-config directory, the
- * daemon started on it, then SET_DEFAULT_ZONE. Fails if the daemon
+/** A HostShell that runs programs in the daemon's mount and network
+ * namespaces: firewalldLive, written for a host, runs there unchanged. */
+export function daemonShell(daemon: FirewalldDaemon): HostShell {
+  return { run: (argv, options) => run('nsenter', ['--target', String(daemon.pid), '--mount', '--net', ...argv], options) };
+}
+
+/** firewalld, for real (see startFirewalld), on a host that has no
+ * portcullis yet: a fresh /etc/firewalld (the stock firewalld.conf, empty
+ * zones/, ipsets/, policies/) bind-mounted over /etc/firewalld for the
+ * daemon only, the daemon started on it, then the tree put live by
+ * firewalldLive.apply, the same apply `portcullis apply` runs (our files
+ * written, `firewall-cmd --reload`, SET_DEFAULT_ZONE). Fails if the daemon
  * complained about the tree, or the default zone is not portcullis after.
  * stop() ends the daemon and removes the directory. */
 export async function applyFirewalldTree(t: Topology, dir: string): Promise<{ daemon: FirewalldDaemon; config: string; stop(): void }> {
@@ -86,11 +95,12 @@ export async function applyFirewalldTree(t: Topology, dir: string): Promise<{ da
   const removeConfig = atCleanup(() => fs.rmSync(config, { recursive: true, force: true }));
   let daemon: FirewalldDaemon | undefined;
   try {
-    fs.cpSync(dir, config, { recursive: true });
+    fs.chmodSync(config, 0o750);
     fs.copyFileSync(STOCK_FIREWALLD_CONF, path.join(config, 'firewalld.conf'));
-    daemon = await startFirewalld(t, config);
-    const set = daemon.exec(SET_DEFAULT_ZONE);
-    if (set.code !== 0) throw new Error(`\`${SET_DEFAULT_ZONE.join(' ')}\` failed (exit ${set.code}): ${(set.stderr || set.stdout).trim()}\n${daemon.log().trim()}`);
+    for (const d of ['zones', 'ipsets', 'policies', 'services', 'icmptypes', 'helpers']) fs.mkdirSync(path.join(config, d), { mode: 0o755 });
+    daemon = await startFirewalld(t, config, 60000, { overEtc: true });
+    const { firewalldLive } = require('./live') as typeof import('./live');
+    firewalldLive.apply(daemonShell(daemon), dir);
     const zone = daemon.exec(['firewall-cmd', '--get-default-zone']).stdout.trim();
     if (zone !== ZONE_NAME) throw new Error(`firewalld's default zone is '${zone}' after \`${SET_DEFAULT_ZONE.join(' ')}\``);
     const complaints = daemon
@@ -121,7 +131,7 @@ export const firewalldLoader: TargetLoader = {
   async load(t, dir) {
     const applied = await applyFirewalldTree(t, dir);
     return {
-      how: `firewalld --nofork --system-config <the tree + stock firewalld.conf>, then ${SET_DEFAULT_ZONE.join(' ')}`,
+      how: `firewalld on a stock /etc/firewalld, then the apply of \`portcullis apply\` (our files, firewall-cmd --reload, ${SET_DEFAULT_ZONE.join(' ')})`,
       stop: applied.stop,
     };
   },
