@@ -154,6 +154,19 @@ test('save, apply, restore: our chains, rules, counters, jump positions and sets
       assert.equal(ourSets(t), [], 'and our sets');
       assert.ok(live.save(sh).empty);
       assert.fixture(foreignState(t), foreign, 'restoring the empty state touched the foreign state');
+
+      // A set another manager's rule still matches is left when a profile drops it.
+      live.apply(sh, hostOptions);
+      const withOptions = live.save(sh);
+      t.execOk(t.node, ['ip6tables', '-A', 'DOCKER-USER', '-m', 'set', '--match-set', 'pc-nodes_v6', 'src', '-j', 'RETURN']);
+      live.apply(sh, a.iptDir);
+      assert.equal(ourSets(t), ['pc-admins_v4', 'pc-admins_v6', 'pc-nodes_v4', 'pc-nodes_v6', 'pc-users_v4'], 'pc-nodes_v6 is in use, pc-file_transfer_v4 is not');
+      t.execOk(t.node, ['ip6tables', '-D', 'DOCKER-USER', '-m', 'set', '--match-set', 'pc-nodes_v6', 'src', '-j', 'RETURN']);
+      // A jump saved at index 2 whose foreign rule has gone since goes to the end.
+      t.execOk(t.node, ['iptables', '-D', 'INPUT', '-s', '172.17.0.0/16', '-m', 'comment', '--comment', 'docker-like', '-j', 'ACCEPT']);
+      live.restore(sh, withOptions);
+      assert.equal(inputRules(t), ['-A INPUT -j PORTCULLIS-INPUT']);
+      assert.equal(ourSets(t), ['pc-admins_v4', 'pc-admins_v6', 'pc-file_transfer_v4', 'pc-nodes_v4', 'pc-nodes_v6', 'pc-users_v4']);
     });
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

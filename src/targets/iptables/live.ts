@@ -21,6 +21,7 @@
 //   expected the same read of the tree loaded in a throwaway network
 //            namespace, so live and expected compare like with like.
 
+import * as path from 'path';
 import { AddrRange, cidrRange, Family, FULL_RANGE, intersectRanges, mergeRanges, parseAddress } from '../../addresses';
 import type { Direction, Transport } from '../../ir/types';
 import { mergePorts, PortRange } from '../../ports';
@@ -360,12 +361,13 @@ function filterScript(saved: FilterState, live: FilterState): string {
   return out.join('\n') + '\n';
 }
 
-/** Destroys each set named; one still in use (by another manager's rule)
- * is left, as the kernel refuses it. */
+/** Destroys each set named; one still in use (another manager's rule
+ * matches it) is left, as the kernel refuses it, and one gone meanwhile is
+ * fine. */
 function destroySets(sh: HostShell, names: string[]): void {
   for (const name of names) {
     const r = sh.run(['ipset', 'destroy', name]);
-    if (r.code !== 0 && !/in use/i.test(r.stderr)) throw new ToolRejected(`\`ipset destroy ${name}\` failed (exit ${r.code}): ${(r.stderr || r.stdout).trim()}`);
+    if (r.code !== 0 && !/in use|does not exist/i.test(r.stderr)) throw new ToolRejected(`\`ipset destroy ${name}\` failed (exit ${r.code}): ${(r.stderr || r.stdout).trim()}`);
   }
 }
 
@@ -484,6 +486,9 @@ interface Parsed {
   comment?: string;
 }
 
+/** Protocol numbers iptables-save may print where /etc/protocols lacks a name. */
+const PROTOCOL_NAMES: Record<string, string> = { '0': 'all', '6': 'tcp', '17': 'udp', '1': 'icmp', '58': 'ipv6-icmp' };
+
 /** Options of a match module that take two values. */
 const TWO_VALUES = new Set(['--match-set', '--tcp-flags']);
 
@@ -535,9 +540,10 @@ function parseRule(args: Word[], chain: string, family: Family, sets: SetResolve
       const isPeer = (t === '-s') === input;
       match(isPeer ? 'peer' : 'host-addr', negated, isPeer ? () => peer([addrRange(v, family)]) : undefined);
     } else if (t === '-p') {
-      const v = value();
+      const raw = value();
+      const v = PROTOCOL_NAMES[raw] ?? raw;
       match(v === 'icmp' || v === 'ipv6-icmp' || v === 'icmpv6' ? 'icmp' : 'l4proto', negated, () => {
-        p.c.transports = p.c.transports.filter((x) => x === v);
+        if (v !== 'all') p.c.transports = p.c.transports.filter((x) => x === v);
       });
     } else if (t === '-i' || t === '-o') {
       const v = value();
@@ -681,7 +687,7 @@ export const iptablesLive: LiveTarget = {
   files: FILES,
 
   check(sh, dir) {
-    runOk(sh, ['unshare', '--net', 'sh', '-c', LOAD_SCRIPT, 'sh', dir], { cwd: dir });
+    runOk(sh, ['unshare', '--net', 'sh', '-c', LOAD_SCRIPT, 'sh', path.resolve(dir)]);
   },
 
   save(sh) {
@@ -732,7 +738,7 @@ export const iptablesLive: LiveTarget = {
   },
 
   readExpected(sh, dir) {
-    const out = runOk(sh, ['unshare', '--net', 'sh', '-c', EXPECTED_SCRIPT, 'sh', dir], { cwd: dir });
+    const out = runOk(sh, ['unshare', '--net', 'sh', '-c', EXPECTED_SCRIPT, 'sh', path.resolve(dir)]);
     return readListing(splitExpected(out));
   },
 };
