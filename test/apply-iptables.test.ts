@@ -336,7 +336,7 @@ test('portcullis apply --target iptables: A without confirm; B that drops the ad
       assert.is(JSON.parse(r.stdout).changed, false);
       assert.ok(Date.now() - started < 20000, 'an unchanged apply did not wait for its confirmation');
       // After the second apply: each apply swaps in freshly created sets (a new random initval).
-      const listingA = `${ours(t)}\n${ipsetListing(t)}`;
+      const listingA = `${bothFilters(t)}\n${ipsetListing(t)}`;
 
       // B, never confirmed: rolled back after 4 s.
       const rolled = cliBackground(t, ['apply', '--profile', b.profile, ...target, '--confirm-timeout', '4']);
@@ -345,7 +345,7 @@ test('portcullis apply --target iptables: A without confirm; B that drops the ad
       r = await rolled;
       assert.is(r.code, 1, `apply B unconfirmed: exit ${r.code}\n${r.stderr}`);
       assert.match(r.stderr, /rolled back to the previous state: chains PORTCULLIS-INPUT\/OUTPUT \(\d+ rules\), 4 ipsets/);
-      assert.fixture(`${ours(t)}\n${ipsetListing(t)}`, listingA, 'rolled back to exactly A');
+      assert.fixture(`${bothFilters(t)}\n${ipsetListing(t)}`, listingA, 'rolled back to exactly A, our jumps before the foreign rules');
       await expectReach(t, 'rolled back to A', [true, false]);
       assert.fixture(foreignState(t), foreign, 'apply and rollback touched the foreign state');
 
