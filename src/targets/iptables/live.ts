@@ -58,6 +58,21 @@ function oneLine(text: string): string {
   return text.replace(/[\r\n\u0085\u2028\u2029]/g, ' ');
 }
 
+/** Runs argv; on failure throws ToolRejected naming `what` (not a long
+ * script) with the tool's own message. */
+function runStep(sh: HostShell, argv: readonly string[], what: string, options?: { input?: string; cwd?: string }): string {
+  const r = sh.run(argv, options);
+  if (r.code !== 0) throw new ToolRejected(`${what} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim()}`);
+  return r.stdout;
+}
+
+/** A live command as errors name it: the pipelines are long. */
+function stepName(cmd: string): string {
+  const m = /\| (ip6?tables-restore --noflush)$/.exec(cmd);
+  const file = /rules\.v[46]/.exec(cmd)?.[0];
+  return m && file ? `\`${m[1]}\` of ${file}` : `\`${cmd}\``;
+}
+
 // ---------------------------------------------------------------- listings
 
 /** A word of a listing line; quoted words are never options. */
@@ -169,7 +184,6 @@ interface ParsedFilter {
   state: FilterState;
   /** Our chains' rules with their words, for read(). */
   parsed: ParsedRule[];
-  jumpWords: Word[][];
 }
 
 const COUNTERS = /^\[\d+:\d+\]$/;
@@ -178,7 +192,6 @@ const COUNTERS = /^\[\d+:\d+\]$/;
 function parseFilter(text: string): ParsedFilter {
   const state: FilterState = { chains: [], rules: [], jumps: [], lengths: { INPUT: 0, OUTPUT: 0 } };
   const parsed: ParsedRule[] = [];
-  const jumpWords: Word[][] = [];
   let table = '';
   for (const line of splitListing(text)) {
     const w = line.words;
@@ -211,13 +224,10 @@ function parseFilter(text: string): ParsedFilter {
       parsed.push({ chain, args, rule });
     } else if (chain in HOOKS) {
       state.lengths[chain]++;
-      if (jumpTarget(args).some((t) => OUR_CHAINS.includes(t))) {
-        state.jumps.push({ chain, index: state.lengths[chain], counters, text: ruleText });
-        jumpWords.push(args);
-      }
+      if (jumpTarget(args).some((t) => OUR_CHAINS.includes(t))) state.jumps.push({ chain, index: state.lengths[chain], counters, text: ruleText });
     }
   }
-  return { state, parsed, jumpWords };
+  return { state, parsed };
 }
 
 /** The -j / -g targets of a rule's words. */
@@ -687,7 +697,7 @@ export const iptablesLive: LiveTarget = {
   files: FILES,
 
   check(sh, dir) {
-    runOk(sh, ['unshare', '--net', 'sh', '-c', LOAD_SCRIPT, 'sh', path.resolve(dir)]);
+    runStep(sh, ['unshare', '--net', 'sh', '-c', LOAD_SCRIPT, 'sh', path.resolve(dir)], 'loading the tree in a new network namespace (the live apply\'s commands)');
   },
 
   save(sh) {
@@ -695,7 +705,7 @@ export const iptablesLive: LiveTarget = {
   },
 
   apply(sh, dir) {
-    for (const cmd of LIVE_COMMANDS) runOk(sh, ['sh', '-c', cmd], { cwd: dir });
+    for (const cmd of LIVE_COMMANDS) runStep(sh, ['sh', '-c', cmd], stepName(cmd), { cwd: dir });
     // Sets of ours the file no longer has (a group B dropped): no rule of
     // ours references them after the commits above.
     const file = runOk(sh, ['cat', 'ipsets'], { cwd: dir });
@@ -711,8 +721,8 @@ export const iptablesLive: LiveTarget = {
     const want = savedData(saved);
     const now = listHost(sh);
     const sets = setsScript(want.ipsets, now.ipsets);
-    if (sets) runOk(sh, ['ipset', 'restore'], { input: sets });
-    for (const t of TOOLS) runOk(sh, [t.restore, '--noflush', '-c'], { input: filterScript(want[t.family], now.filters[t.family].state) });
+    if (sets) runStep(sh, ['ipset', 'restore'], '`ipset restore` of the saved sets', { input: sets });
+    for (const t of TOOLS) runStep(sh, [t.restore, '--noflush', '-c'], `\`${t.restore} --noflush -c\` of the saved chains`, { input: filterScript(want[t.family], now.filters[t.family].state) });
     const keep = new Set(want.ipsets.map((s) => s.name));
     destroySets(
       sh,
@@ -738,7 +748,7 @@ export const iptablesLive: LiveTarget = {
   },
 
   readExpected(sh, dir) {
-    const out = runOk(sh, ['unshare', '--net', 'sh', '-c', EXPECTED_SCRIPT, 'sh', path.resolve(dir)]);
+    const out = runStep(sh, ['unshare', '--net', 'sh', '-c', EXPECTED_SCRIPT, 'sh', path.resolve(dir)], 'loading and listing the tree in a new network namespace');
     return readListing(splitExpected(out));
   },
 };
