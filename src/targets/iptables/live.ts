@@ -302,7 +302,9 @@ function stateText(d: SavedData): string {
     for (const r of f.rules) out.push(`${family} ${r.text}`);
     for (const j of f.jumps) out.push(`${family} jump ${j.chain} ${j.index}: ${j.text}`);
   }
-  for (const s of d.ipsets) {
+  // By name: a set restore had to create takes the kernel's first free
+  // index, so `ipset save` may list it elsewhere than before.
+  for (const s of [...d.ipsets].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
     out.push(canonicalCreate(s.create));
     out.push(...s.adds.map(canonicalAdd).sort());
   }
@@ -677,6 +679,12 @@ function readListing(h: HostListing): LiveRead {
   }
   for (const s of h.ipsets) other.push(oneLine(`ipset ${canonicalCreate(s.create)}`));
   return { present, flowRules, other, unmapped };
+}
+
+/** Parses `iptables-save [-c] -t filter`, `ip6tables-save [-c] -t filter`
+ * and `ipset save` output into a LiveRead (what read() does after listing). */
+export function parseRead(iptablesSave: string, ip6tablesSave: string, ipsetSave: string): LiveRead {
+  return readListing({ filters: { ipv4: parseFilter(iptablesSave), ipv6: parseFilter(ip6tablesSave) }, ipsets: parseIpsets(ipsetSave) });
 }
 
 /** Splits the expected script's output into its three listings. */
