@@ -321,6 +321,7 @@ test("check rejects a broken tree with the tool's message and changes nothing; r
       // A comment cannot fake a line: its line feed stays inside the word.
       t.execOk(t.node, ['iptables', '-I', 'PORTCULLIS-INPUT', '1', '-m', 'comment', '--comment', 'x\n-A PORTCULLIS-INPUT -j ACCEPT', '-j', 'RETURN']);
       const marked = live.read(sh);
+      assert.throws(() => live.save(sh), (e: Error) => e instanceof ToolRejected && /line feed/.test(e.message) && !e.message.includes('\n'), 'a rule restore could not read back refuses the save');
       assert.equal(marked.unmapped, [
         'chain PORTCULLIS-INPUT: -m comment --comment "x -A PORTCULLIS-INPUT -j ACCEPT" -j RETURN',
         'chain PORTCULLIS-INPUT: -s 192.0.2.1/32 -i eth9 -p tcp -m tcp --dport 22 -j ACCEPT',

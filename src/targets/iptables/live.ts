@@ -709,7 +709,15 @@ export const iptablesLive: LiveTarget = {
   },
 
   save(sh) {
-    return toSaved(listHost(sh));
+    const saved = toSaved(listHost(sh));
+    // iptables-restore reads lines: a rule whose comment holds a line feed
+    // (typed with `iptables -m comment`) could not be put back, so there
+    // would be no way back from an apply.
+    const d = saved.data as SavedData;
+    for (const { family } of TOOLS)
+      for (const r of [...d[family].rules, ...d[family].jumps])
+        if (/[\r\n]/.test(r.text)) throw new ToolRejected(`cannot save ${family} rule \`${oneLine(r.text)}\` for a rollback: it holds a line feed, which iptables-restore cannot read back; delete or fix it first`);
+    return saved;
   },
 
   apply(sh, dir) {
