@@ -343,6 +343,7 @@ test('10,000 node addresses: read resolves the set into 10,000 peer ranges (time
     // Every other address from 10.100.0.1: none adjacent, so 10,000 ranges.
     const nodes = Array.from({ length: 10000 }, (_, i) => `10.${100 + (i >> 7)}.${(i & 127) * 2}.1`);
     const big = compileIptables(exampleProfile({ nodes: [NODE4, ...nodes] }), dir, 'big');
+    const small = compileIptables(exampleProfile({}), dir, 'small');
     await withTopology({ node: [NODE4], world: [SRC.admin4], prefix: 'pciptbg' }, async (t) => {
       const sh = nodeShell(t);
       live.apply(sh, big.iptDir);
@@ -358,6 +359,14 @@ test('10,000 node addresses: read resolves the set into 10,000 peer ranges (time
       console.log(`  readExpected() of the same tree: ${(Number(process.hrtime.bigint() - parseStarted) / 1e6).toFixed(0)} ms (loaded in a new network namespace)`);
       assert.equal(got, expected);
       assert.ok(ms < 10000, `read took ${ms} ms`);
+
+      // A rollback to the big state from a small one: its 10,000 members staged and swapped in.
+      const savedBig = live.save(sh);
+      live.apply(sh, small.iptDir);
+      const restoreStarted = process.hrtime.bigint();
+      live.restore(sh, savedBig);
+      console.log(`  restore() of the state with ${nodes.length + 1} node addresses: ${(Number(process.hrtime.bigint() - restoreStarted) / 1e6).toFixed(0)} ms`);
+      assert.is(live.stateKey(live.save(sh)), live.stateKey(savedBig));
     });
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
