@@ -137,6 +137,7 @@ test('parseRead: which rules are flows, which are our other lines, which are unm
     'ipv4 chain PORTCULLIS-OUTPUT',
     'ipv4 hook -A INPUT -i eth0 -j PORTCULLIS-INPUT (rule 2 of 3)',
     'ipv4 hook -A OUTPUT -j PORTCULLIS-OUTPUT',
+    'ipv4 chain PORTCULLIS-OUTPUT falls through: what it does not decide goes back to OUTPUT', // its last rule has a match
     'ipv4 -A PORTCULLIS-INPUT -p sctp -j ACCEPT',
     'ipv4 -A PORTCULLIS-INPUT -p tcp -m tcp --dport 9',
     'ipv4 -A PORTCULLIS-INPUT -i docker0 -j RETURN',
@@ -329,6 +330,11 @@ test("check rejects a broken tree with the tool's message and changes nothing; r
         'chain PORTCULLIS-INPUT: -i eth9 -j ACCEPT',
       ]);
       assert.equal(marked.other, expected.other, 'no other line changed');
+
+      // Without its final DROP the chain leaves the rest to INPUT's policy: drift, though no allowed flow changed.
+      t.execOk(t.node, ['iptables', '-D', 'PORTCULLIS-INPUT', '-j', 'DROP']);
+      const open = live.read(sh);
+      assert.equal(open.other.filter((l) => !expected.other.includes(l)), ['ipv4 chain PORTCULLIS-INPUT falls through: what it does not decide goes back to INPUT']);
       assert.ok(marked.flowRules.every((f) => !/[\n\r]/.test(f.origin)));
     });
   } finally {
@@ -525,6 +531,14 @@ test('portcullis audit --target iptables: in sync after apply (0); an added rule
       r = cli(t, [...audit, '--format', 'json']);
       assert.is(r.code, 1, `audit with the jump in the middle of INPUT:\n${r.stdout}${r.stderr}`);
       assert.equal(JSON.parse(r.stdout).rules_added, ['ipv4 hook -A INPUT -j PORTCULLIS-INPUT (rule 2 of 3)']);
+
+      // The final DROP deleted: no allowed flow changes (they assume a default deny), the chain's end does.
+      reset();
+      t.execOk(t.node, ['ip6tables', '-D', 'PORTCULLIS-INPUT', '-j', 'DROP']);
+      r = cli(t, audit);
+      assert.is(r.code, 1, `audit without the final DROP:\n${r.stdout}${r.stderr}`);
+      assert.match(r.stdout, /rule on the host, not in the policy: ipv6 chain PORTCULLIS-INPUT falls through/);
+      assert.match(r.stdout, /^1 difference: iptables on this host drifted from prod-east$/m);
     });
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

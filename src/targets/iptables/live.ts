@@ -604,6 +604,9 @@ function parseRule(args: Word[], chain: string, family: Family, sets: SetResolve
   return p;
 }
 
+/** Targets that end a chain's evaluation whatever follows. */
+const FINAL_VERDICTS = new Set(['DROP', 'REJECT', 'ACCEPT']);
+
 /** Targets that decide nothing (the packet goes on to the next rule). */
 const NON_DECIDING_TARGETS = new Set(['LOG', 'NFLOG']);
 
@@ -649,6 +652,16 @@ function readListing(h: HostListing): LiveRead {
     if (state.chains.length || state.jumps.length || state.rules.length) present = true;
     for (const c of state.chains) other.push(`${family} chain ${c}`);
     for (const j of state.jumps) other.push(hookLine(family, j, state.lengths[j.chain]));
+    // Our chain's end: what no rule decided returns to INPUT / OUTPUT,
+    // where other managers' rules and the policy decide. The flows assume
+    // a default deny, so a chain that lost its final DROP (or never had
+    // one: egress allow) says so in a line of its own.
+    for (const c of state.chains) {
+      const mine = parsed.filter((r) => r.chain === c);
+      const last = mine[mine.length - 1];
+      const final = last && last.args.length === 2 && last.args[0].text === '-j' && FINAL_VERDICTS.has(last.args[1].text);
+      if (!final) other.push(`${family} chain ${c} falls through: what it does not decide goes back to ${c === INPUT_CHAIN ? 'INPUT' : 'OUTPUT'}`);
+    }
     for (const r of parsed) {
       const body = r.rule.text.slice(`-A ${r.chain} `.length);
       const line = () => oneLine(`${family} ${r.rule.text}`);
