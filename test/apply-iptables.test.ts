@@ -117,7 +117,14 @@ test('parseRead: which rules are flows, which are our other lines, which are unm
     'ingress ipv4 tcp drop 1-65535 0.0.0.0/0 -',
     'ingress ipv4 udp drop 1-65535 0.0.0.0/0 -',
     'egress ipv4 udp accept 53-53 10.0.0.0/8,192.0.2.7/32 -',
+    // PORTCULLIS-OUTPUT's end: its last rule has a match, so the rest goes back to OUTPUT.
+    'egress ipv4 tcp accept 1-65535 0.0.0.0/0 -',
+    'egress ipv4 udp accept 1-65535 0.0.0.0/0 -',
     'ingress ipv6 tcp accept 22-22 2001:db8::/32 -',
+    'ingress ipv6 tcp accept 1-65535 ::/0 -',
+    'ingress ipv6 udp accept 1-65535 ::/0 -',
+    'egress ipv6 tcp accept 1-65535 ::/0 -',
+    'egress ipv6 udp accept 1-65535 ::/0 -',
   ]);
   assert.is(read.flowRules[0].origin, 'chain PORTCULLIS-INPUT: -p tcp -m set --match-set pc-a_v4 src -m set --match-set pc-b_v4 src -m multiport --dports 22,1024:2048 -m comment --comment "in-a-v4-tcp T1.1 say \\"hi\\"" -j ACCEPT');
   assert.equal(read.unmapped, [
@@ -163,17 +170,20 @@ test('readExpected of the golden profiles: the flow rules let through exactly th
       for (const transport of TRANSPORTS)
         for (const family of FAMILIES) {
           const where = `${g.profile} ${direction} ${transport} ${family}`;
-          if (direction === 'egress' && ir.egress === 'allow') {
-            assert.equal(read.flowRules.filter((r) => r.direction === 'egress'), [], `${where}: egress allow has no output rules`);
-            continue;
-          }
+          // Egress allow: PORTCULLIS-OUTPUT is empty, and its end lets everything back to OUTPUT.
+          if (direction === 'egress' && ir.egress === 'allow')
+            assert.equal(
+              read.flowRules.filter((r) => r.direction === 'egress' && r.transport === transport && r.family === family).map((r) => r.origin),
+              ['chain PORTCULLIS-OUTPUT: its end (back to OUTPUT)'],
+              where,
+            );
           assert.equal(liveFlows(read.flowRules, direction, transport, family), modelFlows(ir, direction, transport, family), where);
         }
     for (const family of FAMILIES) {
       for (const chain of ['INPUT', 'OUTPUT']) assert.ok(read.other.includes(`${family} hook -A ${chain} -j PORTCULLIS-${chain}`), `${g.profile}: ${family} ${chain} hook in ${read.other.join('\n')}`);
     }
     for (const r of read.flowRules) {
-      if (r.origin.endsWith(': -j DROP')) continue; // the chain's default deny
+      if (r.origin.endsWith(': -j DROP') || r.origin.endsWith('(back to OUTPUT)')) continue; // the chains' ends
       assert.ok(r.ruleId && r.origin.includes(r.ruleId), `${g.profile}: rule id in comment and origin: ${r.origin}`);
       assert.match(r.origin, /^chain PORTCULLIS-(INPUT|OUTPUT): -/);
       assert.not.match(r.origin, /[\n\r]/);
@@ -295,7 +305,7 @@ test("check rejects a broken tree with the tool's message and changes nothing; r
       const got = live.read(sh);
       assert.equal(got, expected, 'the live read of the applied tree is its expected read');
 
-      const open8080 = (r: LiveRead) => r.flowRules.filter((f) => f.ports.some((p) => p.lo <= 8080 && 8080 <= p.hi) && f.peers.some((x) => x.lo === 0n) && f.verdict === 'accept');
+      const open8080 = (r: LiveRead) => r.flowRules.filter((f) => f.direction === 'ingress' && f.ports.some((p) => p.lo <= 8080 && 8080 <= p.hi) && f.peers.some((x) => x.lo === 0n) && f.verdict === 'accept');
       assert.equal(open8080(got), []);
       t.execOk(t.node, ['iptables', '-A', 'PORTCULLIS-INPUT', '-p', 'tcp', '--dport', '8080', '-j', 'ACCEPT']);
       const appended = live.read(sh);
@@ -335,6 +345,7 @@ test("check rejects a broken tree with the tool's message and changes nothing; r
       t.execOk(t.node, ['iptables', '-D', 'PORTCULLIS-INPUT', '-j', 'DROP']);
       const open = live.read(sh);
       assert.equal(open.other.filter((l) => !expected.other.includes(l)), ['ipv4 chain PORTCULLIS-INPUT falls through: what it does not decide goes back to INPUT']);
+      assert.ok(liveFlows(open.flowRules, 'ingress', 'udp', 'ipv4').includes('1-65535 0.0.0.0/0'), 'the end of the chain lets everything back to INPUT');
       assert.ok(marked.flowRules.every((f) => !/[\n\r]/.test(f.origin)));
     });
   } finally {
@@ -538,7 +549,7 @@ test('portcullis audit --target iptables: in sync after apply (0); an added rule
       r = cli(t, audit);
       assert.is(r.code, 1, `audit without the final DROP:\n${r.stdout}${r.stderr}`);
       assert.match(r.stdout, /rule on the host, not in the policy: ipv6 chain PORTCULLIS-INPUT falls through/);
-      assert.match(r.stdout, /^1 difference: iptables on this host drifted from prod-east$/m);
+      assert.match(r.stdout, /host allows, policy does not: ingress udp 1-65535 from ::\/0\n    iptables: chain PORTCULLIS-INPUT: its end \(back to INPUT\)/);
     });
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

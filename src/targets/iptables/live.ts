@@ -17,7 +17,10 @@
 //            iptables-restore --noflush -c per family (chains, rules, jumps
 //            at their saved index, chains we added since removed), then the
 //            sets we added since destroyed
-//   read     the same listings parsed into flow rules, other lines, unmapped
+//   read     the same listings parsed into flow rules, other lines, unmapped;
+//            a chain of ours without an unconditional verdict ends in an
+//            accept-all flow (what it leaves to INPUT / OUTPUT is not denied
+//            by portcullis: egress allow, or a default deny deleted by hand)
 //   expected the same read of the tree loaded in a throwaway network
 //            namespace, so live and expected compare like with like.
 
@@ -604,6 +607,9 @@ function parseRule(args: Word[], chain: string, family: Family, sets: SetResolve
   return p;
 }
 
+/** The built-in chain that jumps into one of ours. */
+const builtinOf = (chain: string) => (chain === INPUT_CHAIN ? 'INPUT' : 'OUTPUT');
+
 /** Targets that end a chain's evaluation whatever follows. */
 const FINAL_VERDICTS = new Set(['DROP', 'REJECT', 'ACCEPT']);
 
@@ -653,19 +659,18 @@ function readListing(h: HostListing): LiveRead {
     for (const c of state.chains) other.push(`${family} chain ${c}`);
     for (const j of state.jumps) other.push(hookLine(family, j, state.lengths[j.chain]));
     // Our chain's end: what no rule decided returns to INPUT / OUTPUT,
-    // where other managers' rules and the policy decide. The flows assume
-    // a default deny, so a chain that lost its final DROP (or never had
-    // one: egress allow) says so in a line of its own.
-    for (const c of state.chains) {
-      const mine = parsed.filter((r) => r.chain === c);
-      const last = mine[mine.length - 1];
-      const final = last && last.args.length === 2 && last.args[0].text === '-j' && FINAL_VERDICTS.has(last.args[1].text);
-      if (!final) other.push(`${family} chain ${c} falls through: what it does not decide goes back to ${c === INPUT_CHAIN ? 'INPUT' : 'OUTPUT'}`);
-    }
-    for (const r of parsed) {
+    // where other managers' rules and the policy decide, not portcullis.
+    // A chain that lost its final DROP (or never had one: egress allow)
+    // says so in a line of its own, and its flows end in an accept of
+    // everything (below): what the flow model means by egress allow, and
+    // "host allows" for a deleted default deny.
+    const rules = parsed.map((r) => ({ r, p: parseRule(r.args, r.chain, family, sets) }));
+    const decidesAll = (p: Parsed) => !!p.target && FINAL_VERDICTS.has(p.target) && p.kinds.every((k) => k === 'comment');
+    const fallsThrough = state.chains.filter((c) => !rules.some(({ r, p }) => r.chain === c && decidesAll(p)));
+    for (const c of fallsThrough) other.push(`${family} chain ${c} falls through: what it does not decide goes back to ${builtinOf(c)}`);
+    for (const { r, p } of rules) {
       const body = r.rule.text.slice(`-A ${r.chain} `.length);
       const line = () => oneLine(`${family} ${r.rule.text}`);
-      const p = parseRule(r.args, r.chain, family, sets);
       if (!p.target || NON_DECIDING_TARGETS.has(p.target)) {
         other.push(line());
         continue;
@@ -689,6 +694,9 @@ function readListing(h: HostListing): LiveRead {
       if (isOurShape(p)) other.push(line());
       else unmapped.push(oneLine(`chain ${r.chain}: ${body}`));
     }
+    for (const c of fallsThrough)
+      for (const transport of ALL_TRANSPORTS)
+        flowRules.push({ direction: c === INPUT_CHAIN ? 'ingress' : 'egress', family, transport, ports: ALL_PORTS, peers: [FULL_RANGE[family]], verdict: 'accept', origin: `chain ${c}: its end (back to ${builtinOf(c)})` });
   }
   for (const s of h.ipsets) other.push(oneLine(`ipset ${canonicalCreate(s.create)}`));
   return { present, flowRules, other, unmapped };
