@@ -2,8 +2,9 @@
 // iptables, ip6tables and ipset in network namespaces: save and restore give
 // back exactly our chains, rules, jump positions and sets beside another
 // manager's chain, rule and set (Docker-like), the reader turns the
-// listings into the flows the IR's flow model says (golden profiles), and
-// drift typed by hand shows as flows or unmapped lines.
+// listings into the flows the IR's flow model says (golden profiles), drift
+// typed by hand shows as flows or unmapped lines, and `portcullis apply` /
+// `portcullis audit --target iptables` work end to end with real probes.
 import * as fs from 'fs';
 import * as path from 'path';
 import { test } from 'uvu';
@@ -157,7 +158,7 @@ test('parseRead: which rules are flows, which are our other lines, which are unm
   assert.equal(none, { present: false, flowRules: [], other: [], unmapped: [] });
 });
 
-test('readExpected of the golden profiles: the flow rules let through exactly the IR flow model of the host rules; nothing unmapped', () => {
+test('readExpected of the golden profiles: the flow rules let through exactly the IR flow model of the host rules (egress allow included); nothing unmapped', () => {
   requireNetns();
   for (const g of GOLDEN) {
     const file = fixture('profiles', g.profile);
@@ -276,7 +277,7 @@ test('save, apply, restore: our chains, rules, counters, jump positions and sets
   }
 });
 
-test("check rejects a broken tree with the tool's message and changes nothing; read of the applied tree equals readExpected; hand-made drift: an added rule and set element are flows, a mark or interface match is unmapped", async () => {
+test("check rejects a broken tree with the tool's message and changes nothing; read of the applied tree equals readExpected; hand-made drift: an added rule and set element are flows, a mark or interface match is unmapped, a deleted final DROP lets the rest through; save refuses a rule it could not put back", async () => {
   requireNetns();
   const dir = tmpDir('ipt-read');
   try {
@@ -353,7 +354,7 @@ test("check rejects a broken tree with the tool's message and changes nothing; r
   }
 });
 
-test('10,000 node addresses: read resolves the set into 10,000 peer ranges (time logged)', async () => {
+test('10,000 node addresses: read resolves the set into 10,000 peer ranges; a rollback to that state (times logged)', async () => {
   requireNetns();
   const dir = tmpDir('ipt-big');
   try {
@@ -494,7 +495,7 @@ test('portcullis apply --target iptables: A without confirm; B that drops the ad
   }
 });
 
-test('portcullis audit --target iptables: in sync after apply (0); an added rule, an added set element and a mark rule are drift (1), each named', async () => {
+test('portcullis audit --target iptables: in sync after apply (0); an added rule, an added set element, a mark rule, a jump moved into the middle of INPUT, a deleted final DROP and an egress DROP under egress allow are drift (1), each named', async () => {
   requireNetns();
   const dir = tmpDir('ipt-audit');
   try {
