@@ -318,8 +318,8 @@ test("check rejects a broken tree with the tool's message and changes nothing; r
       assert.equal(liveFlows(appended.flowRules, 'ingress', 'tcp', 'ipv4'), liveFlows(got.flowRules, 'ingress', 'tcp', 'ipv4'));
       t.execOk(t.node, ['iptables', '-D', 'PORTCULLIS-INPUT', '-p', 'tcp', '--dport', '8080', '-j', 'ACCEPT']);
       t.execOk(t.node, ['iptables', '-I', 'PORTCULLIS-INPUT', '1', '-p', 'tcp', '--dport', '8080', '-j', 'ACCEPT']);
-      const first = live.read(sh);
-      assert.ok(liveFlows(first.flowRules, 'ingress', 'tcp', 'ipv4').some((l) => /^8080 0\.0\.0\.0\/0$/.test(l)), liveFlows(first.flowRules, 'ingress', 'tcp', 'ipv4').join('\n'));
+      const inserted = live.read(sh);
+      assert.ok(liveFlows(inserted.flowRules, 'ingress', 'tcp', 'ipv4').some((l) => /^8080 0\.0\.0\.0\/0$/.test(l)), liveFlows(inserted.flowRules, 'ingress', 'tcp', 'ipv4').join('\n'));
 
       t.execOk(t.node, ['ipset', 'add', 'pc-admins_v4', '203.0.113.99']);
       const admins = live.read(sh).flowRules.find((f) => f.ruleId === 'in-admins-v4-tcp');
@@ -344,9 +344,9 @@ test("check rejects a broken tree with the tool's message and changes nothing; r
 
       // Without its final DROP the chain leaves the rest to INPUT's policy: drift, though no allowed flow changed.
       t.execOk(t.node, ['iptables', '-D', 'PORTCULLIS-INPUT', '-j', 'DROP']);
-      const open = live.read(sh);
-      assert.equal(open.other.filter((l) => !expected.other.includes(l)), ['ipv4 chain PORTCULLIS-INPUT falls through: what it does not decide goes back to INPUT']);
-      assert.ok(liveFlows(open.flowRules, 'ingress', 'udp', 'ipv4').includes('1-65535 0.0.0.0/0'), 'the end of the chain lets everything back to INPUT');
+      const withoutDrop = live.read(sh);
+      assert.equal(withoutDrop.other.filter((l) => !expected.other.includes(l)), ['ipv4 chain PORTCULLIS-INPUT falls through: what it does not decide goes back to INPUT']);
+      assert.ok(liveFlows(withoutDrop.flowRules, 'ingress', 'udp', 'ipv4').includes('1-65535 0.0.0.0/0'), 'the end of the chain lets everything back to INPUT');
       assert.ok(marked.flowRules.every((f) => !/[\n\r]/.test(f.origin)));
     });
   } finally {
