@@ -58,13 +58,15 @@ test('readExpected of the golden profiles: the flow rules let through exactly th
         for (const family of FAMILIES) {
           const where = `${g.profile} ${direction} ${transport} ${family}`;
           if (direction === 'egress' && ir.egress === 'allow') {
-            assert.equal(read.flowRules.filter((r) => r.direction === 'egress'), [], `${where}: egress allow has no output rules`);
+            // Only the chain's policy: everything, to every address.
+            assert.equal(read.flowRules.filter((r) => r.direction === 'egress').map((r) => r.origin), FAMILIES.flatMap(() => TRANSPORTS.map(() => "chain output: policy accept (the chain's end)")), `${where}: egress allow is the output policy alone`);
+            assert.equal(liveFlows(read.flowRules, direction, transport, family), [`1-65535 ${family === 'ipv4' ? '0.0.0.0/0' : '::/0'}`], where);
             continue;
           }
           assert.equal(liveFlows(read.flowRules, direction, transport, family), modelFlows(ir, direction, transport, family), where);
         }
     if (ir.egress === 'allow') assert.ok(read.other.includes('chain output type filter hook output priority 0 policy accept'), `${g.profile}: ${read.other.join('\n')}`);
-    for (const r of read.flowRules) {
+    for (const r of read.flowRules.filter((x) => !x.origin.includes('policy accept'))) {
       assert.ok(r.ruleId && r.origin.includes(r.ruleId), `${g.profile}: rule id in comment and origin: ${r.origin}`);
       assert.not.match(r.origin, /[\n\r]/);
     }
@@ -146,7 +148,7 @@ test('check rejects a broken file with nft\'s message and changes nothing; read 
       const got = live.read(sh);
       assert.equal(got, expected, 'the live read of the applied file is its expected read');
 
-      const added = (r: LiveRead) => r.flowRules.filter((f) => f.ports.some((p) => p.lo <= 8080 && 8080 <= p.hi) && f.peers.some((x) => x.lo === 0n));
+      const added = (r: LiveRead) => r.flowRules.filter((f) => f.direction === 'ingress' && f.ports.some((p) => p.lo <= 8080 && 8080 <= p.hi) && f.peers.some((x) => x.lo === 0n));
       assert.equal(added(got), []);
       t.execOk(t.node, ['nft', 'add', 'rule', 'inet', 'portcullis', 'input', 'tcp', 'dport', '8080', 'accept']);
       const with8080 = live.read(sh);
@@ -402,6 +404,14 @@ test('portcullis audit: in sync after apply (0); an added rule, an added set ele
       assert.is(r.code, 1, `audit with meta mark:\n${r.stdout}${r.stderr}`);
       assert.equal(JSON.parse(r.stdout).unmapped.length, 1);
       assert.match(JSON.parse(r.stdout).unmapped[0], /meta mark/);
+
+      // Egress allow: a drop added by hand to the output chain (policy accept)
+      // takes away a flow the policy allows.
+      reset();
+      t.execOk(t.node, ['nft', 'insert', 'rule', 'inet', 'portcullis', 'output', 'ip', 'daddr', '192.0.2.99', 'tcp', 'dport', '443', 'drop']);
+      r = cli(t, audit);
+      assert.is(r.code, 1, `audit with an output drop:\n${r.stdout}${r.stderr}`);
+      assert.match(r.stdout, /policy allows, host does not: egress tcp 443 to 192\.0\.2\.99\/32\n/);
 
       // A hand-added rule whose comment is hostile (escape sequences, bidi
       // override, a pipe and a line separator) stays text in every format.

@@ -306,7 +306,16 @@ export async function applyCommand(args: ApplyArgs, sh: HostShell = localShell):
       }
       throw e;
     }
-    const saved: SavedState = lt.save(sh);
+    let saved: SavedState;
+    try {
+      saved = lt.save(sh);
+    } catch (e) {
+      if (e instanceof ToolRejected) {
+        say(`error: cannot save ${target}'s current state for a rollback: ${visibleLine(e.message)}\nnothing changed on this host.`);
+        return 2;
+      }
+      throw e;
+    }
     try {
       lt.apply(sh, tree.dir);
     } catch (e) {

@@ -116,7 +116,12 @@ function minus(loaded: Loaded, a: LiveFlowRule[], b: LiveFlowRule[]): AuditFlow[
           const extra = subtractRanges(sa[i].allowed, sb[i].allowed);
           if (!extra.length) continue;
           // "Everything but what b already allows" reads better as that.
-          const whole = sameRanges(mergeRanges([...extra, ...sb[i].allowed]), [FULL_RANGE[family]]) && sb[i].allowed.length > 0;
+          // Only where it is the shorter way to say it: one missing address
+          // is that address, not "everything except ~32 CIDRs".
+          const whole =
+            sb[i].allowed.length > 0 &&
+            sameRanges(mergeRanges([...extra, ...sb[i].allowed]), [FULL_RANGE[family]]) &&
+            rangesToStrings(sb[i].allowed, family).length < rangesToStrings(extra, family).length;
           const peers = whole ? [FULL_RANGE[family]] : extra;
           const except = whole ? sb[i].allowed : [];
           const by = sa[i].by.filter((r) => intersectRanges(r.peers, extra).length > 0);

@@ -39,11 +39,6 @@ export function runAll(shell: Shell, commands: readonly string[]): void {
   }
 }
 
-/** Runs shell commands in t.node, in DIR, in order; throws on the first failure. */
-export function runCommands(t: Topology, dir: string, commands: readonly string[]): void {
-  runAll((command) => t.exec(t.node, ['sh', '-c', command], { cwd: dir }), commands);
-}
-
 /** A HostShell that runs programs in t.node: LiveTarget code, written for a
  * host, runs unchanged in verify's node namespace. */
 export function topologyShell(t: Topology): HostShell {

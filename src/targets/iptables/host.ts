@@ -22,7 +22,7 @@
 //    `-A INPUT …` for hook: last), so there is exactly one jump per chain, at
 //    the asked position, however often it runs.
 
-import { runCommands, runAll, Shell, TargetLoader } from '../host';
+import { runAll, Shell, TargetLoader, topologyShell } from '../host';
 
 export const INPUT_CHAIN = 'PORTCULLIS-INPUT';
 export const OUTPUT_CHAIN = 'PORTCULLIS-OUTPUT';
@@ -60,7 +60,8 @@ export const iptablesLoader: TargetLoader = {
   tools: ['iptables', 'ip6tables', 'iptables-restore', 'ip6tables-restore', 'ipset', 'grep', 'sed'],
   files: ['ipsets', 'rules.v4', 'rules.v6'],
   async load(t, dir) {
-    runCommands(t, dir, LIVE_COMMANDS);
-    return { how: `the live apply of the file headers (${LIVE_COMMANDS.length} commands)` };
+    // The apply of `portcullis apply`: LIVE_COMMANDS, then stale pc- sets removed.
+    (require('./live') as typeof import('./live')).iptablesLive.apply(topologyShell(t), dir);
+    return { how: `the live apply of the file headers (${LIVE_COMMANDS.length} commands), as portcullis apply runs it` };
   },
 };

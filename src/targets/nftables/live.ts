@@ -483,6 +483,7 @@ export function parseRead(json: string, what: string): LiveRead {
   const flowRules: LiveFlowRule[] = [];
   /** Chains that are our base chains: named input/output and hooked there. */
   const base = new Set<string>();
+  const policies = new Map<string, string>();
   for (const o of items) {
     if (isRecord(o.set) && typeof o.set.name === 'string') listing.sets.set(o.set.name, { type: o.set.type, elem: Array.isArray(o.set.elem) ? o.set.elem : [] });
     else if (isRecord(o.table)) {
@@ -492,7 +493,10 @@ export function parseRead(json: string, what: string): LiveRead {
       const ch = o.chain;
       const name = ch.name as string;
       const hooked = typeof ch.hook === 'string';
-      if (hooked && (BASE_CHAINS as Record<string, string>)[name] === ch.hook && ch.type === 'filter') base.add(name);
+      if (hooked && (BASE_CHAINS as Record<string, string>)[name] === ch.hook && ch.type === 'filter') {
+        base.add(name);
+        policies.set(name, String(ch.policy ?? 'accept'));
+      }
       other.push(
         oneLine(
           hooked
@@ -531,8 +535,19 @@ export function parseRead(json: string, what: string): LiveRead {
     else if (got.kind === 'other') other.push(line());
     else unmapped.push(`chain ${rule.chain}: ${ruleText(rule)}`);
   }
+  // A base chain's end is its policy: `policy accept` (output under egress
+  // allow, or a policy changed by hand) lets through what no rule decided,
+  // so its flows end in an accept of everything; a drop added by hand
+  // before it then takes away flows the policy allows.
+  for (const [name, policy] of policies) {
+    if (policy !== 'accept') continue;
+    const direction: Direction = name === 'input' ? 'ingress' : 'egress';
+    for (const family of ALL_FAMILIES)
+      for (const transport of ALL_TRANSPORTS)
+        flowRules.push({ direction, family, transport, ports: ALL_PORTS, peers: [FULL_RANGE[family]], verdict: 'accept', origin: `chain ${name}: policy accept (the chain's end)` });
+  }
   // Per direction in evaluation order: input's rules come before output's
-  // in the listing, and each chain's rules are in order.
+  // in the listing, and each chain's rules are in order, the policy last.
   return { present: true, flowRules, other, unmapped };
 }
 
