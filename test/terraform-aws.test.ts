@@ -166,10 +166,12 @@ test('no terraform block in the profile: name and vpc_id become variables', asyn
   assert.equal(Object.keys(files).sort(), ['main.tf', 'outputs.tf', 'variables.tf']);
   assert.match(files['variables.tf'], /^variable "name" \{$/m);
   assert.match(files['variables.tf'], /^variable "vpc_id" \{$/m);
-  assert.match(files['main.tf'], /^  name        = var\.name$/m);
+  assert.match(files['main.tf'], /^  name_prefix = "\$\{var\.name\}-"$/m);
   assert.match(files['main.tf'], /^  vpc_id      = var\.vpc_id$/m);
+  // No defaults: the caller must give them.
+  assert.not.match(files['variables.tf'], /default     = "/);
   const mod = await loadModule(writeModule(files, 'vars'), { name: 'n', vpc_id: 'vpc-1' });
-  assert.is(mod.groups.get('nodes')!.name, 'n');
+  assert.is(mod.groups.get('nodes')!.name, 'n-');
 });
 
 // ------------------------------------------------------------ Terraform's own reading of the locals
@@ -339,22 +341,22 @@ test('the comparison has teeth: a mutated module disagrees with the expectation'
   const mutations: [string, (t: string) => string][] = [
     ['SSH on 23', (t) => t.replace('/22/198.51.100.0/24", sg = "nodes", ip_protocol = "tcp", from_port = 22, to_port = 22', '/22/198.51.100.0/24", sg = "nodes", ip_protocol = "tcp", from_port = 23, to_port = 23')],
     ['admins /23', (t) => t.replace('from_port = 4021, to_port = 4021, cidr = "198.51.100.0/24"', 'from_port = 4021, to_port = 4021, cidr = "198.51.100.0/23"')],
-    ['node-to-node 2181 dropped', dropLine('in-nodes-tcp/2181/self')],
-    ['IPv6 egress dropped', dropLine('egress-all-v6/all/::/0')],
-    ['ICMP echo dropped', dropLine('icmp-in-v4/echo-request/0.0.0.0/0')],
+    ['node-to-node 2181 dropped', dropLine('tcp/2181/self')],
+    ['IPv6 egress dropped', dropLine('all/::/0')],
+    ['ICMP echo dropped', dropLine('icmp/echo-request/0.0.0.0/0')],
   ];
   const exp = new Expectation(CATALOG, EXAMPLE);
   for (const [what, mutate] of mutations) {
     const mutated = mutate(main);
     assert.is.not(mutated, main, `mutation not applied: ${what}`);
-    const mod = await loadModule(writeModule({ 'main.tf': mutated, 'outputs.tf': render(EXAMPLE)['outputs.tf'] }, 'mut'));
+    const mod = await loadModule(writeModule({ ...render(EXAMPLE), 'main.tf': mutated }, 'mut'));
     assert.ok(compare(mod, exp, CATALOG).mismatches.length > 0, `not caught: ${what}`);
   }
 });
 
 test('the interpreter refuses what AWS or Terraform would refuse', async () => {
   const files = render(EXAMPLE);
-  const line = files['main.tf'].split('\n').find((l) => l.includes('key = "in-users-v4-tcp/80/0.0.0.0/0"'))!;
+  const line = files['main.tf'].split('\n').find((l) => l.includes('key = "tcp/80/0.0.0.0/0"'))!;
   const bad: [string, string][] = [
     ['duplicate for_each key', files['main.tf'].replace(line, `${line}\n${line}`)],
     ['duplicate rule', files['main.tf'].replace(line, `${line}\n${line.replace('/80/', '/80-again/')}`)],
@@ -397,8 +399,8 @@ test('interpreter spot checks on the example (anchors from the document, deny sa
   assert.ok(ok(tcp('egress', '192.0.2.77', 12345)), 'egress: allow');
   // Every rule names its catalog row(s) and stays within what AWS accepts.
   for (const r of mod.rules) assert.match(r.description, /^(in|out|icmp|egress)-[a-z_]+(-v[46])?(-tcp|-udp)? /);
-  for (const r of mod.rules.filter((x) => /^(in|out)-/.test(x.key))) assert.match(r.description, /^(in|out)-\S+ T\d+\.[\d,prose-]+( T\d+\.[\d,prose-]+)*: /, r.key);
-  assert.match(mod.rules.find((r) => r.key === 'in-admins-v4-tcp/22/198.51.100.0/24')!.description, /^in-admins-v4-tcp T1\.1: SSH - Secure shell access/);
+  for (const r of mod.rules.filter((x) => /^(in|out)-/.test(x.description))) assert.match(r.description, /^(in|out)-\S+ T\d+\.[\d,prose-]+( T\d+\.[\d,prose-]+)*: /, r.key);
+  assert.match(mod.rules.find((r) => r.key === 'tcp/22/198.51.100.0/24' && r.cidrIpv4 !== undefined && r.direction === 'ingress')!.description, /^in-admins-v4-tcp T1\.1: SSH - Secure shell access/);
 });
 
 // ------------------------------------------------------------ quotas
@@ -413,7 +415,9 @@ test('quota: a profile over 60 inbound rules per family splits across nodes, nod
     mod.rules.filter((r) => r.group === g && r.direction === 'ingress' && (r.referenced || (fam === 'ipv4' ? r.cidrIpv4 : r.cidrIpv6))).length;
   assert.equal(['nodes', 'nodes_2', 'nodes_3'].map((g) => count(g, 'ipv4')), [60, 60, 53]); // 4 ICMP + 27 node-to-node + 10 x 14 admin + 2 users = 173
   assert.match(files['main.tf'], /^#   nodes_2: in 60 IPv4 \/ 0 IPv6, out 0 IPv4 \/ 0 IPv6$/m);
-  assert.match(files['main.tf'], /^  name        = "ts-quota-2"$/m);
+  assert.match(files['main.tf'], /^  name_prefix = "\$\{var\.name\}-2-"$/m);
+  assert.match(files['variables.tf'], /^  default     = "ts-quota"$/m);
+  assert.is(mod.groups.get('nodes_2')!.name, 'ts-quota-2-');
   assert.match(files['outputs.tf'], /aws_security_group\.nodes_3\.id,/);
   // Node-to-node rules reference the first group, which every node carries.
   assert.ok(mod.rules.filter((r) => r.referenced).every((r) => r.referenced === 'nodes'));
@@ -443,10 +447,10 @@ test('hostile catalog description: fmt-clean, and AWS gets the filtered text exa
   assert.not.match(files['main.tf'], /[^$]\$\{var\.x\}/);
   // hcl2json's reading, through the interpreter:
   const mod = await loadModule(dir);
-  assert.is(mod.rules.find((r) => r.key === 'in-admins-v4-tcp/22/198.51.100.0/24')!.description, expected);
+  assert.is(mod.rules.find((r) => r.key === 'tcp/22/198.51.100.0/24' && r.cidrIpv4 !== undefined && r.direction === 'ingress')!.description, expected);
   // Terraform's own reading:
   const maps = consoleEval(files['main.tf'], '{ for r in local.ingress_ipv4 : r.key => r.description }');
-  assert.is(maps['in-admins-v4-tcp/22/198.51.100.0/24'], expected);
+  assert.is(maps['tcp/22/198.51.100.0/24'], expected);
   assert.ok(AWS_DESCRIPTION.test(expected));
 });
 
@@ -481,7 +485,7 @@ test('one more admin address with room in the group: exactly one line per admin 
   assert.equal(added.slice(0, 1), ['#   nodes: in 39 IPv4 / 39 IPv6, out 1 IPv4 / 1 IPv6']);
   assert.equal(
     added.slice(1).map((l) => l.match(/key = "([^"]+)"/)?.[1]),
-    ['in-admins-v4-tcp/22/100.64.0.0/24', 'in-admins-v4-tcp/4021/100.64.0.0/24', 'in-admins-v4-tcp/12345/100.64.0.0/24'],
+    ['tcp/22/100.64.0.0/24', 'tcp/4021/100.64.0.0/24', 'tcp/12345/100.64.0.0/24'],
   );
 });
 
@@ -495,10 +499,77 @@ test('one more admin address on the example (47 of 60 IPv4 inbound used): 14 lin
   const removedKeys = removed.map(keyOf).filter(Boolean);
   // The 14 new rules, plus the one rule that moved to the second group.
   assert.is(addedKeys.filter((k) => k!.endsWith('/100.64.0.0/24')).length, 14);
-  assert.equal(removedKeys, ['in-users-v4-tcp/443/0.0.0.0/0']);
-  assert.equal(addedKeys.filter((k) => !k!.endsWith('/100.64.0.0/24')), ['in-users-v4-tcp/443/0.0.0.0/0']);
-  assert.ok(added.some((l) => l.includes('key = "in-users-v4-tcp/443/0.0.0.0/0", sg = "nodes_2"')));
+  assert.equal(removedKeys, ['tcp/443/0.0.0.0/0']);
+  assert.equal(addedKeys.filter((k) => !k!.endsWith('/100.64.0.0/24')), ['tcp/443/0.0.0.0/0']);
+  assert.ok(added.some((l) => l.includes('key = "tcp/443/0.0.0.0/0", sg = "nodes_2"')));
   assert.ok(added.includes('resource "aws_security_group" "nodes_2" {'));
+});
+
+// ------------------------------------------------------------ a module others call
+
+/** Every for_each key of the module, per rule list ("ingress_ipv4 tcp/22/198.51.100.0/24"). */
+function resourceKeys(mainTf: string): string[] {
+  const out: string[] = [];
+  let list = '';
+  for (const line of mainTf.split('\n')) {
+    const m = /^  ([a-z_]+) = \[$/.exec(line);
+    if (m) list = m[1];
+    const k = /key = "([^"]+)"/.exec(line);
+    if (k) out.push(`${list} ${k[1]}`);
+  }
+  return out.sort();
+}
+
+test('module inputs: name, vpc_id and tags with the profile\'s values as defaults; name_prefix, a constant description, bounded pins (terraform console)', () => {
+  const files = render(EXAMPLE);
+  const main = files['main.tf'];
+  assert.match(main, /^  required_version = ">= 1\.3\.0"$/m);
+  assert.match(main, /^      version = ">= 5\.0, < 7\.0"$/m);
+  assert.match(main, /^  description = "Nodes firewall rules, managed by portcullis"$/m);
+  assert.not.ok(main.includes('Nodes of prod-east'), 'the description names no environment (a change would replace the group)');
+  // The group's own lifecycle: replaced groups are created first (name_prefix makes the names differ).
+  assert.match(main, /resource "aws_security_group" "nodes" \{\n  name_prefix = "\$\{var\.name\}-"\n[\s\S]*?lifecycle \{\n    create_before_destroy = true\n  \}\n\}/);
+  // Terraform evaluates the group's attributes from the module's own variables.tf.
+  const group = /resource "aws_security_group" "nodes" \{([\s\S]*?)\n\}/.exec(main)![1];
+  const attr = (name: string) => new RegExp(`^  ${name}\\s*= (.*)$`, 'm').exec(group)![1];
+  const dir = tmpDir('module');
+  fs.writeFileSync(path.join(dir, 'variables.tf'), files['variables.tf']);
+  fs.writeFileSync(path.join(dir, 'main.tf'), `locals {\n  probe = {\n    name_prefix = ${attr('name_prefix')}\n    vpc_id = ${attr('vpc_id')}\n    tags = ${attr('tags')}\n  }\n}\n`);
+  const evalIn = (args: string[]) => {
+    const r = spawnSync(TERRAFORM, ['console', ...args], { cwd: dir, input: 'jsonencode(local.probe)\n', encoding: 'utf8', env: TF_ENV });
+    assert.is(r.status, 0, r.stderr);
+    return JSON.parse(goUnquote(r.stdout.trim()));
+  };
+  assert.equal(evalIn([]), { name_prefix: 'ts-prod-', vpc_id: 'vpc-0123456789abcdef0', tags: { Name: 'ts-prod' } });
+  assert.equal(evalIn(['-var', 'name=other', '-var', 'tags={team="net",Name="x"}']), { name_prefix: 'other-', vpc_id: 'vpc-0123456789abcdef0', tags: { team: 'net', Name: 'other' } });
+  assert.match(files['outputs.tf'], /^output "rule_ids" \{$/m);
+  assert.match(files['outputs.tf'], /^output "security_groups" \{$/m);
+  const fmt = fmtCheck(writeModule(files, 'module-fmt'));
+  assert.is(fmt.code, 0, fmt.out);
+});
+
+test('keys survive a catalog rule renamed, a group renamed and two rules merged: no resource address changes, only descriptions', () => {
+  const before = render(EXAMPLE)['main.tf'];
+  const keys = resourceKeys(before);
+  assert.ok(keys.length > 50, `${keys.length} keys`);
+  // The catalog rule ops-ssh renamed.
+  const renamedRule = CATALOG.replace('  - id: ops-ssh\n', '  - id: ops-secure-shell\n');
+  // The group admins renamed operators (the profile with it).
+  const renamedGroup = CATALOG.replace(/^  admins:$/m, '  operators:').replace(/\[admins\]/g, '[operators]').replace(/\badmins\b(?=[,\]])/g, 'operators');
+  const profileForGroup = EXAMPLE.replace(/^  admins: /m, '  operators: ');
+  // ops-http and ops-https merged into one rule for ports 80 and 443.
+  const merged = CATALOG.replace(/  - id: ops-https\n[\s\S]*?(?=  - id: ops-simba\n)/, '').replace('    ports: [80]\n    transport: tcp\n    from: [users]', '    ports: [80, 443]\n    transport: tcp\n    from: [users]');
+  for (const [what, catalog, profile] of [
+    ['rule renamed', renamedRule, EXAMPLE],
+    ['group renamed', renamedGroup, profileForGroup],
+    ['rules merged', merged, EXAMPLE],
+  ] as const) {
+    assert.is.not(catalog, CATALOG, `test setup: ${what}`);
+    const after = render(profile, catalog)['main.tf'];
+    assert.equal(resourceKeys(after), keys, `${what}: the same resource addresses`);
+  }
+  // The group rename does change what the rules say about themselves (in place).
+  assert.is.not(render(profileForGroup, renamedGroup)['main.tf'], before);
 });
 
 test.run();

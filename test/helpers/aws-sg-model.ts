@@ -187,6 +187,7 @@ export async function loadModule(dir: string, vars: Record<string, Value> = {}):
   const rawLocals: Record<string, Value> = {};
   const outputs: Record<string, Record<string, Value>> = {};
   const declared = new Set<string>();
+  const defaults: Record<string, Value> = {};
   for (const d of docs) {
     for (const block of d.locals ?? [])
       for (const [k, v] of Object.entries(block)) {
@@ -199,24 +200,31 @@ export async function loadModule(dir: string, vars: Record<string, Value> = {}):
         (resources[type] ??= {})[name] = blocks[0];
       }
     for (const [name, blocks] of Object.entries(d.output ?? {})) outputs[name] = (blocks as Record<string, Value>[])[0];
-    for (const name of Object.keys(d.variable ?? {})) declared.add(name);
+    for (const [name, blocks] of Object.entries(d.variable ?? {})) {
+      declared.add(name);
+      // A variable's default is its value unless the caller gives one.
+      const def = (blocks as Record<string, Value>[])[0]?.default;
+      if (def !== undefined && !(name in defaults)) defaults[name] = def;
+    }
   }
   const known = new Set(['aws_security_group', 'aws_vpc_security_group_ingress_rule', 'aws_vpc_security_group_egress_rule']);
   for (const t of Object.keys(resources)) if (!known.has(t)) throw new Error(`unexpected resource type ${t}`);
   for (const v of Object.keys(vars)) if (!declared.has(v)) throw new Error(`var.${v} given but not declared`);
 
   const sgNames = new Set(Object.keys(resources.aws_security_group ?? {}));
-  const scope: Scope = { locals: {}, vars, resources: sgNames };
+  const scope: Scope = { locals: {}, vars: { ...defaults, ...vars }, resources: sgNames };
   // Locals may refer to each other only in declaration-independent ways; the
   // module's locals are literals or resource references, so one pass does.
   for (const [k, v] of Object.entries(rawLocals)) scope.locals[k] = evalValue(v, { ...scope, locals: {} });
 
   const groups = new Map<string, SecurityGroup>();
   for (const [name, body] of Object.entries(resources.aws_security_group ?? {})) {
-    for (const k of Object.keys(body)) if (!['name', 'description', 'vpc_id', 'tags'].includes(k)) throw new Error(`aws_security_group.${name}: unexpected ${k}`);
+    for (const k of Object.keys(body)) if (!['name', 'name_prefix', 'description', 'vpc_id', 'tags', 'lifecycle'].includes(k)) throw new Error(`aws_security_group.${name}: unexpected ${k}`);
+    if ((body.name === undefined) === (body.name_prefix === undefined)) throw new Error(`aws_security_group.${name}: exactly one of name and name_prefix`);
     const description = str(evalValue(body.description, scope), 'description');
     if (!AWS_DESCRIPTION.test(description) || description.length > 255) throw new Error(`aws_security_group.${name}: description AWS refuses: ${description}`);
-    groups.set(name, { resource: name, name: str(evalValue(body.name, scope), 'name'), vpcId: str(evalValue(body.vpc_id, scope), 'vpc_id'), description });
+    // name_prefix: AWS appends a unique suffix; the prefix stands for the name here.
+    groups.set(name, { resource: name, name: str(evalValue(body.name ?? body.name_prefix, scope), 'name'), vpcId: str(evalValue(body.vpc_id, scope), 'vpc_id'), description });
   }
   if (new Set([...groups.values()].map((g) => g.name)).size !== groups.size) throw new Error('two security groups share a name');
 

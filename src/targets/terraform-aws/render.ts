@@ -1,18 +1,24 @@
-// terraform-aws: a small Terraform module (main.tf, outputs.tf, and
-// variables.tf when the profile leaves vpc_id or name open) with one
+// terraform-aws: a small Terraform module (main.tf, variables.tf,
+// outputs.tf) with one
 // aws_security_group for the nodes and one aws_vpc_security_group_ingress_rule
 // / _egress_rule per (IR rule, port range, address).
 //
 // Design:
 // - Rules are `for_each` over literal lists in `locals`, one line per rule,
-//   keyed "<IR rule id>/<ports>/<address>": adding or removing an address or
-//   a rule adds or removes exactly its own lines and resources; no other
-//   rule is renamed, so none is recreated (the `count` problem).
+//   keyed by what the rule allows, "<protocol>/<ports>/<address>" (the list
+//   gives direction and family): adding or removing an address or a rule
+//   adds or removes exactly its own lines and resources, and renaming or
+//   merging catalog rules changes only descriptions (updated in place),
+//   never a resource address (no destroy and re-create of identical rules).
 // - Node-to-node rules reference the nodes' security group itself
 //   (referenced_security_group_id), so node addresses are never listed: a
 //   node is any instance with the group attached. IPv4 and IPv6 IR rules of
 //   the node peer collapse into one such rule (an SG reference covers both
-//   families), keyed without the family: "in-nodes-tcp/2181/self".
+//   families), keyed "tcp/2181/self".
+// - A module: name, vpc_id and tags are variables (the profile's values
+//   their defaults); groups use name_prefix with create_before_destroy, so a
+//   change that replaces a group creates the new one first; descriptions are
+//   constant (a changed description would replace the group).
 // - AWS security groups are allow-only and stateful: default deny, replies
 //   allowed. ICMP that the host backends allow (IR icmp policy) becomes
 //   explicit ICMP rules from anywhere (Path MTU discovery needs them).
@@ -203,7 +209,7 @@ export function awsRules(ir: IR): AwsRule[] {
       const heading = oneLine(`${name}: ${arrow} (the nodes' own security group), ${s.transport} ${portsText(s.ports)} (${citeRows(s.provenance)}); from IR ${s.ids.join(', ')}`);
       for (const range of s.ports)
         out.push({
-          key: `${name}/${formatPortRange(range)}/self`,
+          key: `${s.transport}/${formatPortRange(range)}/self`,
           direction: s.direction,
           kind: 'nodes',
           protocol: s.transport,
@@ -223,7 +229,7 @@ export function awsRules(ir: IR): AwsRule[] {
     for (const cidr of set.cidrs)
       for (const range of r.ports)
         out.push({
-          key: `${r.id}/${formatPortRange(range)}/${formatCidr(cidr)}`,
+          key: `${r.transport}/${formatPortRange(range)}/${formatCidr(cidr)}`,
           direction: r.direction,
           kind: r.family,
           protocol: r.transport,
@@ -245,7 +251,7 @@ export function awsRules(ir: IR): AwsRule[] {
       const type = ICMP_TYPES[family][t];
       if (type === undefined) throw new Error(`internal: unknown ${family} ICMP type '${t}'`);
       out.push({
-        key: `${name}/${t}/${ANY[family]}`,
+        key: `${family === 'ipv4' ? 'icmp' : 'icmpv6'}/${t}/${ANY[family]}`,
         direction,
         kind: family,
         protocol: family === 'ipv4' ? 'icmp' : 'icmpv6',
@@ -264,7 +270,7 @@ export function awsRules(ir: IR): AwsRule[] {
   else
     for (const family of ['ipv4', 'ipv6'] as Family[])
       out.push({
-        key: `egress-all-${SUFFIX[family]}/all/${ANY[family]}`,
+        key: `all/${ANY[family]}`,
         direction: 'egress',
         kind: family,
         protocol: '-1',
@@ -281,8 +287,8 @@ export function awsRules(ir: IR): AwsRule[] {
 }
 
 /** AWS refuses two identical rules in one group: rules that differ only by
- * the IR rule they come from (overlapping groups) become one, keeping the
- * first key and citing both. */
+ * the IR rule they come from (overlapping groups, merged catalog rules)
+ * become one (their key is the same by construction), citing both. */
 function dedupe(rules: AwsRule[]): AwsRule[] {
   const seen = new Map<string, AwsRule>();
   const out: AwsRule[] = [];
@@ -378,21 +384,22 @@ export function renderTerraformAws(ir: IR): OutputFile[] {
   const rules = awsRules(ir);
   const parts = packRules(ir, rules);
   const tf = ir.terraform ?? {};
-  const variables: { name: string; description: string }[] = [];
-  if (tf.name === undefined) variables.push({ name: 'name', description: "Name of the nodes' security group (the profile sets no terraform.name); further groups get -2, -3, ..." });
-  if (tf.vpc_id === undefined) variables.push({ name: 'vpc_id', description: "VPC of the nodes' security group (the profile sets no terraform.vpc_id)" });
-  const nameExpr = (i: number) => {
-    const suffix = i === 0 ? '' : `-${i + 1}`;
-    return tf.name !== undefined ? hclString(tf.name + suffix) : suffix ? `"\${var.name}${suffix}"` : 'var.name';
-  };
-  const vpcExpr = tf.vpc_id !== undefined ? hclString(tf.vpc_id) : 'var.vpc_id';
+  // Module inputs; the profile's values are their defaults.
+  const variables: { name: string; description: string; type: string; default?: string }[] = [
+    { name: 'name', description: "Name of the nodes' security groups: the prefix of each group's name (name_prefix) and its Name tag; further groups get -2, -3, ...", type: 'string', default: tf.name !== undefined ? hclString(tf.name) : undefined },
+    { name: 'vpc_id', description: "VPC of the nodes' security groups", type: 'string', default: tf.vpc_id !== undefined ? hclString(tf.vpc_id) : undefined },
+    { name: 'tags', description: 'Tags for every security group (Name is set per group)', type: 'map(string)', default: '{}' },
+  ];
+  const nameExpr = (i: number) => (i === 0 ? 'var.name' : `"\${var.name}-${i + 1}"`);
+  const prefixExpr = (i: number) => (i === 0 ? '"${var.name}-"' : `"\${var.name}-${i + 1}-"`);
 
   const sgs = parts.map((p, i) => ({
     name: p.name,
     attrs: align([
-      ['name', nameExpr(i)],
-      ['description', hclString(awsDescription(`Nodes of ${ir.environment}${i ? ` (part ${i + 1})` : ''}, generated by portcullis`))],
-      ['vpc_id', vpcExpr],
+      ['name_prefix', prefixExpr(i)],
+      // Constant: a changed description would replace the group.
+      ['description', hclString(awsDescription(`Nodes firewall rules${i ? ` (part ${i + 1})` : ''}, managed by portcullis`))],
+      ['vpc_id', 'var.vpc_id'],
     ]),
     tag: nameExpr(i),
     counts: `in ${p.count.ingress.ipv4} IPv4 / ${p.count.ingress.ipv6} IPv6, out ${p.count.egress.ipv4} IPv4 / ${p.count.egress.ipv6} IPv6`,
@@ -446,6 +453,11 @@ export function renderTerraformAws(ir: IR): OutputFile[] {
     split: parts.length > 1,
     sgs,
     sgIds: align(parts.map((p) => [p.name, `aws_security_group.${p.name}.id`])),
+    ruleOutputs: (['ingress', 'egress'] as Direction[]).map((d) => ({
+      direction: d,
+      resourceType: d === 'ingress' ? 'aws_vpc_security_group_ingress_rule' : 'aws_vpc_security_group_egress_rule',
+      lists: lists.filter((l) => l.direction === d).map((l) => l.name),
+    })),
     lists,
     offHost,
   };
@@ -453,7 +465,12 @@ export function renderTerraformAws(ir: IR): OutputFile[] {
     { path: 'main.tf', content: templates.render('main.tf.hbs', context) },
     { path: 'outputs.tf', content: templates.render('outputs.tf.hbs', context) },
   ];
-  if (variables.length) files.push({ path: 'variables.tf', content: templates.render('variables.tf.hbs', { variables: variables.map((v) => ({ name: v.name, attrs: align([['description', hclString(v.description)], ['type', 'string']]) })) }) });
+  files.push({
+    path: 'variables.tf',
+    content: templates.render('variables.tf.hbs', {
+      variables: variables.map((v) => ({ name: v.name, attrs: align([['description', hclString(v.description)], ['type', v.type], ...(v.default !== undefined ? [['default', v.default] as [string, string]] : [])]) })),
+    }),
+  });
   return checkLines('terraform-aws', files, () => TERRAFORM_LINE_LIMIT);
 }
 
