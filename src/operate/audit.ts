@@ -85,6 +85,16 @@ function evaluate(rules: LiveFlowRule[], direction: Direction, transport: Transp
   });
 }
 
+function sameRuleList(a: LiveFlowRule[], b: LiveFlowRule[]): boolean {
+  return (
+    a.length === b.length &&
+    a.every((x, i) => {
+      const y = b[i];
+      return x.verdict === y.verdict && x.ports.length === y.ports.length && x.ports.every((p, j) => p.lo === y.ports[j].lo && p.hi === y.ports[j].hi) && sameRanges(mergeRanges(x.peers), mergeRanges(y.peers));
+    })
+  );
+}
+
 function sameRanges(a: AddrRange[], b: AddrRange[]): boolean {
   return a.length === b.length && a.every((r, i) => r.lo === b[i].lo && r.hi === b[i].hi);
 }
@@ -106,7 +116,12 @@ function minus(loaded: Loaded, a: LiveFlowRule[], b: LiveFlowRule[]): AuditFlow[
   for (const direction of ['ingress', 'egress'] as const)
     for (const transport of TRANSPORTS)
       for (const family of FAMILIES) {
-        const cuts = [...a, ...b].filter((r) => r.direction === direction && r.transport === transport && r.family === family).flatMap((r) => r.ports);
+        const ra = a.filter((r) => r.direction === direction && r.transport === transport && r.family === family);
+        const rb = b.filter((r) => r.direction === direction && r.transport === transport && r.family === family);
+        // The same rules in the same order allow the same flows: the common
+        // case of a nightly audit, decided without evaluating 10,000 peers.
+        if (sameRuleList(ra, rb)) continue;
+        const cuts = [...ra, ...rb].flatMap((r) => r.ports);
         if (!cuts.length) continue;
         const sa = evaluate(a, direction, transport, family, cuts);
         const sb = evaluate(b, direction, transport, family, cuts);
