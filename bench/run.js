@@ -17,6 +17,9 @@ const HOSTS = ['nftables', 'iptables', 'firewalld'];
 const CLOUDS = ['terraform-aws', 'azure-nsg'];
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pc-bench-'));
 const quick = process.argv.includes('--quick');
+/** --only=cold|scale|kernel|audit: one part (results.json is written only by a full run). */
+const only = (process.argv.find((a) => a.startsWith('--only=')) || '').slice('--only='.length) || undefined;
+const part = (name) => !only || only === name;
 
 function ms(ns) {
   return Number(ns) / 1e6;
@@ -45,7 +48,7 @@ function median(xs) {
 const results = { machine: { cpus: os.cpus().length, model: os.cpus()[0].model, memGB: Math.round(os.totalmem() / 2 ** 30), node: process.version, kernel: os.release() } };
 
 // Cold start: whole process, all targets, interleaved with bare node.
-{
+if (part('cold')) {
   const runs = quick ? 5 : 11;
   const node0 = [];
   const cli = [];
@@ -61,6 +64,7 @@ const results = { machine: { cpus: os.cpus().length, model: os.cpus()[0].model, 
 }
 
 // Scale: per target, wall time and peak RSS.
+if (part('scale')) {
 results.scale = {};
 const sizes = quick ? [1000, 10000] : [1000, 10000, 100000];
 console.log('\nscale: wall s / peak RSS MB per target (all features, egress restrict)');
@@ -83,6 +87,8 @@ if (results.scale[100000]) {
   const g = (k) => results.scale[100000][k].sec / results.scale[10000][k].sec;
   results.growth10kTo100k = Object.fromEntries(['hosts', ...HOSTS].map((k) => [k, Number(g(k).toFixed(2))]));
   console.log(`growth 10k -> 100k: ${Object.entries(results.growth10kTo100k).map(([k, v]) => `${k} ${v}x`).join(', ')}`);
+}
+
 }
 
 // Kernel: load time and rule count in a fresh namespace.
@@ -125,11 +131,14 @@ function kernel(n) {
   result.nft_unshare = unpriv.status === 0 ? 'ok' : unpriv.stderr.trim().split('\n')[0];
   return result;
 }
+if (part('kernel')) {
 results.kernel = { 1000: kernel(1000), 10000: kernel(10000) };
 console.log('\nkernel (fresh network namespace, as root): load ms / rule count');
 for (const n of [1000, 10000]) {
   const k = results.kernel[n];
   console.log(k.error ? `N=${n}: ${k.error}` : `N=${n}: nft -f ${k.nft_ms} ms / ${k.nft_rules} rules; ipset+iptables-restore ${k.ipt_ms} ms / ${k.ipt_rules} rules; nft -f in unshare -Urn: ${k.nft_unshare}`);
+}
+
 }
 
 // Audit: `portcullis apply --no-confirm` then `portcullis audit` (whole
@@ -161,7 +170,7 @@ function auditBench(n, target) {
     spawnSync('ip', ['netns', 'delete', ns]);
   }
 }
-if (process.getuid && process.getuid() === 0) {
+if (part('audit') && process.getuid && process.getuid() === 0) {
   results.audit = {};
   console.log('\naudit after apply (fresh network namespace, as root): wall ms of `portcullis audit`, exit code (0 = in sync)');
   for (const n of [1000, 10000]) {
@@ -174,7 +183,7 @@ if (process.getuid && process.getuid() === 0) {
   }
 }
 
-fs.writeFileSync(path.join(__dirname, 'results.json'), JSON.stringify(results, null, 2) + '\n');
+if (!only) fs.writeFileSync(path.join(__dirname, 'results.json'), JSON.stringify(results, null, 2) + '\n');
 fs.rmSync(tmp, { recursive: true, force: true });
 console.log(`\nmachine: ${results.machine.cpus} x ${results.machine.model}, ${results.machine.memGB} GB, node ${results.machine.node}, kernel ${results.machine.kernel}`);
-console.log('written: bench/results.json');
+console.log(only ? `(--only=${only}: bench/results.json not written)` : 'written: bench/results.json');
