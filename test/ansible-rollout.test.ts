@@ -13,7 +13,7 @@ import { exampleProfile } from './helpers/apply-nftables';
 import { BIN, ROOT } from './helpers/cli';
 import { requireNetns } from './helpers/netns';
 import { waitFor } from './helpers/nftables-host';
-import { ansibleProblem, CONTROLLER_ADDRESS, SshHost, SshHosts, tmpDir } from './helpers/ssh-hosts';
+import { ansibleProblem, CONTROLLER_ADDRESS, PlaybookRun, SshHost, SshHosts, tmpDir } from './helpers/ssh-hosts';
 
 const PLAYBOOK = path.join(ROOT, 'integrations', 'ansible', 'playbook.yml');
 const CONFIRM_TIMEOUT = 8;
@@ -45,89 +45,18 @@ function applyRunning(h: SshHost): boolean {
   });
 }
 
-/** The inventory: every host in group `portcullis`, with `profileOf` its
- * profile; per-host directories because the namespaces share one filesystem. */
-function writeInventory(name: string, profileOf: (h: SshHost, i: number) => { profile: string; force?: boolean }): string {
-  const lines = ['all:', '  vars:', '    ansible_user: root', `    ansible_ssh_private_key_file: ${JSON.stringify(hosts!.clientKey)}`, '    ansible_python_interpreter: /usr/bin/python3'];
-  lines.push(`    portcullis_command: ${JSON.stringify([process.execPath, BIN])}`, `    portcullis_confirm_timeout: ${CONFIRM_TIMEOUT}`);
-  lines.push('  children:', '    portcullis:', '      hosts:');
-  hosts!.hosts.forEach((h, i) => {
-    const p = profileOf(h, i);
-    lines.push(`        ${h.name}:`, `          ansible_host: ${h.address}`);
-    lines.push(`          ansible_remote_tmp: ${JSON.stringify(path.join(h.dir, 'ansible-tmp'))}`, `          ansible_async_dir: ${JSON.stringify(path.join(h.dir, 'ansible-async'))}`);
-    lines.push(`          portcullis_remote_dir: ${JSON.stringify(path.join(h.dir, 'stage'))}`, `          portcullis_profile: ${JSON.stringify(p.profile)}`);
-    if (p.force) lines.push('          portcullis_force: true');
+/** The test's inventory: `profileOf` gives each host its profile (and --force). */
+function inventory(name: string, profileOf: (h: SshHost) => { profile: string; force?: boolean }): string {
+  return hosts!.writeInventory(name, { portcullis_command: [process.execPath, BIN], portcullis_confirm_timeout: CONFIRM_TIMEOUT }, (h) => {
+    const p = profileOf(h);
+    return { portcullis_profile: p.profile, ...(p.force ? { portcullis_force: true } : {}) };
   });
-  const file = path.join(dir, `${name}.inventory.yml`);
-  fs.writeFileSync(file, lines.join('\n') + '\n');
-  return file;
 }
 
-function writeAnsibleConfig(): string {
-  const file = path.join(dir, 'ansible.cfg');
-  const ssh = [
-    '-F /dev/null',
-    '-o ControlMaster=auto -o ControlPersist=60s',
-    `-o UserKnownHostsFile=${hosts!.knownHosts} -o StrictHostKeyChecking=yes`,
-    '-o IdentitiesOnly=yes -o ConnectTimeout=3',
-  ].join(' ');
-  fs.writeFileSync(
-    file,
-    [
-      '[defaults]',
-      `local_tmp = ${path.join(dir, 'ansible-local')}`,
-      'retry_files_enabled = False',
-      'host_key_checking = True',
-      'timeout = 3',
-      'forks = 5',
-      '[ssh_connection]',
-      'pipelining = True',
-      `control_path_dir = ${path.join(dir, 'cp')}`,
-      `ssh_args = ${ssh}`,
-      '',
-    ].join('\n'),
-  );
-  return file;
-}
-
-interface Recap {
-  ok: number;
-  changed: number;
-  unreachable: number;
-  failed: number;
-  skipped: number;
-  rescued: number;
-}
-
-interface PlaybookRun {
-  code: number;
-  out: string;
-  recap: Record<string, Recap>;
-  seconds: number;
-}
-
-/** ansible-playbook, in the controller's namespace. */
-async function playbook(inventory: string, extra: string[] = []): Promise<PlaybookRun> {
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    ANSIBLE_CONFIG: path.join(dir, 'ansible.cfg'),
-    ANSIBLE_HOME: path.join(dir, 'ansible-home'),
-    ANSIBLE_NOCOLOR: '1',
-    ANSIBLE_FORCE_COLOR: '0',
-    ANSIBLE_STDOUT_CALLBACK: 'default',
-  };
-  delete env.SSH_AUTH_SOCK;
-  delete env.SSH_CONNECTION;
-  const started = Date.now();
-  const r = await hosts!.controllerRun(['ansible-playbook', '-i', inventory, PLAYBOOK, ...extra], { env, cwd: dir });
-  const seconds = (Date.now() - started) / 1000;
-  const out = r.stdout + r.stderr;
-  const recap: Record<string, Recap> = {};
-  const at = out.lastIndexOf('PLAY RECAP');
-  for (const m of out.slice(at < 0 ? out.length : at).matchAll(/^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)\s+skipped=(\d+)\s+rescued=(\d+)/gm))
-    recap[m[1]] = { ok: +m[2], changed: +m[3], unreachable: +m[4], failed: +m[5], skipped: +m[6], rescued: +m[7] };
-  console.log(`  ansible-playbook ${extra.join(' ')} (${path.basename(inventory)}): exit ${r.code}, ${seconds.toFixed(1)} s`);
-  return { code: r.code, out, recap, seconds };
+async function playbook(file: string, extra: string[] = []): Promise<PlaybookRun> {
+  const r = await hosts!.playbook(PLAYBOOK, file, extra);
+  console.log(`  ansible-playbook ${[...extra, path.basename(file)].join(' ')}: exit ${r.code}, ${r.seconds.toFixed(1)} s`);
+  return r;
 }
 
 const show = (r: PlaybookRun) => `exit ${r.code}\n${r.out}`;
@@ -137,7 +66,7 @@ if (!problem) test.before(async () => {
   dir = tmpDir('rollout');
   hosts = new SshHosts(dir, HOSTS);
   await hosts.start();
-  writeAnsibleConfig();
+  hosts.writeAnsibleConfig();
   const write = (name: string, text: string) => {
     const file = path.join(dir, `${name}.yaml`);
     fs.writeFileSync(file, text);
@@ -160,7 +89,7 @@ if (!problem) test.after(() => {
 });
 
 t('first rollout: every host applied and confirmed by the reconnect (changed), the table live, sshd still reachable', async () => {
-  const r = await playbook(writeInventory('a', () => ({ profile: profiles.a })));
+  const r = await playbook(inventory('a', () => ({ profile: profiles.a })));
   assert.is(r.code, 0, show(r));
   for (const h of hosts!.hosts) {
     assert.ok(r.recap[h.name], `${h.name} in the recap:\n${show(r)}`);
@@ -175,7 +104,7 @@ t('first rollout: every host applied and confirmed by the reconnect (changed), t
 
 t('second rollout of the same profile: changed=0 on every host, tables as they were', async () => {
   const before = hosts!.hosts.map(listing);
-  const r = await playbook(writeInventory('a', () => ({ profile: profiles.a })));
+  const r = await playbook(inventory('a', () => ({ profile: profiles.a })));
   assert.is(r.code, 0, show(r));
   for (const h of hosts!.hosts) {
     assert.ok(r.recap[h.name], `${h.name} in the recap:\n${show(r)}`);
@@ -188,7 +117,7 @@ t('--check --diff: a rule added by hand on host1 shows as audit\'s flow in the d
   const [h1] = hosts!.hosts;
   hosts!.execOk(h1, ['nft', 'add', 'rule', 'inet', 'portcullis', 'input', 'tcp', 'dport', '8080', 'accept']);
   const before = hosts!.hosts.map(listing);
-  const r = await playbook(writeInventory('a', () => ({ profile: profiles.a })), ['--check', '--diff', '-e', `portcullis_serial=${HOSTS}`]);
+  const r = await playbook(inventory('a', () => ({ profile: profiles.a })), ['--check', '--diff', '-e', `portcullis_serial=${HOSTS}`]);
   assert.is(r.code, 0, show(r));
   assert.is(r.recap.host1?.changed, 1, show(r));
   for (const h of hosts!.hosts.slice(1)) assert.is(r.recap[h.name]?.changed, 0, `${h.name}:\n${show(r)}`);
@@ -202,8 +131,8 @@ t('a rollout whose rules drop the controller on host2 (--force past the anti-loc
   const [h1, h2, h3] = hosts!.hosts;
   const before2 = listing(h2);
   const before3 = listing(h3);
-  const inventory = writeInventory('lockout', (h) => (h === h2 ? { profile: profiles.lockout, force: true } : { profile: profiles.c }));
-  const r = await playbook(inventory);
+  const lockoutInventory = inventory('lockout', (h) => (h === h2 ? { profile: profiles.lockout, force: true } : { profile: profiles.c }));
+  const r = await playbook(lockoutInventory);
   assert.is.not(r.code, 0, `the rollout succeeded:\n${show(r)}`);
   assert.is(r.recap.host1?.changed, 1, `host1 applied C:\n${show(r)}`);
   assert.is(r.recap.host1?.failed, 0);

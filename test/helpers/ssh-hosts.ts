@@ -43,6 +43,22 @@ export interface SshHost {
   sshd?: ChildProcess;
 }
 
+export interface Recap {
+  ok: number;
+  changed: number;
+  unreachable: number;
+  failed: number;
+  skipped: number;
+  rescued: number;
+}
+
+export interface PlaybookRun {
+  code: number;
+  out: string;
+  recap: Record<string, Recap>;
+  seconds: number;
+}
+
 let counter = 0;
 
 function sleep(ms: number): Promise<void> {
@@ -160,6 +176,67 @@ export class SshHosts {
     c.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     c.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     return new Promise((resolve) => c.on('close', (code, sig) => resolve({ code: code ?? (sig ? 128 : -1), stdout, stderr })));
+  }
+
+  /** An inventory of every host in group `portcullis`, with `vars` for all
+   * and `hostVars` per host (YAML values as JSON); each host gets its own
+   * Ansible temp, async and staging directories (the namespaces share one
+   * filesystem). */
+  writeInventory(name: string, vars: Record<string, unknown>, hostVars: (h: SshHost) => Record<string, unknown>): string {
+    const lines = ['all:', '  vars:'];
+    const all: Record<string, unknown> = { ansible_user: 'root', ansible_ssh_private_key_file: this.clientKey, ansible_python_interpreter: '/usr/bin/python3', ...vars };
+    for (const [k, v] of Object.entries(all)) lines.push(`    ${k}: ${JSON.stringify(v)}`);
+    lines.push('  children:', '    portcullis:', '      hosts:');
+    for (const h of this.hosts) {
+      lines.push(`        ${h.name}:`);
+      const mine: Record<string, unknown> = {
+        ansible_host: h.address,
+        ansible_remote_tmp: path.join(h.dir, 'ansible-tmp'),
+        ansible_async_dir: path.join(h.dir, 'ansible-async'),
+        portcullis_remote_dir: path.join(h.dir, 'stage'),
+        ...hostVars(h),
+      };
+      for (const [k, v] of Object.entries(mine)) lines.push(`          ${k}: ${JSON.stringify(v)}`);
+    }
+    const file = path.join(this.dir, `${name}.inventory.yml`);
+    fs.writeFileSync(file, lines.join('\n') + '\n');
+    return file;
+  }
+
+  /** ansible.cfg: the generated key and known_hosts only (no ~/.ssh), a
+   * short connect timeout, pipelining, control sockets in the temp dir. */
+  writeAnsibleConfig(): string {
+    const file = path.join(this.dir, 'ansible.cfg');
+    const ssh = ['-F /dev/null', '-o ControlMaster=auto -o ControlPersist=60s', `-o UserKnownHostsFile=${this.knownHosts} -o StrictHostKeyChecking=yes`, '-o IdentitiesOnly=yes -o ConnectTimeout=3'].join(' ');
+    fs.writeFileSync(
+      file,
+      ['[defaults]', `local_tmp = ${path.join(this.dir, 'ansible-local')}`, 'retry_files_enabled = False', 'host_key_checking = True', 'timeout = 3', 'forks = 5', '[ssh_connection]', 'pipelining = True', `control_path_dir = ${path.join(this.dir, 'cp')}`, `ssh_args = ${ssh}`, ''].join('\n'),
+    );
+    return file;
+  }
+
+  /** ansible-playbook in the controller's namespace, with writeAnsibleConfig's
+   * config; the recap parsed per host. ANSIBLE_LOG_PATH keeps a timestamped log. */
+  async playbook(playbook: string, inventory: string, extra: string[] = []): Promise<PlaybookRun> {
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      ANSIBLE_CONFIG: path.join(this.dir, 'ansible.cfg'),
+      ANSIBLE_HOME: path.join(this.dir, 'ansible-home'),
+      ANSIBLE_NOCOLOR: '1',
+      ANSIBLE_FORCE_COLOR: '0',
+      ANSIBLE_STDOUT_CALLBACK: 'default',
+    };
+    delete env.SSH_AUTH_SOCK;
+    delete env.SSH_CONNECTION;
+    const started = Date.now();
+    const r = await this.controllerRun(['ansible-playbook', '-i', inventory, playbook, ...extra], { env, cwd: this.dir });
+    const seconds = (Date.now() - started) / 1000;
+    const out = r.stdout + r.stderr;
+    const recap: Record<string, Recap> = {};
+    const at = out.lastIndexOf('PLAY RECAP');
+    for (const m of out.slice(at < 0 ? out.length : at).matchAll(/^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)\s+skipped=(\d+)\s+rescued=(\d+)/gm))
+      recap[m[1]] = { ok: +m[2], changed: +m[3], unreachable: +m[4], failed: +m[5], skipped: +m[6], rescued: +m[7] };
+    return { code: r.code, out, recap, seconds };
   }
 
   /** Whether a new TCP connection from the controller reaches the host's sshd. */

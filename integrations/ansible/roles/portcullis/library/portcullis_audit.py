@@ -38,7 +38,8 @@ def main():
     if rc not in (0, 1):
         module.fail_json(msg='portcullis audit failed (exit %d): %s' % (rc, err.strip() or out.strip()), rc=rc, stdout=out, stderr=err, cmd=argv)
     drifted = rc == 1
-    result = dict(changed=drifted, in_sync=not drifted, rc=rc, stdout=out, stderr=err, cmd=argv)
+    # Not `rc`: Ansible fails any result whose rc is not 0, and drift is a finding.
+    result = dict(changed=drifted, in_sync=not drifted, audit_exit=rc, stdout=out, stderr=err, cmd=argv)
     if drifted:
         result['diff'] = dict(prepared=out)
     module.exit_json(**result)
