@@ -16,6 +16,7 @@ options:
   profile: {type: path, required: true}
   catalog: {type: path, required: false}
   target: {type: str, default: nftables}
+  label: {type: str, required: false, description: names the host in the diff}
 '''
 
 
@@ -26,6 +27,7 @@ def main():
             profile=dict(type='path', required=True),
             catalog=dict(type='path', required=False, default=None),
             target=dict(type='str', default='nftables'),
+            label=dict(type='str', required=False, default=None),
         ),
         supports_check_mode=True,
     )
@@ -41,7 +43,8 @@ def main():
     # Not `rc`: Ansible fails any result whose rc is not 0, and drift is a finding.
     result = dict(changed=drifted, in_sync=not drifted, audit_exit=rc, stdout=out, stderr=err, cmd=argv)
     if drifted:
-        result['diff'] = dict(prepared=out)
+        title = 'portcullis audit%s (%s): what an apply would change\n' % (' of ' + p['label'] if p['label'] else '', p['target'])
+        result['diff'] = dict(prepared=title + out)
     module.exit_json(**result)
 
 
