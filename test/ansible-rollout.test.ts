@@ -127,6 +127,17 @@ t('--check --diff: a rule added by hand on host1 shows as audit\'s flow in the d
   for (const h of hosts!.hosts) assert.not.ok(applyRunning(h), `${h.name}: --check started an apply`);
 });
 
+t('rules that drop the controller, without portcullis_force: apply\'s anti-lockout check refuses on the host (SSH_CONNECTION), nothing changes, the rollout stops', async () => {
+  const h2 = hosts!.hosts[1];
+  const before = listing(h2);
+  const r = await playbook(inventory('refused', (h) => ({ profile: h === h2 ? profiles.lockout : profiles.a })), ['--limit', h2.name]);
+  assert.is.not(r.code, 0, show(r));
+  assert.is(r.recap.host2?.failed, 1, show(r));
+  assert.is(r.recap.host2?.changed, 0, show(r));
+  assert.match(r.out, /apply refused, nothing changed: error: the new nftables rules drop new connections from 198\.18\.0\.1 to tcp 22/);
+  assert.fixture(listing(h2), before, 'a refused apply changed host2');
+});
+
 t('a rollout whose rules drop the controller on host2 (--force past the anti-lockout check): host1 applied, host2 not confirmed and back to its own rules, host3 never touched', async () => {
   const [h1, h2, h3] = hosts!.hosts;
   const before2 = listing(h2);

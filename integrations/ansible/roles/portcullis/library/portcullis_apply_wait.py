@@ -87,7 +87,7 @@ def main():
             report = json.loads(out.splitlines()[-1]) if out else {}
         except ValueError:
             report = {}
-        result = dict(changed=bool(report.get('changed')), apply_exit=rc, report=report, stdout=out, stderr=err, confirmed_here=confirmed_here)
+        result = dict(changed=bool(report.get('changed')), waiting=False, apply_exit=rc, report=report, stdout=out, stderr=err, confirmed_here=confirmed_here)
         if rc != 0 and p['wait_for'] != 'ended':
             why = 'not confirmed; rolled back to the previous rules' if report.get('rolled_back') else 'refused or failed; nothing changed' if rc == 2 else 'failed'
             module.fail_json(msg='portcullis apply exited %d (%s): %s' % (rc, why, err.splitlines()[-1] if err else ''), **result)
@@ -100,9 +100,10 @@ def main():
     if p['wait_for'] == 'live':
         while True:
             if waiting(p['run_dir']):
-                module.exit_json(changed=False, waiting=True)
+                module.exit_json(changed=False, waiting=True, confirmed_here=False)
             if ended():
-                module.exit_json(changed=False, waiting=False)
+                # Unchanged (exit 0) or refused (exit 2): no need to reconnect to know.
+                outcome(False)
             past_deadline('neither waiting for a confirmation nor ended')
             time.sleep(0.1)
 
