@@ -45,6 +45,16 @@ function applyRunning(h: SshHost): boolean {
   });
 }
 
+/** The host's staging directories (one per compiled tree, named by key). */
+const stagings = (h: SshHost) => fs.readdirSync(path.join(h.dir, 'stage')).filter((n) => /^[0-9a-f]{40}$/.test(n));
+
+/** The JSON report of the host's last apply, as the role left it (apply.out). */
+function lastApply(h: SshHost): Record<string, unknown> {
+  const [key, ...more] = stagings(h);
+  assert.is(more.length, 0, `${h.name}: one staging directory`);
+  return JSON.parse(fs.readFileSync(path.join(h.dir, 'stage', key, 'apply.out'), 'utf8'));
+}
+
 /** The test's inventory: `profileOf` gives each host its profile (and --force). */
 function inventory(name: string, profileOf: (h: SshHost) => { profile: string; force?: boolean }): string {
   return hosts!.writeInventory(name, { portcullis_command: [process.execPath, BIN], portcullis_confirm_timeout: CONFIRM_TIMEOUT }, (h) => {
@@ -99,12 +109,13 @@ t('first rollout: every host applied and confirmed by the reconnect (changed), t
     assert.match(listing(h), CONTROLLER_ADDRESS, `${h.name}: the admins set holds the controller`);
     assert.ok(hosts!.reachable(h), `${h.name}: sshd not reachable through the new rules`);
     assert.not.ok(applyRunning(h), `${h.name}: the apply still runs after the playbook`);
+    assert.equal(lastApply(h), { target: 'nftables', environment: 'prod-east', changed: true, confirmed: true, rolled_back: false }, `${h.name}: apply's own report`);
   }
 });
 
-t('second rollout of the same profile: changed=0 on every host, tables as they were', async () => {
+t('second rollout of the same profile, all hosts in one batch (portcullis_serial=3): changed=0 on every host, tables as they were', async () => {
   const before = hosts!.hosts.map(listing);
-  const r = await playbook(inventory('a', () => ({ profile: profiles.a })));
+  const r = await playbook(inventory('a', () => ({ profile: profiles.a })), ['-e', `portcullis_serial=${HOSTS}`]);
   assert.is(r.code, 0, show(r));
   for (const h of hosts!.hosts) {
     assert.ok(r.recap[h.name], `${h.name} in the recap:\n${show(r)}`);
@@ -142,20 +153,24 @@ t('a rollout whose rules drop the controller on host2 (--force past the anti-loc
   const [h1, h2, h3] = hosts!.hosts;
   const before2 = listing(h2);
   const before3 = listing(h3);
+  const staged3 = stagings(h3);
   const lockoutInventory = inventory('lockout', (h) => (h === h2 ? { profile: profiles.lockout, force: true } : { profile: profiles.c }));
   const r = await playbook(lockoutInventory);
   assert.is.not(r.code, 0, `the rollout succeeded:\n${show(r)}`);
   assert.is(r.recap.host1?.changed, 1, `host1 applied C:\n${show(r)}`);
   assert.is(r.recap.host1?.failed, 0);
   assert.match(listing(h1), '192.0.2.0/24');
+  assert.equal(lastApply(h1), { target: 'nftables', environment: 'prod-east', changed: true, confirmed: true, rolled_back: false });
   assert.is(r.recap.host2?.failed, 1, show(r));
   assert.match(r.out, /host2[^\n]*[\s\S]*not confirmed[^\n]*rolled back to its previous rules/);
   // The role waited for the rollback; the apply process is gone by now.
   await waitFor('host2\'s apply to end', () => !applyRunning(h2), (CONFIRM_TIMEOUT + 30) * 1000);
   assert.fixture(listing(h2), before2, 'host2 is back to exactly its previous rules');
+  assert.equal(lastApply(h2), { target: 'nftables', environment: 'prod-east', changed: true, confirmed: false, rolled_back: true });
   assert.ok(hosts!.reachable(h2), 'host2 reachable again');
   assert.not.ok(r.recap.host3 && r.recap.host3.ok > 0, `host3 ran tasks:\n${show(r)}`);
   assert.fixture(listing(h3), before3, 'host3 untouched');
+  assert.equal(stagings(h3), staged3, 'nothing was staged on host3');
   assert.not.match(listing(h3), '192.0.2.0/24');
 });
 
