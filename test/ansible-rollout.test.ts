@@ -55,13 +55,18 @@ function lastApply(h: SshHost): Record<string, unknown> {
   return JSON.parse(fs.readFileSync(path.join(h.dir, 'stage', key, 'apply.out'), 'utf8'));
 }
 
-/** The test's inventory: `profileOf` gives each host its profile (and --force). */
-function inventory(name: string, profileOf: (h: SshHost) => { profile: string; force?: boolean }): string {
+/** The test's inventory: `profileOf` gives each host its profile (and
+ * --force, and a catalog). */
+function inventory(name: string, profileOf: (h: SshHost) => { profile: string; force?: boolean; catalog?: string }): string {
   return hosts!.writeInventory(name, { portcullis_command: [process.execPath, BIN], portcullis_confirm_timeout: CONFIRM_TIMEOUT }, (h) => {
     const p = profileOf(h);
-    return { portcullis_profile: p.profile, ...(p.force ? { portcullis_force: true } : {}) };
+    return { portcullis_profile: p.profile, ...(p.force ? { portcullis_force: true } : {}), ...(p.catalog ? { portcullis_catalog: p.catalog } : {}) };
   });
 }
+
+/** Profile A as the role's users often write it: relative to the directory
+ * ansible-playbook runs in (the test's directory), with an explicit catalog. */
+const profileA = () => ({ profile: path.basename(profiles.a), catalog: path.join(ROOT, 'catalog', 'thoughtspot.yaml') });
 
 async function playbook(file: string, extra: string[] = []): Promise<PlaybookRun> {
   const r = await hosts!.playbook(PLAYBOOK, file, extra);
@@ -99,7 +104,7 @@ if (!problem) test.after(() => {
 });
 
 t('first rollout: every host applied and confirmed by the reconnect (changed), the table live, sshd still reachable', async () => {
-  const r = await playbook(inventory('a', () => ({ profile: profiles.a })));
+  const r = await playbook(inventory('a', profileA));
   assert.is(r.code, 0, show(r));
   for (const h of hosts!.hosts) {
     assert.ok(r.recap[h.name], `${h.name} in the recap:\n${show(r)}`);
@@ -110,12 +115,15 @@ t('first rollout: every host applied and confirmed by the reconnect (changed), t
     assert.ok(hosts!.reachable(h), `${h.name}: sshd not reachable through the new rules`);
     assert.not.ok(applyRunning(h), `${h.name}: the apply still runs after the playbook`);
     assert.equal(lastApply(h), { target: 'nftables', environment: 'prod-east', changed: true, confirmed: true, rolled_back: false }, `${h.name}: apply's own report`);
+    const stage = path.join(h.dir, 'stage', stagings(h)[0]);
+    assert.equal(fs.readdirSync(stage).sort(), ['apply.err', 'apply.out', 'apply.rc', 'catalog.yaml', 'profile.yaml', 'tree']);
+    assert.ok(fs.existsSync(path.join(stage, 'tree', 'prod-east', 'nftables', 'portcullis.nft')), `${h.name}: the compiled tree was staged`);
   }
 });
 
 t('second rollout of the same profile, all hosts in one batch (portcullis_serial=3): changed=0 on every host, tables as they were', async () => {
   const before = hosts!.hosts.map(listing);
-  const r = await playbook(inventory('a', () => ({ profile: profiles.a })), ['-e', `portcullis_serial=${HOSTS}`]);
+  const r = await playbook(inventory('a', profileA), ['-e', `portcullis_serial=${HOSTS}`]);
   assert.is(r.code, 0, show(r));
   for (const h of hosts!.hosts) {
     assert.ok(r.recap[h.name], `${h.name} in the recap:\n${show(r)}`);
@@ -128,7 +136,7 @@ t('--check --diff: a rule added by hand on host1 shows as audit\'s flow in the d
   const [h1] = hosts!.hosts;
   hosts!.execOk(h1, ['nft', 'add', 'rule', 'inet', 'portcullis', 'input', 'tcp', 'dport', '8080', 'accept']);
   const before = hosts!.hosts.map(listing);
-  const r = await playbook(inventory('a', () => ({ profile: profiles.a })), ['--check', '--diff', '-e', `portcullis_serial=${HOSTS}`]);
+  const r = await playbook(inventory('a', profileA), ['--check', '--diff', '-e', `portcullis_serial=${HOSTS}`]);
   assert.is(r.code, 0, show(r));
   assert.is(r.recap.host1?.changed, 1, show(r));
   for (const h of hosts!.hosts.slice(1)) assert.is(r.recap[h.name]?.changed, 0, `${h.name}:\n${show(r)}`);
@@ -141,7 +149,7 @@ t('--check --diff: a rule added by hand on host1 shows as audit\'s flow in the d
 t('rules that drop the controller, without portcullis_force: apply\'s anti-lockout check refuses on the host (SSH_CONNECTION), nothing changes, the rollout stops', async () => {
   const h2 = hosts!.hosts[1];
   const before = listing(h2);
-  const r = await playbook(inventory('refused', (h) => ({ profile: h === h2 ? profiles.lockout : profiles.a })), ['--limit', h2.name]);
+  const r = await playbook(inventory('refused', (h) => (h === h2 ? { profile: profiles.lockout } : profileA())), ['--limit', h2.name]);
   assert.is.not(r.code, 0, show(r));
   assert.is(r.recap.host2?.failed, 1, show(r));
   assert.is(r.recap.host2?.changed, 0, show(r));
