@@ -16,7 +16,8 @@ import { waitFor } from './helpers/nftables-host';
 import { ansibleProblem, CONTROLLER_ADDRESS, PlaybookRun, SshHost, SshHosts, tmpDir } from './helpers/ssh-hosts';
 
 const PLAYBOOK = path.join(ROOT, 'integrations', 'ansible', 'playbook.yml');
-const CONFIRM_TIMEOUT = 8;
+// Short for the test, long enough for a reconnect on a loaded machine.
+const CONFIRM_TIMEOUT = 10;
 const HOSTS = 3;
 
 const problem = ansibleProblem();

@@ -207,10 +207,10 @@ export class SshHosts {
    * short connect timeout, pipelining, control sockets in the temp dir. */
   writeAnsibleConfig(): string {
     const file = path.join(this.dir, 'ansible.cfg');
-    const ssh = ['-F /dev/null', '-o ControlMaster=auto -o ControlPersist=60s', `-o UserKnownHostsFile=${this.knownHosts} -o StrictHostKeyChecking=yes`, '-o IdentitiesOnly=yes -o ConnectTimeout=3'].join(' ');
+    const ssh = ['-F /dev/null', '-o ControlMaster=auto -o ControlPersist=60s', `-o UserKnownHostsFile=${this.knownHosts} -o StrictHostKeyChecking=yes`, '-o IdentitiesOnly=yes -o ConnectTimeout=5'].join(' ');
     fs.writeFileSync(
       file,
-      ['[defaults]', `local_tmp = ${path.join(this.dir, 'ansible-local')}`, 'retry_files_enabled = False', 'host_key_checking = True', 'timeout = 3', 'forks = 5', '[ssh_connection]', 'pipelining = True', `control_path_dir = ${path.join(this.dir, 'cp')}`, `ssh_args = ${ssh}`, ''].join('\n'),
+      ['[defaults]', `local_tmp = ${path.join(this.dir, 'ansible-local')}`, 'retry_files_enabled = False', 'host_key_checking = True', 'timeout = 5', 'forks = 5', '[ssh_connection]', 'pipelining = True', `control_path_dir = ${path.join(this.dir, 'cp')}`, `ssh_args = ${ssh}`, ''].join('\n'),
     );
     return file;
   }
