@@ -225,7 +225,10 @@ export class SshHosts {
       ANSIBLE_NOCOLOR: '1',
       ANSIBLE_FORCE_COLOR: '0',
       ANSIBLE_STDOUT_CALLBACK: 'default',
+      // The role's build directory on the controller goes to $TMPDIR: ours.
+      TMPDIR: path.join(this.dir, 'controller-tmp'),
     };
+    fs.mkdirSync(env.TMPDIR!, { recursive: true });
     delete env.SSH_AUTH_SOCK;
     delete env.SSH_CONNECTION;
     const started = Date.now();
