@@ -171,7 +171,12 @@ t('a rollout whose rules drop the controller on host2 (--force past the anti-loc
   assert.match(listing(h1), '192.0.2.0/24');
   assert.equal(lastApply(h1), { target: 'nftables', environment: 'prod-east', changed: true, confirmed: true, rolled_back: false });
   assert.is(r.recap.host2?.failed, 1, show(r));
+  assert.is(r.recap.host2?.changed, 0, `host2 rolled back, so not changed:\n${show(r)}`);
   assert.match(r.out, /host2[^\n]*[\s\S]*not confirmed[^\n]*rolled back to its previous rules/);
+  // What failed is the reconnect (the new rules dropped the controller's new
+  // connection), or, when a retry got through just after the rollback, the
+  // confirmation (the apply had already rolled back).
+  assert.match(r.out, /fatal: \[host2\]: FAILED! => [^\n]*(timed out waiting for ping module test|not confirmed; rolled back)/);
   // The role waited for the rollback; the apply process is gone by now.
   await waitFor('host2\'s apply to end', () => !applyRunning(h2), (CONFIRM_TIMEOUT + 30) * 1000);
   assert.fixture(listing(h2), before2, 'host2 is back to exactly its previous rules');

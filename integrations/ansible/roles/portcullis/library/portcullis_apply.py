@@ -96,7 +96,8 @@ def main():
             report = json.loads(out.splitlines()[-1]) if out else {}
         except ValueError:
             report = {}
-        result = dict(changed=bool(report.get('changed')), started=True, waiting=False, apply_exit=rc, report=report, stdout=out, stderr=err, confirmed_here=confirmed_here)
+        # A rolled-back or refused apply leaves the firewall as it was.
+        result = dict(changed=bool(report.get('changed')) and rc == 0, started=True, waiting=False, apply_exit=rc, report=report, stdout=out, stderr=err, confirmed_here=confirmed_here)
         if rc != 0 and p['step'] != 'finish':
             why = 'not confirmed; rolled back to the previous rules' if report.get('rolled_back') else 'refused or failed; nothing changed' if rc == 2 else 'failed'
             module.fail_json(msg='portcullis apply exited %d (%s): %s' % (rc, why, err.splitlines()[-1] if err else ''), **result)
