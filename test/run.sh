@@ -19,11 +19,24 @@ command -v git >/dev/null || need+=(git)
 [ -x /usr/share/netfilter-persistent/plugins.d/10-ipset ] || need+=(ipset-persistent)
 # NFLOG capture (tcpdump -i nflog:N) for the drop-logging tests.
 command -v tcpdump >/dev/null || need+=(tcpdump)
+# The Ansible rollout test: ansible-playbook, and sshd run in namespaces.
+command -v ansible-playbook >/dev/null || need+=(ansible-core)
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
-  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null \
-    || { echo "could not install ${need[*]}"; echo "0 passed, 1 failed"; exit 1; }
+  # openssh-server would start sshd on this machine: a policy-rc.d that
+  # denies every service start (exit 101) while installing, removed
+  # afterwards; one already there (Docker images ship one) stays as it is.
+  policy=/usr/sbin/policy-rc.d
+  ours=
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\n# test/run.sh: no service starts while it installs test tools\nexit 101\n' | $SUDO tee "$policy" >/dev/null && $SUDO chmod 755 "$policy" && ours=1
+  fi
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  installed=$?
+  [ -n "$ours" ] && $SUDO rm -f "$policy"
+  [ "$installed" -eq 0 ] || { echo "could not install ${need[*]}"; echo "0 passed, 1 failed"; exit 1; }
 fi
 
 npm ci --no-audit --no-fund || { echo "npm ci failed"; echo "0 passed, 1 failed"; exit 1; }
