@@ -58,8 +58,8 @@ const DOCKER_POLICY = `<?xml version="1.0" encoding="utf-8"?>
 interface Variant {
   label: string;
   target: HostTarget;
-  /** Adds what another manager puts next to our output. */
-  prepare?(dir: string): void;
+  /** What another manager keeps in /etc/firewalld next to our files. */
+  firewalldOthers?: Record<string, string>;
 }
 
 const VARIANTS: Variant[] = [
@@ -69,16 +69,7 @@ const VARIANTS: Variant[] = [
   {
     label: "firewalld (docker0 in Docker's zone)",
     target: 'firewalld',
-    prepare(dir) {
-      for (const [sub, file, text] of [
-        ['zones', 'docker.xml', DOCKER_ZONE],
-        ['policies', 'docker-forwarding.xml', DOCKER_POLICY],
-      ]) {
-        fs.mkdirSync(path.join(dir, sub), { recursive: true });
-        assert.not.ok(fs.existsSync(path.join(dir, sub, file)), `our tree has its own ${sub}/${file}`);
-        fs.writeFileSync(path.join(dir, sub, file), text);
-      }
-    },
+    firewalldOthers: { 'zones/docker.xml': DOCKER_ZONE, 'policies/docker-forwarding.xml': DOCKER_POLICY },
   },
 ];
 
@@ -88,7 +79,7 @@ for (const p of PROFILES) {
       requireNetns();
       const { dir, remove } = compileFor(v.target, p.file, p.environment);
       try {
-        v.prepare?.(dir);
+        for (const rel of Object.keys(v.firewalldOthers ?? {})) assert.not.ok(fs.existsSync(path.join(dir, rel)), `our tree has its own ${rel}`);
         await withTopology({ prefix: 'pcf', node: [p.node4, p.node6], world: [WORLD4, WORLD6] }, async (t) => {
           const ctr = addContainer(t, p.node4);
           try {
@@ -109,7 +100,7 @@ for (const p of PROFILES) {
             const control = [...(await probeSettled(t, t.world, fromWorld, () => true)), ...(await probeSettled(t, ctr.ns, outbound, () => true))];
             assert.ok(control.every((r) => r.allowed), `topology broken, without a ruleset: ${JSON.stringify(control.filter((r) => !r.allowed))}`);
 
-            const stop = await loadTarget(t, v.target, dir);
+            const stop = await loadTarget(t, v.target, dir, v.firewalldOthers);
             try {
               t.flushNeighbours();
               run('ip', ['-n', ctr.ns, 'neigh', 'flush', 'all']);

@@ -8,6 +8,7 @@ import * as os from 'os';
 import * as path from 'path';
 import * as assert from 'uvu/assert';
 import { HostTarget, LOADERS } from '../../src/verify/targets';
+import { applyFirewalldTree } from '../../src/targets/firewalld/host';
 import { atCleanup, run, runOk, Topology } from '../../src/verify/topology';
 import { runCli } from './cli';
 
@@ -25,7 +26,14 @@ export function compileFor(target: HostTarget, profile: string, environment: str
 }
 
 /** Loads a target's output into t.node as verify does; returns what stops it. */
-export async function loadTarget(t: Topology, target: HostTarget, dir: string): Promise<() => void> {
+/** Loads DIR as verify does; `firewalldOthers` are other managers' files in
+ * the host's /etc/firewalld (firewalld only: the other targets share the
+ * kernel with other managers, which a test sets up itself). */
+export async function loadTarget(t: Topology, target: HostTarget, dir: string, firewalldOthers?: Record<string, string>): Promise<() => void> {
+  if (target === 'firewalld' && firewalldOthers) {
+    const applied = await applyFirewalldTree(t, dir, firewalldOthers);
+    return () => applied.stop();
+  }
   const loaded = await LOADERS[target].load(t, dir);
   return () => loaded.stop?.();
 }

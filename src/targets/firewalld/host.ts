@@ -87,10 +87,11 @@ export function daemonShell(daemon: FirewalldDaemon): HostShell {
  * zones/, ipsets/, policies/) bind-mounted over /etc/firewalld for the
  * daemon only, the daemon started on it, then the tree put live by
  * firewalldLive.apply, the same apply `portcullis apply` runs (our files
- * written, `firewall-cmd --reload`, SET_DEFAULT_ZONE). Fails if the daemon
+ * written, `firewall-cmd --reload`, SET_DEFAULT_ZONE); `others` are other
+ * managers' files already in that /etc/firewalld. Fails if the daemon
  * complained about the tree, or the default zone is not portcullis after.
  * stop() ends the daemon and removes the directory. */
-export async function applyFirewalldTree(t: Topology, dir: string): Promise<{ daemon: FirewalldDaemon; config: string; stop(): void }> {
+export async function applyFirewalldTree(t: Topology, dir: string, others: Record<string, string> = {}): Promise<{ daemon: FirewalldDaemon; config: string; stop(): void }> {
   const config = fs.mkdtempSync(path.join(os.tmpdir(), `pcv-firewalld-${process.pid}-`));
   const removeConfig = atCleanup(() => fs.rmSync(config, { recursive: true, force: true }));
   let daemon: FirewalldDaemon | undefined;
@@ -98,6 +99,9 @@ export async function applyFirewalldTree(t: Topology, dir: string): Promise<{ da
     fs.chmodSync(config, 0o750);
     fs.copyFileSync(STOCK_FIREWALLD_CONF, path.join(config, 'firewalld.conf'));
     for (const d of ['zones', 'ipsets', 'policies', 'services', 'icmptypes', 'helpers']) fs.mkdirSync(path.join(config, d), { mode: 0o755 });
+    // What other managers keep in /etc/firewalld (Docker's zone and policy),
+    // there before portcullis: relative path -> text (tests only).
+    for (const [rel, text] of Object.entries(others)) fs.writeFileSync(path.join(config, rel), text);
     daemon = await startFirewalld(t, config, 60000, { overEtc: true });
     const { firewalldLive } = require('./live') as typeof import('./live');
     firewalldLive.apply(daemonShell(daemon), dir);
