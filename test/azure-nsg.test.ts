@@ -716,4 +716,30 @@ test('limits: more than 1000 security rules is a clear error naming count and li
   assert.is(buildNsg({ ...ir, azure: { load_balancer_probes: false }, rules: rules.slice(0, 998) }).rules.length, 1000);
 });
 
+test('limits at the boundary: 4000 source prefixes in the NSG fit, 4001 are a clear error', () => {
+  // One inbound rule from a set of N single addresses; the ICMP (0.0.0.0/0),
+  // load balancer (AzureLoadBalancer) and deny-all ('*') rules add one source each.
+  const ir = (n: number): IR => {
+    const cidrs = Array.from({ length: n }, (_, i) => ({ family: 'ipv4' as const, base: BigInt(0x0a000000 + i * 2), prefix: 32 }));
+    return {
+      environment: 'edge',
+      catalog: { name: 'synthetic' },
+      host: 'nodes',
+      egress: 'allow',
+      sets: [
+        { name: 'peers_v4', group: 'peers', family: 'ipv4', cidrs },
+        { name: 'nodes_v4', group: 'nodes', family: 'ipv4', cidrs: [{ family: 'ipv4', base: 0xc0000201n, prefix: 32 }] },
+      ],
+      rules: [{ id: 'in-peers-v4-tcp', direction: 'ingress', scope: 'host', family: 'ipv4', transport: 'tcp', source: 'peers_v4', sourceGroup: 'peers', destinationGroup: 'nodes', ports: [{ lo: 22, hi: 22 }], provenance: [], antiLockout: false }],
+      icmp: { ingress: { ipv4: [], ipv6: [] }, egress: { ipv4: [], ipv6: [] } },
+      hostPolicy: { platform: 'none', baseline: [], trustedInterfaces: [], counters: false, nftables: { priority: 0 }, iptables: { hook: 'first' }, firewalld: { interfaces: [] } },
+      features: {},
+      params: {},
+    };
+  };
+  const sources = (plan: ReturnType<typeof buildNsg>) => plan.rules.reduce((n, r) => n + (r.properties.sourceAddressPrefixes ? plan.variables.find(([v]) => r.properties.sourceAddressPrefixes!.text.includes(`'${v}'`))![1].length : 1), 0);
+  assert.is(sources(buildNsg(ir(3997))), 4000, 'exactly at the limit');
+  assert.throws(() => buildNsg(ir(3998)), (e: unknown) => e instanceof AzureLimitError && e.problems[0].limit === 'sourceAddressPrefixes' && e.problems[0].count === 4001 && e.problems[0].max === 4000);
+});
+
 test.run();

@@ -19,7 +19,9 @@ import * as ipaddr from 'ipaddr.js';
 import * as yaml from 'js-yaml';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { awsDescription, hclString } from '../src/targets/terraform-aws/render';
+import { AWS_GROUPS_PER_INTERFACE, AWS_RULES_PER_GROUP, awsDescription, awsRules, hclString, packRules } from '../src/targets/terraform-aws/render';
+import { TargetLimitError } from '../src/targets/base';
+import type { IR } from '../src/ir/types';
 import { compile } from '../src/compile';
 import { allows, Flow, loadModule, SgModule, AWS_DESCRIPTION } from './helpers/aws-sg-model';
 import { fixture, ROOT, runCli } from './helpers/cli';
@@ -570,6 +572,30 @@ test('keys survive a catalog rule renamed, a group renamed and two rules merged:
   }
   // The group rename does change what the rules say about themselves (in place).
   assert.is.not(render(profileForGroup, renamedGroup)['main.tf'], before);
+});
+
+test('quota at the boundary: 300 inbound IPv4 rules fit in 5 groups of 60, 301 fail naming both numbers', () => {
+  // One inbound rule from N single addresses on one port: N AWS rules, plus
+  // the egress allow-all rules (outbound, not counted here).
+  const ir = (n: number): IR => ({
+    environment: 'edge',
+    catalog: { name: 'synthetic' },
+    host: 'nodes',
+    egress: 'allow',
+    sets: [{ name: 'peers_v4', group: 'peers', family: 'ipv4', cidrs: Array.from({ length: n }, (_, i) => ({ family: 'ipv4' as const, base: BigInt(0x0a000000 + i * 2), prefix: 32 })) }],
+    rules: [{ id: 'in-peers-v4-tcp', direction: 'ingress', scope: 'host', family: 'ipv4', transport: 'tcp', source: 'peers_v4', sourceGroup: 'peers', destinationGroup: 'nodes', ports: [{ lo: 22, hi: 22 }], provenance: [], antiLockout: false }],
+    icmp: { ingress: { ipv4: [], ipv6: [] }, egress: { ipv4: [], ipv6: [] } },
+    hostPolicy: { platform: 'none', baseline: [], trustedInterfaces: [], counters: false, nftables: { priority: 0 }, iptables: { hook: 'first' }, firewalld: { interfaces: [] } },
+    features: {},
+    params: {},
+  });
+  const max = AWS_RULES_PER_GROUP * AWS_GROUPS_PER_INTERFACE;
+  const fits = packRules(ir(max), awsRules(ir(max)));
+  assert.equal(fits.map((p) => p.count.ingress.ipv4), [60, 60, 60, 60, 60]);
+  assert.throws(
+    () => packRules(ir(max + 1), awsRules(ir(max + 1))),
+    (e: unknown) => e instanceof TargetLimitError && /needs 301 inbound IPv4 security group rules, .*60 per group x 5 groups = 300/.test((e as Error).message),
+  );
 });
 
 test.run();
