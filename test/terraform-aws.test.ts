@@ -598,4 +598,53 @@ test('quota at the boundary: 300 inbound IPv4 rules fit in 5 groups of 60, 301 f
   );
 });
 
+test('prefix lists: terraform.prefix_lists puts a group in managed prefix lists; the same flows as the CIDR rules, counted by max entries', async () => {
+  const base = EXAMPLE.replace('admins:      [198.51.100.0/24,', 'admins:      [198.51.100.0/24, 203.0.113.0/28,');
+  assert.is.not(base, EXAMPLE);
+  const withLists = base.replace(/^terraform: \{ (.*) \}$/m, 'terraform: { $1, prefix_lists: [admins] }');
+  assert.is.not(withLists, base, 'test setup: the terraform block');
+  const plain = render(base);
+  const lists = render(withLists);
+  assert.match(lists['main.tf'], /^resource "aws_ec2_managed_prefix_list" "admins_v4" \{$/m);
+  assert.match(lists['main.tf'], /^  max_entries    = 2$/m);
+  assert.not.match(lists['main.tf'], /cidr = "203\.0\.113\.0\/28"/, 'no admin address in a rule');
+  const fmt = fmtCheck(writeModule(lists, 'pl-fmt'));
+  assert.is(fmt.code, 0, fmt.out);
+  // Terraform's own reading of the new list: one rule per port range and list.
+  const pl = consoleEval(lists['main.tf'], '{ for r in local.ingress_prefix_lists : r.key => r.pl }');
+  assert.is(pl['tcp/22/pl:admins_v4'], 'admins_v4');
+  assert.is(pl['tcp/22/pl:admins_v6'], 'admins_v6');
+  const a = await loadModule(writeModule(plain, 'pl-a'));
+  const b = await loadModule(writeModule(lists, 'pl-b'));
+  // AWS counts a prefix list reference as its max entries: the same totals.
+  const counts = (m: SgModule) => (m.rules.filter((r) => r.direction === 'ingress' && (r.cidrIpv4 || r.prefixList?.family === 'ipv4')).reduce((n, r) => n + (r.prefixList ? r.prefixList.maxEntries : 1), 0));
+  assert.is(counts(b), counts(a));
+  const quotaLines = (t: string) => t.split('\n').filter((l) => /^#   nodes(_\d)?: in /.test(l));
+  assert.equal(quotaLines(lists['main.tf']), quotaLines(plain['main.tf']), 'the quota summary counts max entries');
+  const members = ['10.20.0.11', '10.20.0.12', '10.20.0.13'];
+  const peers = ['198.51.100.0', '198.51.100.255', '203.0.113.0', '203.0.113.15', '203.0.113.16', '2001:db8:ad::1', '2001:db8:ae::1', '192.0.2.9', '10.20.0.11'];
+  const ports = [...new Set([21, 22, 23, 80, 443, 2101, 2181, 4021, 4853, 12345, 12346])];
+  let checked = 0;
+  const diffs: string[] = [];
+  for (const peer of peers)
+    for (const direction of ['ingress', 'egress'] as const)
+      for (const protocol of ['tcp', 'udp'] as const)
+        for (const port of ports) {
+          const f: Flow = { direction, peer, protocol, port };
+          checked++;
+          if (!!allows(a, f, members) !== !!allows(b, f, members)) diffs.push(`${direction} ${protocol} ${peer}:${port}`);
+        }
+  assert.equal(diffs, []);
+  assert.ok(checked > 300);
+  // An unknown group, or the nodes themselves, is a positioned error.
+  for (const [bad, msg] of [
+    ['prefix_lists: [admin]', /unknown group 'admin' in terraform\.prefix_lists/],
+    ['prefix_lists: [nodes]', /'nodes' is the host group/],
+  ] as const) {
+    const r = compile({ profile: { path: 'p.yaml', text: withLists.replace('prefix_lists: [admins]', bad) }, targets: ['terraform-aws'] });
+    assert.is(r.ok, false);
+    if (!r.ok) assert.match(r.diagnostics[0].message, msg);
+  }
+});
+
 test.run();

@@ -122,6 +122,6 @@ export interface IR {
   /** Enabled features and resolved params, for headers and review. */
   features: Record<string, boolean>;
   params: Record<string, PortRange>;
-  terraform?: { vpc_id?: string; name?: string };
+  terraform?: { vpc_id?: string; name?: string; prefix_lists?: string[] };
   azure?: { nsg_name?: string; location?: string; load_balancer_probes?: boolean; node_asg?: string };
 }

@@ -28,7 +28,7 @@ export interface Profile {
   /** Inbound flows the site adds (profile `extra_ingress`: a monitoring or
    * backup agent that must reach the nodes). */
   extraIngress: ExtraIngress[];
-  terraform?: { vpc_id?: string; name?: string };
+  terraform?: { vpc_id?: string; name?: string; prefix_lists?: string[] };
   azure?: { nsg_name?: string; location?: string; load_balancer_probes?: boolean; node_asg?: string };
   /** How the host targets fit the host (profile `host`), defaults applied. */
   host: HostOptions;
@@ -81,7 +81,7 @@ interface RawProfile {
   egress: 'allow' | 'restrict';
   extra_egress?: { to: string[]; ports: (string | number)[]; transport: 'tcp' | 'udp'; description?: string }[];
   extra_ingress?: { from: string[]; ports: (string | number)[]; transport: 'tcp' | 'udp'; description?: string }[];
-  terraform?: { vpc_id?: string; name?: string };
+  terraform?: { vpc_id?: string; name?: string; prefix_lists?: string[] };
   azure?: { nsg_name?: string; location?: string; load_balancer_probes?: boolean; node_asg?: string };
   host?: { platform?: Platform; trusted_interfaces?: string[]; log?: { drops?: boolean; rate?: string; group?: number }; counters?: boolean };
   nftables?: { priority?: number };
@@ -209,6 +209,13 @@ export function loadProfile(source: SourceText, catalog: Catalog): Profile {
       description: e.description,
       path: ['extra_ingress', i],
     });
+  });
+  // terraform.prefix_lists names catalog groups; never the nodes (they are
+  // the security group's members, not addresses in a rule).
+  (Array.isArray(raw.terraform?.prefix_lists) ? raw.terraform!.prefix_lists : []).forEach((name, i) => {
+    if (typeof name !== 'string') return;
+    if (!catalog.groups.has(name)) err(['terraform', 'prefix_lists', i], `unknown group '${name}' in terraform.prefix_lists`, `catalog '${catalog.name}' has no such group; ${suggestion(name, groupNames)}`);
+    else if (name === catalog.host) err(['terraform', 'prefix_lists', i], `'${name}' is the host group: its members carry the security group, and node-to-node rules reference the group itself`, 'list only peer groups (admins, users, ...)');
   });
   // An interface cannot both be left to other managers and bound to zone portcullis.
   const trusted = Array.isArray(raw.host?.trusted_interfaces) ? raw.host!.trusted_interfaces : [];

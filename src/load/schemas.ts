@@ -278,6 +278,12 @@ export const profileSchema = {
       properties: {
         vpc_id: { type: 'string', pattern: '^vpc-[0-9a-f]{8,17}$' },
         name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,200}$' },
+        prefix_lists: {
+          type: 'array',
+          items: identifier,
+          uniqueItems: true,
+          description: "Groups whose addresses go into an AWS managed prefix list (one per family) that the rules reference, instead of one rule per address: AWS counts such a rule as the list's max entries.",
+        },
       },
     },
     azure: {

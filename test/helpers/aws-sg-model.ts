@@ -27,6 +27,8 @@ export interface SgRule {
   cidrIpv6?: string;
   /** Resource name of the referenced group. */
   referenced?: string;
+  /** The entries (CIDRs) and max entries of the referenced managed prefix list. */
+  prefixList?: { name: string; family: 'ipv4' | 'ipv6'; cidrs: string[]; maxEntries: number };
   description: string;
 }
 
@@ -123,6 +125,7 @@ function evalExpr(expr: string, scope: Scope): Value {
     if (!(m[1] in scope.vars)) throw new Error(`no value for var.${m[1]}`);
     return scope.vars[m[1]];
   }
+  if ((m = expr.match(new RegExp(`^aws_ec2_managed_prefix_list\\.(${IDENT})\\.id$`)))) return { ref: `pl:${m[1]}` };
   if ((m = expr.match(new RegExp(`^aws_security_group\\.(${IDENT})\\.id$`)))) {
     if (!scope.resources.has(m[1])) throw new Error(`no resource aws_security_group.${m[1]}`);
     return { ref: m[1] };
@@ -207,7 +210,7 @@ export async function loadModule(dir: string, vars: Record<string, Value> = {}):
       if (def !== undefined && !(name in defaults)) defaults[name] = def;
     }
   }
-  const known = new Set(['aws_security_group', 'aws_vpc_security_group_ingress_rule', 'aws_vpc_security_group_egress_rule']);
+  const known = new Set(['aws_security_group', 'aws_vpc_security_group_ingress_rule', 'aws_vpc_security_group_egress_rule', 'aws_ec2_managed_prefix_list']);
   for (const t of Object.keys(resources)) if (!known.has(t)) throw new Error(`unexpected resource type ${t}`);
   for (const v of Object.keys(vars)) if (!declared.has(v)) throw new Error(`var.${v} given but not declared`);
 
@@ -228,13 +231,29 @@ export async function loadModule(dir: string, vars: Record<string, Value> = {}):
   }
   if (new Set([...groups.values()].map((g) => g.name)).size !== groups.size) throw new Error('two security groups share a name');
 
+  // Managed prefix lists: entries within max_entries, one family, no repeats.
+  const prefixLists = new Map<string, NonNullable<SgRule['prefixList']>>();
+  for (const [name, body] of Object.entries(resources.aws_ec2_managed_prefix_list ?? {})) {
+    for (const k of Object.keys(body)) if (!['name', 'address_family', 'max_entries', 'tags', 'entry'].includes(k)) throw new Error(`aws_ec2_managed_prefix_list.${name}: unexpected ${k}`);
+    const fam = str(evalValue(body.address_family, scope), 'address_family');
+    if (fam !== 'IPv4' && fam !== 'IPv6') throw new Error(`aws_ec2_managed_prefix_list.${name}: address_family ${fam}`);
+    const family = fam === 'IPv4' ? 'ipv4' : 'ipv6';
+    const maxEntries = num(evalValue(body.max_entries, scope), 'max_entries')!;
+    const entries = (Array.isArray(body.entry) ? body.entry : []) as Record<string, Value>[];
+    const cidrs = entries.map((e) => str(evalValue(e.cidr, scope), 'entry.cidr'));
+    for (const c of cidrs) checkCidr(c, family, `aws_ec2_managed_prefix_list.${name}`);
+    if (new Set(cidrs).size !== cidrs.length) throw new Error(`aws_ec2_managed_prefix_list.${name}: an entry twice`);
+    if (cidrs.length > maxEntries) throw new Error(`aws_ec2_managed_prefix_list.${name}: ${cidrs.length} entries over max_entries ${maxEntries}`);
+    prefixLists.set(`pl:${name}`, { name, family, cidrs, maxEntries });
+  }
+
   const rules: SgRule[] = [];
   for (const [type, direction] of [
     ['aws_vpc_security_group_ingress_rule', 'ingress'],
     ['aws_vpc_security_group_egress_rule', 'egress'],
   ] as const) {
     for (const [name, body] of Object.entries(resources[type] ?? {})) {
-      const allowedAttrs = ['lifecycle', 'for_each', 'security_group_id', 'description', 'ip_protocol', 'from_port', 'to_port', 'cidr_ipv4', 'cidr_ipv6', 'referenced_security_group_id'];
+      const allowedAttrs = ['lifecycle', 'for_each', 'security_group_id', 'description', 'ip_protocol', 'from_port', 'to_port', 'cidr_ipv4', 'cidr_ipv6', 'referenced_security_group_id', 'prefix_list_id'];
       for (const k of Object.keys(body)) if (!allowedAttrs.includes(k)) throw new Error(`${type}.${name}: unexpected ${k}`);
       for (const [key, value] of forEach(body.for_each, scope)) {
         const s: Scope = { ...scope, each: { key, value } };
@@ -246,8 +265,10 @@ export async function loadModule(dir: string, vars: Record<string, Value> = {}):
         if (referenced !== null && (!isRef(referenced) || !groups.has(referenced.ref))) throw new Error(`${where}: referenced group unknown`);
         const cidrIpv4 = at('cidr_ipv4');
         const cidrIpv6 = at('cidr_ipv6');
-        const peers = [cidrIpv4, cidrIpv6, referenced].filter((x) => x !== null);
-        if (peers.length !== 1) throw new Error(`${where}: needs exactly one of cidr_ipv4, cidr_ipv6, referenced_security_group_id`);
+        const pl = at('prefix_list_id');
+        if (pl !== null && (!isRef(pl) || !prefixLists.has(pl.ref))) throw new Error(`${where}: prefix list unknown`);
+        const peers = [cidrIpv4, cidrIpv6, referenced, pl].filter((x) => x !== null);
+        if (peers.length !== 1) throw new Error(`${where}: needs exactly one of cidr_ipv4, cidr_ipv6, referenced_security_group_id, prefix_list_id`);
         if (cidrIpv4 !== null) checkCidr(str(cidrIpv4, 'cidr_ipv4'), 'ipv4', where);
         if (cidrIpv6 !== null) checkCidr(str(cidrIpv6, 'cidr_ipv6'), 'ipv6', where);
         const protocol = str(at('ip_protocol'), 'ip_protocol');
@@ -275,6 +296,7 @@ export async function loadModule(dir: string, vars: Record<string, Value> = {}):
           cidrIpv4: cidrIpv4 === null ? undefined : (cidrIpv4 as string),
           cidrIpv6: cidrIpv6 === null ? undefined : (cidrIpv6 as string),
           referenced: referenced === null ? undefined : (referenced as Ref).ref,
+          prefixList: pl === null ? undefined : prefixLists.get((pl as Ref).ref),
           description,
         });
       }
@@ -284,14 +306,17 @@ export async function loadModule(dir: string, vars: Record<string, Value> = {}):
   // What AWS refuses: duplicate rules in a group, and the quotas.
   const seen = new Set<string>();
   for (const r of rules) {
-    const sig = [r.group, r.direction, r.protocol, r.from, r.to, r.cidrIpv4, r.cidrIpv6, r.referenced].join('|');
+    const sig = [r.group, r.direction, r.protocol, r.from, r.to, r.cidrIpv4, r.cidrIpv6, r.referenced, r.prefixList?.name].join('|');
     if (seen.has(sig)) throw new Error(`duplicate rule in ${r.group}: ${r.key}`);
     seen.add(sig);
   }
   for (const g of groups.keys())
     for (const d of ['ingress', 'egress'] as const)
       for (const fam of ['ipv4', 'ipv6'] as const) {
-        const n = rules.filter((r) => r.group === g && r.direction === d && (r.referenced || (fam === 'ipv4' ? r.cidrIpv4 : r.cidrIpv6))).length;
+        // A prefix list reference counts as the list's max entries (AWS's rule).
+        const n = rules
+          .filter((r) => r.group === g && r.direction === d)
+          .reduce((sum, r) => sum + (r.prefixList ? (r.prefixList.family === fam ? r.prefixList.maxEntries : 0) : r.referenced || (fam === 'ipv4' ? r.cidrIpv4 : r.cidrIpv6) ? 1 : 0), 0);
         if (n > RULES_PER_GROUP) throw new Error(`${g}: ${n} ${d} ${fam} rules, over the quota of ${RULES_PER_GROUP}`);
       }
 
@@ -342,6 +367,7 @@ export function allows(mod: SgModule, flow: Flow, members: string[]): SgRule | u
     }
     if (r.cidrIpv4) return inCidr(peer, r.cidrIpv4);
     if (r.cidrIpv6) return inCidr(peer, r.cidrIpv6);
+    if (r.prefixList) return r.prefixList.cidrs.some((c) => inCidr(peer, c));
     // A referenced group matches its members (all nodes carry every attached group).
     return isMember && mod.attached.includes(r.referenced!);
   });

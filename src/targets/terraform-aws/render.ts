@@ -116,7 +116,7 @@ const SUFFIX: Record<Family, string> = { ipv4: 'v4', ipv6: 'v6' };
 
 type Direction = 'ingress' | 'egress';
 /** Which resource (and so which peer attribute) a rule belongs to. */
-type Kind = 'ipv4' | 'ipv6' | 'nodes';
+type Kind = 'ipv4' | 'ipv6' | 'nodes' | 'prefix';
 
 /** One AWS security group rule. */
 export interface AwsRule {
@@ -128,6 +128,10 @@ export interface AwsRule {
   to: number | null;
   /** CIDR for ipv4/ipv6 kinds. */
   cidr?: string;
+  /** Prefix list (the address set's name) for the prefix kind, its family
+   * and size: AWS counts a rule that references a prefix list as the
+   * list's max entries. */
+  prefixList?: { name: string; family: Family; maxEntries: number };
   description: string;
   /** Security group resource name ("nodes", "nodes_2", …), set by packing. */
   sg: string;
@@ -138,6 +142,7 @@ export interface AwsRule {
 }
 
 function weight(r: AwsRule): Record<Family, number> {
+  if (r.prefixList) return { ipv4: r.prefixList.family === 'ipv4' ? r.prefixList.maxEntries : 0, ipv6: r.prefixList.family === 'ipv6' ? r.prefixList.maxEntries : 0 };
   return { ipv4: r.kind === 'ipv6' ? 0 : 1, ipv6: r.kind === 'ipv4' ? 0 : 1 };
 }
 
@@ -167,6 +172,7 @@ function portsText(ports: readonly PortRange[]): string {
 /** Every AWS rule the policy needs, in listing order (IR order). */
 export function awsRules(ir: IR): AwsRule[] {
   const restrict = ir.egress === 'restrict';
+  const prefixGroups = new Set(ir.terraform?.prefix_lists ?? []);
   const setsByName = new Map(ir.sets.map((s) => [s.name, s]));
   const out: AwsRule[] = [];
   const host = ir.rules.filter((r) => r.scope === 'host' && (r.direction === 'ingress' || restrict));
@@ -225,6 +231,24 @@ export function awsRules(ir: IR): AwsRule[] {
     const set = setsByName.get((r.direction === 'ingress' ? r.source : r.destination)!);
     if (!set) throw new Error(`internal: rule ${r.id} names an unknown address set`);
     const heading = oneLine(`${r.id}: ${arrow}, ${r.transport} ${portsText(r.ports)} (${citeRows(r.provenance)})`);
+    if (prefixGroups.has(set.group)) {
+      // The group's addresses are a managed prefix list: one rule per port range.
+      for (const range of r.ports)
+        out.push({
+          key: `${r.transport}/${formatPortRange(range)}/pl:${set.name}`,
+          direction: r.direction,
+          kind: 'prefix',
+          protocol: r.transport,
+          from: range.lo,
+          to: range.hi,
+          prefixList: { name: set.name, family: set.family, maxEntries: set.cidrs.length },
+          description: describe(r.id, rowsFor(r.provenance, range)),
+          sg: '',
+          tier: 2,
+          heading,
+        });
+      continue;
+    }
     // Address-major: one address's rules are contiguous lines.
     for (const cidr of set.cidrs)
       for (const range of r.ports)
@@ -293,7 +317,7 @@ function dedupe(rules: AwsRule[]): AwsRule[] {
   const seen = new Map<string, AwsRule>();
   const out: AwsRule[] = [];
   for (const r of rules) {
-    const sig = [r.direction, r.kind, r.protocol, r.from, r.to, r.cidr ?? 'self'].join('|');
+    const sig = [r.direction, r.kind, r.protocol, r.from, r.to, r.cidr ?? r.prefixList?.name ?? 'self'].join('|');
     const first = seen.get(sig);
     if (first) {
       first.description = awsDescription(`${first.description} + ${r.description}`);
@@ -375,9 +399,11 @@ const LISTS: { direction: Direction; kind: Kind; local: string; title: string }[
   { direction: 'ingress', kind: 'ipv4', local: 'ingress_ipv4', title: 'Inbound from IPv4 addresses' },
   { direction: 'ingress', kind: 'ipv6', local: 'ingress_ipv6', title: 'Inbound from IPv6 addresses' },
   { direction: 'ingress', kind: 'nodes', local: 'ingress_nodes', title: "Inbound from the nodes (members of the nodes' security group)" },
+  { direction: 'ingress', kind: 'prefix', local: 'ingress_prefix_lists', title: 'Inbound from the managed prefix lists (terraform.prefix_lists)' },
   { direction: 'egress', kind: 'ipv4', local: 'egress_ipv4', title: 'Outbound to IPv4 addresses' },
   { direction: 'egress', kind: 'ipv6', local: 'egress_ipv6', title: 'Outbound to IPv6 addresses' },
   { direction: 'egress', kind: 'nodes', local: 'egress_nodes', title: "Outbound to the nodes (members of the nodes' security group)" },
+  { direction: 'egress', kind: 'prefix', local: 'egress_prefix_lists', title: 'Outbound to the managed prefix lists (terraform.prefix_lists)' },
 ];
 
 export function renderTerraformAws(ir: IR): OutputFile[] {
@@ -419,11 +445,16 @@ export function renderTerraformAws(ir: IR): OutputFile[] {
         ['to_port', r.to],
       ];
       if (r.cidr !== undefined) fields.push(['cidr', r.cidr]);
+      if (r.prefixList) fields.push(['pl', r.prefixList.name]);
       fields.push(['description', r.description]);
       g.lines.push(`{ ${fields.map(([k, v]) => `${k} = ${hclValue(v)}`).join(', ')} },`);
     }
     const peer: [string, string] =
-      l.kind === 'nodes' ? ['referenced_security_group_id', 'aws_security_group.nodes.id'] : [l.kind === 'ipv4' ? 'cidr_ipv4' : 'cidr_ipv6', 'each.value.cidr'];
+      l.kind === 'nodes'
+        ? ['referenced_security_group_id', 'aws_security_group.nodes.id']
+        : l.kind === 'prefix'
+          ? ['prefix_list_id', 'local.prefix_list_ids[each.value.pl]']
+          : [l.kind === 'ipv4' ? 'cidr_ipv4' : 'cidr_ipv6', 'each.value.cidr'];
     return {
       ...l,
       resource: l.direction === 'ingress' ? 'aws_vpc_security_group_ingress_rule' : 'aws_vpc_security_group_egress_rule',
@@ -441,6 +472,24 @@ export function renderTerraformAws(ir: IR): OutputFile[] {
     };
   }).filter((l) => l.count > 0);
 
+  // Managed prefix lists: one per (group, family) that a rule references,
+  // one entry block per address (adding an address adds one block), sized
+  // to its addresses (what AWS counts against the group's quota).
+  const listed = new Map<string, NonNullable<AwsRule['prefixList']>>();
+  for (const r of rules) if (r.prefixList) listed.set(r.prefixList.name, r.prefixList);
+  const prefixLists = ir.sets
+    .filter((x) => listed.has(x.name))
+    .map((x) => ({
+      name: x.name,
+      attrs: align([
+        ['name', `"\${var.name}-${x.name.replace(/_/g, '-')}"`],
+        ['address_family', hclString(x.family === 'ipv4' ? 'IPv4' : 'IPv6')],
+        ['max_entries', String(x.cidrs.length)],
+      ]),
+      tag: `"\${var.name}-${x.name.replace(/_/g, '-')}"`,
+      entries: x.cidrs.map((c) => align([['cidr', hclString(formatCidr(c))], ['description', hclString(awsDescription(`group ${x.group}`))]])),
+    }));
+
   const offHost = ir.rules
     .filter((r) => r.scope === 'off-host')
     .flatMap((r) => commentLines(`${r.id}: ${r.sourceGroup} -> ${r.destinationGroup} ${r.transport} ${portsText(r.ports)} (${citeRows(r.provenance)})`));
@@ -453,6 +502,8 @@ export function renderTerraformAws(ir: IR): OutputFile[] {
     split: parts.length > 1,
     sgs,
     sgIds: align(parts.map((p) => [p.name, `aws_security_group.${p.name}.id`])),
+    prefixLists,
+    prefixListIds: prefixLists.length ? align(prefixLists.map((p) => [p.name, `aws_ec2_managed_prefix_list.${p.name}.id`])) : [],
     ruleOutputs: (['ingress', 'egress'] as Direction[]).map((d) => ({
       direction: d,
       resourceType: d === 'ingress' ? 'aws_vpc_security_group_ingress_rule' : 'aws_vpc_security_group_egress_rule',
