@@ -132,7 +132,11 @@ export interface AwsRule {
    * and size: AWS counts a rule that references a prefix list as the
    * list's max entries. */
   prefixList?: { name: string; family: Family; maxEntries: number };
-  description: string;
+  /** The rule's description, made on demand (descriptionOf): a profile over
+   * the quota fails before 100,000 descriptions are written. */
+  describe: () => string;
+  /** Rules that allow the same and were merged into this one (dedupe). */
+  merged?: (() => string)[];
   /** Security group resource name ("nodes", "nodes_2", …), set by packing. */
   sg: string;
   /** Packing order class: baseline, node-to-node, per-address. */
@@ -221,7 +225,7 @@ export function awsRules(ir: IR): AwsRule[] {
           protocol: s.transport,
           from: range.lo,
           to: range.hi,
-          description: describe(name, rowsFor(s.provenance, range)),
+          describe: () => describe(name, rowsFor(s.provenance, range)),
           sg: '',
           tier: 1,
           heading,
@@ -242,7 +246,7 @@ export function awsRules(ir: IR): AwsRule[] {
           from: range.lo,
           to: range.hi,
           prefixList: { name: set.name, family: set.family, maxEntries: set.cidrs.length },
-          description: describe(r.id, rowsFor(r.provenance, range)),
+          describe: () => describe(r.id, rowsFor(r.provenance, range)),
           sg: '',
           tier: 2,
           heading,
@@ -260,7 +264,7 @@ export function awsRules(ir: IR): AwsRule[] {
           from: range.lo,
           to: range.hi,
           cidr: formatCidr(cidr),
-          description: describe(r.id, rowsFor(r.provenance, range)),
+          describe: () => describe(r.id, rowsFor(r.provenance, range)),
           sg: '',
           tier: 2,
           heading,
@@ -282,7 +286,7 @@ export function awsRules(ir: IR): AwsRule[] {
         from: type,
         to: -1,
         cidr: ANY[family],
-        description: awsDescription(`${name} ${t} (type ${type}) - ICMP${family === 'ipv6' ? 'v6' : ''} that ${family === 'ipv4' ? 'IPv4' : 'IPv6'} needs`),
+        describe: () => awsDescription(`${name} ${t} (type ${type}) - ICMP${family === 'ipv6' ? 'v6' : ''} that ${family === 'ipv4' ? 'IPv4' : 'IPv6'} needs`),
         sg: '',
         tier: 0,
         heading,
@@ -301,7 +305,7 @@ export function awsRules(ir: IR): AwsRule[] {
         from: null,
         to: null,
         cidr: ANY[family],
-        description: awsDescription(`egress-all-${SUFFIX[family]} - outbound open (profile egress: allow)`),
+        describe: () => awsDescription(`egress-all-${SUFFIX[family]} - outbound open (profile egress: allow)`),
         sg: '',
         tier: 0,
         heading: `egress-all-${SUFFIX[family]}: outbound open (egress: allow; Terraform removes the AWS default rule)`,
@@ -320,13 +324,20 @@ function dedupe(rules: AwsRule[]): AwsRule[] {
     const sig = [r.direction, r.kind, r.protocol, r.from, r.to, r.cidr ?? r.prefixList?.name ?? 'self'].join('|');
     const first = seen.get(sig);
     if (first) {
-      first.description = awsDescription(`${first.description} + ${r.description}`);
+      (first.merged ??= []).push(r.describe);
       continue;
     }
     seen.set(sig, r);
     out.push(r);
   }
   return out;
+}
+
+/** A rule's description: its own, then each merged rule's, cut to what AWS accepts. */
+export function descriptionOf(r: AwsRule): string {
+  let d = r.describe();
+  for (const m of r.merged ?? []) d = awsDescription(`${d} + ${m()}`);
+  return d;
 }
 
 // ---------------------------------------------------------------- quotas
@@ -446,7 +457,7 @@ export function renderTerraformAws(ir: IR): OutputFile[] {
       ];
       if (r.cidr !== undefined) fields.push(['cidr', r.cidr]);
       if (r.prefixList) fields.push(['pl', r.prefixList.name]);
-      fields.push(['description', r.description]);
+      fields.push(['description', descriptionOf(r)]);
       g.lines.push(`{ ${fields.map(([k, v]) => `${k} = ${hclValue(v)}`).join(', ')} },`);
     }
     const peer: [string, string] =
