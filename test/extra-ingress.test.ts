@@ -82,4 +82,13 @@ test('verify: the kernel lets exactly the extra inbound flows in (nftables, ipta
   assert.match(r.stdout, /192\.0\.2\.50|extra_ingress_1/);
 });
 
+test('lint reads extra_ingress addresses like any group\'s: a documentation range is noted at its own line and column', () => {
+  const r = runCli(['lint', '--profile', FILE]);
+  assert.is(r.code, 0, r.stderr);
+  const lines = TEXT.split('\n');
+  const line = lines.findIndex((l) => l.includes('203.0.113.0/28')) + 1;
+  const col = lines[line - 1].indexOf('203.0.113.0/28') + 1;
+  assert.match(r.stderr + r.stdout, new RegExp(`extra-ingress\\.yaml:${line}:${col}: note: '203\\.0\\.113\\.0/28' in group 'extra_ingress_2' is inside the documentation range 203\\.0\\.113\\.0/24`));
+});
+
 test.run();

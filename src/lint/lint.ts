@@ -217,6 +217,12 @@ export function lint(loaded: Loaded, options: LintOptions = {}): LintReport {
     list.forEach((a, index) =>
       entries.push({ group, text: a.text, cidr: a.cidr, range: cidrRange(a.cidr), location: locate(profile.doc, a.path), origin: 'profile', index }),
     );
+  // The addresses of extra_ingress / extra_egress entries: each entry is a
+  // group of its own (extra_ingress_N), linted like any group's addresses.
+  for (const x of [...profile.extraIngress.map((e) => ({ group: e.group, addrs: e.from })), ...profile.extraEgress.map((e) => ({ group: e.group, addrs: e.to }))])
+    x.addrs.forEach((a, index) =>
+      entries.push({ group: x.group, text: a.text, cidr: a.cidr, range: cidrRange(a.cidr), location: locate(profile.doc, a.path), origin: 'profile', index }),
+    );
   const rawGroups = (catalog.doc.value as { groups?: Record<string, { default?: string[] }> }).groups ?? {};
   for (const [group, g] of catalog.groups) {
     if (profile.groups.has(group)) continue;
