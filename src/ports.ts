@@ -26,6 +26,18 @@ export function mergePorts(ranges: PortRange[]): PortRange[] {
   return out;
 }
 
+/** The ports in both lists, merged (any order, overlaps allowed). */
+export function intersectPorts(a: PortRange[], b: PortRange[]): PortRange[] {
+  const out: PortRange[] = [];
+  for (const x of a)
+    for (const y of b) {
+      const lo = Math.max(x.lo, y.lo);
+      const hi = Math.min(x.hi, y.hi);
+      if (lo <= hi) out.push({ lo, hi });
+    }
+  return mergePorts(out);
+}
+
 export function formatPortRange(r: PortRange, sep = '-'): string {
   return r.lo === r.hi ? String(r.lo) : `${r.lo}${sep}${r.hi}`;
 }

@@ -103,50 +103,35 @@ export function buildIR(catalog: Catalog, profile: Profile): IR {
   }
 
   // What the profile adds: each extra_egress entry is a rule from the nodes
-  // to a group of its own, cited as row N of the profile's list.
+  // to a group of its own, each extra_ingress entry one from a group of its
+  // own to the nodes, cited as row N of the profile's list (table P / PI).
   const ruleIds = new Set(catalog.rules.map((r) => r.id));
-  for (const e of profile.extraEgress) {
+  const profileEntries = [
+    ...profile.extraEgress.map((e) => ({ e, key: 'extra_egress', table: PROFILE_TABLE, addrs: e.to, egress: true })),
+    ...profile.extraIngress.map((e) => ({ e, key: 'extra_ingress', table: PROFILE_INGRESS_TABLE, addrs: e.from, egress: false })),
+  ];
+  for (const { e, key, table, addrs, egress } of profileEntries) {
     const { group } = e;
     // The loader reserves these names in every catalog; a clash here would
     // let the profile replace a catalog group's addresses.
-    if (groups.has(group) || ruleIds.has(e.ruleId)) throw new Error(`internal: extra_egress name '${group}' / '${e.ruleId}' is taken by the catalog`);
-    groups.set(group, e.to.map((a) => a.cidr));
+    if (groups.has(group) || ruleIds.has(e.ruleId)) throw new Error(`internal: ${key} name '${group}' / '${e.ruleId}' is taken by the catalog`);
+    groups.set(group, addrs.map((a) => a.cidr));
+    const [from, to] = egress ? [catalog.host, group] : [group, catalog.host];
     const rule: CatalogRule = {
       id: e.ruleId,
-      table: PROFILE_TABLE,
+      table,
       row: e.row,
       cells: {},
-      service: e.description ?? `extra egress ${e.row}`,
+      service: e.description ?? `${key.replace('_', ' ')} ${e.row}`,
       description: e.description ?? '',
       ports: e.ports.map((range) => ({ kind: 'range', range })),
       transport: e.transport,
-      from: [{ group: catalog.host }],
-      to: [{ group }],
+      from: [{ group: from }],
+      to: [{ group: to }],
       antiLockout: false,
       path: e.path,
     };
-    active.push({ rule, from: [catalog.host], to: [group], ports: mergePorts(e.ports) });
-  }
-  // And each extra_ingress entry a rule from a group of its own to the nodes.
-  for (const e of profile.extraIngress) {
-    const { group } = e;
-    if (groups.has(group) || ruleIds.has(e.ruleId)) throw new Error(`internal: extra_ingress name '${group}' / '${e.ruleId}' is taken by the catalog`);
-    groups.set(group, e.from.map((a) => a.cidr));
-    const rule: CatalogRule = {
-      id: e.ruleId,
-      table: PROFILE_INGRESS_TABLE,
-      row: e.row,
-      cells: {},
-      service: e.description ?? `extra ingress ${e.row}`,
-      description: e.description ?? '',
-      ports: e.ports.map((range) => ({ kind: 'range', range })),
-      transport: e.transport,
-      from: [{ group }],
-      to: [{ group: catalog.host }],
-      antiLockout: false,
-      path: e.path,
-    };
-    active.push({ rule, from: [group], to: [catalog.host], ports: mergePorts(e.ports) });
+    active.push({ rule, from: [from], to: [to], ports: mergePorts(e.ports) });
   }
 
   // Every group an enabled rule needs must have addresses.

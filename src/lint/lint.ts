@@ -8,7 +8,7 @@ import type { Loaded } from '../compile';
 import type { Position } from '../diagnostics';
 import type { Catalog, CatalogRule } from '../load/catalog';
 import type { ParsedDoc, PathSeg } from '../load/yaml';
-import { formatPortRange, mergePorts, PortRange } from '../ports';
+import { formatPortRange, intersectPorts, mergePorts, PortRange } from '../ports';
 import { DEFAULT_PHRASES, phraseTable, readPhrase, readPortCell } from '../catalog-import/phrases';
 import { readDirectives } from './directives';
 import { BROAD_V4_PREFIX, BROAD_V6_PREFIX, Level, PRIVILEGED_GROUPS, RULES, ruleById } from './rules';
@@ -87,10 +87,6 @@ function subtractPorts(a: PortRange[], b: PortRange[]): PortRange[] {
     if (lo <= r.hi) out.push({ lo, hi: r.hi });
   }
   return out;
-}
-
-function intersectPorts(a: PortRange[], b: PortRange[]): PortRange[] {
-  return subtractPorts(a, subtractPorts(a, b));
 }
 
 const orList = (xs: string[]) => (xs.length > 1 ? `${xs.slice(0, -1).join(', ')} or ${xs[xs.length - 1]}` : xs.join(''));

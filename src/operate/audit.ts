@@ -13,6 +13,7 @@ import type { Direction, Rule, Transport } from '../ir/types';
 import { formatPortRange, PortRange } from '../ports';
 import { elementarySegments, FAMILIES, TRANSPORTS } from '../analysis/flows';
 import { markdownCell } from '../analysis/markdown';
+import { multisetMinus } from '../targets/live';
 import type { LiveFlowRule, LiveRead } from '../targets/live';
 import { visibleLine } from '../terminal';
 
@@ -167,18 +168,6 @@ function minus(loaded: Loaded, a: LiveFlowRule[], b: LiveFlowRule[]): AuditFlow[
   return out;
 }
 
-/** Lines of a not in b, counting repeats (multiset difference), sorted. */
-function multisetMinus(a: string[], b: string[]): string[] {
-  const left = new Map<string, number>();
-  for (const x of b) left.set(x, (left.get(x) ?? 0) + 1);
-  const out: string[] = [];
-  for (const x of a) {
-    const n = left.get(x) ?? 0;
-    if (n > 0) left.set(x, n - 1);
-    else out.push(x);
-  }
-  return out.sort();
-}
 
 export function compareLive(loaded: Loaded, target: string, environment: string, live: LiveRead, expected: LiveRead): AuditReport {
   const host_allows = minus(loaded, live.flowRules, expected.flowRules);

@@ -131,6 +131,26 @@ export interface LiveTarget {
   readExpected(sh: HostShell, dir: string): LiveRead;
 }
 
+/** Live text (a rule comment, a listing line) on one line: line breaks
+ * become spaces; the printers (visibleLine, markdownCell) quote the rest. */
+export function oneLine(text: string): string {
+  return text.replace(/[\r\n\u0085\u2028\u2029]/g, ' ');
+}
+
+/** Lines of a not in b, counting repeats (multiset difference), sorted:
+ * how live and expected lines compare. */
+export function multisetMinus(a: string[], b: string[]): string[] {
+  const left = new Map<string, number>();
+  for (const x of b) left.set(x, (left.get(x) ?? 0) + 1);
+  const out: string[] = [];
+  for (const x of a) {
+    const n = left.get(x) ?? 0;
+    if (n > 0) left.set(x, n - 1);
+    else out.push(x);
+  }
+  return out.sort();
+}
+
 /** Loaded on demand (apply and audit only). */
 export function liveTarget(name: HostTarget): LiveTarget {
   switch (name) {

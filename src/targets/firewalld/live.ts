@@ -44,7 +44,7 @@ import * as path from 'path';
 import { AddrRange, BITS, Family, FULL_RANGE, mergeRanges, parseAddress, subtractRanges } from '../../addresses';
 import type { Direction, Transport } from '../../ir/types';
 import { mergePorts, parsePortSpec, PortRange } from '../../ports';
-import { HostShell, LiveFlowRule, LiveRead, LiveTarget, runOk, SavedState, ToolRejected } from '../live';
+import { HostShell, LiveFlowRule, LiveRead, LiveTarget, multisetMinus, runOk, SavedState, ToolRejected, oneLine } from '../live';
 import { SET_DEFAULT_ZONE } from './host';
 import { EGRESS_POLICY_NAME, ZONE_NAME } from './render';
 
@@ -455,10 +455,6 @@ function agent(sh: HostShell, args: string[], input?: string): unknown {
 
 // ---------------------------------------------------------------- text
 
-/** One line whatever live text holds (the lead's printer makes the rest visible). */
-function oneLine(text: string): string {
-  return text.replace(/[\r\n\u0085\u2028\u2029]/g, ' ');
-}
 
 /** Rule ids from the XML comments before each group of rules: the first
  * comment after a rule (or at the start) opens a group, and names its rule
@@ -818,16 +814,7 @@ function parseState(s: StateJson): LiveRead {
 // ---------------------------------------------------------------- drift
 
 function listDiff(a: string[], b: string[]): { onlyA: string[]; onlyB: string[] } {
-  const count = new Map<string, number>();
-  for (const x of b) count.set(x, (count.get(x) ?? 0) + 1);
-  const onlyA: string[] = [];
-  for (const x of a) {
-    const n = count.get(x) ?? 0;
-    if (n > 0) count.set(x, n - 1);
-    else onlyA.push(x);
-  }
-  const onlyB = [...count].flatMap(([x, n]) => Array<string>(n).fill(x));
-  return { onlyA: onlyA.sort(), onlyB: onlyB.sort() };
+  return { onlyA: multisetMinus(a, b), onlyB: multisetMinus(b, a) };
 }
 
 const MAX_LISTED = 5;

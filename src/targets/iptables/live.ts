@@ -27,8 +27,8 @@
 import * as path from 'path';
 import { AddrRange, cidrRange, Family, FULL_RANGE, intersectRanges, mergeRanges, parseAddress } from '../../addresses';
 import type { Direction, Transport } from '../../ir/types';
-import { mergePorts, PortRange } from '../../ports';
-import { HostShell, LiveFlowRule, LiveRead, LiveTarget, runOk, SavedState, ToolRejected } from '../live';
+import { intersectPorts, mergePorts, PortRange } from '../../ports';
+import { HostShell, LiveFlowRule, LiveRead, LiveTarget, runOk, SavedState, ToolRejected, oneLine } from '../live';
 import { INPUT_CHAIN, LIVE_COMMANDS, OUTPUT_CHAIN } from './host';
 
 /** The prefix of every set portcullis renders (render.ts, ipsetName). */
@@ -56,10 +56,6 @@ const SEPARATOR = '--- portcullis: next listing ---';
 /** LOAD_SCRIPT, then the three listings read() reads, separated. */
 const EXPECTED_SCRIPT = `${LOAD_SCRIPT} && iptables-save -c -t filter && echo '${SEPARATOR}' && ip6tables-save -c -t filter && echo '${SEPARATOR}' && ipset save`;
 
-/** One line whatever a comment holds (the lead's printer makes the rest visible). */
-function oneLine(text: string): string {
-  return text.replace(/[\r\n\u0085\u2028\u2029]/g, ' ');
-}
 
 /** Runs argv; on failure throws ToolRejected naming `what` (not a long
  * script) with the tool's own message. */
@@ -405,17 +401,6 @@ function parsePorts(text: string): PortRange[] {
     if (lo > hi || hi > 65535) throw new Unmodelled();
     out.push({ lo, hi });
   }
-  return mergePorts(out);
-}
-
-function intersectPorts(a: PortRange[], b: PortRange[]): PortRange[] {
-  const out: PortRange[] = [];
-  for (const x of a)
-    for (const y of b) {
-      const lo = Math.max(x.lo, y.lo);
-      const hi = Math.min(x.hi, y.hi);
-      if (lo <= hi) out.push({ lo, hi });
-    }
   return mergePorts(out);
 }
 

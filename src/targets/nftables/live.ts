@@ -13,10 +13,10 @@
 //            both the kernel's own listing and compare like with like.
 
 import * as path from 'path';
-import { AddrRange, cidrRange, Family, FULL_RANGE, mergeRanges, parseAddress } from '../../addresses';
+import { AddrRange, cidrRange, Family, FULL_RANGE, intersectRanges, mergeRanges, parseAddress } from '../../addresses';
 import type { Direction, Transport } from '../../ir/types';
-import { mergePorts, PortRange } from '../../ports';
-import { HostShell, LiveFlowRule, LiveRead, LiveTarget, runOk, SavedState, ToolRejected } from '../live';
+import { intersectPorts, mergePorts, PortRange } from '../../ports';
+import { HostShell, LiveFlowRule, LiveRead, LiveTarget, runOk, SavedState, ToolRejected, oneLine } from '../live';
 import { LIVE_ARGV } from './host';
 
 /** Our table. The template (templates/nftables/portcullis.nft.hbs) writes
@@ -177,10 +177,6 @@ function exprText(e: Json): string {
   return JSON.stringify(e);
 }
 
-/** One line whatever a comment holds (the lead's printer makes the rest visible). */
-function oneLine(text: string): string {
-  return text.replace(/[\r\n\u0085\u2028\u2029]/g, ' ');
-}
 
 function ruleText(rule: NftRule): string {
   const parts = rule.expr.map(exprText);
@@ -220,28 +216,6 @@ interface Constraint {
 type MatchKind = 'family' | 'l4proto' | 'peer' | 'host-addr' | 'dport' | 'sport' | 'ct-state' | 'lo' | 'icmp' | 'ifname' | 'other';
 
 class Unmodelled extends Error {}
-
-function intersectPorts(a: PortRange[], b: PortRange[]): PortRange[] {
-  const out: PortRange[] = [];
-  for (const x of a)
-    for (const y of b) {
-      const lo = Math.max(x.lo, y.lo);
-      const hi = Math.min(x.hi, y.hi);
-      if (lo <= hi) out.push({ lo, hi });
-    }
-  return mergePorts(out);
-}
-
-function intersectAddrs(a: AddrRange[], b: AddrRange[]): AddrRange[] {
-  const out: AddrRange[] = [];
-  for (const x of a)
-    for (const y of b) {
-      const lo = x.lo > y.lo ? x.lo : y.lo;
-      const hi = x.hi < y.hi ? x.hi : y.hi;
-      if (lo <= hi) out.push({ lo, hi });
-    }
-  return mergeRanges(out);
-}
 
 class Listing {
   readonly sets = new Map<string, NftSet>();
@@ -367,7 +341,7 @@ function addMatch(listing: Listing, chain: 'input' | 'output', m: JsonObject, c:
       c.families = new Set([...c.families].filter((f) => f === family));
       const ranges = listing.addrs(right, family);
       const had = c.peers[family];
-      c.peers[family] = had ? intersectAddrs(had, ranges) : ranges;
+      c.peers[family] = had ? intersectRanges(mergeRanges(had), mergeRanges(ranges)) : ranges;
       return;
     }
     if (family && (field === 'protocol' || field === 'nexthdr') && positive(op) && typeof right === 'string') {
