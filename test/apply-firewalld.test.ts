@@ -16,10 +16,11 @@ import { load } from '../src/compile';
 import type { Direction, IR } from '../src/ir/types';
 import { firewalldLive as live } from '../src/targets/firewalld/live';
 import { localShell, LiveRead, SavedState, ToolRejected } from '../src/targets/live';
+import { ADMIN_PORT, B_ONLY_PORT, expectReach as expectReachIn } from './helpers/apply-cli';
 import { compileFirewalld, EtcDaemon, readTree, startEtcFirewalld, tmpDir, treeDigest } from './helpers/apply-firewalld';
 import { exampleProfile, liveFlows, modelFlows } from './helpers/apply-nftables';
 import { fixture } from './helpers/cli';
-import { NODE4, probeSettled, SRC } from './helpers/kernel-suite';
+import { NODE4, SRC } from './helpers/kernel-suite';
 import { waitFor } from './helpers/nftables-host';
 import { requireNetns, startListener, Topology } from './helpers/netns';
 
@@ -258,19 +259,8 @@ test('10,000 node addresses: read resolves the ipset into 10,000 peer ranges, li
 
 // ------------------------------------------------------------ the CLI (src/operate)
 
-const ADMIN_PORT = 22; // A: admins (the world address); B: admins elsewhere
-const B_ONLY_PORT = 5432; // nodes only; B makes the world address a node
-const PROBES = [
-  { src: SRC.admin4, dst: NODE4, port: ADMIN_PORT },
-  { src: SRC.admin4, dst: NODE4, port: B_ONLY_PORT },
-];
-
-async function expectReach(title: string, want: boolean[]): Promise<void> {
-  t.flushNeighbours();
-  const got = await probeSettled(t, t.world, PROBES, (_, i) => want[i]);
-  const wrong = PROBES.flatMap((p, i) => (got[i].allowed === want[i] ? [] : [`  ${p.src} -> ${p.dst}:${p.port}: expected ${want[i] ? 'open' : 'closed'}, got ${got[i].outcome}`]));
-  assert.equal(wrong, [], `${title}:\n${wrong.join('\n')}`);
-}
+/** The two probes of A and B (helpers/apply-cli), in this file's topology. */
+const expectReach = (title: string, want: boolean[]) => expectReachIn(t, title, want);
 
 const bLoaded = () => fwd.daemon.exec(['firewall-cmd', '--info-ipset=portcullis-admins_v4']).stdout.includes('203.0.113.0/24');
 

@@ -16,10 +16,11 @@ import type { Direction } from '../src/ir/types';
 import { iptablesLive as live, parseRead } from '../src/targets/iptables/live';
 import { localShell, LiveRead, ToolRejected } from '../src/targets/live';
 import { bothFilters, compileIptables, filterListing, exampleProfile, ipsetListing, liveFlows, modelFlows, nodeShell } from './helpers/apply-iptables';
-import { BIN, fixture } from './helpers/cli';
-import { NODE4, probeSettled, SRC } from './helpers/kernel-suite';
+import { fixture } from './helpers/cli';
+import { NODE4, SRC } from './helpers/kernel-suite';
 import { tmpDir, waitFor } from './helpers/nftables-host';
-import { Cmd, requireNetns, startListener, Topology, withTopology } from './helpers/netns';
+import { ADMIN_PORT, B_ONLY_PORT, cli, cliBackground, expectReach } from './helpers/apply-cli';
+import { requireNetns, startListener, Topology, withTopology } from './helpers/netns';
 
 const DIRECTIONS: Direction[] = ['ingress', 'egress'];
 
@@ -392,41 +393,6 @@ test('10,000 node addresses: read resolves the set into 10,000 peer ranges; a ro
 });
 
 // ------------------------------------------------------------ the CLI (src/operate)
-
-/** Runs the CLI in the node namespace, as apply runs on a host; no
- * SSH_CONNECTION, so the anti-lockout check has no client to protect. */
-function cliArgv(args: readonly string[]): string[] {
-  return ['env', '-u', 'SSH_CONNECTION', process.execPath, BIN, ...args];
-}
-
-function cli(t: Topology, args: readonly string[]): Cmd {
-  return t.exec(t.node, cliArgv(args));
-}
-
-/** Starts the CLI in the background; resolves with its exit and output. */
-function cliBackground(t: Topology, args: readonly string[]): Promise<Cmd> {
-  const c = t.spawn(t.node, cliArgv(args));
-  let stdout = '';
-  let stderr = '';
-  c.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  c.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  c.stdin!.end();
-  return new Promise((resolve) => c.on('exit', (code, sig) => resolve({ code: code ?? (sig ? 128 : -1), stdout, stderr })));
-}
-
-const ADMIN_PORT = 22; // A: admins (the world address); B: admins elsewhere
-const B_ONLY_PORT = 5432; // nodes only; B makes the world address a node
-const PROBES = [
-  { src: SRC.admin4, dst: NODE4, port: ADMIN_PORT },
-  { src: SRC.admin4, dst: NODE4, port: B_ONLY_PORT },
-];
-
-async function expectReach(t: Topology, title: string, want: boolean[]): Promise<void> {
-  t.flushNeighbours();
-  const got = await probeSettled(t, t.world, PROBES, (_, i) => want[i]);
-  const wrong = PROBES.flatMap((p, i) => (got[i].allowed === want[i] ? [] : [`  ${p.src} -> ${p.dst}:${p.port}: expected ${want[i] ? 'open' : 'closed'}, got ${got[i].outcome}`]));
-  assert.equal(wrong, [], `${title}:\n${wrong.join('\n')}`);
-}
 
 const bLoaded = (t: Topology) => t.exec(t.node, ['ipset', 'save', 'pc-admins_v4']).stdout.includes('203.0.113.0/24');
 /** The host's whole filter tables (timestamps aside) and sets, as listed. */

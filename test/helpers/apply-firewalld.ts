@@ -11,7 +11,8 @@ import * as assert from 'uvu/assert';
 import { STOCK_FIREWALLD_CONF, startFirewalld, FirewalldDaemon } from '../../src/targets/firewalld/host';
 import type { HostShell } from '../../src/targets/live';
 import { atCleanup } from '../../src/verify/topology';
-import { BIN, runCli } from './cli';
+import { cliArgv, outcome } from './apply-cli';
+import { runCli } from './cli';
 import { Cmd, run, Topology } from './netns';
 
 export function tmpDir(tag: string): string {
@@ -81,7 +82,6 @@ export async function startEtcFirewalld(t: Topology): Promise<EtcDaemon> {
   }
   const inNs = (argv: readonly string[]) => ['--target', String(daemon.pid), '--mount', '--net', ...argv];
   const sh: HostShell = { run: (argv, options) => run('nsenter', inNs(argv), options) };
-  const cliArgv = (args: readonly string[]) => ['env', '-u', 'SSH_CONNECTION', process.execPath, BIN, ...args];
   return {
     daemon,
     etc,
@@ -92,15 +92,7 @@ export async function startEtcFirewalld(t: Topology): Promise<EtcDaemon> {
       return r.stdout;
     },
     cli: (args) => run('nsenter', inNs(cliArgv(args))),
-    cliBackground(args) {
-      const c = t.spawn(t.node, ['nsenter', ...inNs(cliArgv(args))]);
-      let stdout = '';
-      let stderr = '';
-      c.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-      c.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-      c.stdin!.end();
-      return new Promise((resolve) => c.on('exit', (code, sig) => resolve({ code: code ?? (sig ? 128 : -1), stdout, stderr })));
-    },
+    cliBackground: (args) => outcome(t.spawn(t.node, ['nsenter', ...inNs(cliArgv(args))])),
     stop() {
       daemon.stop();
       removeEtc();
