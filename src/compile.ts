@@ -4,7 +4,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { availableTargets, backendFor, ALL_TARGETS } from './targets';
-import { TargetLimitError, TargetName } from './targets/base';
+import { TargetLimitError, TargetName, TransportRefusal } from './targets/base';
 import { CompileError, Diagnostic, SourceText } from './diagnostics';
 import { buildIR } from './ir/build';
 import type { IR } from './ir/types';
@@ -185,7 +185,31 @@ export function render(loaded: Loaded, targets?: TargetName[]): CompileResult {
   return renderChecked(loaded, targets ?? availableTargets());
 }
 
-function renderChecked({ ir, profile }: Loaded, targets: TargetName[]): CompileResult {
+/** Where a refusal points: the catalog rule, or the profile entry, whose
+ * row asked for what the target cannot express. */
+function refusalAt({ catalog, profile }: Loaded, e: TransportRefusal): Diagnostic {
+  const message = `target ${e.target}: ${e.message}`;
+  for (const p of e.rule.provenance) {
+    const rule = catalog.rules.find((r) => r.id === p.ruleId);
+    if (rule) return catalog.doc.error(hasKey(catalog.doc.value, [...rule.path, 'transport']) ? [...rule.path, 'transport'] : rule.path, message, e.hint);
+    const entry = [...profile.extraEgress, ...profile.extraIngress].find((x) => x.ruleId === p.ruleId);
+    if (entry) return profile.doc.error(hasKey(profile.doc.value, [...entry.path, 'transport']) ? [...entry.path, 'transport'] : entry.path, message, e.hint);
+  }
+  return profile.doc.error(['groups'], message, e.hint, true);
+}
+
+/** Whether the document has a value at path. */
+function hasKey(value: unknown, path: (string | number)[]): boolean {
+  let v = value;
+  for (const k of path) {
+    if (v === null || typeof v !== 'object' || !(k in (v as object))) return false;
+    v = (v as Record<string | number, unknown>)[k];
+  }
+  return true;
+}
+
+function renderChecked(loaded: Loaded, targets: TargetName[]): CompileResult {
+  const { ir, profile } = loaded;
   const files: OutputEntry[] = [];
   const diagnostics: Diagnostic[] = [];
   for (const target of targets) {
@@ -194,6 +218,10 @@ function renderChecked({ ir, profile }: Loaded, targets: TargetName[]): CompileR
     try {
       for (const f of backend.render(ir)) files.push({ path: `${ir.environment}/${target}/${f.path}`, target, content: f.content });
     } catch (e) {
+      if (e instanceof TransportRefusal) {
+        diagnostics.push(refusalAt(loaded, e));
+        continue;
+      }
       if (!(e instanceof TargetLimitError)) throw e;
       const at = e.group && profile.groups.has(e.group) ? ['groups', e.group] : ['groups'];
       diagnostics.push(profile.doc.error(at, `target ${e.target}: ${e.message}`, e.hint, true));

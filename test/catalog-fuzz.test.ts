@@ -231,9 +231,29 @@ function coherentCatalog(input: unknown, sound: boolean): Raw {
     }
     if (r.cells?.service !== undefined) r.cells.service ||= r.id;
     else r.service ||= r.id;
-    r.ports = r.ports.map((p: unknown) => (typeof p === 'object' ? (params.length ? { param: pickFrom((p as Raw).param, params) } : 22) : validPort(p) ? p : 22));
+    r.ports = (r.ports ?? [22]).map((p: unknown) => (typeof p === 'object' ? (params.length ? { param: pickFrom((p as Raw).param, params) } : 22) : validPort(p) ? p : 22));
+    coherentTransport(r);
   });
   return c;
+}
+
+/** Any transport the generator drew, made one the loader accepts, with
+ * ports or ICMP types as that transport takes them. */
+const COHERENT_TRANSPORTS: (string | string[])[] = ['tcp', 'udp', 'sctp', 'icmp', 'icmpv6', 'esp', 'gre', ['tcp', 'udp'], ['udp', 'esp']];
+function coherentTransport(r: Raw): void {
+  if (r.transport === undefined) {
+    delete r.icmp_types;
+    return;
+  }
+  const drawn = JSON.stringify(r.transport);
+  const t = COHERENT_TRANSPORTS[[...drawn].reduce((n, ch) => n + ch.charCodeAt(0), 0) % COHERENT_TRANSPORTS.length];
+  r.transport = t;
+  const list = Array.isArray(t) ? t : [t];
+  if (!list.some((x) => ['tcp', 'udp', 'sctp'].includes(x))) delete r.ports;
+  else r.ports ??= [22];
+  if (list.length === 1 && list[0].startsWith('icmp') && r.icmp_types) r.icmp_types = ['echo-request'];
+  else delete r.icmp_types;
+  if (r.anti_lockout && t !== 'tcp') delete r.anti_lockout;
 }
 
 function coherentProfile(input: unknown, catalog: Raw): Raw {
@@ -251,7 +271,8 @@ function coherentProfile(input: unknown, catalog: Raw): Raw {
   for (const e of p.extra_egress ?? []) {
     e.to = e.to.filter(validAddress);
     if (!e.to.length) e.to = ['192.0.2.53'];
-    e.ports = e.ports.map((x: unknown) => (validPort(x) ? x : 53));
+    e.ports = (e.ports ?? [53]).map((x: unknown) => (validPort(x) ? x : 53));
+    coherentTransport(e);
   }
   return p;
 }
@@ -317,7 +338,7 @@ function assertIrConsistent(r: Extract<CompileResult, { ok: true }>): void {
       assert.ok(sets.has(name), `rule ${rule.id} names set ${name}`);
       assert.is(sets.get(name)!.family, rule.family, `family of ${name} in ${rule.id}`);
     }
-    assert.ok(rule.ports.length > 0, `rule ${rule.id} opens ports`);
+    assert.ok(rule.ports.length > 0, `rule ${rule.id} opens ports (or ICMP types, or its portless protocol)`);
   }
   for (const f of r.files) assert.ok(f.content.endsWith('\n'), `${f.path} ends with a newline`);
 }

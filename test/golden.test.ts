@@ -31,11 +31,12 @@ function diffTrees(golden: Map<string, string>, actual: Map<string, string>): st
 for (const g of GOLDEN) {
   const profile = path.join('fixtures', 'profiles', g.profile);
   const targets = g.targets.join(',');
+  const catalogArgs = g.catalog ? ['--catalog', path.join('fixtures', 'catalogs', g.catalog)] : [];
 
   test(`golden: ${g.profile} compiles (CLI) to exactly fixtures/golden/<env>/{${targets}}`, () => {
     const work = tmpDir();
     try {
-      const r = runCli(['compile', '--profile', profile, '--target', targets, '--out-dir', work]);
+      const r = runCli(['compile', '--profile', profile, ...catalogArgs, '--target', targets, '--out-dir', work]);
       assert.is(r.code, 0, r.stderr);
       const envs = fs.readdirSync(work);
       assert.is(envs.length, 1, envs.join(' '));
@@ -54,7 +55,7 @@ for (const g of GOLDEN) {
 
   test(`golden: ${g.profile}: compile --check --out-dir fixtures/golden exits 0 and writes nothing`, () => {
     const before = snapshot(GOLDEN_DIR);
-    const r = runCli(['compile', '--profile', profile, '--target', targets, '--out-dir', 'fixtures/golden', '--check']);
+    const r = runCli(['compile', '--profile', profile, ...catalogArgs, '--target', targets, '--out-dir', 'fixtures/golden', '--check']);
     assert.is(r.code, 0, `${r.stdout}\n${r.stderr}\n${UPDATE}`);
     assert.equal(snapshot(GOLDEN_DIR), before);
   });

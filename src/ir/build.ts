@@ -9,6 +9,8 @@ import { mergePorts, PortRange } from '../ports';
 import type { AddressSet, IcmpPolicy, IR, Provenance, Rule } from './types';
 import { compareText } from '../order';
 import { hostBaseline } from './baseline';
+import { ANY_ICMP_TYPE, carries, PORTLESS, Transport, transportKind } from '../transports';
+import type { TransportSpec } from '../load/transport-spec';
 
 /** Every log line portcullis asks for starts with this; targets add the
  * direction: "portcullis-drop in: ", "portcullis-drop out: ". */
@@ -62,6 +64,15 @@ function resolve(catalog: Catalog, profile: Profile): Resolved {
 }
 
 
+/** A rule's `ports` for one of its transports (see Rule.ports). */
+function portsOf(transport: Transport, ports: PortRange[], icmpTypes: TransportSpec['icmpTypes']): PortRange[] {
+  const kind = transportKind(transport);
+  if (kind === 'ports') return ports;
+  if (kind === 'portless') return PORTLESS.map((r) => ({ ...r }));
+  const types = icmpTypes[transport as 'icmp' | 'icmpv6'];
+  return types ? mergePorts(types.map((n) => ({ lo: n, hi: n }))) : ANY_ICMP_TYPE.map((r) => ({ ...r }));
+}
+
 function provenanceOf(catalog: Catalog, r: CatalogRule, ports: PortRange[]): Provenance {
   return {
     ruleId: r.id,
@@ -88,6 +99,8 @@ export function buildIR(catalog: Catalog, profile: Profile): IR {
   // Which rules are on, and which groups they take part with.
   interface Active {
     rule: CatalogRule;
+    /** One of the rule's transports: a rule with several is several actives. */
+    transport: Transport;
     from: string[];
     to: string[];
     ports: PortRange[];
@@ -99,7 +112,7 @@ export function buildIR(catalog: Catalog, profile: Profile): IR {
     const to = rule.to.filter((g) => enabled(g.feature)).map((g) => g.group);
     if (!from.length || !to.length) continue;
     const ports = mergePorts(rule.ports.map((p) => (p.kind === 'range' ? p.range : params.get(p.param)!)));
-    active.push({ rule, from, to, ports });
+    for (const transport of rule.transports) active.push({ rule, transport, from, to, ports: portsOf(transport, ports, rule.icmpTypes) });
   }
 
   // What the profile adds: each extra_egress entry is a rule from the nodes
@@ -125,13 +138,14 @@ export function buildIR(catalog: Catalog, profile: Profile): IR {
       service: e.description ?? `${key.replace('_', ' ')} ${e.row}`,
       description: e.description ?? '',
       ports: e.ports.map((range) => ({ kind: 'range', range })),
-      transport: e.transport,
+      transports: e.transports,
+      icmpTypes: e.icmpTypes,
       from: [{ group: from }],
       to: [{ group: to }],
       antiLockout: false,
       path: e.path,
     };
-    active.push({ rule, from: [from], to: [to], ports: mergePorts(e.ports) });
+    for (const transport of e.transports) active.push({ rule, transport, from: [from], to: [to], ports: portsOf(transport, mergePorts(e.ports), e.icmpTypes) });
   }
 
   // Every group an enabled rule needs must have addresses.
@@ -176,13 +190,14 @@ export function buildIR(catalog: Catalog, profile: Profile): IR {
   const merged = new Map<string, Rule>();
   const add = (direction: Rule['direction'], scope: Rule['scope'], from: string, to: string, a: Active) => {
     for (const family of FAMILIES) {
+      if (!carries(a.transport, family)) continue;
       // The host end needs no set: the rule runs on the host itself, which
       // has addresses of both families whether or not the profile lists them.
       const src = direction === 'egress' && scope === 'host' ? undefined : setFor(from, family);
       const dst = direction === 'ingress' && scope === 'host' ? undefined : setFor(to, family);
       if ((!src && !(direction === 'egress' && scope === 'host')) || (!dst && !(direction === 'ingress' && scope === 'host'))) continue;
       const ends = scope === 'off-host' ? `offhost-${from}-${to}` : direction === 'ingress' ? `in-${from}` : `out-${to}`;
-      const id = `${ends}-${FAMILY_SUFFIX[family]}-${a.rule.transport}`;
+      const id = `${ends}-${FAMILY_SUFFIX[family]}-${a.transport}`;
       let rule = merged.get(id);
       if (!rule) {
         rule = {
@@ -190,7 +205,7 @@ export function buildIR(catalog: Catalog, profile: Profile): IR {
           direction,
           scope,
           family,
-          transport: a.rule.transport,
+          transport: a.transport,
           source: src?.name,
           destination: dst?.name,
           sourceGroup: from,

@@ -9,7 +9,8 @@ import type { PortRange } from '../ports';
 
 export type { Family } from '../addresses';
 export type Direction = 'ingress' | 'egress';
-export type Transport = 'tcp' | 'udp';
+export type { Transport } from '../transports';
+import type { Transport } from '../transports';
 
 /** One catalog row (or prose sentence) that produced a rule. */
 export interface Provenance {
@@ -26,7 +27,7 @@ export interface Provenance {
   protocol?: string;
   description: string;
   note?: string;
-  /** The ports this row opens (a rule merges several rows). */
+  /** The ports (or ICMP types) this row opens (a rule merges several rows). */
   ports: PortRange[];
 }
 
@@ -58,6 +59,8 @@ export interface Rule {
   destination?: string;
   sourceGroup: string;
   destinationGroup: string;
+  /** Destination ports (tcp, udp, sctp); ICMP types 0-255, [0-255] for
+   * any (icmp, icmpv6); [0-0] for a portless protocol (src/transports.ts). */
   ports: PortRange[];
   /** Sorted by table then row; every catalog row that contributed. */
   provenance: Provenance[];
@@ -80,7 +83,7 @@ export interface BaselineRule {
   why: string;
   direction: Direction;
   family: Family;
-  transport: Transport;
+  transport: 'tcp' | 'udp';
   /** Absent: any address. */
   source?: Cidr[];
   destination?: Cidr[];

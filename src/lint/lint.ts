@@ -3,6 +3,7 @@
 // has a rule id (src/lint/rules.ts), a level, a message, a hint and the
 // position of the offending entry; silencing comments are applied here.
 
+import { hasPorts } from '../transports';
 import { AddrRange, BITS, Cidr, cidrRange, formatAddress, parseAddress } from '../addresses';
 import type { Loaded } from '../compile';
 import type { Position } from '../diagnostics';
@@ -170,7 +171,7 @@ export function lint(loaded: Loaded, options: LintOptions = {}): LintReport {
   const publicPorts = new Map<string, PortRange[]>();
   for (const a of active)
     for (const to of a.to)
-      for (const t of [a.rule.transport]) {
+      for (const t of a.rule.transports.filter(hasPorts)) {
         const k = `${to}/${t}`;
         open.set(k, mergePorts([...(open.get(k) ?? []), ...a.ports]));
         if (a.from.some((g) => !privileged.has(g))) publicPorts.set(k, mergePorts([...(publicPorts.get(k) ?? []), ...a.ports]));
@@ -380,8 +381,8 @@ export function lint(loaded: Loaded, options: LintOptions = {}): LintReport {
   if (profile.egress === 'restrict') {
     const where = locate(profile.doc, ['egress']);
     const reached = (transport: 'tcp' | 'udp', port: number) =>
-      active.some((a) => a.from.includes(host) && a.rule.transport === transport && a.ports.some((p) => p.lo <= port && port <= p.hi)) ||
-      profile.extraEgress.some((e) => e.transport === transport && e.ports.some((p) => p.lo <= port && port <= p.hi)) ||
+      active.some((a) => a.from.includes(host) && a.rule.transports.includes(transport) && a.ports.some((p) => p.lo <= port && port <= p.hi)) ||
+      profile.extraEgress.some((e) => e.transports.includes(transport) && e.ports.some((p) => p.lo <= port && port <= p.hi)) ||
       hostBaseline('restrict', profile.host.platform).some((b) => b.direction === 'egress' && b.transport === transport && b.ports.some((p) => p.lo <= port && port <= p.hi));
     for (const [service, port] of [['DNS', 53], ['NTP', 123]] as const) {
       if (reached('udp', port)) continue;

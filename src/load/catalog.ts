@@ -4,6 +4,8 @@
 import { Cidr, parseAddress } from '../addresses';
 import { CompileError, Diagnostic, sortDiagnostics, SourceText, suggestion } from '../diagnostics';
 import { parsePortSpec, PortRange } from '../ports';
+import { readTransportSpec, TransportSpec } from './transport-spec';
+import type { Transport } from '../transports';
 import { validateCatalogShape } from './validate';
 import { ParsedDoc, parseYaml, PathSeg } from './yaml';
 
@@ -33,8 +35,12 @@ export interface CatalogRule {
   cells: RowCells;
   service: string;
   description: string;
+  /** For the port transports (tcp, udp, sctp); empty when it has none. */
   ports: PortItem[];
-  transport: 'tcp' | 'udp';
+  /** Canonical order, each once. */
+  transports: Transport[];
+  /** Per ICMP transport of the rule: its types; absent = every type. */
+  icmpTypes: TransportSpec['icmpTypes'];
   from: GroupRef[];
   to: GroupRef[];
   feature?: string;
@@ -73,8 +79,9 @@ export interface RawRule {
   cells?: RowCells;
   service?: string;
   description?: string;
-  ports: (string | number | { param: string })[];
-  transport: 'tcp' | 'udp';
+  ports?: (string | number | { param: string })[];
+  transport?: string | number | (string | number)[];
+  icmp_types?: (string | number)[];
   from: (string | GroupRef)[];
   to: (string | GroupRef)[];
   feature?: string;
@@ -226,7 +233,8 @@ export function analyzeCatalog(doc: ParsedDoc): Catalog {
           err(refAt('from', j), `rule '${r.id}' is anti-lockout, but its source '${host}' is the nodes themselves (node-to-node traffic)`, 'anti-lockout protects access from outside the nodes, e.g. from: [admins]; drop it for node-to-node rules');
       });
     }
-    const ports: PortItem[] = r.ports.map((p, j) => {
+    const spec = readTransportSpec(r, at(), `rule '${r.id}'`, err);
+    const ports: PortItem[] = (r.ports ?? []).map((p, j) => {
       if (typeof p === 'object') {
         if (!params.has(p.param)) err(at('ports', j, 'param'), `unknown param '${p.param}' in rule '${r.id}'`, suggestion(p.param, [...params.keys()]));
         return { kind: 'param', param: p.param };
@@ -238,6 +246,8 @@ export function analyzeCatalog(doc: ParsedDoc): Catalog {
       }
       return { kind: 'range', range };
     });
+    if (r.anti_lockout && spec.transports.some((t) => t !== 'tcp'))
+      err(at('transport'), `rule '${r.id}' is anti-lockout, so its transport must be tcp (the admins' SSH)`, 'put other transports in a rule of their own');
     if (r.anti_lockout && (r.feature || [...from, ...to].some((g) => g.feature)))
       err(at('anti_lockout'), `rule '${r.id}' is anti-lockout, so it cannot depend on a feature`, 'an anti-lockout rule must always be compiled');
     rules.push({
@@ -249,7 +259,8 @@ export function analyzeCatalog(doc: ParsedDoc): Catalog {
       service: service ?? r.id,
       description: r.cells?.description ?? r.description ?? '',
       ports,
-      transport: r.transport,
+      transports: spec.transports,
+      icmpTypes: spec.icmpTypes,
       from,
       to,
       feature: r.feature,

@@ -4,6 +4,8 @@
 import { Cidr, parseAddress } from '../addresses';
 import { CompileError, Diagnostic, sortDiagnostics, SourceText, suggestion } from '../diagnostics';
 import { parsePortSpec, PortRange } from '../ports';
+import type { Transport } from '../transports';
+import { readTransportSpec, TransportSpec } from './transport-spec';
 import { Catalog, profileGroupName, profileIngressGroupName, profileIngressRuleId, profileRuleId } from './catalog';
 import { validateProfileShape } from './validate';
 import { ParsedDoc, parseYaml, PathSeg } from './yaml';
@@ -54,8 +56,10 @@ export interface ExtraEgress {
   /** 1-based, its row in table PROFILE_TABLE. */
   row: number;
   to: ProfileAddress[];
+  /** For its port transports; empty when it has none. */
   ports: PortRange[];
-  transport: 'tcp' | 'udp';
+  transports: Transport[];
+  icmpTypes: TransportSpec['icmpTypes'];
   description?: string;
   path: PathSeg[];
 }
@@ -67,8 +71,10 @@ export interface ExtraIngress {
   /** 1-based, its row in table PROFILE_INGRESS_TABLE. */
   row: number;
   from: ProfileAddress[];
+  /** For its port transports; empty when it has none. */
   ports: PortRange[];
-  transport: 'tcp' | 'udp';
+  transports: Transport[];
+  icmpTypes: TransportSpec['icmpTypes'];
   description?: string;
   path: PathSeg[];
 }
@@ -79,8 +85,8 @@ interface RawProfile {
   params?: Record<string, string | number>;
   features?: Record<string, boolean>;
   egress: 'allow' | 'restrict';
-  extra_egress?: { to: string[]; ports: (string | number)[]; transport: 'tcp' | 'udp'; description?: string }[];
-  extra_ingress?: { from: string[]; ports: (string | number)[]; transport: 'tcp' | 'udp'; description?: string }[];
+  extra_egress?: { to: string[]; ports?: (string | number)[]; transport?: unknown; icmp_types?: unknown; description?: string }[];
+  extra_ingress?: { from: string[]; ports?: (string | number)[]; transport?: unknown; icmp_types?: unknown; description?: string }[];
   terraform?: { vpc_id?: string; name?: string; prefix_lists?: string[] };
   azure?: { nsg_name?: string; location?: string; load_balancer_probes?: boolean; node_asg?: string };
   host?: { platform?: Platform; trusted_interfaces?: string[]; log?: { drops?: boolean; rate?: string; group?: number }; counters?: boolean };
@@ -163,7 +169,7 @@ export function loadProfile(source: SourceText, catalog: Catalog): Profile {
     else features.set(name, on);
   }
   /** Addresses and ports of one extra_egress / extra_ingress entry. */
-  const entryParts = (key: 'extra_egress' | 'extra_ingress', side: 'to' | 'from', i: number, e: { ports: unknown[] } & Record<string, unknown>) => {
+  const entryParts = (key: 'extra_egress' | 'extra_ingress', side: 'to' | 'from', i: number, e: { ports?: unknown[] } & Record<string, unknown>) => {
     const addrs: ProfileAddress[] = [];
     (e[side] as unknown[]).forEach((text, j) => {
       if (typeof text !== 'string') return;
@@ -172,40 +178,43 @@ export function loadProfile(source: SourceText, catalog: Catalog): Profile {
       else err([key, i, side, j], `in ${key}: ${r.message}`, r.hint);
     });
     const ports: PortRange[] = [];
-    e.ports.forEach((p, j) => {
+    const spec = readTransportSpec(e, [key, i], `${key} entry ${i + 1}`, err);
+    (Array.isArray(e.ports) ? e.ports : []).forEach((p, j) => {
       if (typeof p !== 'string' && typeof p !== 'number') return;
       const range = parsePortSpec(p);
       if (range) ports.push(range);
       else err([key, i, 'ports', j], `in ${key}: invalid port ${JSON.stringify(p)}`, "a port 1-65535 or a range 'LO-HI' with LO <= HI");
     });
-    return { addrs, ports };
+    return { addrs, ports, spec };
   };
   const extraEgress: ExtraEgress[] = [];
   (Array.isArray(raw.extra_egress) ? raw.extra_egress : []).forEach((e, i) => {
-    if (!isMapping(e) || !Array.isArray(e.to) || !Array.isArray(e.ports)) return;
-    const { addrs, ports } = entryParts('extra_egress', 'to', i, e);
+    if (!isMapping(e) || !Array.isArray(e.to) || (e.ports !== undefined && !Array.isArray(e.ports))) return;
+    const { addrs, ports, spec } = entryParts('extra_egress', 'to', i, e);
     extraEgress.push({
       group: profileGroupName(i + 1),
       ruleId: profileRuleId(i + 1),
       row: i + 1,
       to: addrs,
       ports,
-      transport: e.transport ?? 'tcp',
+      transports: spec.transports,
+      icmpTypes: spec.icmpTypes,
       description: e.description,
       path: ['extra_egress', i],
     });
   });
   const extraIngress: ExtraIngress[] = [];
   (Array.isArray(raw.extra_ingress) ? raw.extra_ingress : []).forEach((e, i) => {
-    if (!isMapping(e) || !Array.isArray(e.from) || !Array.isArray(e.ports)) return;
-    const { addrs, ports } = entryParts('extra_ingress', 'from', i, e);
+    if (!isMapping(e) || !Array.isArray(e.from) || (e.ports !== undefined && !Array.isArray(e.ports))) return;
+    const { addrs, ports, spec } = entryParts('extra_ingress', 'from', i, e);
     extraIngress.push({
       group: profileIngressGroupName(i + 1),
       ruleId: profileIngressRuleId(i + 1),
       row: i + 1,
       from: addrs,
       ports,
-      transport: e.transport ?? 'tcp',
+      transports: spec.transports,
+      icmpTypes: spec.icmpTypes,
       description: e.description,
       path: ['extra_ingress', i],
     });

@@ -13,6 +13,27 @@ const portSpec = {
   ],
 } as const;
 
+const transportName = {
+  description: 'tcp, udp, sctp, icmp, icmpv6, esp, ah, gre, ipip, vrrp, or the IP protocol number',
+  oneOf: [
+    { type: 'string', minLength: 1, maxLength: 16 },
+    { type: 'integer', minimum: 0, maximum: 255 },
+  ],
+} as const;
+
+const transportsSchema = {
+  description: 'One transport or a list (default tcp). tcp, udp and sctp take ports; icmp and icmpv6 take icmp_types (default: any type); esp, ah, gre, ipip and vrrp have no ports.',
+  default: 'tcp',
+  oneOf: [transportName, { type: 'array', minItems: 1, maxItems: 10, items: transportName }],
+} as const;
+
+const icmpTypesSchema = {
+  description: 'ICMP/ICMPv6 message types (names such as echo-request, or numbers 0-255); absent: every type.',
+  type: 'array',
+  minItems: 1,
+  items: { oneOf: [{ type: 'string', minLength: 1, maxLength: 32 }, { type: 'integer', minimum: 0, maximum: 255 }] },
+} as const;
+
 export const catalogSchema = {
   $schema: 'http://json-schema.org/draft-07/schema#',
   $id: 'https://portcullis.dev/schema/catalog.json',
@@ -88,7 +109,7 @@ export const catalogSchema = {
       items: {
         type: 'object',
         additionalProperties: false,
-        required: ['id', 'table', 'ports', 'from', 'to'],
+        required: ['id', 'table', 'from', 'to'],
         properties: {
           id: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,62}$' },
           table: { type: 'string' },
@@ -125,7 +146,8 @@ export const catalogSchema = {
               ],
             },
           },
-          transport: { enum: ['tcp', 'udp'], default: 'tcp' },
+          transport: { $ref: '#/definitions/transports' },
+          icmp_types: { $ref: '#/definitions/icmpTypes' },
           from: { $ref: '#/definitions/groupRefs' },
           to: { $ref: '#/definitions/groupRefs' },
           feature: identifier,
@@ -139,6 +161,8 @@ export const catalogSchema = {
     },
   },
   definitions: {
+    transports: transportsSchema,
+    icmpTypes: icmpTypesSchema,
     groupRefs: {
       type: 'array',
       minItems: 1,
@@ -193,11 +217,12 @@ export const profileSchema = {
       items: {
         type: 'object',
         additionalProperties: false,
-        required: ['to', 'ports'],
+        required: ['to'],
         properties: {
           to: { type: 'array', minItems: 1, items: { type: 'string' } },
           ports: { type: 'array', minItems: 1, items: portSpec },
-          transport: { enum: ['tcp', 'udp'], default: 'tcp' },
+          transport: transportsSchema,
+          icmp_types: icmpTypesSchema,
           description: { type: 'string' },
         },
       },
@@ -208,11 +233,12 @@ export const profileSchema = {
       items: {
         type: 'object',
         additionalProperties: false,
-        required: ['from', 'ports'],
+        required: ['from'],
         properties: {
           from: { type: 'array', minItems: 1, items: { type: 'string' } },
           ports: { type: 'array', minItems: 1, items: portSpec },
-          transport: { enum: ['tcp', 'udp'], default: 'tcp' },
+          transport: transportsSchema,
+          icmp_types: icmpTypesSchema,
           description: { type: 'string' },
         },
       },

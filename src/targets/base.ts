@@ -78,6 +78,36 @@ export class TargetLimitError extends Error {
   }
 }
 
+/** A rule uses a transport the target cannot express (Azure has no GRE,
+ * NSGs cannot match ICMP types): refusing beats widening or dropping it.
+ * compile() positions it at the catalog rule (or profile entry) that
+ * asked for it: the first of `ruleIds` it finds. */
+export class TransportRefusal extends TargetLimitError {
+  constructor(
+    target: TargetName,
+    /** The IR rule concerned. */
+    readonly rule: Rule,
+    message: string,
+    hint?: string,
+  ) {
+    super(target, `rule '${rule.id}' (${citeRows(rule.provenance)}): ${message}`, hint);
+    this.name = 'TransportRefusal';
+  }
+}
+
+/** Refuses, for the first rule whose transport `supported` rejects, with
+ * the reason it returns. */
+export function refuseTransports(target: TargetName, ir: IR, supported: (r: Rule) => { why: string; hint?: string } | undefined): void {
+  for (const r of ir.rules) {
+    const no = supported(r);
+    if (no) throw new TransportRefusal(target, r, no.why, no.hint);
+  }
+}
+
+/** Interim: what every target rendered before the IR had more transports. */
+export const onlyTcpUdp = (r: Rule): { why: string; hint?: string } | undefined =>
+  r.transport === 'tcp' || r.transport === 'udp' ? undefined : { why: `transport ${r.transport} is not supported by this target yet` };
+
 type Template = (context: object) => string;
 type Helper = (...args: never[]) => unknown;
 

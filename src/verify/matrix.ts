@@ -69,7 +69,9 @@ import type { PortRange } from '../ports';
 import { NODE_LINK_LOCAL, WORLD_IF, WORLD_LINK_LOCAL } from './topology';
 
 export const FAMILIES: Family[] = ['ipv4', 'ipv6'];
-const TRANSPORTS: Transport[] = ['tcp', 'udp'];
+/** What the prober can send today. */
+type Probed = 'tcp' | 'udp';
+const TRANSPORTS: Probed[] = ['tcp', 'udp'];
 const FAMILY_NAME: Record<Family, string> = { ipv4: 'IPv4', ipv6: 'IPv6' };
 
 function ranges(cidrs: readonly string[]): Record<Family, AddrRange[]> {
@@ -125,7 +127,7 @@ export interface Peer {
 export interface Case {
   direction: Direction;
   family: Family;
-  transport: Transport;
+  transport: Probed;
   src: string;
   dst: string;
   port: number;
@@ -146,7 +148,7 @@ export interface Plan {
   peers: Peer[];
   ingress: Record<Family, Peer[]>;
   egress: Record<Family, Peer[]>;
-  ports: Record<Direction, Record<Transport, number[]>>;
+  ports: Record<Direction, Record<Probed, number[]>>;
   cases: Case[];
   /** The link-local addresses of the veth pair (see topology.ts). */
   linkLocal: { node: string; world: string };

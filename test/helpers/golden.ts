@@ -17,18 +17,26 @@ export const GOLDEN_DIR = path.join(ROOT, 'fixtures', 'golden');
 export interface Golden {
   /** Under fixtures/profiles/. */
   profile: string;
+  /** Under fixtures/catalogs/; absent: the built-in catalog. */
+  catalog?: string;
   targets: TargetName[];
 }
 
 /** To cover another target: add it here, run `npm run golden:update`, review the diff. */
-export const GOLDEN: Golden[] = [
+export const GOLDEN: Golden[] = (
+  [
   { profile: 'example.yaml', targets: ['nftables', 'iptables', 'firewalld', 'terraform-aws', 'azure-nsg'] },
   { profile: 'restrict.yaml', targets: ['nftables', 'iptables', 'firewalld'] },
   { profile: 'v6-admins.yaml', targets: ['nftables', 'iptables', 'firewalld'] },
   { profile: 'extra-egress.yaml', targets: ['nftables', 'iptables', 'firewalld', 'terraform-aws', 'azure-nsg'] },
   { profile: 'host-options.yaml', targets: ['nftables', 'iptables', 'firewalld', 'terraform-aws', 'azure-nsg'] },
   { profile: 'extra-ingress.yaml', targets: ['nftables', 'iptables', 'firewalld', 'terraform-aws', 'azure-nsg'] },
-];
+  // Every transport (fixtures/catalogs/transports.yaml). A target joins
+  // this list once it renders all of them; azure-nsg compiles the profile
+  // without the transports NSGs cannot express (transports-azure.yaml).
+  { profile: 'transports.yaml', catalog: 'transports.yaml', targets: [] },
+  ] as Golden[]
+).filter((g) => g.targets.length > 0);
 
 export function profilePath(name: string): string {
   return path.join(ROOT, 'fixtures', 'profiles', name);
@@ -37,7 +45,8 @@ export function profilePath(name: string): string {
 /** What the compiler produces now for a golden profile (repo-relative path in diagnostics). */
 export function goldenOutputs(g: Golden): { environment: string; files: OutputEntry[] } {
   const rel = path.posix.join('fixtures', 'profiles', g.profile);
-  const r = compile({ profile: { path: rel, text: fs.readFileSync(profilePath(g.profile), 'utf8') }, targets: g.targets });
+  const catalog = g.catalog ? { path: path.posix.join('fixtures', 'catalogs', g.catalog), text: fs.readFileSync(path.join(ROOT, 'fixtures', 'catalogs', g.catalog), 'utf8') } : undefined;
+  const r = compile({ profile: { path: rel, text: fs.readFileSync(profilePath(g.profile), 'utf8') }, ...(catalog ? { catalog } : {}), targets: g.targets });
   if (!r.ok) throw new Error(`${rel} does not compile:\n${r.diagnostics.map((d) => `${d.file}:${d.pos?.line}:${d.pos?.col}: ${d.message}`).join('\n')}`);
   return { environment: r.environment, files: r.files };
 }

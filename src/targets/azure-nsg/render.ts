@@ -23,7 +23,7 @@ import { createHash } from 'crypto';
 import { formatAddress } from '../../addresses';
 import type { AddressSet, Family, IR, Rule } from '../../ir/types';
 import { formatPortRange, mergePorts } from '../../ports';
-import { Backend, checkLines, citeRows, commentBlock, headerLines, LineLimit, oneLine, OutputFile, provenanceLines, TargetLimitError, TemplateSet } from '../base';
+import { refuseTransports, onlyTcpUdp, Backend, checkLines, citeRows, commentBlock, headerLines, LineLimit, oneLine, OutputFile, provenanceLines, TargetLimitError, TemplateSet } from '../base';
 import { compareText } from '../../order';
 
 export const ARM_SCHEMA = 'https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#';
@@ -354,7 +354,7 @@ export function buildNsg(ir: IR): NsgPlan {
         name,
         properties: {
           description: clip(oneLine(`${r.id} ${citeRows(r.provenance)}`), AZURE_LIMITS.descriptionLength),
-          protocol: PROTOCOL[r.transport],
+          protocol: PROTOCOL[r.transport as 'tcp' | 'udp'],
           sourcePortRange: '*',
           destinationPortRanges: r.ports.map((p) => formatPortRange(p)),
           ...endProps('source', src),
@@ -545,6 +545,7 @@ export function renderAzureNsg(ir: IR): string {
 export const azureNsgBackend: Backend = {
   name: 'azure-nsg',
   render(ir: IR): OutputFile[] {
+    refuseTransports('azure-nsg', ir, onlyTcpUdp);
     return checkLines('azure-nsg', [{ path: 'nsg.json', content: renderAzureNsg(ir) }], () => AZURE_LINE_LIMIT);
   },
 };

@@ -49,7 +49,7 @@
 import { Family, formatAddress, formatCidr } from '../../addresses';
 import type { AddressSet, BaselineRule, IR, Rule } from '../../ir/types';
 import { formatPortRange } from '../../ports';
-import { Backend, boundedName, checkLines, citeRows, commentLines, hashNetEntries, headerLines, LineLimit, oneLine, OutputFile, TemplateSet } from '../base';
+import { refuseTransports, onlyTcpUdp, Backend, boundedName, checkLines, citeRows, commentLines, hashNetEntries, headerLines, LineLimit, oneLine, OutputFile, TemplateSet } from '../base';
 
 export const ZONE_NAME = 'portcullis';
 export const EGRESS_POLICY_NAME = 'portcullis-out';
@@ -347,6 +347,7 @@ function renderIpset(ir: IR, set: AddressSet, name: string, users: Rule[]): Outp
 // ------------------------------------------------------------------ render
 
 export function renderFirewalld(ir: IR): OutputFile[] {
+  refuseTransports('firewalld', ir, onlyTcpUdp);
   const restrict = ir.egress === 'restrict';
   const host = ir.rules.filter((r) => r.scope === 'host');
   const ingress = host.filter((r) => r.direction === 'ingress');

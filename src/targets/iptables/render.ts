@@ -8,7 +8,7 @@
 import { Cidr, formatAddress, type Family } from '../../addresses';
 import type { AddressSet, BaselineRule, IR, Rule } from '../../ir/types';
 import { formatPortRange, PortRange } from '../../ports';
-import { Backend, boundedName, checkLines, citeRows, commentBlock, hashNetEntries, headerLines, ICMP_TYPE_NUMBERS, LineLimit, OutputFile, safeComment, TargetLimitError, TemplateSet, utf8Length } from '../base';
+import { refuseTransports, onlyTcpUdp, Backend, boundedName, checkLines, citeRows, commentBlock, hashNetEntries, headerLines, ICMP_TYPE_NUMBERS, LineLimit, OutputFile, safeComment, TargetLimitError, TemplateSet, utf8Length } from '../base';
 import { BOOT_COMMANDS, BOOT_DIR, INPUT_CHAIN, LIVE_COMMANDS, OUTPUT_CHAIN } from './host';
 
 export { INPUT_CHAIN, OUTPUT_CHAIN } from './host';
@@ -280,6 +280,7 @@ function ipsetsFile(ir: IR): OutputFile {
 export const iptablesBackend: Backend = {
   name: 'iptables',
   render(ir: IR): OutputFile[] {
+    refuseTransports('iptables', ir, onlyTcpUdp);
     return checkLines('iptables', [ipsetsFile(ir), rulesFile(ir, 'ipv4'), rulesFile(ir, 'ipv6')], (path) => (path === 'ipsets' ? IPSETS_LINE_LIMIT : RULES_LINE_LIMIT));
   },
 };

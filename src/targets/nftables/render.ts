@@ -5,7 +5,7 @@
 import { Cidr, formatAddress } from '../../addresses';
 import type { BaselineRule, HostPolicy, IR, Rule } from '../../ir/types';
 import { formatPortRange, PortRange } from '../../ports';
-import { Backend, checkLines, citeRows, commentBlock, commentLines, headerLines, LineLimit, OutputFile, safeComment, TemplateSet, utf8Length } from '../base';
+import { refuseTransports, onlyTcpUdp, Backend, checkLines, citeRows, commentBlock, commentLines, headerLines, LineLimit, OutputFile, safeComment, TemplateSet, utf8Length } from '../base';
 import { BOOT_COMMANDS, LIVE_COMMANDS } from './host';
 
 /** nft refuses a longer comment: src/parser_bison.y, comment_spec, checks
@@ -173,6 +173,7 @@ export function renderNftables(ir: IR): string {
 export const nftablesBackend: Backend = {
   name: 'nftables',
   render(ir: IR): OutputFile[] {
+    refuseTransports('nftables', ir, onlyTcpUdp);
     return checkLines('nftables', [{ path: 'portcullis.nft', content: renderNftables(ir) }], () => NFT_LINE_LIMIT);
   },
 };

@@ -39,7 +39,7 @@
 import { Family, formatCidr } from '../../addresses';
 import type { IR, Provenance, Rule } from '../../ir/types';
 import { formatPortRange, mergePorts, PortRange } from '../../ports';
-import { Backend, checkLines, citeRows, commentBlock, commentLines, headerLines, ICMP_TYPE_NUMBERS, LineLimit, oneLine, OutputFile, TargetLimitError, TemplateSet } from '../base';
+import { refuseTransports, onlyTcpUdp, Backend, checkLines, citeRows, commentBlock, commentLines, headerLines, ICMP_TYPE_NUMBERS, LineLimit, oneLine, OutputFile, TargetLimitError, TemplateSet } from '../base';
 import { compareText } from '../../order';
 
 /** AWS: inbound (and, separately, outbound) rules per security group, per family. */
@@ -418,6 +418,7 @@ const LISTS: { direction: Direction; kind: Kind; local: string; title: string }[
 ];
 
 export function renderTerraformAws(ir: IR): OutputFile[] {
+  refuseTransports('terraform-aws', ir, onlyTcpUdp);
   const rules = awsRules(ir);
   const parts = packRules(ir, rules);
   const tf = ir.terraform ?? {};
