@@ -34,7 +34,12 @@ export const GOLDEN: Golden[] = (
   // Every transport (fixtures/catalogs/transports.yaml). A target joins
   // this list once it renders all of them; azure-nsg compiles the profile
   // without the transports NSGs cannot express (transports-azure.yaml).
-  { profile: 'transports.yaml', catalog: 'transports.yaml', targets: [] },
+  // One entry per target, so each target's owner edits only its own line.
+  { profile: 'transports.yaml', catalog: 'transports.yaml', targets: [/* nftables */] },
+  { profile: 'transports.yaml', catalog: 'transports.yaml', targets: [/* iptables */] },
+  { profile: 'transports.yaml', catalog: 'transports.yaml', targets: [/* firewalld */] },
+  { profile: 'transports.yaml', catalog: 'transports.yaml', targets: [/* terraform-aws */] },
+  { profile: 'transports-azure.yaml', catalog: 'transports-azure.yaml', targets: [/* azure-nsg */] },
   ] as Golden[]
 ).filter((g) => g.targets.length > 0);
 
