@@ -6,7 +6,7 @@ import * as path from 'path';
 import { availableTargets, backendFor, ALL_TARGETS } from './targets';
 import { TargetLimitError, TargetName, TransportRefusal } from './targets/base';
 import { CompileError, Diagnostic, SourceText } from './diagnostics';
-import { buildIR } from './ir/build';
+import { buildRoleIRs } from './ir/build';
 import type { IR } from './ir/types';
 import { analyzeCatalog, Catalog, loadCatalog } from './load/catalog';
 import { DocSnapshot, ParsedDoc } from './load/yaml';
@@ -48,7 +48,16 @@ export function builtinCatalogText(): InputText {
 export interface Loaded {
   catalog: Catalog;
   profile: Profile;
+  /** The first role's policy: the only one of a one-role catalog. */
   ir: IR;
+  /** One policy per firewalled role, in catalog order (roles[0] is ir).
+   * Absent in a Loaded made by hand: [ir]. */
+  roles?: IR[];
+}
+
+/** Every role's IR of a loaded policy. */
+export function roleIRs(loaded: Loaded): IR[] {
+  return loaded.roles?.length ? loaded.roles : [loaded.ir];
 }
 
 interface CatalogSnapshot {
@@ -144,7 +153,8 @@ const COMPILE_OPTIONS = ['profile', 'catalog', 'targets'] as const;
 function loadChecked(options: CompileOptions): Loaded {
   const catalog = options.catalog ? loadCatalog(new SourceText(options.catalog.path, options.catalog.text)) : loadBuiltinCatalog();
   const profile = loadProfile(new SourceText(options.profile.path, options.profile.text), catalog);
-  return { catalog, profile, ir: buildIR(catalog, profile) };
+  const roles = buildRoleIRs(catalog, profile);
+  return { catalog, profile, ir: roles[0], roles };
 }
 
 /** Load and analyze without rendering; throws CompileError on bad input. */
@@ -216,7 +226,16 @@ function renderChecked(loaded: Loaded, targets: TargetName[]): CompileResult {
     const backend = backendFor(target);
     if (!backend) throw new Error(`internal: target '${target}' has no backend`);
     try {
-      for (const f of backend.render(ir)) files.push({ path: `${ir.environment}/${target}/${f.path}`, target, content: f.content });
+      // One role: today's layout. Several: the backend's combined output,
+      // or one folder per role (<target>/<role>/...).
+      const irs = roleIRs(loaded);
+      const rendered =
+        irs.length === 1
+          ? backend.render(ir)
+          : backend.renderRoles
+            ? backend.renderRoles(irs)
+            : irs.flatMap((r) => backend.render(r).map((f) => ({ ...f, path: `${r.host}/${f.path}` })));
+      for (const f of rendered) files.push({ path: `${ir.environment}/${target}/${f.path}`, target, content: f.content });
     } catch (e) {
       if (e instanceof TransportRefusal) {
         diagnostics.push(refusalAt(loaded, e));

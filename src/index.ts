@@ -5,7 +5,7 @@ import { describeArgument, OutputEntry } from './compile';
 import { Diagnostic, formatDiagnostic as formatDiagnosticUnchecked } from './diagnostics';
 import * as output from './output';
 
-export { compile, load, render, builtinCatalogText, BUILTIN_CATALOG_NAME } from './compile';
+export { compile, load, render, roleIRs, builtinCatalogText, BUILTIN_CATALOG_NAME } from './compile';
 export type { CompileOptions, CompileResult, InputText, OutputEntry, Loaded } from './compile';
 export { CompileError, errorCount } from './diagnostics';
 export type { WriteOptions } from './output';

@@ -181,7 +181,10 @@ function coherentCatalog(input: unknown, sound: boolean): Raw {
     for (const r of c.rules) if (/^extra-egress-\d+$/.test(r.id)) r.id = `x${r.id}`;
   }
   const groups = Object.keys(c.groups);
-  c.host = pickFrom(c.host, groups);
+  // Coherent catalogs are one-role (host:); roles and unions stay random.
+  c.host = pickFrom(c.host ?? groups[0], groups);
+  delete c.roles;
+  for (const g of Object.values<Raw>(c.groups)) delete g.union;
   for (const g of Object.values<Raw>(c.groups)) if (g.default) g.default = g.default.filter(validAddress);
   if ('P' in c.tables) {
     c.tables.T1 ??= c.tables.P;

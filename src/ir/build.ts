@@ -60,6 +60,8 @@ function resolve(catalog: Catalog, profile: Profile): Resolved {
     const given = profile.groups.get(name);
     groups.set(name, given ? given.map((a) => a.cidr) : g.defaults);
   }
+  // A union's addresses are its members' (the loaders refuse any of its own).
+  for (const [name, members] of catalog.unions) groups.set(name, members.flatMap((m) => groups.get(m) ?? []));
   return { features, params, groups };
 }
 
@@ -92,8 +94,20 @@ function compareProvenance(a: Provenance, b: Provenance): number {
   return compareText(a.table, b.table) || (a.row ?? Infinity) - (b.row ?? Infinity) || compareText(a.ruleId, b.ruleId);
 }
 
-export function buildIR(catalog: Catalog, profile: Profile): IR {
+/** One IR per firewalled role of the catalog, in catalog order. */
+export function buildRoleIRs(catalog: Catalog, profile: Profile): IR[] {
+  return catalog.roles.map((role) => buildIR(catalog, profile, role));
+}
+
+/** The policy of one role's hosts (default: the first role, the only one
+ * of a one-role catalog). */
+export function buildIR(catalog: Catalog, profile: Profile, role: string = catalog.host): IR {
+  if (!catalog.roles.includes(role)) throw new Error(`internal: '${role}' is not a role of catalog '${catalog.name}'`);
   const { features, params, groups } = resolve(catalog, profile);
+  /** Whether group g is this role, or a union including it. */
+  const isHere = (g: string) => g === role || (catalog.unions.get(g)?.includes(role) ?? false);
+  /** Whether group g is any role, or a union including one. */
+  const isAnyRole = (g: string) => catalog.roles.includes(g) || (catalog.unions.get(g)?.some((m) => catalog.roles.includes(m)) ?? false);
   const enabled = (feature?: string) => feature === undefined || features.get(feature) === true;
 
   // Which rules are on, and which groups they take part with.
@@ -129,7 +143,7 @@ export function buildIR(catalog: Catalog, profile: Profile): IR {
     // let the profile replace a catalog group's addresses.
     if (groups.has(group) || ruleIds.has(e.ruleId)) throw new Error(`internal: ${key} name '${group}' / '${e.ruleId}' is taken by the catalog`);
     groups.set(group, addrs.map((a) => a.cidr));
-    const [from, to] = egress ? [catalog.host, group] : [group, catalog.host];
+    const [from, to] = egress ? [role, group] : [group, role];
     const rule: CatalogRule = {
       id: e.ruleId,
       table,
@@ -221,15 +235,17 @@ export function buildIR(catalog: Catalog, profile: Profile): IR {
       rule.antiLockout ||= a.rule.antiLockout;
     }
   };
-  const host = catalog.host;
+  const host = role;
   for (const a of active) {
     for (const from of a.from) {
       for (const to of a.to) {
-        if (to === host) add('ingress', 'host', from, to, a);
+        if (isHere(to)) add('ingress', 'host', from, to, a);
         // Node-to-node traffic leaves one node and enters another: with
         // `egress: restrict` the sender's output chain must allow it too.
-        if (from === host) add('egress', 'host', from, to, a);
-        if (from !== host && to !== host) add('ingress', 'off-host', from, to, a);
+        if (isHere(from)) add('egress', 'host', from, to, a);
+        // Neither end is a firewalled host (IPMI to the BMCs). A rule that
+        // involves other roles only is theirs, not this role's.
+        if (!isAnyRole(from) && !isAnyRole(to)) add('ingress', 'off-host', from, to, a);
       }
     }
   }
@@ -245,7 +261,7 @@ export function buildIR(catalog: Catalog, profile: Profile): IR {
       compareText(a.id, b.id),
   );
 
-  checkAntiLockout(catalog, active, rules, groups);
+  checkAntiLockout(catalog, active.filter((a) => a.to.some(isHere)), rules, groups);
 
   const used = new Set(rules.flatMap((r) => [r.source, r.destination]).filter((n): n is string => !!n));
   // The host group's sets describe the firewalled nodes themselves: always kept.
@@ -257,6 +273,8 @@ export function buildIR(catalog: Catalog, profile: Profile): IR {
     environment: profile.environment,
     catalog: { name: catalog.name, title: catalog.title, document: catalog.document },
     host,
+    roles: [...catalog.roles],
+    unions: Object.fromEntries([...catalog.unions].sort(([a], [b]) => compareText(a, b)).map(([k, v]) => [k, [...v]])),
     egress: profile.egress,
     sets: [...sets.values()].filter((s) => used.has(s.name)).sort((a, b) => compareText(a.name, b.name)),
     rules,
@@ -287,10 +305,9 @@ function checkAntiLockout(
   rules: Rule[],
   groups: Map<string, Cidr[]>,
 ): void {
-  const guarded = catalog.rules.filter((r) => r.antiLockout);
+  const guarded = catalog.rules.filter((r) => r.antiLockout && active.some((x) => x.rule === r));
   for (const g of guarded) {
-    const a = active.find((x) => x.rule === g);
-    if (!a) throw new Error(`internal: anti-lockout rule '${g.id}' was compiled away`);
+    const a = active.find((x) => x.rule === g)!;
     for (const from of a.from) {
       const covering = rules.filter((r) => r.direction === 'ingress' && r.sourceGroup === from && r.provenance.some((p) => p.ruleId === g.id));
       const families = new Set(covering.map((r) => r.family));

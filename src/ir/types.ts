@@ -112,8 +112,15 @@ export interface HostPolicy {
 export interface IR {
   environment: string;
   catalog: { name: string; title?: string; document?: string };
-  /** The group the firewall runs on. */
+  /** The group the firewall runs on: this policy's role. */
   host: string;
+  /** Every firewalled role of the catalog (one for `host:` catalogs); each
+   * has an IR of its own, and `host` is one of them. buildIR always sets
+   * it; absent (an IR built by hand) means [host]. */
+  roles?: string[];
+  /** The catalog's union groups -> members ("All nodes" of several roles);
+   * absent means none. */
+  unions?: Record<string, string[]>;
   /** allow: outbound open; restrict: only egress rules (+ baseline). */
   egress: 'allow' | 'restrict';
   /** Every set a rule names, and the host group's own sets. */

@@ -62,9 +62,15 @@ export interface Catalog {
   name: string;
   title?: string;
   document?: string;
+  /** The firewalled host roles, in catalog order; one-role catalogs
+   * (`host: nodes`) have one. Every target compiles one policy per role. */
+  roles: string[];
+  /** The first role: the only one of a one-role catalog. */
   host: string;
   tables: Map<string, { heading: string; line?: number; note?: string }>;
   groups: Map<string, { description?: string; defaults: Cidr[] }>;
+  /** Union groups -> their member groups ("All nodes" of several roles). */
+  unions: Map<string, string[]>;
   features: Map<string, { description?: string; default: boolean }>;
   params: Map<string, CatalogParam>;
   rules: CatalogRule[];
@@ -94,9 +100,10 @@ export interface RawCatalog {
   name: string;
   title?: string;
   document?: string;
-  host: string;
+  host?: string;
+  roles?: string[];
   tables: Record<string, { heading: string; line?: number; note?: string }>;
-  groups: Record<string, { description?: string; default?: string[] }>;
+  groups: Record<string, { description?: string; default?: string[]; union?: string[] }>;
   features?: Record<string, { description?: string; default: boolean }>;
   params?: Record<string, { kind: 'port' | 'port-range'; choices?: number[]; default: string | number; description?: string }>;
   rules: RawRule[];
@@ -144,7 +151,33 @@ export function analyzeCatalog(doc: ParsedDoc): Catalog {
     groups.set(name, { description: g.description, defaults });
   }
   const groupNames = [...groups.keys()];
-  if (!groups.has(raw.host)) err(['host'], `host group '${raw.host}' is not declared in 'groups'`, suggestion(raw.host, groupNames));
+  const unions = new Map<string, string[]>();
+  for (const [name, g] of Object.entries(raw.groups)) {
+    if (!g.union) continue;
+    if (g.default?.length) err(['groups', name, 'default'], `group '${name}' is a union of ${g.union.join(', ')}: it has no addresses of its own`, "remove 'default' (give the members' defaults)", true);
+    g.union.forEach((m, i) => {
+      if (g.union!.indexOf(m) !== i) err(['groups', name, 'union', i], `group '${name}' lists member '${m}' twice`, 'list each member once');
+      else if (m === name) err(['groups', name, 'union', i], `group '${name}' cannot be a member of itself`);
+      else if (!groups.has(m)) err(['groups', name, 'union', i], `group '${name}' names unknown member '${m}'`, suggestion(m, groupNames));
+      else if (raw.groups[m]?.union) err(['groups', name, 'union', i], `group '${name}' names the union '${m}' as a member; unions list plain groups`, `list the members of '${m}' instead`);
+    });
+    unions.set(name, [...g.union]);
+  }
+  // `host: X` is the one-role form of `roles: [X]`.
+  let roles: string[] = [];
+  if (raw.host !== undefined && raw.roles !== undefined) err(['roles'], "a catalog gives either 'host' (one firewalled role) or 'roles', not both", "for several roles, drop 'host' and list it in 'roles'", true);
+  else if (raw.host === undefined && raw.roles === undefined) err([], "the catalog names no firewalled hosts: give 'host' (the group that runs the firewall) or 'roles' (several kinds of host)", "e.g. 'host: nodes', or 'roles: [servers, agents]'");
+  else roles = raw.roles ?? [raw.host!];
+  roles.forEach((role, i) => {
+    const at: PathSeg[] = raw.roles ? ['roles', i] : ['host'];
+    if (roles.indexOf(role) !== i) err(at, `role '${role}' is listed twice`, 'list each role once');
+    else if (!groups.has(role)) err(at, `${raw.roles ? 'role' : 'host group'} '${role}' is not declared in 'groups'`, suggestion(role, groupNames));
+    else if (unions.has(role)) err(at, `role '${role}' is a union group; a role is one kind of host with addresses of its own`, `name its members (${unions.get(role)!.join(', ')}) as roles`);
+  });
+  const roleSet = new Set(roles.filter((r) => groups.has(r) && !unions.has(r)));
+  /** Whether a group is, or includes, a firewalled role. */
+  const hasRole = (g: string) => roleSet.has(g) || (unions.get(g) ?? []).some((m) => roleSet.has(m));
+  const rolesText = roles.length === 1 ? `the host group '${roles[0]}'` : `a role (${roles.join(', ')}) or a union of roles`;
 
   const features = new Map(Object.entries(raw.features ?? {}));
   const featureNames = [...features.keys()];
@@ -211,26 +244,26 @@ export function analyzeCatalog(doc: ParsedDoc): Catalog {
         seen.add(g.group);
       });
     }
-    const host = groups.has(raw.host) ? raw.host : undefined;
     const known = (g: GroupRef) => groups.has(g.group);
     to.forEach((g, j) => {
-      if (!known(g) || g.group === host || !from.some((f) => f.group === g.group) || to.findIndex((x) => x.group === g.group) !== j) return;
+      if (!known(g) || hasRole(g.group) || !from.some((f) => f.group === g.group) || to.findIndex((x) => x.group === g.group) !== j) return;
       err(
         refAt('to', j),
-        `rule '${r.id}' goes from group '${g.group}' to itself, and '${g.group}' is not the host group`,
-        `only the host group '${raw.host}' may be on both ends (node-to-node traffic); list '${g.group}' on one side`,
+        `rule '${r.id}' goes from group '${g.group}' to itself, and '${g.group}' is not ${roles.length === 1 ? 'the host group' : 'a role or a union of roles'}`,
+        `only ${rolesText} may be on both ends (node-to-node traffic); list '${g.group}' on one side`,
       );
     });
     // Anti-lockout keeps access into the nodes open from outside them, so
-    // its rule runs from other groups to the host group, nowhere else.
-    if (r.anti_lockout && host) {
+    // its rule runs from other groups to the firewalled hosts, nowhere else.
+    if (r.anti_lockout && roleSet.size) {
+      const lead = roles.length === 1 ? `the nodes (host group '${roles[0]}')` : `firewalled hosts (${rolesText})`;
       to.forEach((g, j) => {
-        if (known(g) && g.group !== host)
-          err(refAt('to', j), `rule '${r.id}' is anti-lockout, so it must lead to the nodes (host group '${host}'), not to '${g.group}'`, `write to: [${host}], or drop anti_lockout from this rule`);
+        if (known(g) && !hasRole(g.group))
+          err(refAt('to', j), `rule '${r.id}' is anti-lockout, so it must lead to ${lead}, not to '${g.group}'`, `write to: [${roles.length === 1 ? roles[0] : roles.join(', ')}], or drop anti_lockout from this rule`);
       });
       from.forEach((g, j) => {
-        if (g.group === host)
-          err(refAt('from', j), `rule '${r.id}' is anti-lockout, but its source '${host}' is the nodes themselves (node-to-node traffic)`, 'anti-lockout protects access from outside the nodes, e.g. from: [admins]; drop it for node-to-node rules');
+        if (hasRole(g.group))
+          err(refAt('from', j), `rule '${r.id}' is anti-lockout, but its source '${g.group}' is ${roles.length === 1 ? 'the nodes themselves' : 'firewalled hosts'} (node-to-node traffic)`, 'anti-lockout protects access from outside the nodes, e.g. from: [admins]; drop it for node-to-node rules');
       });
     }
     const spec = readTransportSpec(r, at(), `rule '${r.id}'`, err);
@@ -275,9 +308,11 @@ export function analyzeCatalog(doc: ParsedDoc): Catalog {
     name: raw.name,
     title: raw.title,
     document: raw.document,
-    host: raw.host,
+    roles,
+    host: roles[0],
     tables,
     groups,
+    unions,
     features: new Map([...features].map(([k, v]) => [k, { description: v.description, default: v.default }])),
     params,
     rules,

@@ -125,6 +125,11 @@ export function loadProfile(source: SourceText, catalog: Catalog): Profile {
       err(['groups', name], `unknown group '${name}'`, `catalog '${catalog.name}' has no such group; ${suggestion(name, groupNames)}`, true);
       continue;
     }
+    const members = catalog.unions.get(name);
+    if (members) {
+      err(['groups', name], `group '${name}' is the union of ${members.join(', ')}: its addresses are theirs`, `give the addresses under ${members.map((m) => `groups.${m}`).join(' and ')}`, true);
+      continue;
+    }
     if (!Array.isArray(list)) continue;
     const addrs: ProfileAddress[] = [];
     list.forEach((text, i) => {
@@ -224,7 +229,8 @@ export function loadProfile(source: SourceText, catalog: Catalog): Profile {
   (Array.isArray(raw.terraform?.prefix_lists) ? raw.terraform!.prefix_lists : []).forEach((name, i) => {
     if (typeof name !== 'string') return;
     if (!catalog.groups.has(name)) err(['terraform', 'prefix_lists', i], `unknown group '${name}' in terraform.prefix_lists`, `catalog '${catalog.name}' has no such group; ${suggestion(name, groupNames)}`);
-    else if (name === catalog.host) err(['terraform', 'prefix_lists', i], `'${name}' is the host group: its members carry the security group, and node-to-node rules reference the group itself`, 'list only peer groups (admins, users, ...)');
+    else if (catalog.roles.includes(name) || (catalog.unions.get(name) ?? []).some((m) => catalog.roles.includes(m)))
+      err(['terraform', 'prefix_lists', i], `'${name}' is ${catalog.roles.length === 1 ? 'the host group' : 'a role, or includes one'}: its members carry the security group${catalog.roles.length === 1 ? '' : 's'}, and node-to-node rules reference the group${catalog.roles.length === 1 ? '' : 's'} themselves`, 'list only peer groups (admins, users, ...)');
   });
   // An interface cannot both be left to other managers and bound to zone portcullis.
   const trusted = Array.isArray(raw.host?.trusted_interfaces) ? raw.host!.trusted_interfaces : [];

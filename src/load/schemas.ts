@@ -40,12 +40,19 @@ export const catalogSchema = {
   title: 'portcullis port catalog',
   type: 'object',
   additionalProperties: false,
-  required: ['name', 'host', 'tables', 'groups', 'rules'],
+  required: ['name', 'tables', 'groups', 'rules'],
   properties: {
     name: identifier,
     title: { type: 'string' },
     document: { type: 'string', description: 'The document the catalog transcribes.' },
-    host: { ...identifier, description: 'The group whose members run the firewall (the nodes).' },
+    host: { ...identifier, description: 'The group whose members run the firewall (the nodes). A catalog gives host or roles.' },
+    roles: {
+      type: 'array',
+      minItems: 1,
+      maxItems: 16,
+      items: identifier,
+      description: 'The firewalled host roles (control plane and workers, servers and agents, ...), each a group; every target compiles one policy per role. A catalog gives host (one role) or roles.',
+    },
     tables: {
       type: 'object',
       description: 'The document tables rules cite, by short id (T1, T2, ...).',
@@ -72,6 +79,12 @@ export const catalogSchema = {
         properties: {
           description: { type: 'string' },
           default: { type: 'array', items: { type: 'string' } },
+          union: {
+            type: 'array',
+            minItems: 1,
+            items: identifier,
+            description: "The group is the union of these groups (e.g. 'All nodes' of several roles); the profile gives its members' addresses, never its own.",
+          },
         },
       },
     },

@@ -26,6 +26,10 @@ export interface OutputFile {
 export interface Backend {
   name: TargetName;
   render(ir: IR): OutputFile[];
+  /** A catalog with several roles: the policies of all of them in one
+   * output (a cloud target's security groups reference each other). A
+   * backend without it renders each role into a folder of the role's name. */
+  renderRoles?(irs: IR[]): OutputFile[];
 }
 
 /** ICMP type numbers by the IR's (nftables') names, for targets that take numbers. */
