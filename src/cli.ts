@@ -7,7 +7,7 @@ import { compile, isTargetName, load, render } from './compile';
 import { CompileError, Diagnostic, errorCount, formatDiagnostic, formatDiagnostics } from './diagnostics';
 import { catalogSchema, profileSchema } from './load/schemas';
 import { checkOutputs, OutputError, writeOutputs } from './output';
-import { InputError, readFile, readSpec } from './sources';
+import { InputError, readCatalogSpec, readFile, readSpec } from './sources';
 import { terminalJson, visible, visibleLine } from './terminal';
 
 /** Bad usage or input: message to stderr, exit 2. */
@@ -56,7 +56,7 @@ interface CompileArgs {
 function runCompile(args: CompileArgs): number {
   const targets = parseTargets(args.target);
   const profile = readFile(args.profile);
-  const catalog = args.catalog ? readFile(args.catalog) : undefined;
+  const catalog = args.catalog ? readCatalogSpec(args.catalog, false) : undefined;
   const result = compile({ profile, catalog, targets });
   if (!result.ok) {
     printDiagnostics(result.diagnostics);
@@ -83,7 +83,7 @@ function runCompile(args: CompileArgs): number {
 
 function runValidate(args: { profile: string; catalog?: string }): number {
   const profile = readFile(args.profile);
-  const catalog = args.catalog ? readFile(args.catalog) : undefined;
+  const catalog = args.catalog ? readCatalogSpec(args.catalog, false) : undefined;
   return reportingBadInput(() => {
     const { ir } = load({ profile, catalog });
     process.stdout.write(`${visibleLine(args.profile)}: ok: environment '${ir.environment}', ${ir.rules.length} rules, ${ir.sets.length} address sets\n`);
@@ -105,7 +105,7 @@ function runExplain(args: ExplainArgs): number {
   // Loaded lazily: only this command needs the flow analysis.
   const { explainFlow, formatExplanation, targetLines } = require('./analysis/explain') as typeof import('./analysis/explain');
   const profile = readSpec(args.profile);
-  const catalog = args.catalog ? readSpec(args.catalog) : undefined;
+  const catalog = args.catalog ? readCatalogSpec(args.catalog, true) : undefined;
   return reportingBadInput(() => {
     const loaded = load({ profile, catalog });
     const e = explainFlow(loaded, { from: args.from, to: args.to, port: args.port });
@@ -133,7 +133,7 @@ function runDiff(args: DiffArgs): number {
   const sides = (['old', 'new'] as const).map((which) => {
     const catalogSpec = args[`${which}-catalog`] ?? args.catalog;
     const profile = readSpec(args[which]);
-    const catalog = catalogSpec ? readSpec(catalogSpec) : undefined;
+    const catalog = catalogSpec ? readCatalogSpec(catalogSpec, true) : undefined;
     try {
       return load({ profile, catalog });
     } catch (e) {
@@ -162,7 +162,7 @@ interface LintArgs {
 function runLint(args: LintArgs): number {
   const { lint, formatSarif, formatText } = require('./lint') as typeof import('./lint');
   const profile = readFile(args.profile);
-  const catalog = args.catalog ? readFile(args.catalog) : undefined;
+  const catalog = args.catalog ? readCatalogSpec(args.catalog, false) : undefined;
   return reportingBadInput(() => {
     const report = lint(load({ profile, catalog }), { catalogFindings: args['catalog-findings'] ?? !!args.catalog });
     process.stdout.write(args.format === 'sarif' ? formatSarif(report) : formatText(report));

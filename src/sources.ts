@@ -7,7 +7,9 @@
 
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
+import * as path from 'path';
 import type { InputText } from './compile';
+import { packagePath } from './paths';
 import { visibleLine } from './terminal';
 
 export class InputError extends Error {}
@@ -18,6 +20,25 @@ export class InputError extends Error {}
 export const MAX_INPUT_BYTES = 32 * 1024 * 1024;
 
 const MiB = (n: number) => `${(n / (1024 * 1024)).toFixed(1)} MiB`;
+
+/** Built-in catalogs, by the name `--catalog NAME` takes: each is
+ * catalog/<name>.yaml of the package. A fixed list: the name chooses an
+ * entry, never a path. */
+export const BUILTIN_CATALOGS = ['thoughtspot', 'rke2'] as const;
+
+/** `--catalog`: a file, a git object REV:PATH (where `git` allows it), or
+ * the name of a built-in catalog when no file has that name. */
+export function readCatalogSpec(spec: string, git: boolean): InputText {
+  refuseOptionShaped(spec);
+  if (/^[a-z][a-z0-9_-]{0,30}$/.test(spec) && !fs.existsSync(spec)) {
+    if (!(BUILTIN_CATALOGS as readonly string[]).includes(spec))
+      throw new InputError(`${visibleLine(spec)}: error: no such file, and no built-in catalog of that name\n  hint: built-in catalogs: ${BUILTIN_CATALOGS.join(', ')}; or give the path of a catalog file`);
+    const file = packagePath('catalog', `${spec}.yaml`);
+    const text = readFile(file).text;
+    return { path: path.relative(process.cwd(), file) || file, text };
+  }
+  return git ? readSpec(spec) : readFile(spec);
+}
 
 /** A file, or (when no such file exists and it has the shape REV:PATH) a git blob. */
 export function readSpec(spec: string): InputText {

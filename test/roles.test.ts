@@ -94,6 +94,17 @@ test('roles: compile writes one folder per role for the host targets, and nothin
   }
 });
 
+test('--catalog NAME: a built-in catalog by name gives the same bytes as its file; an unknown name is exit 2 with the list', () => {
+  const byName = runCli(['compile', '--profile', 'fixtures/profiles/example.yaml', '--catalog', 'thoughtspot', '--target', 'nftables', '--stdout']);
+  const byDefault = runCli(['compile', '--profile', 'fixtures/profiles/example.yaml', '--target', 'nftables', '--stdout']);
+  assert.is(byName.code, 0, byName.stderr);
+  assert.is(byName.stdout, byDefault.stdout);
+  const unknown = runCli(['compile', '--profile', 'fixtures/profiles/example.yaml', '--catalog', 'thoughtspott', '--target', 'nftables', '--stdout']);
+  assert.is(unknown.code, 2);
+  assert.is(unknown.stdout, '');
+  assert.match(unknown.stderr, /^thoughtspott: error: no such file, and no built-in catalog of that name\n {2}hint: built-in catalogs: thoughtspot, rke2/);
+});
+
 interface Bad {
   name: string;
   catalog: string;

@@ -13,7 +13,7 @@ import { parseAddress } from '../addresses';
 import { load, Loaded, render } from '../compile';
 import { CompileError, errorCount, formatDiagnostics } from '../diagnostics';
 import { writeOutputs } from '../output';
-import { readFile } from '../sources';
+import { readCatalogSpec, readFile } from '../sources';
 import type { HostTarget } from '../targets/host';
 import { HOST_TARGETS } from '../targets/host';
 import { HostShell, liveTarget, LiveFlowRule, LiveTarget, localShell, SavedState, ToolRejected } from '../targets/live';
@@ -98,7 +98,7 @@ function parseHostTarget(t: string | undefined): HostTarget {
 function loadProfile(args: { profile?: string; catalog?: string }): Loaded {
   if (!args.profile) throw new OperateError('error: --profile is required');
   const profile = readFile(args.profile);
-  const catalog = args.catalog ? readFile(args.catalog) : undefined;
+  const catalog = args.catalog ? readCatalogSpec(args.catalog, false) : undefined;
   return load({ profile, catalog });
 }
 
