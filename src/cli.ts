@@ -353,7 +353,8 @@ export function main(argv: string[]): number {
             .option('profile', { type: 'string', describe: 'site profile (YAML or JSON)' })
             .option('catalog', { type: 'string', describe: 'port catalog (default: the built-in one)' })
             .option('target', { type: 'string', describe: 'nftables, iptables or firewalld' })
-            .option('from-dir', { type: 'string', describe: 'apply DIR/<environment>/<target>/ (as compile --out-dir DIR wrote it) instead of compiling' })
+            .option('role', { type: 'string', describe: "this host's role, for a catalog with several (servers, agents, ...)" })
+            .option('from-dir', { type: 'string', describe: 'apply DIR/<environment>/<target>/[<role>/] (as compile --out-dir DIR wrote it) instead of compiling' })
             .option('confirm-timeout', { type: 'number', describe: 'seconds to wait for confirmation before rolling back (default 60)' })
             // yargs reads --no-confirm as confirm: false (boolean negation).
             .option('confirm', { type: 'boolean', describe: '--confirm: confirm the apply waiting in this network namespace; --no-confirm: apply without waiting (pipelines that check reachability themselves)' })
@@ -362,7 +363,7 @@ export function main(argv: string[]): number {
             .check((a) => {
               if (a.confirm === false && a['confirm-timeout'] !== undefined) throw new UsageError('error: --confirm-timeout and --no-confirm exclude each other');
               if (a.confirm) {
-                const extra = ['profile', 'catalog', 'target', 'from-dir', 'confirm-timeout', 'force'].filter((k) => a[k] !== undefined);
+                const extra = ['profile', 'catalog', 'target', 'role', 'from-dir', 'confirm-timeout', 'force'].filter((k) => a[k] !== undefined);
                 if (extra.length) throw new UsageError(`error: --confirm takes no other option (got --${extra.join(', --')})`);
               } else if (!a.profile || !a.target) throw new UsageError('error: apply needs --profile and --target (or --confirm)');
               return true;
@@ -381,6 +382,7 @@ export function main(argv: string[]): number {
             .option('profile', { type: 'string', demandOption: true, describe: 'site profile (YAML or JSON)' })
             .option('catalog', { type: 'string', describe: 'port catalog (default: the built-in one)' })
             .option('target', { type: 'string', demandOption: true, describe: 'nftables, iptables or firewalld' })
+            .option('role', { type: 'string', describe: "this host's role, for a catalog with several" })
             .option('format', { choices: ['text', 'markdown', 'json'] as const, default: 'text' as const }),
         (a) => {
           const op = require('./operate/apply') as typeof import('./operate/apply');

@@ -3,13 +3,14 @@
 // fixtures/catalogs/roles.yaml by hand, row by row, not from the compiler;
 // the loader's role checks are positioned errors through the real CLI.
 
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as api from '../src/index';
 import { formatPortRange } from '../src/ports';
-import { ROOT, runCli } from './helpers/cli';
+import { BIN, ROOT, runCli } from './helpers/cli';
 import { fileLine, parseDiagnostics } from './helpers/diagnostics';
 import { readTree, rmTree, tmpDir } from './helpers/tree';
 
@@ -103,6 +104,40 @@ test('--catalog NAME: a built-in catalog by name gives the same bytes as its fil
   assert.is(unknown.code, 2);
   assert.is(unknown.stdout, '');
   assert.match(unknown.stderr, /^thoughtspott: error: no such file, and no built-in catalog of that name\n {2}hint: built-in catalogs: thoughtspot, rke2/);
+});
+
+test('roles: apply and audit take --role; without it a multi-role catalog is exit 2 and nothing changes', () => {
+  const ns = `pc-roles-${process.pid}`;
+  const inNs = (args: string[]) => spawnSync('ip', ['netns', 'exec', ns, process.execPath, BIN, ...args], { encoding: 'utf8', cwd: ROOT });
+  const ruleset = () => spawnSync('ip', ['netns', 'exec', ns, 'nft', 'list', 'ruleset'], { encoding: 'utf8' }).stdout;
+  const common = ['--catalog', CATALOG, '--profile', PROFILE, '--target', 'nftables'];
+  const out = tmpDir();
+  assert.is(spawnSync('ip', ['netns', 'add', ns]).status, 0, 'ip netns add (root needed)');
+  try {
+    const before = ruleset();
+    const noRole = inNs(['apply', ...common, '--no-confirm']);
+    assert.is(noRole.status, 2, noRole.stderr);
+    assert.match(noRole.stderr, /catalog 'roles' has 2 roles \(servers, agents\): give --role/);
+    assert.is(ruleset(), before, 'nothing changed');
+    const wrong = inNs(['apply', ...common, '--role', 'nodes', '--no-confirm']);
+    assert.is(wrong.status, 2);
+    assert.match(wrong.stderr, /--role 'nodes' is not a role of catalog 'roles' \(its roles: servers, agents\)/);
+    // From a compiled tree: DIR/<env>/<target>/<role>/.
+    assert.is(runCli(['compile', ...common, '--out-dir', out]).code, 0);
+    const applied = inNs(['apply', ...common, '--role', 'agents', '--from-dir', out, '--no-confirm', '--json']);
+    assert.is(applied.status, 0, applied.stderr);
+    assert.is(JSON.parse(applied.stdout).changed, true);
+    assert.match(ruleset(), /tcp dport 30000-32767 accept/);
+    assert.not.match(ruleset(), /2379/);
+    assert.is(inNs(['audit', ...common, '--role', 'agents']).status, 0, 'agents: in sync');
+    const servers = inNs(['audit', ...common, '--role', 'servers']);
+    assert.is(servers.status, 1, 'servers: drift');
+    assert.match(servers.stdout, /policy allows, host does not: ingress tcp 2379-2380/);
+    assert.match(servers.stdout, /host allows, policy does not: ingress tcp 30000-32767 from 0\.0\.0\.0\/0/);
+  } finally {
+    spawnSync('ip', ['netns', 'del', ns]);
+    rmTree(out);
+  }
 });
 
 interface Bad {

@@ -10,7 +10,7 @@ import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { parseAddress } from '../addresses';
-import { load, Loaded, render } from '../compile';
+import { load, Loaded, render, roleIRs } from '../compile';
 import { CompileError, errorCount, formatDiagnostics } from '../diagnostics';
 import { writeOutputs } from '../output';
 import { readCatalogSpec, readFile } from '../sources';
@@ -22,6 +22,8 @@ import { visibleLine } from '../terminal';
 export interface ApplyArgs {
   profile?: string;
   catalog?: string;
+  /** Which role's policy, for a catalog with several. */
+  role?: string;
   target?: string;
   'from-dir'?: string;
   'confirm-timeout'?: number;
@@ -34,6 +36,7 @@ export interface ApplyArgs {
 export interface AuditArgs {
   profile: string;
   catalog?: string;
+  role?: string;
   target: string;
   format: 'text' | 'markdown' | 'json';
 }
@@ -95,11 +98,25 @@ function parseHostTarget(t: string | undefined): HostTarget {
   return t as HostTarget;
 }
 
-function loadProfile(args: { profile?: string; catalog?: string }): Loaded {
+function loadProfile(args: { profile?: string; catalog?: string; role?: string }): Loaded {
   if (!args.profile) throw new OperateError('error: --profile is required');
   const profile = readFile(args.profile);
   const catalog = args.catalog ? readCatalogSpec(args.catalog, false) : undefined;
-  return load({ profile, catalog });
+  return selectRole(load({ profile, catalog }), args.role);
+}
+
+/** This host's policy: the catalog's only role, or the one --role names.
+ * The result has that role alone, so everything after sees one policy. */
+export function selectRole(loaded: Loaded, role: string | undefined): Loaded {
+  const irs = roleIRs(loaded);
+  const names = irs.map((ir) => ir.host);
+  if (role === undefined) {
+    if (irs.length === 1) return loaded;
+    throw new OperateError(`error: catalog '${visibleLine(loaded.catalog.name)}' has ${irs.length} roles (${names.join(', ')}): give --role with the one this host has`);
+  }
+  const ir = irs.find((x) => x.host === role);
+  if (!ir) throw new OperateError(`error: --role '${visibleLine(role)}' is not a role of catalog '${visibleLine(loaded.catalog.name)}' (its roles: ${names.join(', ')})`);
+  return { ...loaded, ir, roles: [ir] };
 }
 
 function badInput(e: CompileError): number {
@@ -115,7 +132,8 @@ function badInput(e: CompileError): number {
 function treeFor(loaded: Loaded, target: HostTarget, lt: LiveTarget, fromDir: string | undefined): { dir: string; cleanup: () => void } {
   const env = loaded.ir.environment;
   if (fromDir) {
-    const dir = path.join(fromDir, env, target);
+    // compile writes one folder per role when the catalog has several.
+    const dir = loaded.catalog.roles.length > 1 ? path.join(fromDir, env, target, loaded.ir.host) : path.join(fromDir, env, target);
     const missing = lt.files.filter((f) => !fs.existsSync(path.join(dir, f)));
     if (!fs.existsSync(dir) || missing.length)
       throw new OperateError(`error: --from-dir: ${visibleLine(dir)} does not hold the ${target} tree of environment ${visibleLine(env)}${missing.length ? ` (missing ${missing.join(', ')})` : ''}; write it with \`portcullis compile --out-dir ${visibleLine(fromDir)}\``);
