@@ -339,6 +339,27 @@ test('rke2-example, agents: no Kubernetes API, supervisor or etcd ports; kubelet
   }
 });
 
+test('egress: restrict: each role goes out only where the page sends it (agents to the servers API, never to etcd)', () => {
+  const roles = loadRoles(EXAMPLE, (t) => {
+    const out = t.replace(/^egress: allow\b/m, 'egress: restrict');
+    assert.ok(out !== t, 'the profile says egress: allow');
+    return out;
+  });
+  for (const family of ['ipv4', 'ipv6']) {
+    for (const role of ['servers', 'agents']) {
+      assert.is(roles[role].egress, 'restrict');
+      for (const n of [6443, 9345]) assert.equal(peers(roles[role], 'egress', 'tcp', n, family), ['servers'], `${role}: out to the servers on ${n} (${family})`);
+      assert.equal(peers(roles[role], 'egress', 'tcp', 10250, family), ['nodes'], `${role}: out to all nodes on 10250 (${family})`);
+      assert.equal(peers(roles[role], 'egress', 'udp', 8472, family), ['nodes'], `${role}: out to all nodes on 8472/udp (${family})`);
+      assert.equal(peers(roles[role], 'egress', 'tcp', 22, family), [], `${role}: SSH is inbound only (${family})`);
+    }
+    for (const n of [2379, 2380, 2381]) {
+      assert.equal(peers(roles.servers, 'egress', 'tcp', n, family), ['servers'], `servers: out to the servers on ${n} (${family})`);
+      assert.equal(peers(roles.agents, 'egress', 'tcp', n, family), [], `agents: never out to etcd ${n} (${family})`);
+    }
+  }
+});
+
 test('Canal (the default): 8472/udp and 9099/tcp from all nodes on both roles; absent with canal off', () => {
   const on = loadRoles(EXAMPLE);
   const off = loadRoles(EXAMPLE, withFeatures({ canal: false }));
