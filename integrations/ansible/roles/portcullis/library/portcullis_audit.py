@@ -16,6 +16,7 @@ options:
   profile: {type: path, required: true}
   catalog: {type: path, required: false}
   target: {type: str, default: nftables}
+  role: {type: str, required: false, description: the host's role, for a catalog with several}
   label: {type: str, required: false, description: names the host in the diff}
 '''
 
@@ -27,6 +28,7 @@ def main():
             profile=dict(type='path', required=True),
             catalog=dict(type='path', required=False, default=None),
             target=dict(type='str', default='nftables'),
+            role=dict(type='str', required=False, default=None),
             label=dict(type='str', required=False, default=None),
         ),
         supports_check_mode=True,
@@ -35,6 +37,8 @@ def main():
     argv = list(p['command']) + ['audit', '--profile', p['profile'], '--target', p['target'], '--format', 'text']
     if p['catalog']:
         argv += ['--catalog', p['catalog']]
+    if p['role']:
+        argv += ['--role', p['role']]
     # Argv, never a shell: paths stay arguments.
     rc, out, err = module.run_command(argv, environ_update={'NO_COLOR': '1'})
     if rc not in (0, 1):
