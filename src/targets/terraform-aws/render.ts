@@ -552,8 +552,22 @@ export function renderTerraformAws(ir: IR): OutputFile[] {
     .filter((r) => r.scope === 'off-host')
     .flatMap((r) => commentLines(`${r.id}: ${r.sourceGroup} -> ${r.destinationGroup} ${matchText(r.transport, r.ports)} (${citeRows(r.provenance)})`));
 
+  // Only when such rules exist: other modules keep their bytes.
+  const numbered = [...new Set(rules.filter((r) => /^[0-9]+$/.test(r.protocol)).map((r) => r.protocol))].sort((a, b) => Number(a) - Number(b));
+  const icmpTyped = rules.some((r) => r.tier > 0 && (r.protocol === 'icmp' || r.protocol === 'icmpv6'));
+  const transportNotes = [
+    ...(numbered.length
+      ? [
+          `Protocols without a name in AWS are their IP protocol number (${numbered.map((n) => `"${n}" ${Object.entries(TRANSPORT_FACTS).find(([, f]) => String(f.number) === n)![0]}`).join(', ')}), ` +
+            'with no from_port/to_port: AWS matches such a protocol as a whole (SCTP only when the catalog opens every port).',
+        ]
+      : []),
+    ...(icmpTyped ? ['ICMP and ICMPv6: one rule per type, from_port = type and to_port = -1 (any code); from_port = to_port = -1 for every type.'] : []),
+  ];
+
   const context = {
     header: commentBlock(headerLines(ir)),
+    transportNotes: commentBlock(transportNotes, 76),
     limit: AWS_RULES_PER_GROUP,
     maxGroups: AWS_GROUPS_PER_INTERFACE,
     restrict: ir.egress === 'restrict',
