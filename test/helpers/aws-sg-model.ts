@@ -280,7 +280,15 @@ export async function loadModule(dir: string, vars: Record<string, Value> = {}):
           if (from === null || to === null || from < 0 || to > 65535 || from > to) throw new Error(`${where}: bad port range ${from}-${to}`);
         } else if (protocol === 'icmp' || protocol === 'icmpv6') {
           if (from === null || to === null || from < -1 || from > 255 || to < -1 || to > 255) throw new Error(`${where}: bad ICMP type/code ${from}/${to}`);
+          // "If you specify all ICMP/ICMPv6 types, you must specify all codes."
+          if (from === -1 && to !== -1) throw new Error(`${where}: all ICMP types with code ${to}`);
           if ((protocol === 'icmp' && cidrIpv6 !== null) || (protocol === 'icmpv6' && cidrIpv4 !== null)) throw new Error(`${where}: ICMP family mismatch`);
+        } else if (/^(0|[1-9][0-9]{0,2})$/.test(protocol) && Number(protocol) <= 255) {
+          // A protocol number: AWS matches the whole protocol ("allows
+          // traffic on all ports, regardless of any port range"); the module
+          // must not pretend otherwise. tcp/udp/icmp/icmpv6 go by name.
+          if ([6, 17, 1, 58].includes(Number(protocol))) throw new Error(`${where}: protocol ${protocol} written as a number (expected its name)`);
+          if (from !== null || to !== null) throw new Error(`${where}: protocol ${protocol} with ports ${from}-${to} (AWS ignores them: every port is allowed)`);
         } else throw new Error(`${where}: unexpected protocol ${protocol}`);
         const description = str(at('description'), 'description');
         if (!AWS_DESCRIPTION.test(description)) throw new Error(`${where}: description has characters AWS refuses: ${description}`);
@@ -332,12 +340,16 @@ export async function loadModule(dir: string, vars: Record<string, Value> = {}):
   return { groups, attached, rules };
 }
 
+/** IP protocol numbers of the transports a flow may use. */
+export const PROTOCOL_NUMBERS = { tcp: 6, udp: 17, icmp: 1, icmpv6: 58, sctp: 132, esp: 50, ah: 51, gre: 47, ipip: 4, vrrp: 112 } as const;
+export type FlowProtocol = keyof typeof PROTOCOL_NUMBERS;
+
 export interface Flow {
   /** ingress: peer -> node; egress: node -> peer. */
   direction: Direction;
   peer: string;
-  protocol: 'tcp' | 'udp' | 'icmp' | 'icmpv6';
-  /** tcp/udp destination port. */
+  protocol: FlowProtocol;
+  /** tcp/udp/sctp destination port. */
   port?: number;
   icmpType?: number;
   icmpCode?: number;
@@ -357,8 +369,11 @@ export function allows(mod: SgModule, flow: Flow, members: string[]): SgRule | u
   return mod.rules.find((r) => {
     if (r.direction !== flow.direction || !mod.attached.includes(r.group)) return false;
     if (r.protocol !== '-1') {
-      if (r.protocol !== flow.protocol) return false;
-      if (flow.protocol === 'tcp' || flow.protocol === 'udp') {
+      const number = /^[0-9]+$/.test(r.protocol) ? Number(r.protocol) : PROTOCOL_NUMBERS[r.protocol as 'tcp' | 'udp' | 'icmp' | 'icmpv6'];
+      if (number !== PROTOCOL_NUMBERS[flow.protocol]) return false;
+      if (r.from === null && r.to === null) {
+        // A protocol number: every port of it (SCTP included).
+      } else if (flow.protocol === 'tcp' || flow.protocol === 'udp') {
         if (!(r.from! <= flow.port! && flow.port! <= r.to!)) return false;
       } else {
         if (r.from !== -1 && r.from !== flow.icmpType) return false;

@@ -7,7 +7,10 @@
 import * as ipaddr from 'ipaddr.js';
 
 export type Direction = 'Inbound' | 'Outbound';
-export type Protocol = 'Tcp' | 'Udp' | 'Icmp';
+/** SecurityRuleProtocol values a flow can have (the NSG overview: TCP,
+ * UDP, ICMP, ESP, AH; '*' is any). ICMP matches every type and code, ESP
+ * and AH the whole protocol: none of them has ports. */
+export type Protocol = 'Tcp' | 'Udp' | 'Icmp' | 'Esp' | 'Ah';
 
 export interface AzureEnv {
   /** The VirtualNetwork service tag: the VNet's address space (plus peered
@@ -24,7 +27,7 @@ export interface Flow {
   protocol: Protocol;
   src: string;
   dst: string;
-  /** Destination port; absent for ICMP. */
+  /** Destination port; absent for ICMP, ESP and AH. */
   port?: number;
   srcPort?: number;
 }
@@ -287,8 +290,13 @@ export class NsgModel {
   evaluate(flow: Flow): Verdict {
     // "NSGs do not filter ICMPv6" (Azure IPv6 overview): whatever the rules say.
     if (flow.protocol === 'Icmp' && ipaddr.parse(flow.dst).kind() === 'ipv6') return { access: 'Allow', rule: 'ICMPv6 (not filtered by NSGs)', priority: 0, byDefault: true };
+    const portless = flow.protocol === 'Icmp' || flow.protocol === 'Esp' || flow.protocol === 'Ah';
+    if (portless && (flow.port !== undefined || flow.srcPort !== undefined)) fail(`a ${flow.protocol} flow has no ports`);
     for (const r of this.ordered(flow.direction)) {
       if (r.protocol !== '*' && r.protocol.toLowerCase() !== flow.protocol.toLowerCase()) continue;
+      // A rule for a protocol without ports that lists ports is not one
+      // Azure would match on them; only '*' is meaningful.
+      if (portless && r.protocol !== '*' && (r.dstPorts !== '*' || r.srcPorts !== '*')) fail(`rule ${r.name}: ${r.protocol} with ports`);
       if (!this.matchesAddress(r.src, flow.src) || !this.matchesAddress(r.dst, flow.dst)) continue;
       if (!this.matchesPort(r.srcPorts, flow.srcPort)) continue;
       if (!this.matchesPort(r.dstPorts, flow.port)) continue;

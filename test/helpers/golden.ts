@@ -39,7 +39,7 @@ export const GOLDEN: Golden[] = (
   { profile: 'transports.yaml', catalog: 'transports.yaml', targets: [/* iptables */] },
   { profile: 'transports.yaml', catalog: 'transports.yaml', targets: [/* firewalld */] },
   { profile: 'transports.yaml', catalog: 'transports.yaml', targets: [/* terraform-aws */] },
-  { profile: 'transports-azure.yaml', catalog: 'transports-azure.yaml', targets: [/* azure-nsg */] },
+  { profile: 'transports-azure.yaml', catalog: 'transports-azure.yaml', targets: ['azure-nsg'] },
   ] as Golden[]
 ).filter((g) => g.targets.length > 0);
 

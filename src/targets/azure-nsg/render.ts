@@ -15,7 +15,13 @@
 //   AllowVNetInBound / AllowAzureLoadBalancerInBound, so load balancer health
 //   probes get their own allow (102) unless the profile turns it off;
 //   outbound gets a deny-all only with `egress: restrict`.
-// - No ICMPv6 rule: NSGs do not filter ICMPv6.
+// - No ICMPv6 rule: NSGs do not filter ICMPv6 (an icmpv6 IR rule needs no
+//   NSG rule: ICMPv6 passes whatever the NSG says; the template lists it
+//   under metadata.notFiltered).
+// - Transports: Tcp, Udp, Esp, Ah; ICMP only as a whole (Icmp, IPv4). What
+//   an NSG cannot express is refused (TransportRefusal), never widened or
+//   dropped: ICMP limited to some types, and SCTP, GRE, IP-in-IP, VRRP
+//   (no such NSG protocol). See nsgRefusal.
 // - azure.node_asg: the nodes' end is an application security group the
 //   template creates, instead of their address lists.
 
@@ -23,7 +29,8 @@ import { createHash } from 'crypto';
 import { formatAddress } from '../../addresses';
 import type { AddressSet, Family, IR, Rule } from '../../ir/types';
 import { formatPortRange, mergePorts } from '../../ports';
-import { refuseTransports, onlyTcpUdp, Backend, checkLines, citeRows, commentBlock, headerLines, LineLimit, oneLine, OutputFile, provenanceLines, TargetLimitError, TemplateSet } from '../base';
+import { isFullSpace, TRANSPORT_FACTS, transportKind, Transport } from '../../transports';
+import { refuseTransports, Backend, checkLines, citeRows, commentBlock, headerLines, LineLimit, oneLine, OutputFile, provenanceLines, TargetLimitError, TemplateSet } from '../base';
 import { compareText } from '../../order';
 
 export const ARM_SCHEMA = 'https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#';
@@ -182,7 +189,34 @@ export function clip(text: string, max: number): string {
   return out + '...';
 }
 
-const PROTOCOL = { tcp: 'Tcp', udp: 'Udp' } as const;
+/** NSG securityRules protocol per transport (SecurityRuleProtocol: Tcp,
+ * Udp, Icmp, Esp, Ah, *); icmpv6 has none (not filtered). */
+const PROTOCOL: Partial<Record<Transport, string>> = { tcp: 'Tcp', udp: 'Udp', icmp: 'Icmp', esp: 'Esp', ah: 'Ah' };
+
+/** Why an NSG cannot carry a rule, or undefined. Protocols NSGs do not have
+ * come first (checkRefusals), then ICMP types. */
+export function nsgProtocolRefusal(r: Rule): { why: string; hint?: string } | undefined {
+  if (r.transport === 'icmpv6' || PROTOCOL[r.transport]) return undefined;
+  return {
+    why: `Azure NSGs have no ${TRANSPORT_FACTS[r.transport].title} (IP protocol ${TRANSPORT_FACTS[r.transport].number}): a security rule's protocol is Tcp, Udp, Icmp, Esp, Ah or * (any), and * would allow every protocol`,
+    hint: `drop the rule for azure-nsg (filter ${r.transport} on the hosts: nftables, iptables, firewalld), or compile a profile without it`,
+  };
+}
+
+export function nsgIcmpRefusal(r: Rule): { why: string; hint?: string } | undefined {
+  if (r.transport !== 'icmp' || isFullSpace('icmp', r.ports)) return undefined;
+  return {
+    why: 'ICMP types cannot be expressed: Azure NSGs match ICMP as a whole (protocol Icmp), so the rule would allow every ICMP type',
+    hint: 'allow every ICMP type (omit icmp_types) or drop the rule for azure-nsg',
+  };
+}
+
+/** Refuses, for the rules the NSG carries, what it cannot express. */
+function checkRefusals(ir: IR, carried: Rule[]): void {
+  const only = { ...ir, rules: carried };
+  refuseTransports('azure-nsg', only, nsgProtocolRefusal);
+  refuseTransports('azure-nsg', only, nsgIcmpRefusal);
+}
 const SUFFIX: Record<Family, string> = { ipv4: 'v4', ipv6: 'v6' };
 const ANY: Record<Family, string> = { ipv4: '0.0.0.0/0', ipv6: '::/0' };
 
@@ -234,6 +268,8 @@ export interface NsgPlan {
   rules: SecurityRule[];
   /** Rule name -> provenance lines. */
   provenance: [string, string[]][];
+  /** IR rules that need no NSG rule (ICMPv6), id -> why. */
+  notFiltered: [string, string[]][];
 }
 
 export function buildNsg(ir: IR): NsgPlan {
@@ -265,6 +301,7 @@ export function buildNsg(ir: IR): NsgPlan {
   // the NSG can enforce them wherever it is attached), and host egress only
   // with `egress: restrict` (with `allow`, Azure's defaults already allow).
   const carried = ir.rules.filter((r) => r.direction === 'ingress' || restrict);
+  checkRefusals(ir, carried);
   const priorities = {
     ingress: allocatePriorities(carried.filter((r) => r.direction === 'ingress').map((r) => r.id)),
     egress: allocatePriorities(carried.filter((r) => r.direction === 'egress').map((r) => r.id)),
@@ -338,7 +375,14 @@ export function buildNsg(ir: IR): NsgPlan {
     );
   }
 
+  const notFiltered: [string, string[]][] = [];
   for (const r of carried) {
+    if (r.transport === 'icmpv6') {
+      // NSGs do not filter ICMPv6: it passes whatever a rule says, so the
+      // rule needs none; listed so a reviewer finds it.
+      notFiltered.push([r.id, commentBlock([`${r.id} ${citeRows(r.provenance)}: ${r.sourceGroup} -> ${r.destinationGroup}, ICMPv6: no NSG rule (NSGs do not filter ICMPv6; the host firewalls filter its types).`])]);
+      continue;
+    }
     const name = ruleName(r.id);
     const ingressHost = r.scope === 'host' && r.direction === 'ingress';
     const egressHost = r.scope === 'host' && r.direction === 'egress';
@@ -354,9 +398,11 @@ export function buildNsg(ir: IR): NsgPlan {
         name,
         properties: {
           description: clip(oneLine(`${r.id} ${citeRows(r.provenance)}`), AZURE_LIMITS.descriptionLength),
-          protocol: PROTOCOL[r.transport as 'tcp' | 'udp'],
+          protocol: PROTOCOL[r.transport]!,
           sourcePortRange: '*',
-          destinationPortRanges: r.ports.map((p) => formatPortRange(p)),
+          // Port rules list their ports; ICMP (any type, see nsgIcmpRefusal)
+          // and the portless protocols match every "port": '*'.
+          ...(transportKind(r.transport) === 'ports' ? { destinationPortRanges: r.ports.map((p) => formatPortRange(p)) } : { destinationPortRange: '*' }),
           ...endProps('source', src),
           ...endProps('destination', dst),
           access: 'Allow',
@@ -399,7 +445,7 @@ export function buildNsg(ir: IR): NsgPlan {
 
   const variables: [string, string[]][] = ir.sets.filter((s) => used.has(s.name)).map((s) => [s.name, s.cidrs.map(formatAddress)]);
   checkLimits(rules, new Map(variables), new Map(ir.sets.map((x) => [x.name, x.group])));
-  return { variables, rules, provenance };
+  return { variables, rules, provenance, notFiltered };
 }
 
 /** Azure's limits, checked on the expanded rules: a clear error, not a
@@ -482,6 +528,8 @@ export function renderAzureNsg(ir: IR): string {
         : 'Outbound (egress: allow): Azure\'s default rules (AllowVnetOutBound, AllowInternetOutBound) apply.',
     ],
     rules: Object.fromEntries(model.provenance) as ArmValue,
+    // Only when there are such rules: other templates keep their bytes.
+    ...(model.notFiltered.length ? { notFiltered: Object.fromEntries(model.notFiltered) as ArmValue } : {}),
   };
   const asgName = ir.azure?.node_asg;
   const parameters: ArmValue = {
@@ -545,7 +593,6 @@ export function renderAzureNsg(ir: IR): string {
 export const azureNsgBackend: Backend = {
   name: 'azure-nsg',
   render(ir: IR): OutputFile[] {
-    refuseTransports('azure-nsg', ir, onlyTcpUdp);
     return checkLines('azure-nsg', [{ path: 'nsg.json', content: renderAzureNsg(ir) }], () => AZURE_LINE_LIMIT);
   },
 };

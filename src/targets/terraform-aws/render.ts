@@ -39,7 +39,8 @@
 import { Family, formatCidr } from '../../addresses';
 import type { IR, Provenance, Rule } from '../../ir/types';
 import { formatPortRange, mergePorts, PortRange } from '../../ports';
-import { refuseTransports, onlyTcpUdp, Backend, checkLines, citeRows, commentBlock, commentLines, headerLines, ICMP_TYPE_NUMBERS, LineLimit, oneLine, OutputFile, TargetLimitError, TemplateSet } from '../base';
+import { describeMatch, isFullSpace, TRANSPORT_FACTS, transportKind, Transport } from '../../transports';
+import { refuseTransports, Backend, checkLines, citeRows, commentBlock, commentLines, headerLines, ICMP_TYPE_NUMBERS, LineLimit, oneLine, OutputFile, TargetLimitError, TemplateSet } from '../base';
 import { compareText } from '../../order';
 
 /** AWS: inbound (and, separately, outbound) rules per security group, per family. */
@@ -111,6 +112,49 @@ const ICMP_TYPES = ICMP_TYPE_NUMBERS;
 
 const ANY: Record<Family, string> = { ipv4: '0.0.0.0/0', ipv6: '::/0' };
 const SUFFIX: Record<Family, string> = { ipv4: 'v4', ipv6: 'v6' };
+
+// ---------------------------------------------------------------- transports
+
+/** ip_protocol of a transport: the names AWS takes (tcp, udp, icmp,
+ * icmpv6), else the IP protocol number as a string ("132", "50", ...). */
+export function awsProtocol(t: Transport): string {
+  return t === 'tcp' || t === 'udp' || t === 'icmp' || t === 'icmpv6' ? t : String(TRANSPORT_FACTS[t].number);
+}
+
+/** What AWS cannot express. A protocol number other than tcp, udp, icmp
+ * and icmpv6 matches the whole protocol ("allows traffic on all ports,
+ * regardless of any port range you specify", EC2 IpPermission), so SCTP
+ * limited to some ports would be widened to every SCTP port: refused. */
+export function awsRefusal(r: Rule): { why: string; hint?: string } | undefined {
+  if (r.transport === 'sctp' && !isFullSpace('sctp', r.ports))
+    return {
+      why: `SCTP ports ${portsText(r.ports)} cannot be expressed: AWS security groups match SCTP (protocol 132) as a whole, on every port, so the rule would allow all SCTP ports`,
+      hint: 'open every SCTP port in the catalog rule (ports: ["1-65535"]) if that is acceptable, or drop the rule for terraform-aws',
+    };
+  return undefined;
+}
+
+/** from_port/to_port of one AWS rule per match item of an IR rule:
+ * port ranges (tcp, udp), one rule per ICMP type (to_port -1: any code;
+ * -1/-1 for any type), or no ports at all (protocol numbers). `label` is
+ * the key's middle part. */
+function matchItems(t: Transport, ports: readonly PortRange[]): { from: number | null; to: number | null; label: string; range: PortRange }[] {
+  const kind = transportKind(t);
+  if (t === 'tcp' || t === 'udp') return ports.map((range) => ({ from: range.lo, to: range.hi, label: formatPortRange(range), range }));
+  if (kind === 'icmp') {
+    if (isFullSpace(t, ports)) return [{ from: -1, to: -1, label: 'any', range: ports[0] }];
+    return ports.flatMap((range) => Array.from({ length: range.hi - range.lo + 1 }, (_, i) => ({ from: range.lo + i, to: -1, label: String(range.lo + i), range: { lo: range.lo + i, hi: range.lo + i } })));
+  }
+  // sctp (full range only, see awsRefusal) and the portless protocols.
+  const all = ports.length === 1 ? ports[0] : { lo: ports[0].lo, hi: ports[ports.length - 1].hi };
+  return [{ from: null, to: null, label: kind === 'portless' ? 'any' : formatPortRange(all), range: all }];
+}
+
+/** How a rule's match reads in comments: "tcp 22,80" as before for tcp and
+ * udp; "icmp echo-reply,echo-request", "esp" for the others. */
+function matchText(t: Transport, ports: readonly PortRange[]): string {
+  return t === 'tcp' || t === 'udp' ? `${t} ${portsText(ports)}` : describeMatch(t, ports);
+}
 
 // ---------------------------------------------------------------- model
 
@@ -185,7 +229,7 @@ export function awsRules(ir: IR): AwsRule[] {
   interface SelfRule {
     name: string;
     direction: Direction;
-    transport: string;
+    transport: Transport;
     ports: PortRange[];
     provenance: Provenance[];
     ids: string[];
@@ -216,16 +260,16 @@ export function awsRules(ir: IR): AwsRule[] {
       if (emittedSelf.has(name)) continue;
       emittedSelf.add(name);
       const s = selfRules.get(name)!;
-      const heading = oneLine(`${name}: ${arrow} (the nodes' own security group), ${s.transport} ${portsText(s.ports)} (${citeRows(s.provenance)}); from IR ${s.ids.join(', ')}`);
-      for (const range of s.ports)
+      const heading = oneLine(`${name}: ${arrow} (the nodes' own security group), ${matchText(s.transport, s.ports)} (${citeRows(s.provenance)}); from IR ${s.ids.join(', ')}`);
+      for (const m of matchItems(s.transport, s.ports))
         out.push({
-          key: `${s.transport}/${formatPortRange(range)}/self`,
+          key: `${s.transport}/${m.label}/self`,
           direction: s.direction,
           kind: 'nodes',
-          protocol: s.transport,
-          from: range.lo,
-          to: range.hi,
-          describe: () => describe(name, rowsFor(s.provenance, range)),
+          protocol: awsProtocol(s.transport),
+          from: m.from,
+          to: m.to,
+          describe: () => describe(name, rowsFor(s.provenance, m.range)),
           sg: '',
           tier: 1,
           heading,
@@ -234,19 +278,19 @@ export function awsRules(ir: IR): AwsRule[] {
     }
     const set = setsByName.get((r.direction === 'ingress' ? r.source : r.destination)!);
     if (!set) throw new Error(`internal: rule ${r.id} names an unknown address set`);
-    const heading = oneLine(`${r.id}: ${arrow}, ${r.transport} ${portsText(r.ports)} (${citeRows(r.provenance)})`);
+    const heading = oneLine(`${r.id}: ${arrow}, ${matchText(r.transport, r.ports)} (${citeRows(r.provenance)})`);
     if (prefixGroups.has(set.group)) {
       // The group's addresses are a managed prefix list: one rule per port range.
-      for (const range of r.ports)
+      for (const m of matchItems(r.transport, r.ports))
         out.push({
-          key: `${r.transport}/${formatPortRange(range)}/pl:${set.name}`,
+          key: `${r.transport}/${m.label}/pl:${set.name}`,
           direction: r.direction,
           kind: 'prefix',
-          protocol: r.transport,
-          from: range.lo,
-          to: range.hi,
+          protocol: awsProtocol(r.transport),
+          from: m.from,
+          to: m.to,
           prefixList: { name: set.name, family: set.family, maxEntries: set.cidrs.length },
-          describe: () => describe(r.id, rowsFor(r.provenance, range)),
+          describe: () => describe(r.id, rowsFor(r.provenance, m.range)),
           sg: '',
           tier: 2,
           heading,
@@ -255,16 +299,16 @@ export function awsRules(ir: IR): AwsRule[] {
     }
     // Address-major: one address's rules are contiguous lines.
     for (const cidr of set.cidrs)
-      for (const range of r.ports)
+      for (const m of matchItems(r.transport, r.ports))
         out.push({
-          key: `${r.transport}/${formatPortRange(range)}/${formatCidr(cidr)}`,
+          key: `${r.transport}/${m.label}/${formatCidr(cidr)}`,
           direction: r.direction,
           kind: r.family,
-          protocol: r.transport,
-          from: range.lo,
-          to: range.hi,
+          protocol: awsProtocol(r.transport),
+          from: m.from,
+          to: m.to,
           cidr: formatCidr(cidr),
-          describe: () => describe(r.id, rowsFor(r.provenance, range)),
+          describe: () => describe(r.id, rowsFor(r.provenance, m.range)),
           sg: '',
           tier: 2,
           heading,
@@ -418,7 +462,9 @@ const LISTS: { direction: Direction; kind: Kind; local: string; title: string }[
 ];
 
 export function renderTerraformAws(ir: IR): OutputFile[] {
-  refuseTransports('terraform-aws', ir, onlyTcpUdp);
+  // Only what becomes a rule: host rules inbound, and outbound under
+  // egress: restrict (under allow the allow-all rules cover them).
+  refuseTransports('terraform-aws', { ...ir, rules: ir.rules.filter((r) => r.scope === 'host' && (r.direction === 'ingress' || ir.egress === 'restrict')) }, awsRefusal);
   const rules = awsRules(ir);
   const parts = packRules(ir, rules);
   const tf = ir.terraform ?? {};
@@ -504,10 +550,24 @@ export function renderTerraformAws(ir: IR): OutputFile[] {
 
   const offHost = ir.rules
     .filter((r) => r.scope === 'off-host')
-    .flatMap((r) => commentLines(`${r.id}: ${r.sourceGroup} -> ${r.destinationGroup} ${r.transport} ${portsText(r.ports)} (${citeRows(r.provenance)})`));
+    .flatMap((r) => commentLines(`${r.id}: ${r.sourceGroup} -> ${r.destinationGroup} ${matchText(r.transport, r.ports)} (${citeRows(r.provenance)})`));
+
+  // Only when such rules exist: other modules keep their bytes.
+  const numbered = [...new Set(rules.filter((r) => /^[0-9]+$/.test(r.protocol)).map((r) => r.protocol))].sort((a, b) => Number(a) - Number(b));
+  const icmpTyped = rules.some((r) => r.tier > 0 && (r.protocol === 'icmp' || r.protocol === 'icmpv6'));
+  const transportNotes = [
+    ...(numbered.length
+      ? [
+          `Protocols without a name in AWS are their IP protocol number (${numbered.map((n) => `"${n}" ${Object.entries(TRANSPORT_FACTS).find(([, f]) => String(f.number) === n)![0]}`).join(', ')}), ` +
+            'with no from_port/to_port: AWS matches such a protocol as a whole (SCTP only when the catalog opens every port).',
+        ]
+      : []),
+    ...(icmpTyped ? ['ICMP and ICMPv6: one rule per type, from_port = type and to_port = -1 (any code); from_port = to_port = -1 for every type.'] : []),
+  ];
 
   const context = {
     header: commentBlock(headerLines(ir)),
+    transportNotes: commentBlock(transportNotes, 76),
     limit: AWS_RULES_PER_GROUP,
     maxGroups: AWS_GROUPS_PER_INTERFACE,
     restrict: ir.egress === 'restrict',
