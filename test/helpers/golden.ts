@@ -38,7 +38,7 @@ export const GOLDEN: Golden[] = (
   { profile: 'transports.yaml', catalog: 'transports.yaml', targets: [/* nftables */] },
   { profile: 'transports.yaml', catalog: 'transports.yaml', targets: [/* iptables */] },
   { profile: 'transports.yaml', catalog: 'transports.yaml', targets: [/* firewalld */] },
-  { profile: 'transports.yaml', catalog: 'transports.yaml', targets: [/* terraform-aws */] },
+  { profile: 'transports-aws.yaml', catalog: 'transports-aws.yaml', targets: ['terraform-aws'] },
   { profile: 'transports-azure.yaml', catalog: 'transports-azure.yaml', targets: ['azure-nsg'] },
   ] as Golden[]
 ).filter((g) => g.targets.length > 0);
