@@ -40,6 +40,11 @@ export const GOLDEN: Golden[] = (
   { profile: 'transports.yaml', catalog: 'transports.yaml', targets: [/* firewalld */] },
   { profile: 'transports-aws.yaml', catalog: 'transports-aws.yaml', targets: ['terraform-aws'] },
   { profile: 'transports-azure.yaml', catalog: 'transports-azure.yaml', targets: ['azure-nsg'] },
+  // Two roles (fixtures/catalogs/roles.yaml): one tree per role, or one
+  // combined output for the cloud targets. One entry per target.
+  { profile: 'roles.yaml', catalog: 'roles.yaml', targets: ['nftables', 'iptables', 'firewalld'] },
+  { profile: 'roles.yaml', catalog: 'roles.yaml', targets: [/* terraform-aws */] },
+  { profile: 'roles.yaml', catalog: 'roles.yaml', targets: [/* azure-nsg */] },
   ] as Golden[]
 ).filter((g) => g.targets.length > 0);
 
