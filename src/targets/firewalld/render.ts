@@ -28,6 +28,13 @@
 //   + one port or range each (a rich rule holds one port element): the rule
 //   count follows the IR's ports, never its addresses, which live in
 //   hash:net ipsets.
+// - Transports (src/transports.ts): tcp/udp/sctp as <port protocol=…> (one
+//   rule per port or range); ICMP types as <icmp-type name=…>, one rule per
+//   type, by firewalld's built-in icmptype names (a type firewalld has none
+//   for is refused: TransportRefusal), all ICMP types as <protocol
+//   value="icmp"|"ipv6-icmp">; portless protocols (esp, ah, gre, ipip,
+//   vrrp) as <protocol value=N> with the IP protocol number (names depend
+//   on /etc/protocols, whose "ipip" is 94, not IP-in-IP's 4).
 // - Host baseline (ir.hostPolicy.baseline) after ICMP, before the catalog
 //   rules: one rich rule per (source, destination, port); a rich rule holds
 //   one element, so the destination port is matched and the source port is
@@ -233,7 +240,8 @@ function ruleSummary(rule: Rule): string {
 }
 
 function provenanceTexts(rule: Rule): string[] {
-  return rule.provenance.map((p) => `${p.ref} ${p.service} (${p.ruleId}; ${p.ports.map((r) => formatPortRange(r)).join(',')}): ${p.description}`);
+  const opens = (ports: Rule['ports']) => (transportKind(rule.transport) === 'ports' ? ports.map((r) => formatPortRange(r)).join(',') : describeMatch(rule.transport, ports));
+  return rule.provenance.map((p) => `${p.ref} ${p.service} (${p.ruleId}; ${opens(p.ports)}): ${p.description}`);
 }
 
 /** The ICMP protocol as firewalld's <protocol> names it (/etc/protocols). */
