@@ -126,7 +126,7 @@ export function ipsetName(setName: string): string {
 
 /** IR ICMP names are nftables' words; firewalld names its icmptypes itself
  * (and its nftables backend only knows the built-in ones). */
-const ICMP_TYPES: Record<Family, Record<string, string>> = {
+export const ICMP_TYPES: Record<Family, Record<string, string>> = {
   ipv4: {
     'echo-request': 'echo-request',
     'echo-reply': 'echo-reply',
