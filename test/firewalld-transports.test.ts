@@ -40,6 +40,7 @@ const VPN_PEER = '203.0.113.7';
 const NODE2 = '10.20.0.12';
 const ADMIN = '198.51.100.10'; // icmp of any type
 const OUTSIDER = '203.0.113.99'; // in no group
+const BACKUP_SITE = '192.0.2.70'; // extra_egress: gre
 
 function loadTransports(profileText = fs.readFileSync(PROFILE, 'utf8')): ReturnType<typeof compile> {
   return compile({ profile: { path: PROFILE, text: profileText }, catalog: { path: CATALOG, text: fs.readFileSync(CATALOG, 'utf8') }, targets: ['firewalld'] });
@@ -118,7 +119,10 @@ else:
     if proto == 1:
         body = struct.pack('!BBHHH', int(sys.argv[6]), 0, 0, 0x7063, 1) + text
         text = body[:2] + struct.pack('!H', csum(body)) + body[4:]
-    s.sendto(text, (dst, 0))
+    try:
+        s.sendto(text, (dst, 0))
+    except PermissionError:
+        print('EPERM')  # the sender's own output hook dropped it
 `;
 
 interface RawReceiver {
@@ -127,8 +131,9 @@ interface RawReceiver {
   stop(): void;
 }
 
-function startRawReceiver(t: Topology, proto: number): Promise<RawReceiver> {
-  const c: ChildProcess = t.spawn(t.node, ['python3', '-c', RAW, 'recv', String(proto)]);
+/** A receiver for IP protocol `proto` in ns (the node unless told). */
+function startRawReceiver(t: Topology, proto: number, ns = t.node): Promise<RawReceiver> {
+  const c: ChildProcess = t.spawn(ns, ['python3', '-c', RAW, 'recv', String(proto)]);
   let out = '';
   let err = '';
   const has = (text: string) => out.split('\n').some((l) => l.startsWith('{') && (JSON.parse(l) as { text: string }).text.includes(text));
@@ -147,20 +152,24 @@ function startRawReceiver(t: Topology, proto: number): Promise<RawReceiver> {
   });
 }
 
-const sendRaw = (t: Topology, src: string, proto: number, text: string, icmpType?: number) =>
-  t.execOk(t.world, ['python3', '-c', RAW, 'send', src, NODE4, String(proto), text, ...(icmpType === undefined ? [] : [String(icmpType)])]);
+/** One raw packet from src (an address in ns) to dst. */
+const sendRawIn = (t: Topology, ns: string, src: string, dst: string, proto: number, text: string, icmpType?: number) =>
+  t.execOk(ns, ['python3', '-c', RAW, 'send', src, dst, String(proto), text, ...(icmpType === undefined ? [] : [String(icmpType)])]);
+/** One raw packet from a world peer to the node. */
+const sendRaw = (t: Topology, src: string, proto: number, text: string, icmpType?: number) => sendRawIn(t, t.world, src, NODE4, proto, text, icmpType);
 
 let seq = 0;
 /** A token no other packet of this run carries. */
 const token = (what: string) => `pct-${process.pid}-${++seq}-${what}`;
 
 /**
- * Sends the `denied` packets, then the `allowed` ones, from the world to the
- * node, and waits until every allowed one arrived. The denied ones went
+ * Sends the packets to (or from) the `denied` peers, then the `allowed`
+ * ones, over the veth between node and world, and waits until every
+ * allowed one arrived. The denied ones went
  * first over the same veth, so by then they would have arrived too had the
  * firewall let them through: their absence is the verdict, without a sleep.
  */
-async function expectPackets(rx: RawReceiver, send: (src: string, text: string) => void, allowed: string[], denied: string[], what: string): Promise<void> {
+async function expectPackets(rx: RawReceiver, send: (peer: string, text: string) => void, allowed: string[], denied: string[], what: string): Promise<void> {
   const d = denied.map((src) => ({ src, text: token(`${what}-from-${src}`) }));
   const a = allowed.map((src) => ({ src, text: token(`${what}-from-${src}`) }));
   for (const p of [...d, ...a]) send(p.src, p.text);
@@ -182,7 +191,7 @@ const audit = ['audit', '--profile', PROFILE, '--catalog', CATALOG, '--target', 
 test.before(async () => {
   requireNetns();
   dir = tmpDir('transports');
-  t = new Topology({ node: [NODE4, NODE6], world: [MONITOR, TIMESTAMP_POLLER, VPN_PEER, NODE2, ADMIN, OUTSIDER], prefix: 'pcfwt' });
+  t = new Topology({ node: [NODE4, NODE6], world: [MONITOR, TIMESTAMP_POLLER, VPN_PEER, NODE2, ADMIN, OUTSIDER, BACKUP_SITE], prefix: 'pcfwt' });
   fwd = await startEtcFirewalld(t);
 });
 
@@ -247,6 +256,16 @@ test('ESP from the IPsec peer arrives, from a node or an outsider it does not; G
   } finally {
     esp.stop();
     gre.stop();
+  }
+});
+
+test('egress (restrict, policy portcullis-out): GRE from the node to the backup site and the other node leaves; to an outsider it is dropped', async () => {
+  const rx = await startRawReceiver(t, 47, t.world);
+  try {
+    // Same argument as expectPackets, the other way round: the denied one first.
+    await expectPackets(rx, (dst, text) => sendRawIn(t, t.node, NODE4, dst, 47, text), [BACKUP_SITE, NODE2], [OUTSIDER, VPN_PEER], 'gre-out');
+  } finally {
+    rx.stop();
   }
 });
 
