@@ -294,4 +294,21 @@ test('audit: a rule added by hand (ESP from an outsider, ICMP timestamp-request 
   }
 });
 
+test('read: a hand-added protocol "ipip" is /etc/protocols\' 94, not IP-in-IP: a line, no flow; "ipencap" and 4 are IP-in-IP flows', () => {
+  const reapply = () => live.apply(fwd.sh, GOLDEN_TREE);
+  try {
+    fwd.fw('--zone=portcullis', `--add-rich-rule=rule family="ipv4" source address="${OUTSIDER}" protocol value="ipip" accept`);
+    fwd.fw('--zone=portcullis', `--add-rich-rule=rule family="ipv4" source address="${OUTSIDER}" protocol value="ipencap" accept`);
+    const read = live.read(fwd.sh);
+    const mine = (value: string) => read.flowRules.filter((f) => f.origin.includes(`protocol value="${value}"`)).map((f) => `${f.transport} ${f.verdict}`);
+    assert.equal(mine('ipip'), []);
+    assert.ok(read.other.includes(`zone portcullis: rule family="ipv4" source address="${OUTSIDER}" protocol value="ipip" accept`), read.other.join('\n'));
+    assert.equal(mine('ipencap'), ['ipip accept']);
+    assert.equal(read.unmapped, []);
+  } finally {
+    reapply();
+  }
+  assert.is(fwd.cli(audit).code, 0, 'in sync again');
+});
+
 test.run();
