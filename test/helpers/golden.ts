@@ -37,7 +37,7 @@ export const GOLDEN: Golden[] = (
   // One entry per target, so each target's owner edits only its own line.
   { profile: 'transports.yaml', catalog: 'transports.yaml', targets: [/* nftables */] },
   { profile: 'transports.yaml', catalog: 'transports.yaml', targets: [/* iptables */] },
-  { profile: 'transports.yaml', catalog: 'transports.yaml', targets: [/* firewalld */] },
+  { profile: 'transports.yaml', catalog: 'transports.yaml', targets: ['firewalld'] },
   { profile: 'transports-aws.yaml', catalog: 'transports-aws.yaml', targets: ['terraform-aws'] },
   { profile: 'transports-azure.yaml', catalog: 'transports-azure.yaml', targets: ['azure-nsg'] },
   // Two roles (fixtures/catalogs/roles.yaml): one tree per role, or one

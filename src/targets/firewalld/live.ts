@@ -42,11 +42,13 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { AddrRange, BITS, Family, FULL_RANGE, mergeRanges, parseAddress, subtractRanges } from '../../addresses';
+import { TRANSPORTS as AUDITED_TRANSPORTS } from '../../analysis/flows';
 import type { Direction, Transport } from '../../ir/types';
+import { carries, fullSpace, parseIcmpType, TRANSPORT_FACTS, TRANSPORTS } from '../../transports';
 import { mergePorts, parsePortSpec, PortRange } from '../../ports';
 import { HostShell, LiveFlowRule, LiveRead, LiveTarget, multisetMinus, runOk, SavedState, ToolRejected, oneLine } from '../live';
 import { SET_DEFAULT_ZONE } from './host';
-import { EGRESS_POLICY_NAME, ZONE_NAME } from './render';
+import { EGRESS_POLICY_NAME, ICMP_TYPES, ZONE_NAME } from './render';
 
 // The Python program live.ts runs with firewalld's own interpreter (the one
 // firewall-cmd's #! line names): firewalld's client library over D-Bus for
@@ -209,6 +211,29 @@ def missing_ok(f):
         if re.search(r'INVALID_(ZONE|POLICY|IPSET|SERVICE)', str(e)): return None
         raise
 
+def protocol_numbers(objs, services):
+    # How this host reads each protocol name (firewalld and nft both use
+    # getprotobyname: /etc/protocols), so 'ipip' is 94 here as there.
+    import socket
+    names = set()
+    for o in objs:
+        if not o: continue
+        names.update(o['protocols'])
+        for r in o['rules']:
+            e = r.get('element')
+            if e and e.get('kind') == 'protocol' and e.get('value') is not None: names.add(e['value'])
+    for s in services.values():
+        if s: names.update(s['protocols'])
+    got = {}
+    for n in sorted(names):
+        try:
+            i = int(n)
+            got[n] = i if 0 <= i <= 255 else None
+        except ValueError:
+            try: got[n] = socket.getprotobyname(n)
+            except (OSError, socket.error): got[n] = None
+    return got
+
 def live():
     fw = client()
     cfg = fw.config()
@@ -235,11 +260,14 @@ def live():
         disk, ids = read_tree(ETC)
     except Exception as e:
         disk, ids, disk_error = None, {}, '%s: %s' % (type(e).__name__, e)
-    return {'defaultZone': str(fw.getDefaultZone()), 'runtime': rt, 'permanent': pm, 'disk': disk, 'diskError': disk_error, 'services': services, 'ids': ids}
+    return {'defaultZone': str(fw.getDefaultZone()), 'runtime': rt, 'permanent': pm, 'disk': disk, 'diskError': disk_error, 'services': services, 'ids': ids,
+            'protocolNumbers': protocol_numbers(objs, services)}
 
 def expected(root):
     c, ids = read_tree(root)
-    return {'defaultZone': ZONE, 'runtime': c, 'permanent': c, 'disk': None, 'services': tree_services(referenced([c['zone'], c['policy']], 'service')), 'ids': ids}
+    services = tree_services(referenced([c['zone'], c['policy']], 'service'))
+    return {'defaultZone': ZONE, 'runtime': c, 'permanent': c, 'disk': None, 'services': services, 'ids': ids,
+            'protocolNumbers': protocol_numbers([c['zone'], c['policy']], services)}
 
 def ours():
     got = {}
@@ -425,6 +453,9 @@ interface StateJson {
   services: Record<string, ServiceJson | null>;
   /** The zone's and policy's file text and rules in file order, for rule ids. */
   ids: { zone?: { text: string; rules: string[] }; policy?: { text: string; rules: string[] } };
+  /** Every protocol name or number the objects and services use -> the IP
+   * protocol number this host reads it as (getprotobyname), null when none. */
+  protocolNumbers?: Record<string, number | null>;
 }
 
 interface SavedData {
@@ -496,8 +527,43 @@ function idMap(file: { text: string; rules: string[] } | undefined): Map<string,
 // ---------------------------------------------------------------- flows
 
 const FAMILIES: Family[] = ['ipv4', 'ipv6'];
-const TRANSPORTS: Transport[] = ['tcp', 'udp'];
-const ALL_PORTS: PortRange[] = [{ lo: 1, hi: 65535 }];
+
+/** What a rule matches, by transport, in the IR's terms (src/transports.ts):
+ * destination ports, ICMP types, or [0-0] for a portless protocol. */
+type Ports = Partial<Record<Transport, PortRange[]>>;
+
+/** Every transport, whole: what a rule without a match element, or a
+ * target, decides. */
+const EVERYTHING: Ports = Object.fromEntries(TRANSPORTS.map((t) => [t, [fullSpace(t)]]));
+
+/** The transports a <port protocol=…> names. */
+const PORT_PROTOCOLS = new Set<string>(TRANSPORTS.filter((t) => TRANSPORT_FACTS[t].kind === 'ports'));
+
+/** firewalld icmptype name -> ICMP type number, per ICMP transport: the
+ * built-in names that match a whole type (the renderer's; render.ts). A
+ * name that matches a type and a code (host-unreachable), or one of the
+ * host's own, is narrower than any flow: unmapped. */
+const ICMPTYPE_NUMBERS: Record<'icmp' | 'icmpv6', Map<string, number>> = { icmp: new Map(), icmpv6: new Map() };
+for (const [family, transport] of [
+  ['ipv4', 'icmp'],
+  ['ipv6', 'icmpv6'],
+] as const)
+  for (const [irName, name] of Object.entries(ICMP_TYPES[family])) {
+    const n = parseIcmpType(transport, irName);
+    if (n === undefined) throw new Error(`internal: firewalld: ICMP type '${irName}' has no number`);
+    ICMPTYPE_NUMBERS[transport].set(name, n);
+  }
+
+/** An <icmp-type name=…> as ICMP types (either family, as firewalld's
+ * icmptype allows); undefined when it is not a whole type. */
+function icmptypePorts(name: string): Ports | undefined {
+  const out: Ports = {};
+  for (const t of ['icmp', 'icmpv6'] as const) {
+    const n = ICMPTYPE_NUMBERS[t].get(name);
+    if (n !== undefined) out[t] = [{ lo: n, hi: n }];
+  }
+  return Object.keys(out).length ? out : undefined;
+}
 
 class Unmodelled extends Error {}
 
@@ -532,6 +598,8 @@ function entryRange(text: string, family: Family): AddrRange {
 interface Context {
   ipsets: Record<string, IpsetJson>;
   services: Record<string, ServiceJson | null>;
+  /** Protocol name or number -> IP protocol number, as the host reads it. */
+  protocols: Record<string, number | null>;
   cache: Map<string, { family: Family; ranges: AddrRange[] }>;
 }
 
@@ -561,26 +629,38 @@ function sideRanges(ctx: Context, side: RichAddr): Partial<Record<Family, AddrRa
   return { [family]: side.invert ? subtractRanges([FULL_RANGE[family]], ranges) : ranges };
 }
 
-/** Ports by transport from (port, protocol) pairs; other protocols unmodelled. */
-function portPairs(pairs: string[][]): Partial<Record<Transport, PortRange[]>> {
-  const out: Partial<Record<Transport, PortRange[]>> = {};
+/** Ports by transport from (port, protocol) pairs (tcp, udp, sctp); other protocols unmodelled. */
+function portPairs(pairs: string[][]): Ports {
+  const out: Ports = {};
   for (const [port, protocol] of pairs) {
-    if (protocol !== 'tcp' && protocol !== 'udp') throw new Unmodelled();
+    if (!PORT_PROTOCOLS.has(protocol)) throw new Unmodelled();
+    const t = protocol as Transport;
     const p = parsePortSpec(port);
     if (!p) throw new Unmodelled();
-    out[protocol] = mergePorts([...(out[protocol] ?? []), p]);
+    out[t] = mergePorts([...(out[t] ?? []), p]);
   }
   return out;
 }
 
+/** A <protocol value=…> (a name as the host's /etc/protocols reads it, or
+ * a number) as the IR transport it is, whole; undefined for one the IR
+ * does not have (ospf, 94, …). */
+function protocolPorts(ctx: Context, value: string): Ports | undefined {
+  const n = ctx.protocols[value];
+  if (n === undefined || n === null) return undefined;
+  const t = TRANSPORTS.find((x) => TRANSPORT_FACTS[x].number === n);
+  return t ? { [t]: [fullSpace(t)] } : undefined;
+}
+
 /** A service's ports by transport, when ports and protocols are all it has. */
-function servicePorts(ctx: Context, name: string): Partial<Record<Transport, PortRange[]>> {
+function servicePorts(ctx: Context, name: string): Ports {
   const s = ctx.services[name];
   if (!s || s.source_ports.length || s.modules.length || s.helpers.length || s.includes.length || Object.keys(s.destination).length) throw new Unmodelled();
   const out = portPairs(s.ports);
   for (const p of s.protocols) {
-    if (p !== 'tcp' && p !== 'udp') throw new Unmodelled();
-    out[p] = ALL_PORTS;
+    const whole = protocolPorts(ctx, p);
+    if (!whole) throw new Unmodelled();
+    Object.assign(out, whole);
   }
   return out;
 }
@@ -604,7 +684,7 @@ function flowsFor(
   direction: Direction,
   families: Family[],
   peers: Partial<Record<Family, AddrRange[]>> | undefined,
-  ports: Partial<Record<Transport, PortRange[]>>,
+  ports: Ports,
   verdict: 'accept' | 'drop',
   origin: string,
   ruleId?: string,
@@ -615,6 +695,7 @@ function flowsFor(
     const p = peers?.[family] ?? [FULL_RANGE[family]];
     if (!p.length) continue;
     for (const transport of TRANSPORTS) {
+      if (!carries(transport, family)) continue;
       const pr = ports[transport];
       if (!pr?.length) continue;
       out.push({ direction, family, transport, ports: pr, peers: p, verdict, ...(ruleId ? { ruleId } : {}), origin });
@@ -650,28 +731,34 @@ function classifyRule(ctx: Context, r: RichJson, direction: Direction, origin: s
       peers = sideRanges(ctx, peerSide);
       families = families.filter((f) => peers![f]);
     }
-    let ports: Partial<Record<Transport, PortRange[]>>;
+    let ports: Ports;
     switch (element) {
       case undefined:
-        ports = { tcp: ALL_PORTS, udp: ALL_PORTS };
+        ports = EVERYTHING;
         break;
       case 'port': {
         const protocol = String(r.element!.protocol);
-        // sctp and dccp are not TCP/UDP flows: compared as a line.
-        if (protocol !== 'tcp' && protocol !== 'udp') return { kind: 'other' };
+        // dccp is no IR transport: compared as a line.
+        if (!PORT_PROTOCOLS.has(protocol)) return { kind: 'other' };
         ports = portPairs([[String(r.element!.port), protocol]]);
         break;
       }
       case 'protocol': {
-        const value = String(r.element!.value);
-        if (value !== 'tcp' && value !== 'udp') return { kind: 'other' };
-        ports = { [value]: ALL_PORTS };
+        // An IP protocol the IR has not (ospf, 94 "ipip"): compared as a line.
+        const whole = protocolPorts(ctx, String(r.element!.value));
+        if (!whole) return { kind: 'other' };
+        ports = whole;
         break;
       }
       case 'service':
         ports = servicePorts(ctx, String(r.element!.name));
         break;
-      case 'icmptype':
+      case 'icmptype': {
+        const types = icmptypePorts(String(r.element!.name));
+        if (!types) return { kind: 'unmapped' };
+        ports = types;
+        break;
+      }
       case 'icmpblock':
       case 'tcp_mss_clamp':
         return { kind: 'other' };
@@ -719,7 +806,7 @@ function readRules(ctx: Context, rules: RichJson[], where: string, direction: Di
 
 /** Zone- or policy-level ports, protocols and services: accepts in _allow. */
 function readLevel(ctx: Context, o: ZoneJson | PolicyJson, where: string, direction: Direction | undefined, out: Reading): void {
-  const add = (what: string, ports: () => Partial<Record<Transport, PortRange[]>>) => {
+  const add = (what: string, ports: () => Ports) => {
     const origin = `${where}: ${oneLine(what)}`;
     if (!direction) return out.unmapped.push(origin);
     try {
@@ -733,7 +820,8 @@ function readLevel(ctx: Context, o: ZoneJson | PolicyJson, where: string, direct
   };
   for (const [port, protocol] of o.ports) add(`port ${port}/${protocol}`, () => portPairs([[port, protocol]]));
   for (const p of o.protocols) {
-    if (p === 'tcp' || p === 'udp') add(`protocol ${p}`, () => ({ [p]: ALL_PORTS }));
+    const whole = protocolPorts(ctx, p);
+    if (whole) add(`protocol ${p}`, () => whole);
     else out.other.push(`${where}: protocol ${oneLine(p)}`);
   }
   for (const s of o.services) add(`service ${s}`, () => servicePorts(ctx, s));
@@ -749,7 +837,7 @@ function targetEntry(direction: Direction, target: string, where: string): Entry
   if (target === 'CONTINUE') return [];
   const verdict = target === 'ACCEPT' ? 'accept' : 'drop';
   const origin = `${where}: target ${oneLine(target)}`;
-  return [{ rank: 4, priority: 0, key: origin, flows: flowsFor(direction, FAMILIES, undefined, { tcp: ALL_PORTS, udp: ALL_PORTS }, verdict, origin) }];
+  return [{ rank: 4, priority: 0, key: origin, flows: flowsFor(direction, FAMILIES, undefined, EVERYTHING, verdict, origin) }];
 }
 
 function ordered(entries: Entry[]): LiveFlowRule[] {
@@ -760,7 +848,7 @@ function ordered(entries: Entry[]): LiveFlowRule[] {
 
 function parseState(s: StateJson): LiveRead {
   const rt = s.runtime;
-  const ctx: Context = { ipsets: rt.ipsets, services: s.services, cache: new Map() };
+  const ctx: Context = { ipsets: rt.ipsets, services: s.services, protocols: s.protocolNumbers ?? {}, cache: new Map() };
   const other: string[] = [`default zone ${oneLine(s.defaultZone)}`];
   const unmapped: string[] = [];
   const flowRules: LiveFlowRule[] = [];
@@ -802,6 +890,12 @@ function parseState(s: StateJson): LiveRead {
       .join(',');
     other.push(oneLine(`ipset ${name} type ${set.type}${options ? ` options ${options}` : ''}`));
   }
+  // Interim, until audit compares every transport as flows (it takes the
+  // list from src/analysis/flows.ts): the rules behind flows of the others
+  // are compared as lines too, so a hand-added ESP or ICMP rule is drift,
+  // not silence. Nothing is added once that list has them all.
+  const unaudited = new Set(flowRules.filter((f) => !AUDITED_TRANSPORTS.includes(f.transport)).map((f) => f.origin));
+  for (const origin of unaudited) other.push(`flows audit does not compare yet: ${origin}`);
   const drift = [...configDrift(s.runtime, s.permanent, 'runtime differs from permanent', 'only at runtime', 'only in the permanent configuration')];
   // The files hold our ipsets only; another manager's ipset a rule names is not drift of them.
   const oursOnly = (c: ConfigJson): ConfigJson => ({ ...c, ipsets: Object.fromEntries(Object.entries(c.ipsets).filter(([n]) => n.startsWith(`${ZONE_NAME}-`))) });

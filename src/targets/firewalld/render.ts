@@ -28,6 +28,13 @@
 //   + one port or range each (a rich rule holds one port element): the rule
 //   count follows the IR's ports, never its addresses, which live in
 //   hash:net ipsets.
+// - Transports (src/transports.ts): tcp/udp/sctp as <port protocol=…> (one
+//   rule per port or range); ICMP types as <icmp-type name=…>, one rule per
+//   type, by firewalld's built-in icmptype names (a type firewalld has none
+//   for is refused: TransportRefusal), all ICMP types as <protocol
+//   value="icmp"|"ipv6-icmp">; portless protocols (esp, ah, gre, ipip,
+//   vrrp) as <protocol value=N> with the IP protocol number (names depend
+//   on /etc/protocols, whose "ipip" is 94, not IP-in-IP's 4).
 // - Host baseline (ir.hostPolicy.baseline) after ICMP, before the catalog
 //   rules: one rich rule per (source, destination, port); a rich rule holds
 //   one element, so the destination port is matched and the source port is
@@ -49,7 +56,8 @@
 import { Family, formatAddress, formatCidr } from '../../addresses';
 import type { AddressSet, BaselineRule, IR, Rule } from '../../ir/types';
 import { formatPortRange } from '../../ports';
-import { refuseTransports, onlyTcpUdp, Backend, boundedName, checkLines, citeRows, commentLines, hashNetEntries, headerLines, LineLimit, oneLine, OutputFile, TemplateSet } from '../base';
+import { describeMatch, icmpTypeName, isFullSpace, TRANSPORT_FACTS, transportKind } from '../../transports';
+import { refuseTransports, Backend, boundedName, checkLines, citeRows, commentLines, hashNetEntries, headerLines, LineLimit, oneLine, OutputFile, TemplateSet } from '../base';
 
 export const ZONE_NAME = 'portcullis';
 export const EGRESS_POLICY_NAME = 'portcullis-out';
@@ -118,7 +126,7 @@ export function ipsetName(setName: string): string {
 
 /** IR ICMP names are nftables' words; firewalld names its icmptypes itself
  * (and its nftables backend only knows the built-in ones). */
-const ICMP_TYPES: Record<Family, Record<string, string>> = {
+export const ICMP_TYPES: Record<Family, Record<string, string>> = {
   ipv4: {
     'echo-request': 'echo-request',
     'echo-reply': 'echo-reply',
@@ -224,12 +232,65 @@ function icmpGroups(ir: IR, direction: 'ingress' | 'egress'): RuleGroup[] {
 
 const portList = (rule: Rule) => rule.ports.map((p) => formatPortRange(p)).join(',');
 
+/** "tcp 22,80" as before; ICMP types by name, "esp" for a portless protocol. */
+const matchText = (rule: Rule) => (transportKind(rule.transport) === 'ports' ? `${rule.transport} ${portList(rule)}` : describeMatch(rule.transport, rule.ports));
+
 function ruleSummary(rule: Rule): string {
-  return `${rule.id}${rule.antiLockout ? ' (anti-lockout)' : ''}: ${rule.sourceGroup} -> ${rule.destinationGroup}, ${rule.transport} ${portList(rule)} (${citeRows(rule.provenance)})`;
+  return `${rule.id}${rule.antiLockout ? ' (anti-lockout)' : ''}: ${rule.sourceGroup} -> ${rule.destinationGroup}, ${matchText(rule)} (${citeRows(rule.provenance)})`;
 }
 
 function provenanceTexts(rule: Rule): string[] {
-  return rule.provenance.map((p) => `${p.ref} ${p.service} (${p.ruleId}; ${p.ports.map((r) => formatPortRange(r)).join(',')}): ${p.description}`);
+  const opens = (ports: Rule['ports']) => (transportKind(rule.transport) === 'ports' ? ports.map((r) => formatPortRange(r)).join(',') : describeMatch(rule.transport, ports));
+  return rule.provenance.map((p) => `${p.ref} ${p.service} (${p.ruleId}; ${opens(p.ports)}): ${p.description}`);
+}
+
+/** The ICMP protocol as firewalld's <protocol> names it (/etc/protocols). */
+const ICMP_PROTOCOL: Record<Family, string> = { ipv4: 'icmp', ipv6: 'ipv6-icmp' };
+
+/** ICMP type number -> firewalld icmptype, per family: the built-in
+ * icmptypes (/usr/lib/firewalld/icmptypes) that match a whole type (no
+ * code), the only names firewalld's nftables backend knows. */
+function firewalldIcmpType(family: Family, transport: 'icmp' | 'icmpv6', type: number): string | undefined {
+  const name = icmpTypeName(transport, type);
+  return name === undefined ? undefined : ICMP_TYPES[family][name];
+}
+
+/** Why an emitted rule cannot be rendered: an ICMP type firewalld has no
+ * icmptype for (refused: dropping it would narrow, allowing all ICMP would widen). */
+function unsupported(rule: Rule): { why: string; hint?: string } | undefined {
+  if (transportKind(rule.transport) !== 'icmp' || isFullSpace(rule.transport, rule.ports)) return undefined;
+  const transport = rule.transport as 'icmp' | 'icmpv6';
+  for (const r of rule.ports)
+    for (let type = r.lo; type <= r.hi; type++)
+      if (!firewalldIcmpType(rule.family, transport, type)) {
+        const name = icmpTypeName(transport, type);
+        return {
+          why: `${TRANSPORT_FACTS[transport].title} type ${type}${name ? ` (${name})` : ''} has no firewalld icmptype`,
+          hint: `firewalld matches ${TRANSPORT_FACTS[transport].title} types by its icmptype names only (${[...new Set(Object.values(ICMP_TYPES[rule.family]))].join(', ')}): leave the type out, or allow every type`,
+        };
+      }
+  return undefined;
+}
+
+/** The match elements of an IR rule: one rich rule each (a rich rule holds one element). */
+function ruleElements(rule: Rule): Pick<RichRule, 'port' | 'protocol' | 'icmpType'>[] {
+  switch (transportKind(rule.transport)) {
+    case 'ports':
+      return rule.ports.map((p) => ({ port: { port: formatPortRange(p), protocol: rule.transport } }));
+    case 'icmp':
+      if (isFullSpace(rule.transport, rule.ports)) return [{ protocol: ICMP_PROTOCOL[rule.family] }];
+      return rule.ports.flatMap((r) =>
+        Array.from({ length: r.hi - r.lo + 1 }, (_, i) => {
+          const icmpType = firewalldIcmpType(rule.family, rule.transport as 'icmp' | 'icmpv6', r.lo + i);
+          if (!icmpType) throw new Error(`internal: firewalld: rule '${rule.id}': ICMP type ${r.lo + i} not refused`);
+          return { icmpType };
+        }),
+      );
+    case 'portless':
+      // The IP protocol number: always accepted (names depend on the host's
+      // /etc/protocols, where "ipip" is 94, not our IP-in-IP, 4).
+      return [{ protocol: String(TRANSPORT_FACTS[rule.transport].number) }];
+  }
 }
 
 function ruleGroup(rule: Rule, names: Map<string, string>): RuleGroup {
@@ -239,11 +300,11 @@ function ruleGroup(rule: Rule, names: Map<string, string>): RuleGroup {
   const end = { kind: 'ipset' as const, value: ipset };
   return {
     notes: [ruleSummary(rule), ...provenanceTexts(rule)].flatMap(xmlCommentLines),
-    rules: rule.ports.map((p) =>
+    rules: ruleElements(rule).map((element) =>
       rich({
         family: rule.family,
         ...(rule.direction === 'ingress' ? { source: end } : { destination: end }),
-        port: { port: formatPortRange(p), protocol: rule.transport },
+        ...element,
       }),
     ),
   };
@@ -347,12 +408,12 @@ function renderIpset(ir: IR, set: AddressSet, name: string, users: Rule[]): Outp
 // ------------------------------------------------------------------ render
 
 export function renderFirewalld(ir: IR): OutputFile[] {
-  refuseTransports('firewalld', ir, onlyTcpUdp);
   const restrict = ir.egress === 'restrict';
   const host = ir.rules.filter((r) => r.scope === 'host');
   const ingress = host.filter((r) => r.direction === 'ingress');
   const egress = restrict ? host.filter((r) => r.direction === 'egress') : [];
   const emitted = [...ingress, ...egress];
+  refuseTransports('firewalld', { ...ir, rules: emitted }, unsupported);
 
   // One ipset per IR set that an emitted rule uses, in the IR's order.
   const names = new Map<string, string>();
