@@ -30,7 +30,10 @@
 //                optional parameter (type 0x8abc: skip, do not report) holds
 //                the nonce; CRC32c checksum (conntrack checks it);
 //   esp          SPI, sequence number 1, then the nonce as the ciphertext;
-//   ah           next header 59 (none), SPI, sequence 1, a 12-byte ICV;
+//   ah           tunnel mode: next header 4 (IPv4) / 41 (IPv6), SPI,
+//                sequence 1, a 12-byte ICV, then the nonce (IPv6 connection
+//                tracking skips AH as an extension header and tracks what
+//                follows: "no next header" (59) would make it invalid);
 //   gre          version 0, no options, protocol type 0x88b5 (local
 //                experimental);
 //   ipip         an inner IPv4 header 198.18.0.1 -> 198.18.0.2 (protocol
@@ -96,7 +99,7 @@ def packet(c, v6):
     if t == 'esp':
         return struct.pack('!II', 0x100 + int.from_bytes(rnd[:3], 'big'), 1) + mark
     if t == 'ah':
-        return struct.pack('!BBHII', 59, 4, 0, 0x100 + int.from_bytes(rnd[:3], 'big'), 1) + bytes(12) + mark
+        return struct.pack('!BBHII', 41 if v6 else 4, 4, 0, 0x100 + int.from_bytes(rnd[:3], 'big'), 1) + bytes(12) + mark
     if t == 'gre':
         return struct.pack('!HH', 0, 0x88b5) + mark
     if t == 'ipip':
