@@ -260,6 +260,36 @@ test('raw prober, hand-written nft ruleset: ESP from one peer only, ICMP echo on
   });
 });
 
+test('raw prober, hand-written iptables rules: -p esp from one peer, -p sctp --dport, icmp echo only, -p ah in IPv6', async () => {
+  const node4 = '10.31.0.1';
+  const node6 = '2001:db8:31::1';
+  const a = '10.31.0.2';
+  const b = '10.31.0.3';
+  const a6 = '2001:db8:31::2';
+  await withTopology({ prefix: 'pcti', node: [node4, node6], world: [a, b, a6] }, async (t) => {
+    const common = ['*filter', ':INPUT DROP [0:0]', '-A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT', '-A INPUT -m conntrack --ctstate INVALID -j DROP'];
+    t.execOk(t.node, ['iptables-restore'], [...common, '-A INPUT -p icmp --icmp-type echo-request -j ACCEPT', `-A INPUT -s ${a} -p esp -j ACCEPT`, '-A INPUT -p sctp --dport 9899 -j ACCEPT', 'COMMIT', ''].join('\n'));
+    t.execOk(
+      t.node,
+      ['ip6tables-restore'],
+      [...common, '-A INPUT -p ipv6-icmp --icmpv6-type neighbour-solicitation -j ACCEPT', '-A INPUT -p ipv6-icmp --icmpv6-type neighbour-advertisement -j ACCEPT', `-A INPUT -s ${a6} -p ah -j ACCEPT`, 'COMMIT', ''].join('\n'),
+    );
+    const listener = await startRawListener(t, t.node, ['icmp', 'sctp', 'esp', 'ah']);
+    const cases = [
+      { src: a, dst: node4, transport: 'esp' as const, port: 0, expect: true },
+      { src: b, dst: node4, transport: 'esp' as const, port: 0, expect: false },
+      { src: b, dst: node4, transport: 'icmp' as const, port: 8, expect: true },
+      { src: b, dst: node4, transport: 'icmp' as const, port: 17, expect: false },
+      { src: b, dst: node4, transport: 'sctp' as const, port: 9899, expect: true },
+      { src: b, dst: node4, transport: 'sctp' as const, port: 9898, expect: false },
+      { src: a6, dst: node6, transport: 'ah' as const, port: 0, expect: true },
+      { src: b, dst: node4, transport: 'ah' as const, port: 0, expect: false },
+    ];
+    const seen = await probeRaw(t, t.world, cases, 1500, listener);
+    cases.forEach((c, i) => assert.is(seen[i].allowed, c.expect, `inbound ${c.transport} ${c.port} from ${c.src}: ${seen[i].outcome}`));
+  });
+});
+
 test('verify on the transports profile, hand-written nftables ruleset: every transport probed, all pass', async () => {
   const r = await runs.get('hand')!;
   assert.is(r.code, 0, show(r));
