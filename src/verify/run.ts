@@ -5,7 +5,10 @@
 // refused), 2 bad input or an environment that cannot run it.
 //
 // Per target: build the topology; start one listener per namespace (the
-// node's serves every ingress sample port, the world's every egress one);
+// node's serves every ingress sample port, the world's every egress one),
+// and, when the matrix has SCTP, ICMP or portless probes, one raw listener
+// per namespace for them (raw.ts: inbound ones are seen on the node,
+// outbound ones in the world);
 // a control run with no ruleset, in which every probe must get through (or
 // a later "denied" would prove nothing); load; probe every inbound case in
 // parallel, then every outbound one, each phase right after flushing the
@@ -16,7 +19,9 @@
 // of the control run on a busy machine; within a phase, the few
 // expected-allowed probes that timed out are probed again with a longer
 // timeout, so a slow machine is not reported as a firewall drop (a drop
-// drops the second time too). With host.log.drops on, the log is checked
+// drops the second time too). With raw probes, each phase also starts
+// from an empty connection tracking table (a portless flow let in would let
+// its "reply" out). With host.log.drops on, the log is checked
 // too (see checkLog): a capture of the NFLOG group runs from the load to
 // the end of the probes, and some denied probe of each direction that has
 // a final drop must appear in it with the portcullis prefix. Then tear
