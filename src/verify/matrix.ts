@@ -17,6 +17,19 @@
 // Ports. Per direction and transport, the sample of every rule's port
 // ranges, over both families: a single port p gives p-1, p, p+1; a range
 // lo-hi gives lo-1, lo, lo+1, the middle, hi-1, hi, hi+1 (within 1..65535).
+// So for tcp, udp and sctp. ICMP and ICMPv6 (their "ports" are types):
+// per rule, one type it allows and one it does not (one the host baseline
+// does not allow either, when there is such a type), chosen among the types
+// connection tracking lets start a flow (IPv4: echo-request,
+// timestamp-request, info-request, address-mask-request; IPv6:
+// echo-request, node information query): any other type (an echo-reply, a
+// destination-unreachable) passes a stateful firewall only as the reply or
+// error of a flow it let through (ct state established,related) and is
+// invalid on its own, so it is noted, not probed. A portless protocol
+// (esp, ah, gre, ipip, vrrp) is sampled once, as the whole protocol (its
+// pseudo port 0). A transport is probed in a direction only when some rule
+// of that direction uses it, in the families it exists in (icmp: IPv4,
+// icmpv6: IPv6).
 //
 // Matrix. Every ingress peer (the groups' addresses and the outsider) times
 // every ingress sample port of every transport, towards the node's address
@@ -44,7 +57,9 @@
 // Verdicts. A probe must connect iff some host rule of its direction,
 // family and transport covers the port and its peer set contains the peer
 // ADDRESS: an address in several groups (an admin inside users 0.0.0.0/0)
-// gets the union of their rules, or some baseline rule covers its
+// gets the union of their rules, or (an ICMP type) the IR's host ICMP
+// policy (ir.icmp: echo-request and the errors inbound, neighbour
+// discovery) accepts the type from anyone, or some baseline rule covers its
 // addresses, transport, ports and source port (a probe from an ephemeral
 // port matches only a rule that names no source port). Egress with
 // `egress: allow` must always connect. The rows cited are the catalog rows (IR provenance) that open
@@ -66,12 +81,13 @@ import {
 } from '../addresses';
 import type { BaselineRule, Direction, IR, Provenance, Rule, Transport } from '../ir/types';
 import type { PortRange } from '../ports';
+import { carries, describeMatch, icmpTypeName, isIcmp, parseIcmpType, transportKind, TRANSPORTS } from '../transports';
 import { NODE_LINK_LOCAL, WORLD_IF, WORLD_LINK_LOCAL } from './topology';
 
 export const FAMILIES: Family[] = ['ipv4', 'ipv6'];
-/** What the prober can send today. */
-type Probed = 'tcp' | 'udp';
-const TRANSPORTS: Probed[] = ['tcp', 'udp'];
+/** ICMP types connection tracking lets start a flow (nf_conntrack's
+ * valid_new): the only ones a stateful firewall can admit on their own. */
+export const ICMP_NEW_TYPES: Record<'icmp' | 'icmpv6', readonly number[]> = { icmp: [8, 13, 15, 17], icmpv6: [128, 139] };
 const FAMILY_NAME: Record<Family, string> = { ipv4: 'IPv4', ipv6: 'IPv6' };
 
 function ranges(cidrs: readonly string[]): Record<Family, AddrRange[]> {
@@ -127,7 +143,7 @@ export interface Peer {
 export interface Case {
   direction: Direction;
   family: Family;
-  transport: Probed;
+  transport: Transport;
   src: string;
   dst: string;
   port: number;
@@ -148,7 +164,9 @@ export interface Plan {
   peers: Peer[];
   ingress: Record<Family, Peer[]>;
   egress: Record<Family, Peer[]>;
-  ports: Record<Direction, Record<Probed, number[]>>;
+  /** Per direction and transport: the sampled ports, ICMP types, or [0]
+   * for a portless protocol; [] when no rule of that direction uses it. */
+  ports: Record<Direction, Record<Transport, number[]>>;
   cases: Case[];
   /** The link-local addresses of the veth pair (see topology.ts). */
   linkLocal: { node: string; world: string };
@@ -272,16 +290,15 @@ export function buildPlan(ir: IR): Plan {
       `not probed: ${offHost.map((r) => `${r.id} (${r.sourceGroup} -> ${r.destinationGroup}, ${[...new Set(r.provenance.map((p) => p.ref))].join(' ')})`).join(', ')}: neither end is a node, so no host firewall enforces it`,
     );
 
-  // Ports, then the matrix.
-  const ports = { ingress: { tcp: [], udp: [] }, egress: { tcp: [], udp: [] } } as Plan['ports'];
-  for (const d of ['ingress', 'egress'] as const)
-    for (const t of TRANSPORTS) ports[d][t] = samplePorts(hostRules(ir, d).filter((r) => r.transport === t).flatMap((r) => r.ports));
+  // Ports (types, protocols), then the matrix.
+  const ports = { ingress: {}, egress: {} } as Plan['ports'];
+  for (const d of ['ingress', 'egress'] as const) for (const t of TRANSPORTS) ports[d][t] = sampleOf(ir, d, t, notes);
   if (!hostRules(ir, 'egress').length) ports.egress = ports.ingress; // nothing else to go by
 
   const cases: Case[] = [];
   for (const direction of ['ingress', 'egress'] as const)
     for (const transport of TRANSPORTS)
-      for (const family of FAMILIES)
+      for (const family of FAMILIES.filter((f) => carries(transport, f)))
         for (const p of (direction === 'ingress' ? ingress : egress)[family])
           for (const port of ports[direction][transport]) {
             const [src, dst] = direction === 'ingress' ? [p.address, node[family].address] : [node[family].address, p.address];
@@ -290,6 +307,49 @@ export function buildPlan(ir: IR): Plan {
           }
   cases.push(...baselineCases(ir, { node, ingress, notes }, nonListedOf, peers, (family, v, role) => peer(family, take(family, v), role), taken));
   return { ir, node, peers, ingress, egress, ports, cases, linkLocal: { node: NODE_LINK_LOCAL, world: WORLD_LINK_LOCAL }, notes };
+}
+
+/** The sample of one transport in one direction (see the header). */
+function sampleOf(ir: IR, direction: Direction, transport: Transport, notes: string[]): number[] {
+  const rules = hostRules(ir, direction).filter((r) => r.transport === transport);
+  if (!rules.length) return [];
+  const kind = transportKind(transport);
+  if (kind === 'ports') return samplePorts(rules.flatMap((r) => r.ports));
+  if (kind === 'portless') return [0];
+  const t = transport as 'icmp' | 'icmpv6';
+  const candidates = ICMP_NEW_TYPES[t];
+  const out = new Set<number>();
+  for (const r of rules) {
+    const allowed = candidates.find((type) => covers(r.ports, type));
+    if (allowed === undefined) {
+      notes.push(
+        `not probed: ${r.id} (${describeMatch(t, r.ports)}, ${[...new Set(r.provenance.map((p) => p.ref))].join(' ')}): connection tracking lets none of these types start a flow; a stateful firewall passes them only as the replies or errors of a flow it let through`,
+      );
+      continue;
+    }
+    out.add(allowed);
+    const base = baselineIcmpTypes(ir, direction, r.family, t);
+    const notAllowed = candidates.find((type) => !covers(r.ports, type) && !base.includes(type)) ?? candidates.find((type) => !covers(r.ports, type));
+    if (notAllowed !== undefined) out.add(notAllowed);
+  }
+  return [...out].sort((a, b) => a - b);
+}
+
+/** The ICMP types the IR's host ICMP policy accepts in one direction and family, as numbers. */
+function baselineIcmpTypes(ir: IR, direction: Direction, family: Family, t: 'icmp' | 'icmpv6'): number[] {
+  if ((t === 'icmp') !== (family === 'ipv4')) return [];
+  return ir.icmp[direction][family].flatMap((name) => {
+    const n = parseIcmpType(t, name);
+    return n === undefined ? [] : [n];
+  });
+}
+
+/** How a probe's match reads: "22/tcp", "icmp timestamp-request", "esp". */
+export function probeText(transport: Transport, port: number): string {
+  const kind = transportKind(transport);
+  if (kind === 'portless') return transport;
+  if (kind === 'icmp') return `${transport} ${icmpTypeName(transport as 'icmp' | 'icmpv6', port) ?? `type ${port}`}`;
+  return `${port}/${transport}`;
 }
 
 const LINK_LOCAL = ranges(['fe80::/10']).ipv6;
@@ -391,7 +451,7 @@ function citeRowList(rows: readonly Provenance[], max = 4): string {
 
 /** The expected verdict of one probe and its reason (see the header). */
 export function verdict(ir: IR, direction: Direction, family: Family, transport: Transport, p: Peer, port: number): { expect: boolean; why: string } {
-  const portText = `${port}/${transport}`;
+  const portText = probeText(transport, port);
   if (direction === 'egress' && ir.egress === 'allow') return { expect: true, why: 'egress: allow leaves outbound open' };
   const open = hostRules(ir, direction).filter((r) => r.transport === transport && covers(r.ports, port));
   const sameFamily = open.filter((r) => r.family === family);
@@ -403,6 +463,8 @@ export function verdict(ir: IR, direction: Direction, family: Family, transport:
     const groups = [...new Set(matching.map(peerGroupOf))].join(', ');
     return { expect: true, why: `${citeRowList(rowsFor(matching, port))} (${direction === 'ingress' ? 'from' : 'to'} ${groups})` };
   }
+  if (isIcmp(transport) && baselineIcmpTypes(ir, direction, family, transport as 'icmp' | 'icmpv6').includes(port))
+    return { expect: true, why: `${portText}: the host ICMP baseline accepts it ${direction === 'ingress' ? 'inbound from' : 'outbound to'} any address (no catalog row)` };
   const whose = p.groups.length ? p.groups.join(', ') : 'no group';
   if (!open.length) return { expect: false, why: `no rule opens ${portText}${direction === 'egress' ? ' outbound' : ''}` };
   const others = [...new Set(sameFamily.map((r) => `${peerGroupOf(r)}`))];

@@ -28,7 +28,7 @@ export interface PacketSummary {
   family: 'ipv4' | 'ipv6';
   src: string;
   dst: string;
-  /** "tcp", "udp", "icmp", "icmpv6" or the protocol number. */
+  /** "tcp", "udp", "sctp", "icmp", "icmpv6", "esp", "ah", "gre", "vrrp" or the protocol number. */
   protocol: string;
   sport?: number;
   dport?: number;
@@ -41,7 +41,7 @@ export interface NflogRecord {
   packet?: PacketSummary;
 }
 
-const PROTOCOLS: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 58: 'icmpv6' };
+const PROTOCOLS: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 58: 'icmpv6', 132: 'sctp', 50: 'esp', 51: 'ah', 47: 'gre', 112: 'vrrp' };
 
 function bigintOf(bytes: Buffer): bigint {
   return BigInt('0x' + (bytes.toString('hex') || '0'));
@@ -77,7 +77,7 @@ export function summarizeIp(p: Buffer): PacketSummary | undefined {
     dst: formatAddress({ family, base: dst, prefix: bits }),
     protocol: PROTOCOLS[proto] ?? String(proto),
   };
-  if ((proto === 6 || proto === 17) && p.length >= l4 + 4) {
+  if ((proto === 6 || proto === 17 || proto === 132) && p.length >= l4 + 4) {
     out.sport = p.readUInt16BE(l4);
     out.dport = p.readUInt16BE(l4 + 2);
   }

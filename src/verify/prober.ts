@@ -16,14 +16,15 @@
 import { randomBytes } from 'crypto';
 import * as dgram from 'dgram';
 import * as net from 'net';
-import type { Transport } from './listener';
+import type { Transport } from '../transports';
 import type { Topology } from './topology';
 
 export interface ProbeCase {
   src: string;
   dst: string;
   port: number;
-  /** Default tcp. */
+  /** Default tcp. This program sends tcp and udp; the other transports go
+   * to the raw prober (raw.ts). */
   transport?: Transport;
   /** The local port to bind (DHCPv6 replies come from 547); default ephemeral. */
   sourcePort?: number;
@@ -57,7 +58,9 @@ function probeOne(c: ProbeCase, timeoutMs: number): Promise<ProbeResult> {
     const timer = setTimeout(() => finish(false, 'timeout'), timeoutMs);
     const answer = (line: string) => finish(line === nonce, line === nonce ? 'echo' : 'wrong-echo');
     const fail = (e: NodeJS.ErrnoException) => finish(false, e.code || e.message);
-    if (c.transport === 'udp') {
+    if (c.transport && c.transport !== 'tcp' && c.transport !== 'udp') {
+      finish(false, `not-sent: ${c.transport} is sent by the raw prober`);
+    } else if (c.transport === 'udp') {
       const sock = dgram.createSocket(c.dst.includes(':') ? 'udp6' : 'udp4');
       close = () => {
         try {

@@ -5,7 +5,10 @@
 // refused), 2 bad input or an environment that cannot run it.
 //
 // Per target: build the topology; start one listener per namespace (the
-// node's serves every ingress sample port, the world's every egress one);
+// node's serves every ingress sample port, the world's every egress one),
+// and, when the matrix has SCTP, ICMP or portless probes, one raw listener
+// per namespace for them (raw.ts: inbound ones are seen on the node,
+// outbound ones in the world);
 // a control run with no ruleset, in which every probe must get through (or
 // a later "denied" would prove nothing); load; probe every inbound case in
 // parallel, then every outbound one, each phase right after flushing the
@@ -16,7 +19,9 @@
 // of the control run on a busy machine; within a phase, the few
 // expected-allowed probes that timed out are probed again with a longer
 // timeout, so a slow machine is not reported as a firewall drop (a drop
-// drops the second time too). With host.log.drops on, the log is checked
+// drops the second time too). With raw probes, each phase also starts
+// from an empty connection tracking table (a portless flow let in would let
+// its "reply" out). With host.log.drops on, the log is checked
 // too (see checkLog): a capture of the NFLOG group runs from the load to
 // the end of the probes, and some denied probe of each direction that has
 // a final drop must appear in it with the portcullis prefix. Then tear
@@ -31,9 +36,11 @@ import { InputError, readFile } from '../sources';
 import { visible, visibleLine } from '../terminal';
 import type { ListenPort } from './listener';
 import { startListener } from './listener';
-import { buildPlan, Case, Plan } from './matrix';
+import { buildPlan, Case, Plan, probeText } from './matrix';
 import { kernelLogMatches, kernelLogVisible, NflogCapture, NflogRecord, PacketSummary, readKernelLog, startNflogCapture } from './nflog';
 import { probe, ProbeCase, ProbeResult } from './prober';
+import { flushConntrack, isRaw, probeRaw, RawListener, startRawListener } from './raw';
+import { hasPorts, Transport, TRANSPORT_FACTS } from '../transports';
 import { HOST_TARGETS, HostTarget, LOADERS, unavailable } from './targets';
 import { parseAddress } from '../addresses';
 import { atCleanup, netnsProblem, NODE_IF, run, Topology } from './topology';
@@ -98,7 +105,8 @@ const key = (c: ProbeCase) => `${c.transport ?? 'tcp'} ${c.src} ${c.sourcePort ?
 /** The ports the cases of one direction probe (catalog samples and baseline). */
 function listenPorts(plan: Plan, direction: 'ingress' | 'egress'): ListenPort[] {
   const seen = new Map<string, ListenPort>();
-  for (const c of plan.cases) if (c.direction === direction) seen.set(`${c.transport} ${c.port}`, { port: c.port, transport: c.transport });
+  for (const c of plan.cases)
+    if (c.direction === direction && (c.transport === 'tcp' || c.transport === 'udp')) seen.set(`${c.transport} ${c.port}`, { port: c.port, transport: c.transport });
   return [...seen.values()].sort((a, b) => a.transport.localeCompare(b.transport) || a.port - b.port);
 }
 
@@ -110,16 +118,36 @@ function nodeUdpAddresses(plan: Plan): string[] {
   return out;
 }
 
-/** Probes the cases from where each starts (world for ingress, node for egress). */
-async function probeCases(t: Topology, cases: readonly Case[], timeoutMs: number): Promise<ProbeResult[]> {
+/** The raw transports the cases of one direction probe. */
+function rawTransports(plan: Plan, direction: 'ingress' | 'egress'): Transport[] {
+  return [...new Set(plan.cases.filter((c) => c.direction === direction && isRaw(c.transport)).map((c) => c.transport))].sort();
+}
+
+/** The raw listeners: on the node for inbound raw probes, in the world for outbound ones. */
+interface RawListeners {
+  ingress?: RawListener;
+  egress?: RawListener;
+}
+
+/** Probes the cases from where each starts (world for ingress, node for
+ * egress): TCP and UDP with the prober, the other transports with the raw
+ * prober, seen by the raw listener on the receiving side. */
+async function probeCases(t: Topology, cases: readonly Case[], timeoutMs: number, raw: RawListeners): Promise<ProbeResult[]> {
   const strip = (c: Case): ProbeCase => ({ src: c.src, dst: c.dst, port: c.port, transport: c.transport, ...(c.sourcePort ? { sourcePort: c.sourcePort } : {}) });
-  const ingress = cases.filter((c) => c.direction === 'ingress');
-  const egress = cases.filter((c) => c.direction === 'egress');
-  const [a, b] = await Promise.all([
-    ingress.length ? probe(t, t.world, ingress.map(strip), timeoutMs) : [],
-    egress.length ? probe(t, t.node, egress.map(strip), timeoutMs) : [],
-  ]);
-  const byKey = new Map([...a, ...b].map((r) => [key(r), r]));
+  const runs: Promise<ProbeResult[]>[] = [];
+  for (const direction of ['ingress', 'egress'] as const) {
+    const from = direction === 'ingress' ? t.world : t.node;
+    const mine = cases.filter((c) => c.direction === direction);
+    const sockets = mine.filter((c) => !isRaw(c.transport));
+    const rawCases = mine.filter((c) => isRaw(c.transport));
+    if (sockets.length) runs.push(probe(t, from, sockets.map(strip), timeoutMs));
+    if (rawCases.length) {
+      const listener = raw[direction];
+      if (!listener) throw new Error(`internal: no raw listener for ${direction} probes`);
+      runs.push(probeRaw(t, from, rawCases.map(strip), timeoutMs, listener));
+    }
+  }
+  const byKey = new Map((await Promise.all(runs)).flat().map((r) => [key(r), r]));
   return cases.map((c) => byKey.get(key(c))!);
 }
 
@@ -134,12 +162,12 @@ const LISTENER_READY_MS = 30000;
  * neighbour), again, with each longer timeout in turn: on a busy machine a
  * round trip can take a second or more, while a firewall drop drops every
  * time. */
-async function probeRounds(t: Topology, cases: readonly Case[], shouldPass: (c: Case) => boolean, timeouts: readonly number[]): Promise<ProbeResult[]> {
-  let seen = await probeCases(t, cases, timeouts[0]);
+async function probeRounds(t: Topology, cases: readonly Case[], shouldPass: (c: Case) => boolean, timeouts: readonly number[], raw: RawListeners): Promise<ProbeResult[]> {
+  let seen = await probeCases(t, cases, timeouts[0], raw);
   for (const timeout of timeouts.slice(1)) {
     const retry = cases.filter((c, i) => shouldPass(c) && !seen[i].allowed && SLOW_OUTCOMES.has(seen[i].outcome));
     if (!retry.length) break;
-    const again = new Map((await probeCases(t, retry, timeout)).map((r) => [key(r), r]));
+    const again = new Map((await probeCases(t, retry, timeout, raw)).map((r) => [key(r), r]));
     seen = seen.map((r) => again.get(key(r)) ?? r);
   }
   return seen;
@@ -154,15 +182,20 @@ export async function verifyTarget(plan: Plan, target: HostTarget, dir: string):
     world: plan.peers.map((p) => p.address),
   });
   let stop: (() => void) | undefined;
+  const raw: RawListeners = {};
+  const rawIn = rawTransports(plan, 'ingress');
+  const rawOut = rawTransports(plan, 'egress');
   try {
     await Promise.all([
       startListener(t, t.node, listenPorts(plan, 'ingress'), LISTENER_READY_MS, nodeUdpAddresses(plan)),
       startListener(t, t.world, listenPorts(plan, 'egress'), LISTENER_READY_MS, plan.peers.map((p) => p.address)),
+      rawIn.length ? startRawListener(t, t.node, rawIn, LISTENER_READY_MS).then((l) => (raw.ingress = l)) : undefined,
+      rawOut.length ? startRawListener(t, t.world, rawOut, LISTENER_READY_MS).then((l) => (raw.egress = l)) : undefined,
     ]);
-    const control = await probeRounds(t, plan.cases, () => true, [PROBE_TIMEOUT_MS, 2500, 6000]);
+    const control = await probeRounds(t, plan.cases, () => true, [PROBE_TIMEOUT_MS, 2500, 6000], raw);
     const broken = control.filter((r) => !r.allowed);
     if (broken.length) {
-      const shown = broken.slice(0, 10).map((r) => `  ${r.src} -> ${r.dst} ${r.port}/${r.transport ?? 'tcp'}: ${r.outcome}`);
+      const shown = broken.slice(0, 10).map((r) => `  ${r.src} -> ${r.dst} ${probeText(r.transport ?? 'tcp', r.port)}: ${r.outcome}`);
       throw new VerifyError(
         `error: ${target}: the test network is broken: with no ruleset loaded, ${broken.length} of ${control.length} probes failed:\n${shown.join('\n')}`,
       );
@@ -181,7 +214,7 @@ export async function verifyTarget(plan: Plan, target: HostTarget, dir: string):
       report.failed = plan.cases.length;
       return report;
     }
-    const watch = await startLogWatch(t, plan);
+    const watch = await startLogWatch(t, plan, raw);
     if (watch.stop) {
       const stopLoad = stop;
       stop = () => {
@@ -191,9 +224,13 @@ export async function verifyTarget(plan: Plan, target: HostTarget, dir: string):
     }
     // Inbound, then outbound, each after a flush of the neighbour caches.
     const byKey = new Map<string, ProbeResult>();
+    // With raw probes, connection tracking is emptied too: a portless flow
+    // (nothing but the two addresses to tell flows apart) let in from a
+    // peer would otherwise let the same protocol out to it as its reply.
     for (const direction of ['ingress', 'egress'] as const) {
       t.flushNeighbours();
-      for (const r of await probeRounds(t, plan.cases.filter((c) => c.direction === direction), (c) => c.expect, timeouts)) byKey.set(key(r), r);
+      if (rawIn.length || rawOut.length) flushConntrack(t, t.node);
+      for (const r of await probeRounds(t, plan.cases.filter((c) => c.direction === direction), (c) => c.expect, timeouts, raw)) byKey.set(key(r), r);
     }
     const seen = plan.cases.map((c) => byKey.get(key(c))!);
     if (watch.check) report.log = await watch.check(seen);
@@ -243,7 +280,8 @@ const addrValue = (text: string) => {
 
 /** Whether a logged packet is the probe of case c. */
 function logged(c: Case, p: PacketSummary | undefined): boolean {
-  if (!p || p.protocol !== c.transport || p.dport !== c.port) return false;
+  if (!p || (p.protocol !== c.transport && p.protocol !== String(TRANSPORT_FACTS[c.transport].number))) return false;
+  if (hasPorts(c.transport) && p.dport !== c.port) return false;
   if (c.sourcePort !== undefined && p.sport !== c.sourcePort) return false;
   return addrValue(p.src) === addrValue(c.src) && addrValue(p.dst) === addrValue(c.dst);
 }
@@ -258,7 +296,7 @@ function logInterval(rate: string): number {
 /** Starts watching the log right after the load: the NFLOG group with
  * tcpdump, else the kernel log when this kernel shows other namespaces'
  * log lines there. */
-async function startLogWatch(t: Topology, plan: Plan): Promise<LogWatch> {
+async function startLogWatch(t: Topology, plan: Plan, raw: RawListeners): Promise<LogWatch> {
   const logDrops = plan.ir.hostPolicy.logDrops;
   if (!logDrops) return {};
   let source: LogSource;
@@ -305,7 +343,7 @@ async function startLogWatch(t: Topology, plan: Plan): Promise<LogWatch> {
       count: () => records().length,
     };
   }
-  return { check: (seen) => checkLog(t, plan, seen, source), stop };
+  return { check: (seen) => checkLog(t, plan, seen, source, raw), stop };
 }
 
 /** Some denied probe of each direction with a final drop (inbound always,
@@ -314,7 +352,7 @@ async function startLogWatch(t: Topology, plan: Plan): Promise<LogWatch> {
  * at once, then one line per interval: when none of the matrix's drops
  * shows (something else spent the burst), one denied probe is sent again,
  * once a second, for up to two intervals. */
-async function checkLog(t: Topology, plan: Plan, seen: readonly ProbeResult[], source: LogSource): Promise<LogCheck> {
+async function checkLog(t: Topology, plan: Plan, seen: readonly ProbeResult[], source: LogSource, raw: RawListeners): Promise<LogCheck> {
   const logDrops = plan.ir.hostPolicy.logDrops!;
   const directions = plan.ir.egress === 'restrict' ? (['ingress', 'egress'] as const) : (['ingress'] as const);
   const found: string[] = [];
@@ -330,15 +368,14 @@ async function checkLog(t: Topology, plan: Plan, seen: readonly ProbeResult[], s
       const one = denied.find((c) => c.transport === 'tcp') ?? denied[0];
       const until = Date.now() + deadlineMs;
       while (!hit && Date.now() < until) {
-        const from = direction === 'ingress' ? t.world : t.node;
-        await probe(t, from, [{ src: one.src, dst: one.dst, port: one.port, transport: one.transport, ...(one.sourcePort ? { sourcePort: one.sourcePort } : {}) }], 1000);
+        await probeCases(t, [one], 1000, raw);
         hit = await source.waitFor(match([one]), 500);
       }
     }
     const what = direction === 'ingress' ? 'inbound' : 'outbound';
     if (hit) {
       const p = hit.packet!;
-      found.push(`${what} ${p.src} -> ${p.dst} ${p.dport}/${p.protocol} logged with prefix ${JSON.stringify(prefix)}`);
+      found.push(`${what} ${p.src} -> ${p.dst} ${p.dport !== undefined ? `${p.dport}/` : ''}${p.protocol} logged with prefix ${JSON.stringify(prefix)}`);
     } else {
       missing.push(`no line with prefix ${JSON.stringify(prefix)} for any of the ${denied.length} denied ${what} probes (${source.count()} log lines seen)`);
     }
@@ -370,8 +407,11 @@ function describePlan(plan: Plan, profilePath: string): string {
   const count = (d: 'ingress' | 'egress') => plan.cases.filter((c) => c.direction === d).length;
   const baseline = plan.cases.filter((c) => c.baseline);
   out += `matrix: ${plan.cases.length} probes per target (inbound ${count('ingress')}, outbound ${count('egress')}; ${baseline.length} of them for the host baseline)\n`;
+  const perTransport = new Map<string, number>();
+  for (const c of plan.cases) perTransport.set(c.transport, (perTransport.get(c.transport) ?? 0) + 1);
+  out += `transports: ${[...perTransport].map(([t, n]) => `${t} ${n}`).join(', ')}\n`;
   for (const c of baseline)
-    out += `baseline: ${c.baseline}: ${c.direction === 'ingress' ? 'inbound' : 'outbound'} ${c.src}${c.sourcePort !== undefined ? ` port ${c.sourcePort}` : ''} -> ${c.dst} ${c.port}/${c.transport}, expect ${c.expect ? 'allow' : 'deny'}\n`;
+    out += `baseline: ${c.baseline}: ${c.direction === 'ingress' ? 'inbound' : 'outbound'} ${c.src}${c.sourcePort !== undefined ? ` port ${c.sourcePort}` : ''} -> ${c.dst} ${probeText(c.transport, c.port)}, expect ${c.expect ? 'allow' : 'deny'}\n`;
   const logDrops = ir.hostPolicy.logDrops;
   if (logDrops) out += `log: drops are logged (${logDrops.group !== undefined ? `NFLOG group ${logDrops.group}` : 'kernel log'}, ${logDrops.rate}); a denied probe must show with prefix "${logDrops.prefix} in: "${ir.egress === 'restrict' ? ` / "${logDrops.prefix} out: "` : ''}\n`;
   return out;
@@ -409,7 +449,7 @@ function describeMismatches(ms: readonly Mismatch[]): string {
       c.direction === 'ingress' ? 'inbound' : 'outbound',
       c.src,
       c.dst,
-      `${c.sourcePort !== undefined ? `${c.sourcePort}->` : ''}${c.port}/${c.transport}`,
+      `${c.sourcePort !== undefined ? `${c.sourcePort}->` : ''}${probeText(c.transport, c.port)}`,
       c.expect ? 'allow' : 'deny',
       seen.allowed ? 'allow' : `deny (${seen.outcome})`,
       c.why,
@@ -498,6 +538,9 @@ export async function verify(args: VerifyArgs, out: NodeJS.WritableStream = proc
     }
     const dirs = outputDirs(args, loaded, targets);
     const plan = buildPlan(loaded.ir);
+    const rawUsed = [...new Set(plan.cases.filter((c) => isRaw(c.transport)).map((c) => c.transport))];
+    if (rawUsed.length && run('sh', ['-c', 'command -v python3']).code !== 0)
+      throw new VerifyError(`error: probing ${rawUsed.join(', ')} needs python3 on PATH (it sends and sees the raw IP packets; Node has no raw sockets)`);
     out.write(describePlan(plan, args.profile));
     for (const s of skipped) out.write(`${s}\n`);
     const reports: TargetReport[] = [];
