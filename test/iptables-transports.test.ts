@@ -17,12 +17,13 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { rangesToStrings } from '../src/addresses';
 import { iptablesLoader } from '../src/targets/iptables/host';
+import { protocolMatch } from '../src/targets/iptables/render';
 import { parseRead } from '../src/targets/iptables/live';
 import { TRANSPORTS } from '../src/transports';
 import { cli } from './helpers/apply-cli';
 import { fixture, runCli } from './helpers/cli';
 import { tmpDir, waitFor } from './helpers/nftables-host';
-import { requireNetns, Topology, withTopology } from './helpers/netns';
+import { requireNetns, run, Topology, withTopology } from './helpers/netns';
 
 const PROFILE = fixture('profiles', 'transports.yaml');
 const CATALOG = fixture('catalogs', 'transports.yaml');
@@ -302,6 +303,27 @@ test('the transports tree: --test loads with its sets, then UDP, SCTP, ICMP, ICM
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('IPv6 AH: the rendered match (-m ah) counts real AH packets in ip6tables (nf_tables) and ip6tables-legacy, where -p 51 never matches', async () => {
+  requireNetns();
+  const match = protocolMatch({ transport: 'ah', family: 'ipv6' }).split(' ');
+  assert.equal(match, ['-m', 'ah']);
+  const tools = ['ip6tables', ...(hasLegacy() ? ['ip6tables-legacy'] : [])];
+  await withTopology({ node: [NODE6], world: [VPN_PEER, OUTSIDER6], prefix: 'pciptah' }, async (t) => {
+    for (const tool of tools) {
+      t.execOk(t.node, [tool, '-A', 'INPUT', '-s', OUTSIDER6, ...match, '-m', 'comment', '--comment', `ah-${tool}`]);
+      const sent = t.exec(t.world, ['python3', '-c', SENDER, JSON.stringify([{ name: 'ah6', src: OUTSIDER6, dst: NODE6, proto: 51, allowed: true }])]);
+      assert.is(sent.code, 0, `sender: ${sent.stderr}`);
+      await waitFor(`${tool}: the AH packet counted by ${match.join(' ')}`, () => /^\[[1-9]\d*:\d+\] -A INPUT .*-m ah /m.test(t.execOk(t.node, [`${tool}-save`, '-c', '-t', 'filter'])), 5000);
+      t.execOk(t.node, [tool, '-F', 'INPUT']);
+    }
+  });
+});
+
+/** ip6tables-legacy is installed (Debian's iptables package ships both). */
+function hasLegacy(): boolean {
+  return run('sh', ['-c', 'command -v ip6tables-legacy ip6tables-legacy-save']).stdout.trim().split('\n').length === 2;
+}
 
 test('portcullis apply + audit of the transports profile: in sync (0); hand-added ESP, ICMP timestamp and UDP 9999 rules are drift (1), each named', async () => {
   requireNetns();
