@@ -587,8 +587,9 @@ function parseRule(args: Word[], chain: string, family: Family, sets: SetResolve
     } else if (t === '-p') {
       const raw = value().toLowerCase();
       const v = PROTOCOLS.get(raw);
-      // IPv6 AH is an extension header, which `-p` skips: `-p ah` never
-      // matches in ip6tables (the ah match below does).
+      // IPv6 AH is an extension header: ip6tables-legacy's `-p ah` never
+      // matches it, nf_tables' does; no flow either way, so such a rule
+      // is compared as a line (rules.v6 uses the ah match, below).
       const never = v === undefined || (v === 'ah' && family === 'ipv6');
       match(v === 'icmp' || v === 'icmpv6' ? 'icmp' : 'l4proto', negated, () => {
         if (never) p.c.transports = [];
