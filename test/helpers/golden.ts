@@ -36,7 +36,7 @@ export const GOLDEN: Golden[] = (
   // without the transports NSGs cannot express (transports-azure.yaml).
   // One entry per target, so each target's owner edits only its own line.
   { profile: 'transports.yaml', catalog: 'transports.yaml', targets: [/* nftables */] },
-  { profile: 'transports.yaml', catalog: 'transports.yaml', targets: [/* iptables */] },
+  { profile: 'transports.yaml', catalog: 'transports.yaml', targets: ['iptables'] },
   { profile: 'transports.yaml', catalog: 'transports.yaml', targets: ['firewalld'] },
   { profile: 'transports-aws.yaml', catalog: 'transports-aws.yaml', targets: ['terraform-aws'] },
   { profile: 'transports-azure.yaml', catalog: 'transports-azure.yaml', targets: ['azure-nsg'] },

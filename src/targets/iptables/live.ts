@@ -17,7 +17,9 @@
 //            iptables-restore --noflush -c per family (chains, rules, jumps
 //            at their saved index, chains we added since removed), then the
 //            sets we added since destroyed
-//   read     the same listings parsed into flow rules, other lines, unmapped;
+//   read     the same listings parsed into flow rules, other lines, unmapped
+//            (every transport in the IR's terms: `-p` by name or number,
+//            ports of tcp/udp/sctp, ICMP types, [0-0] for a portless one);
 //            a chain of ours without an unconditional verdict ends in an
 //            accept-all flow (what it leaves to INPUT / OUTPUT is not denied
 //            by portcullis: egress allow, or a default deny deleted by hand)
@@ -26,8 +28,10 @@
 
 import * as path from 'path';
 import { AddrRange, cidrRange, Family, FULL_RANGE, intersectRanges, mergeRanges, parseAddress } from '../../addresses';
+import { TRANSPORTS as AUDITED_TRANSPORTS } from '../../analysis/flows';
 import type { Direction, Transport } from '../../ir/types';
 import { intersectPorts, mergePorts, PortRange } from '../../ports';
+import { ANY_ICMP_TYPE, carries, parseIcmpType, PORTLESS, TRANSPORT_FACTS, TRANSPORTS, transportKind } from '../../transports';
 import { HostShell, LiveFlowRule, LiveRead, LiveTarget, runOk, SavedState, ToolRejected, oneLine } from '../live';
 import { INPUT_CHAIN, LIVE_COMMANDS, OUTPUT_CHAIN } from './host';
 
@@ -384,7 +388,17 @@ function destroySets(sh: HostShell, names: string[]): void {
 
 // ---------------------------------------------------------------- read
 
-const ALL_TRANSPORTS: Transport[] = ['tcp', 'udp'];
+/** The transports a family carries (ICMP only IPv4, ICMPv6 only IPv6). */
+const FAMILY_TRANSPORTS: Record<Family, Transport[]> = {
+  ipv4: TRANSPORTS.filter((t) => carries(t, 'ipv4')),
+  ipv6: TRANSPORTS.filter((t) => carries(t, 'ipv6')),
+};
+/** The transports whose flows the audit evaluates (src/analysis/flows.ts).
+ * A rule whose flows are all on other transports is compared as a line
+ * instead (as every rule the flows cannot show), so a rule added by hand
+ * is drift either way; once the audit evaluates every transport, every
+ * rule the reader models is a flow. */
+const AUDITED = new Set<Transport>(AUDITED_TRANSPORTS);
 const ALL_PORTS: PortRange[] = [{ lo: 1, hi: 65535 }];
 
 type MatchKind = 'peer' | 'host-addr' | 'l4proto' | 'dport' | 'sport' | 'ct-state' | 'lo' | 'ifname' | 'icmp' | 'limit' | 'comment' | 'other';
@@ -470,10 +484,13 @@ class SetResolver {
 }
 
 /** What the matches of one rule constrain, when every match is one the
- * flow model has: transport, destination ports, peer address. */
+ * flow model has: transport, destination ports or ICMP types, peer address. */
 interface Constraint {
   transports: Transport[];
+  /** Destination ports (tcp, udp, sctp matches). */
   ports?: PortRange[];
+  /** ICMP / ICMPv6 types (the icmp and icmp6 matches). */
+  types?: PortRange[];
   peers?: AddrRange[];
 }
 
@@ -486,8 +503,32 @@ interface Parsed {
   comment?: string;
 }
 
-/** Protocol numbers iptables-save may print where /etc/protocols lacks a name. */
-const PROTOCOL_NAMES: Record<string, string> = { '0': 'all', '6': 'tcp', '17': 'udp', '1': 'icmp', '58': 'ipv6-icmp' };
+/** What `-p` says, as iptables-save prints it: the host's /etc/protocols
+ * name for the number where it has one (Debian: esp, ah, gre, ipencap,
+ * vrrp; IANA-generated files: ipv4 for 4), else iptables' built-in names
+ * (tcp, udp, sctp, icmp, ipv6-icmp, esp, ah, all), else the number. Both
+ * names and numbers read; "ipip" is protocol 94, not portcullis' ipip (4),
+ * so it is unknown here like every protocol portcullis has no transport for. */
+const PROTOCOLS = new Map<string, Transport | 'all'>([
+  ['all', 'all'],
+  ['0', 'all'],
+  ...TRANSPORTS.map((t) => [String(TRANSPORT_FACTS[t].number), t] as const),
+  ...TRANSPORTS.filter((t) => t !== 'ipip').map((t) => [t, t] as const),
+  ['ipv6-icmp', 'icmpv6'],
+  ['ipencap', 'ipip'],
+  ['ip-encap', 'ipip'],
+  ['ipv4', 'ipip'],
+]);
+
+/** An ICMP type as the icmp / icmp6 match prints it: a number, "any", or a
+ * name (typed by hand on older versions); a type with a code ("3/1") is
+ * narrower than any flow. */
+function parseIcmpTypes(transport: 'icmp' | 'icmpv6', text: string): PortRange[] {
+  if (text === 'any') return [...ANY_ICMP_TYPE];
+  const n = parseIcmpType(transport, text);
+  if (n === undefined) throw new Unmodelled();
+  return [{ lo: n, hi: n }];
+}
 
 /** Options of a match module that take two values. */
 const TWO_VALUES = new Set(['--match-set', '--tcp-flags']);
@@ -496,12 +537,16 @@ const TWO_VALUES = new Set(['--match-set', '--tcp-flags']);
  * what they constrain, and its target. */
 function parseRule(args: Word[], chain: string, family: Family, sets: SetResolver): Parsed {
   const input = chain === INPUT_CHAIN;
-  const p: Parsed = { kinds: [], unmodelled: false, c: { transports: [...ALL_TRANSPORTS] } };
+  const p: Parsed = { kinds: [], unmodelled: false, c: { transports: [...FAMILY_TRANSPORTS[family]] } };
   const peer = (ranges: AddrRange[]) => {
     p.c.peers = p.c.peers ? intersectRanges(p.c.peers, ranges) : ranges;
   };
   const ports = (ranges: PortRange[]) => {
     p.c.ports = p.c.ports ? intersectPorts(p.c.ports, ranges) : ranges;
+  };
+  const types = (transport: 'icmp' | 'icmpv6', ranges: PortRange[]) => {
+    p.c.transports = p.c.transports.filter((x) => x === transport);
+    p.c.types = p.c.types ? intersectPorts(p.c.types, ranges) : ranges;
   };
   /** Records a kind; `how` constrains, throwing Unmodelled when it cannot. */
   const match = (kind: MatchKind, negated: boolean, how?: () => void) => {
@@ -540,10 +585,15 @@ function parseRule(args: Word[], chain: string, family: Family, sets: SetResolve
       const isPeer = (t === '-s') === input;
       match(isPeer ? 'peer' : 'host-addr', negated, isPeer ? () => peer([addrRange(v, family)]) : undefined);
     } else if (t === '-p') {
-      const raw = value();
-      const v = PROTOCOL_NAMES[raw] ?? raw;
-      match(v === 'icmp' || v === 'ipv6-icmp' || v === 'icmpv6' ? 'icmp' : 'l4proto', negated, () => {
-        if (v !== 'all') p.c.transports = p.c.transports.filter((x) => x === v);
+      const raw = value().toLowerCase();
+      const v = PROTOCOLS.get(raw);
+      // IPv6 AH is an extension header: ip6tables-legacy's `-p ah` never
+      // matches it, nf_tables' does; no flow either way, so such a rule
+      // is compared as a line (rules.v6 uses the ah match, below).
+      const never = v === undefined || (v === 'ah' && family === 'ipv6');
+      match(v === 'icmp' || v === 'icmpv6' ? 'icmp' : 'l4proto', negated, () => {
+        if (never) p.c.transports = [];
+        else if (v !== 'all') p.c.transports = p.c.transports.filter((x) => x === v);
       });
     } else if (t === '-i' || t === '-o') {
       const v = value();
@@ -551,13 +601,16 @@ function parseRule(args: Word[], chain: string, family: Family, sets: SetResolve
       match(ours && v === 'lo' ? 'lo' : ours ? 'ifname' : 'other', negated);
     } else if (t === '-m') {
       module = value();
+      // The ah match without options: every packet with an AH header (how
+      // rules.v6 matches AH; in rules.v4 it follows `-p ah`).
+      if (module === 'ah') match('l4proto', negated, () => (p.c.transports = p.c.transports.filter((x) => x === 'ah')));
     } else if (module === 'comment' && t === '--comment') {
       p.comment = value();
       match('comment', negated);
-    } else if ((module === 'tcp' || module === 'udp') && (t === '--dport' || t === '--destination-port')) {
+    } else if ((module === 'tcp' || module === 'udp' || module === 'sctp') && (t === '--dport' || t === '--destination-port')) {
       const v = value();
       match('dport', negated, () => ports(parsePorts(v)));
-    } else if ((module === 'tcp' || module === 'udp') && (t === '--sport' || t === '--source-port')) {
+    } else if ((module === 'tcp' || module === 'udp' || module === 'sctp') && (t === '--sport' || t === '--source-port')) {
       value();
       match('sport', negated);
     } else if (module === 'multiport' && (t === '--dports' || t === '--destination-ports')) {
@@ -575,8 +628,9 @@ function parseRule(args: Word[], chain: string, family: Family, sets: SetResolve
       value();
       match('ct-state', negated);
     } else if ((module === 'icmp' && t === '--icmp-type') || (module === 'icmp6' && t === '--icmpv6-type')) {
-      value();
-      match('icmp', negated);
+      const v = value();
+      const transport = module === 'icmp' ? 'icmp' : 'icmpv6';
+      match('icmp', negated, () => types(transport, parseIcmpTypes(transport, v)));
     } else if (module === 'limit' && (t === '--limit' || t === '--limit-burst')) {
       value();
       match('limit', negated);
@@ -590,6 +644,21 @@ function parseRule(args: Word[], chain: string, family: Family, sets: SetResolve
     i++;
   }
   return p;
+}
+
+/** A flow's `ports` in the IR's terms (src/transports.ts): destination
+ * ports 1-65535 of a port transport, ICMP types 0-255, [0-0] for a portless
+ * protocol; empty when the rule's matches leave none (a port match on an
+ * ICMP rule cannot be written, but the listing is read as it comes). */
+function flowPorts(transport: Transport, c: Pick<Constraint, 'ports' | 'types'>): PortRange[] {
+  switch (transportKind(transport)) {
+    case 'ports':
+      return c.types ? [] : intersectPorts(c.ports ?? ALL_PORTS, ALL_PORTS);
+    case 'icmp':
+      return c.ports ? [] : (c.types ?? [...ANY_ICMP_TYPE]);
+    case 'portless':
+      return c.ports || c.types ? [] : [...PORTLESS];
+  }
 }
 
 /** The built-in chain that jumps into one of ours. */
@@ -632,7 +701,7 @@ function hookLine(family: Family, j: Jump, length: number): string {
   return oneLine(`${family} hook ${j.text}${at}`);
 }
 
-function readListing(h: HostListing): LiveRead {
+function readListing(h: HostListing, audited: ReadonlySet<Transport> = AUDITED): LiveRead {
   const sets = new SetResolver(h.ipsets);
   const flowRules: LiveFlowRule[] = [];
   const other: string[] = [];
@@ -664,14 +733,17 @@ function readListing(h: HostListing): LiveRead {
       if (verdict && !p.unmodelled) {
         const direction: Direction = r.chain === INPUT_CHAIN ? 'ingress' : 'egress';
         const peers = p.c.peers ?? [FULL_RANGE[family]];
-        const ports = intersectPorts(p.c.ports ?? ALL_PORTS, ALL_PORTS);
         const ruleId = ruleIdOf(p.comment);
         const origin = oneLine(`chain ${r.chain}: ${body}`);
         const flows: LiveFlowRule[] = [];
-        if (peers.length && ports.length)
-          for (const transport of p.c.transports) flows.push({ direction, family, transport, ports, peers, verdict, ...(ruleId ? { ruleId } : {}), origin });
-        // A rule that can match no TCP or UDP flow (an empty intersection)
-        // decides nothing the flows show: compared as a line.
+        if (peers.length)
+          for (const transport of p.c.transports) {
+            const ports = flowPorts(transport, p.c);
+            if (ports.length && audited.has(transport)) flows.push({ direction, family, transport, ports, peers, verdict, ...(ruleId ? { ruleId } : {}), origin });
+          }
+        // A rule that can match no flow (an empty intersection), or only
+        // flows of transports the audit does not evaluate, is compared as
+        // a line.
         if (flows.length) flowRules.push(...flows);
         else other.push(line());
         continue;
@@ -680,17 +752,19 @@ function readListing(h: HostListing): LiveRead {
       else unmapped.push(oneLine(`chain ${r.chain}: ${body}`));
     }
     for (const c of fallsThrough)
-      for (const transport of ALL_TRANSPORTS)
-        flowRules.push({ direction: c === INPUT_CHAIN ? 'ingress' : 'egress', family, transport, ports: ALL_PORTS, peers: [FULL_RANGE[family]], verdict: 'accept', origin: `chain ${c}: its end (back to ${builtinOf(c)})` });
+      for (const transport of FAMILY_TRANSPORTS[family])
+        if (audited.has(transport)) flowRules.push({ direction: c === INPUT_CHAIN ? 'ingress' : 'egress', family, transport, ports: flowPorts(transport, {}), peers: [FULL_RANGE[family]], verdict: 'accept', origin: `chain ${c}: its end (back to ${builtinOf(c)})` });
   }
   for (const s of h.ipsets) other.push(oneLine(`ipset ${canonicalCreate(s.create)}`));
   return { present, flowRules, other, unmapped };
 }
 
 /** Parses `iptables-save [-c] -t filter`, `ip6tables-save [-c] -t filter`
- * and `ipset save` output into a LiveRead (what read() does after listing). */
-export function parseRead(iptablesSave: string, ip6tablesSave: string, ipsetSave: string): LiveRead {
-  return readListing({ filters: { ipv4: parseFilter(iptablesSave), ipv6: parseFilter(ip6tablesSave) }, ipsets: parseIpsets(ipsetSave) });
+ * and `ipset save` output into a LiveRead (what read() does after listing).
+ * `audited`: the transports read as flows (default: those the audit
+ * evaluates); rules on others are compared as lines. */
+export function parseRead(iptablesSave: string, ip6tablesSave: string, ipsetSave: string, audited: readonly Transport[] = [...AUDITED]): LiveRead {
+  return readListing({ filters: { ipv4: parseFilter(iptablesSave), ipv6: parseFilter(ip6tablesSave) }, ipsets: parseIpsets(ipsetSave) }, new Set(audited));
 }
 
 /** Splits the expected script's output into its three listings. */

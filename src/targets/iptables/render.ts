@@ -8,7 +8,8 @@
 import { Cidr, formatAddress, type Family } from '../../addresses';
 import type { AddressSet, BaselineRule, IR, Rule } from '../../ir/types';
 import { formatPortRange, PortRange } from '../../ports';
-import { refuseTransports, onlyTcpUdp, Backend, boundedName, checkLines, citeRows, commentBlock, hashNetEntries, headerLines, ICMP_TYPE_NUMBERS, LineLimit, OutputFile, safeComment, TargetLimitError, TemplateSet, utf8Length } from '../base';
+import { carries, isFullSpace, TRANSPORT_FACTS, transportKind } from '../../transports';
+import { Backend, boundedName, checkLines, citeRows, commentBlock, hashNetEntries, headerLines, ICMP_TYPE_NUMBERS, LineLimit, OutputFile, safeComment, TargetLimitError, TemplateSet, utf8Length } from '../base';
 import { BOOT_COMMANDS, BOOT_DIR, INPUT_CHAIN, LIVE_COMMANDS, OUTPUT_CHAIN } from './host';
 
 export { INPUT_CHAIN, OUTPUT_CHAIN } from './host';
@@ -165,18 +166,50 @@ function portMatch(dir: 'sport' | 'dport', list: PortRange[]): string {
   return list.length === 1 ? `--${dir} ${ports(list)}` : `-m multiport --${dir}s ${ports(list)}`;
 }
 
+/** The protocol match of a rule, without ports or types. Port transports
+ * and ICMP by name (`-p tcp|udp|sctp|icmp|ipv6-icmp`: iptables knows these
+ * without /etc/protocols); the portless protocols by number (`-p 50`),
+ * since /etc/protocols names them differently per system (4 is "ipencap"
+ * on Debian, "ipv4" elsewhere, and "ipip" is 94) and iptables-save prints
+ * whatever name the host's file has. IPv6 AH is an extension header, which
+ * ip6tables' `-p` skips ("never matched protocol"): the `ah` extension
+ * match finds it instead. */
+export function protocolMatch(rule: Pick<Rule, 'transport' | 'family'>): string {
+  const t = rule.transport;
+  if (!carries(t, rule.family)) throw new Error(`internal: iptables: transport ${t} in an ${rule.family} rule`);
+  if (t === 'icmpv6') return '-p ipv6-icmp';
+  if (transportKind(t) !== 'portless') return `-p ${t}`;
+  if (t === 'ah' && rule.family === 'ipv6') return '-m ah';
+  return `-p ${TRANSPORT_FACTS[t].number}`;
+}
+
+/** What follows the protocol, one entry per rule line: the destination
+ * ports of a port transport (`--dport N`, or multiport in chunks of 15);
+ * one `--icmp-type N` / `--icmpv6-type N` per ICMP type (the icmp matches
+ * take a single type), nothing for any type; nothing for a portless one. */
+export function matchTails(rule: Pick<Rule, 'transport' | 'family' | 'ports'>): string[] {
+  const kind = transportKind(rule.transport);
+  if (kind === 'portless') return [''];
+  if (kind === 'icmp') {
+    if (isFullSpace(rule.transport, rule.ports)) return [''];
+    const option = rule.transport === 'icmp' ? '--icmp-type' : '--icmpv6-type';
+    return rule.ports.flatMap((r) => Array.from({ length: r.hi - r.lo + 1 }, (_, i) => ` ${option} ${r.lo + i}`));
+  }
+  return chunkPorts(rule.ports).map((chunk) => {
+    const list = chunk.map((p) => formatPortRange(p, ':')).join(',');
+    return chunk.length === 1 ? ` --dport ${list}` : ` -m multiport --dports ${list}`;
+  });
+}
+
 function ruleLines(rule: Rule, sets: Map<string, AddressSet>): { notes: string[]; lines: string[] } {
   const chain = rule.direction === 'ingress' ? INPUT_CHAIN : OUTPUT_CHAIN;
   const peer = sets.get((rule.direction === 'ingress' ? rule.source : rule.destination)!)!;
   const dir = rule.direction === 'ingress' ? 'src' : 'dst';
   const comment = iptablesComment(`${rule.id} ${citeRows(rule.provenance)}`);
+  const proto = protocolMatch(rule);
   return {
     notes: commentBlock(rule.provenance.map((p) => `${p.ref} ${p.service}: ${p.description}`)),
-    lines: chunkPorts(rule.ports).map((chunk) => {
-      const list = chunk.map((p) => formatPortRange(p, ':')).join(',');
-      const match = chunk.length === 1 ? `--dport ${list}` : `-m multiport --dports ${list}`;
-      return `-A ${chain} -m set --match-set ${ipsetName(peer)} ${dir} -p ${rule.transport} ${match} -m comment --comment ${comment} -j ACCEPT`;
-    }),
+    lines: matchTails(rule).map((tail) => `-A ${chain} -m set --match-set ${ipsetName(peer)} ${dir} ${proto}${tail} -m comment --comment ${comment} -j ACCEPT`),
   };
 }
 
@@ -280,7 +313,6 @@ function ipsetsFile(ir: IR): OutputFile {
 export const iptablesBackend: Backend = {
   name: 'iptables',
   render(ir: IR): OutputFile[] {
-    refuseTransports('iptables', ir, onlyTcpUdp);
     return checkLines('iptables', [ipsetsFile(ir), rulesFile(ir, 'ipv4'), rulesFile(ir, 'ipv6')], (path) => (path === 'ipsets' ? IPSETS_LINE_LIMIT : RULES_LINE_LIMIT));
   },
 };
