@@ -305,7 +305,7 @@ export function main(argv: string[]): number {
             .option('catalog', { type: 'string' })
             .option('from', { type: 'string', demandOption: true, describe: 'source address' })
             .option('to', { type: 'string', demandOption: true, describe: 'destination address' })
-            .option('port', { type: 'string', demandOption: true, describe: 'N/tcp or N/udp' })
+            .option('port', { type: 'string', demandOption: true, describe: 'N/tcp, N/udp, N/sctp, TYPE/icmp, TYPE/icmpv6 (name or number), or a portless protocol: esp, ah, gre, ipip, vrrp or its number' })
             .option('target', { type: 'string', describe: "also name the lines of this target's output that decide the flow" })
             .option('json', { type: 'boolean', describe: 'print JSON' }),
         (a) => {

@@ -36,7 +36,8 @@ const DOCS: Expected[] = [
     doc: 'rke2-requirements.md',
     map: 'rke2-map.yaml',
     // VM sizing (no ports), inbound (7), four CNI tabs (4, 4, 5, 1), Windows (2).
-    summary: '23 rows from .*; 7 tables read: 6 imported, 1 skipped; 23 rows in the imported tables: 23 imported, 0 skipped; 4 undecided',
+    // Cilium's ICMP health check (T3 row 1, "0, 8 *") is icmp types 0 and 8 now.
+    summary: '23 rows from .*; 7 tables read: 6 imported, 1 skipped; 23 rows in the imported tables: 23 imported, 0 skipped; 3 undecided',
     decided: [
       'T1 row 1: [6443] tcp nodes -> servers',
       'T1 row 2: [9345] tcp nodes -> servers',
@@ -46,6 +47,7 @@ const DOCS: Expected[] = [
       'T2 row 2: [9099] tcp nodes -> nodes cni_canal',
       'T2 row 3: [51820] udp nodes -> nodes cni_canal',
       'T2 row 4: [51821] udp nodes -> nodes cni_canal',
+      'T3 row 1: icmp types [0,8] nodes -> nodes cni_cilium',
       'T3 row 2: [4240] tcp nodes -> nodes cni_cilium',
       'T3 row 3: [8472] udp nodes -> nodes cni_cilium',
       'T3 row 4: [51871] udp nodes -> nodes cni_cilium',
@@ -74,7 +76,7 @@ const DOCS: Expected[] = [
   },
 ];
 
-type Rule = { table: string; row: number; ports: unknown[]; transport?: string; from: string[]; to: string[]; feature?: string; undecided?: string[] };
+type Rule = { table: string; row: number; ports?: unknown[]; transport?: string | string[]; icmp_types?: unknown[]; from: string[]; to: string[]; feature?: string; undecided?: string[] };
 
 for (const e of DOCS)
   test(`real page ${e.doc}: every table and row accounted for; the map decides what it can`, () => {
@@ -94,7 +96,7 @@ for (const e of DOCS)
     assert.ok(cat.rules.filter((x) => x.undecided).every((x) => x.undecided!.length > 0));
     const decided = cat.rules
       .filter((x) => !x.undecided)
-      .map((x) => `${x.table} row ${x.row}: ${JSON.stringify(x.ports)} ${x.transport} ${x.from.join(',')} -> ${x.to.join(',')}${x.feature ? ` ${x.feature}` : ''}`);
+      .map((x) => `${x.table} row ${x.row}: ${x.ports ? `${JSON.stringify(x.ports)} ` : ''}${x.transport}${x.icmp_types ? ` types ${JSON.stringify(x.icmp_types)}` : ''} ${x.from.join(',')} -> ${x.to.join(',')}${x.feature ? ` ${x.feature}` : ''}`);
     assert.equal(decided, e.decided);
   });
 

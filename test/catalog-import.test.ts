@@ -18,7 +18,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { diffPolicies, isEmptyDiff } from '../src/analysis/diff';
 import { importCatalog } from '../src/catalog-import';
-import { readPhrase, readPortCell, readProtocolCell, phraseTable } from '../src/catalog-import/phrases';
+import { readPhrase, readPortCell, readProtocolCell, readIcmpTypesCell, phraseTable } from '../src/catalog-import/phrases';
 import { load } from '../src/compile';
 import { fixture, ROOT, runCli } from './helpers/cli';
 import { assertCaret, assertNoStack, parseDiagnostics } from './helpers/diagnostics';
@@ -321,19 +321,92 @@ test('cell readers: ports, choices, phrases', () => {
   assert.equal(readPhrase('208.83.110.20', t).addresses.map((a) => a.text), ['208.83.110.20']);
 });
 
-test('protocol cells: read, never assumed; unknown and portless protocols are not tcp', () => {
+test('protocol cells: read, never assumed; each transport portcullis compiles is read, a list is a list, unknown and uncompilable protocols are not tcp', () => {
   const kind = (cell: string) => {
     const r = readProtocolCell(cell);
-    return r.kind === 'ok' ? r.transport : r.kind === 'unsupported' ? `unsupported ${r.name}` : r.kind;
+    return r.kind === 'ok' ? r.transports.join('+') : r.kind === 'unsupported' ? `unsupported ${r.name}` : r.kind;
   };
   const cases: [string, string][] = [
-    ['TCP', 'tcp'], ['HTTP', 'tcp'], ['RPC', 'tcp'], ['Mem-cached', 'tcp'], ['Postgres', 'tcp'], ['HTTPS (TCP)', 'tcp'],
-    ['UDP', 'udp'], ['udp*', 'udp'], ['NTP', 'udp'], ['VXLAN', 'udp'], ['WireGuard', 'udp'], ['IPMI', 'udp'],
-    ['TCP/UDP', 'both'], ['TCP / UDP', 'both'], ['(TCP and UDP)', 'both'], ['TCP, UDP', 'both'], ['Both', 'both'], ['TCP<br>UDP', 'both'],
-    ['ICMP', 'unsupported ICMP'], ['ESP', 'unsupported ESP'], ['IP protocol 50', 'unsupported IP PROTOCOL 50'], ['GRE', 'unsupported GRE'], ['VRRP', 'unsupported VRRP'], ['IPIP', 'unsupported IPIP'],
-    ['Gossip', 'unknown'], ['', 'unknown'], ['TBD', 'unknown'],
+    ['TCP', 'tcp'], ['HTTP', 'tcp'], ['RPC', 'tcp'], ['Mem-cached', 'tcp'], ['Postgres', 'tcp'], ['HTTPS (TCP)', 'tcp'], ['tcp/ip', 'tcp'],
+    ['UDP', 'udp'], ['udp*', 'udp'], ['NTP', 'udp'], ['VXLAN', 'udp'], ['WireGuard', 'udp'], ['IPMI', 'udp'], ['SNMP/UDP', 'udp'],
+    ['TCP/UDP', 'tcp+udp'], ['TCP / UDP', 'tcp+udp'], ['(TCP and UDP)', 'tcp+udp'], ['TCP and UDP', 'tcp+udp'], ['TCP, UDP', 'tcp+udp'], ['Both', 'tcp+udp'], ['TCP<br>UDP', 'tcp+udp'], ['UDP/TCP', 'tcp+udp'],
+    ['SCTP', 'sctp'], ['ICMP', 'icmp'], ['ICMPv4', 'icmp'], ['ICMPv6', 'icmpv6'], ['IPv6-ICMP', 'icmpv6'], ['ICMP/ICMPv6', 'icmp+icmpv6'], ['Ping', 'icmp'],
+    ['ESP', 'esp'], ['IPsec ESP', 'esp'], ['AH', 'ah'], ['GRE', 'gre'], ['VRRP', 'vrrp'], ['IPIP', 'ipip'], ['IP-in-IP', 'ipip'], ['IPENCAP', 'ipip'],
+    ['IP protocol 50', 'esp'], ['Protocol 51', 'ah'], ['IP proto 47', 'gre'], ['IP protocol 112', 'vrrp'], ['UDP, ESP', 'udp+esp'], ['UDP 500 / ESP', 'udp+esp'],
+    ['IP protocol 89', 'unsupported IP protocol 89'], ['OSPF', 'unsupported OSPF'], ['IGMP', 'unsupported IGMP'], ['IPsec', 'unsupported IPSEC'],
+    ['Gossip', 'unknown'], ['', 'unknown'], ['TBD', 'unknown'], ['50', 'unknown'], ['TCP/Gossip', 'unknown'],
   ];
   assert.equal(cases.map(([c]) => [c, kind(c)]), cases);
+});
+
+test('ICMP Port cells: types by number or name, any type for a dash or an empty cell; unknown items reported', () => {
+  assert.equal(readIcmpTypesCell('0, 8', ['icmp']), { types: [0, 8], unknown: [] });
+  assert.equal(readIcmpTypesCell('echo-request', ['icmp', 'icmpv6']), { types: ['echo-request'], unknown: [] });
+  assert.equal(readIcmpTypesCell('Echo Request<br>Destination Unreachable', ['icmp']), { types: ['echo-request', 'destination-unreachable'], unknown: [] });
+  assert.equal(readIcmpTypesCell('8 (echo request)', ['icmp']), { types: [8], unknown: [] });
+  for (const any of ['-', '', 'any', 'N/A', 'All']) assert.equal(readIcmpTypesCell(any, ['icmp']), { unknown: [] }, any);
+  assert.equal(readIcmpTypesCell('8, pong-ish, 300', ['icmp']), { types: [8], unknown: ['pong-ish', '300'] });
+  assert.equal(readIcmpTypesCell('timestamp-request', ['icmp', 'icmpv6']), { types: [], unknown: ['timestamp-request'] });
+});
+
+test('every transport imports decided, and the YAML written loads with the catalog loader and compiles', () => {
+  const dir = tmpDir();
+  const doc = path.join(dir, 'transports.md');
+  fs.writeFileSync(
+    doc,
+    [
+      '# Ports',
+      '',
+      '| Port | Protocol | Service | Source | Destination |',
+      '|---|---|---|---|---|',
+      '| 22 | TCP | SSH | Administrators IP addresses | All nodes |',
+      '| 53 | TCP/UDP | DNS | All nodes | All nodes |',
+      '| 8301 | TCP and UDP | Serf | All nodes | All nodes |',
+      '| 9899 | SCTP | Diameter | All nodes | All nodes |',
+      '| 0, 8 | ICMP | Ping | Administrators IP addresses | All nodes |',
+      '| echo-request | ICMPv6 | Ping6 | Administrators IP addresses | All nodes |',
+      '| - | ICMP | All ICMP | Administrators IP addresses | All nodes |',
+      '| 500, 4500 | UDP, ESP | IPsec | All nodes | All nodes |',
+      '| - | IP protocol 50 | ESP | All nodes | All nodes |',
+      '| - | AH | AH | All nodes | All nodes |',
+      '| - | GRE | GRE | All nodes | All nodes |',
+      '| - | VRRP | VRRP | All nodes | All nodes |',
+      '| 4 | IPIP | IP-in-IP | All nodes | All nodes |',
+      '',
+    ].join('\n'),
+  );
+  const out = path.join(dir, 'catalog.yaml');
+  const r = importCli([doc, '-o', out]);
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stderr, /13 rows .*none undecided/);
+  const text = fs.readFileSync(out, 'utf8');
+  const { loadCatalog } = require('../src/load/catalog') as typeof import('../src/load/catalog');
+  const { SourceText } = require('../src/diagnostics') as typeof import('../src/diagnostics');
+  const cat = loadCatalog(new SourceText(out, text));
+  assert.equal(
+    cat.rules.map((x) => [x.row, x.transports, x.ports.map((p) => (p.kind === 'range' ? `${p.range.lo}-${p.range.hi}` : p.param)), x.icmpTypes]),
+    [
+      [1, ['tcp'], ['22-22'], {}],
+      [2, ['tcp', 'udp'], ['53-53'], {}],
+      [3, ['tcp', 'udp'], ['8301-8301'], {}],
+      [4, ['sctp'], ['9899-9899'], {}],
+      [5, ['icmp'], [], { icmp: [0, 8] }],
+      [6, ['icmpv6'], [], { icmpv6: [128] }],
+      [7, ['icmp'], [], {}],
+      [8, ['udp', 'esp'], ['500-500', '4500-4500'], {}],
+      [9, ['esp'], [], {}],
+      [10, ['ah'], [], {}],
+      [11, ['gre'], [], {}],
+      [12, ['vrrp'], [], {}],
+      [13, ['ipip'], [], {}],
+    ],
+  );
+  // It compiles with a profile, every transport becomes IR rules.
+  const profile = path.join(dir, 'profile.yaml');
+  fs.writeFileSync(profile, 'environment: t\ngroups:\n  admins: [198.51.100.0/24]\n  nodes: [10.0.0.1, 10.0.0.2]\n');
+  const loaded = load({ profile: { path: profile, text: fs.readFileSync(profile, 'utf8') }, catalog: { path: out, text } });
+  assert.equal([...new Set(loaded.ir.rules.map((x) => x.transport))].sort(), ['ah', 'esp', 'gre', 'icmp', 'ipip', 'sctp', 'tcp', 'udp', 'vrrp']);
+  assert.is(runCli(['validate', '--profile', profile, '--catalog', out]).code, 0);
 });
 
 test('table shapes of real port pages: every table imported or reported, every row decided, undecided or skipped, never a silent tcp', () => {
@@ -352,7 +425,7 @@ test('table shapes of real port pages: every table imported or reported, every r
     [lineOf('| Port | Protocol | Source | Destination |'), 'table skipped: inside an HTML comment (the page does not show it)'],
     [lineOf('| Component | Version |'), 'table skipped: no port column (columns: Component, Version)'],
   ]);
-  assert.match(r.stderr, /import: 15 rows from .*shapes\.md; 7 tables read: 3 imported, 4 skipped; 16 rows in the imported tables: 15 imported, 1 skipped; 8 undecided/);
+  assert.match(r.stderr, /import: 26 rows from .*shapes\.md; 7 tables read: 3 imported, 4 skipped; 27 rows in the imported tables: 26 imported, 1 skipped; 8 undecided/);
   const loopRow = ds.find((d) => /row 6 skipped/.test(d.message))!;
   assert.equal([loopRow.line, loopRow.level], [lineOf('9099 | TCP'), 'warning']);
   assert.match(loopRow.message, /Source 'localhost' is the host's loopback/);
@@ -360,28 +433,48 @@ test('table shapes of real port pages: every table imported or reported, every r
   const cat = yaml.load(fs.readFileSync(out, 'utf8')) as { tables: Record<string, { heading: string }>; rules: Record<string, any>[] };
   // Setext headings name the tables; the comment-hidden and loopback tables are not there.
   assert.equal(Object.values(cat.tables).map((t) => t.heading), ['Server ports', 'Agent ports', 'UDP ports used by the agents']);
-  const got = cat.rules.map((x) => `${x.table} row ${x.row}: ${JSON.stringify(x.ports)} ${x.transport ?? '-'} ${x.service ?? x.cells.service}${x.undecided ? ' UNDECIDED' : ''}`);
+  const got = cat.rules.map(
+    (x) => `${x.table} row ${x.row}: ${x.ports ? JSON.stringify(x.ports) : 'no ports'} ${x.transport === undefined ? '-' : JSON.stringify(x.transport)}${x.icmp_types ? ` types ${JSON.stringify(x.icmp_types)}` : ''} ${x.service ?? x.cells.service}${x.undecided ? ' UNDECIDED' : ''}`,
+  );
   assert.equal(got, [
-    'T1 row 1: [6443] tcp Kubernetes API',
-    'T1 row 2: ["2379-2380"] tcp etcd',
-    'T1 row 3: [8472] udp VXLAN overlay',
-    'T1 row 4: [10250,10255,10256] tcp kubelet',
-    'T1 row 5: [51820] udp WireGuard',
-    'T1 row 7: [123] udp time',
-    'T1 row 8: [53] - DNS UNDECIDED',
-    'T1 row 9: [] - ping UNDECIDED',
-    'T1 row 10: [50] - IPsec UNDECIDED',
+    'T1 row 1: [6443] "tcp" Kubernetes API',
+    'T1 row 2: ["2379-2380"] "tcp" etcd',
+    'T1 row 3: [8472] "udp" VXLAN overlay',
+    'T1 row 4: [10250,10255,10256] "tcp" kubelet',
+    'T1 row 5: [51820] "udp" WireGuard',
+    'T1 row 7: [123] "udp" time',
+    'T1 row 8: [53] ["tcp","udp"] DNS',
+    'T1 row 9: no ports "icmp" ping',
+    'T1 row 10: no ports "esp" IPsec',
     'T1 row 11: [7946] - memberlist UNDECIDED',
+    'T1 row 12: no ports "icmp" types [0,8] echo and replies',
+    'T1 row 13: no ports "icmpv6" types ["echo-request"] ping6',
+    'T1 row 14: [9899] "sctp" diameter',
+    'T1 row 15: no ports "gre" tunnels',
+    'T1 row 16: no ports "vrrp" keepalived',
+    'T1 row 17: no ports "ah" IPsec AH',
+    'T1 row 18: [8301] ["tcp","udp"] serf',
+    'T1 row 19: no ports "ipip" calico ipip',
+    'T1 row 20: no ports - routing UNDECIDED',
+    'T1 row 21: no ports "esp" IKE UNDECIDED',
+    'T1 row 22: no ports "icmp" clock probe UNDECIDED',
     'T2 row 1: ["30000-32767"] - NodePort services UNDECIDED',
     'T2 row 2: [9100] - node exporter UNDECIDED',
     'T2 row 3: [4789] - VXLAN (optional) UNDECIDED',
-    'T3 row 1: [8125] udp statsd',
-    'T3 row 2: [8126] udp dogstatsd UNDECIDED',
+    'T3 row 1: [8125] "udp" statsd',
+    'T3 row 2: [8126] "udp" dogstatsd UNDECIDED',
   ]);
 
   const why = (row: string) => cat.rules.find((x) => `${x.table} row ${x.row}` === row)!.undecided.map((u: string) => u.replace(/^[^:]+:\d+:\d+: /, ''));
-  assert.equal(why('T1 row 8'), ["T1 row 8, Protocol 'TCP/UDP': two transports; one catalog rule has one"]);
-  assert.match(why('T1 row 10')[0], /ESP is not tcp or udp/);
+  // Portless and ICMP rows: the Port cell is the protocol number, a dash, or the types.
+  const rule = (row: string) => cat.rules.find((x) => `${x.table} row ${x.row}` === row)!;
+  assert.match(rule('T1 row 10').note, /Port "50" is ESP's IP protocol number, not a port/);
+  assert.match(rule('T1 row 9').note, /every ICMP type/);
+  assert.equal(why('T1 row 20'), ["T1 row 20, Protocol 'OSPF': OSPF is not a transport portcullis compiles"]);
+  assert.equal(why('T1 row 21'), ["T1 row 21, Port '500': ESP has no ports"]);
+  assert.equal(why('T1 row 22'), ["T1 row 22, Port 'timestamp': 'timestamp' is not an ICMP type"]);
+  const osf = ds.find((d) => /T1 row 20, Protocol 'OSPF'/.test(d.message))!;
+  assert.equal([osf.line, osf.col], [lineOf('| OSPF |'), '- | '.length + 1]);
   assert.match(why('T1 row 11')[0], /Protocol 'Gossip': not a transport or a protocol the importer knows/);
   assert.equal(why('T2 row 2').length, 2);
   assert.match(why('T2 row 2')[1], /marked 'No' \(not mandatory\)/);

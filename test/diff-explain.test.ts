@@ -197,6 +197,143 @@ const profileArb = fc.record({
   restrict: fc.boolean(),
   smtp: fc.constantFrom(25, 587),
 });
+// A golden diff over the transports catalog: the same profile, the catalog
+// without ESP in IPsec (T1.5) and with destination-unreachable added to
+// ping (T1.2). Exactly those flows change: ESP from the VPN peer closes
+// (IPv4 only: the peer has no IPv6 address), the ICMP and the ICMPv6 type
+// open from the monitor's address in each family. PORTCULLIS_UPDATE_GOLDEN=1
+// rewrites the golden files.
+test('diff golden (transports): dropping ESP and adding an ICMP type show exactly those changes, in text, markdown and JSON', () => {
+  const profile = path.join('fixtures', 'profiles', 'transports.yaml');
+  const args = ['diff', profile, profile, '--old-catalog', path.join('fixtures', 'catalogs', 'transports.yaml'), '--new-catalog', path.join('fixtures', 'golden-diff', 'transports-new.catalog.yaml')];
+  const outputs: Record<string, string> = {};
+  for (const [ext, format] of [['txt', 'text'], ['md', 'markdown'], ['json', 'json']] as const) {
+    const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'portcullis.js'), ...args, '--format', format], { cwd: ROOT, encoding: 'utf8' });
+    assert.is(r.status, 1, r.stderr);
+    assert.is(r.stderr, '');
+    outputs[ext] = r.stdout;
+    const file = path.join(DIFF_GOLDEN_DIR, `transports-esp-icmp.${ext}`);
+    if (process.env.PORTCULLIS_UPDATE_GOLDEN) fs.writeFileSync(file, r.stdout);
+    assert.fixture(r.stdout, fs.readFileSync(file, 'utf8'));
+  }
+  const d = JSON.parse(outputs.json);
+  const brief = (c: { direction: string; transport: string; ports: string[]; icmp_types?: string[]; match: string; sources: string[]; rows: { ref: string }[] }) =>
+    [c.direction, c.transport, c.ports, c.icmp_types, c.match, c.sources, c.rows.map((r) => r.ref)];
+  assert.equal(d.opened.map(brief), [
+    ['ingress', 'icmp', [], ['destination-unreachable'], 'icmp destination-unreachable', ['192.0.2.50/32'], ['T1.2']],
+    ['ingress', 'icmpv6', [], ['destination-unreachable'], 'icmpv6 destination-unreachable', ['2001:db8:4d::50/128'], ['T1.2']],
+  ]);
+  assert.equal(d.closed.map(brief), [['ingress', 'esp', [], undefined, 'esp', ['203.0.113.7/32'], ['T1.5']]]);
+  assert.match(outputs.txt, /^- closed ingress esp: 203\.0\.113\.7\/32 -> /m);
+  assert.match(outputs.txt, /^\+ opened ingress icmp destination-unreachable: 192\.0\.2\.50\/32 -> /m);
+  assert.match(outputs.md, /\| ingress \| esp \| 203\.0\.113\.7\/32 \|/);
+  // Unchanged transports stay unchanged: UDP of IPsec, the other ICMP types, GRE, VRRP.
+  assert.not.match(outputs.txt, /\b(udp|sctp|gre|vrrp|echo-request|echo-reply)\b/);
+});
+
+test('diff: non-TCP flows read as people write them: ICMP types by name, a portless protocol without ports, any ICMP type', () => {
+  const base = fs.readFileSync(fixture('profiles', 'transports.yaml'), 'utf8');
+  const catalog = fixture('catalogs', 'transports.yaml');
+  // A new admin network: reaches SSH, every ICMP type (T1.3), nothing else.
+  const file = tmp('new.yaml', edit(base, 'admins: [198.51.100.0/24,', 'admins: [198.51.100.0/24, 192.0.2.128/25,'));
+  const r = runCli(['diff', fixture('profiles', 'transports.yaml'), file, '--catalog', catalog]);
+  assert.is(r.code, 1, r.stderr);
+  assert.match(r.stdout, /^\+ opened ingress tcp 22: 192\.0\.2\.128\/25 -> /m);
+  assert.match(r.stdout, /^\+ opened ingress icmp any type: 192\.0\.2\.128\/25 -> /m);
+  assert.match(r.stdout, /rows T1.3 ICMP/);
+  assert.match(r.stdout, /2 opened, 0 closed/);
+  // Nodes added: portless protocols between the nodes, shown without ports.
+  const more = tmp('nodes.yaml', edit(base, 'nodes: [10.20.0.11, 10.20.0.12,', 'nodes: [10.20.0.11, 10.20.0.12, 10.20.0.13,'));
+  const j = JSON.parse(runCli(['diff', fixture('profiles', 'transports.yaml'), more, '--catalog', catalog, '--format', 'json']).stdout);
+  const gre = j.opened.filter((c: { transport: string }) => c.transport === 'gre');
+  assert.ok(gre.length > 0, 'GRE between the nodes opens for the new node');
+  for (const c of gre) {
+    assert.equal(c.ports, []);
+    assert.is(c.match, 'gre');
+  }
+});
+
+test('explain: every transport: N/sctp, TYPE/icmp by name or number, TYPE/icmpv6, a portless protocol by name or number; JSON keeps port for tcp/udp', () => {
+  const base = ['explain', '--profile', fixture('profiles', 'transports.yaml'), '--catalog', fixture('catalogs', 'transports.yaml')];
+  const run = (from: string, to: string, port: string, json = false) => runCli([...base, '--from', from, '--to', to, '--port', port, ...(json ? ['--json'] : [])]);
+  // ESP from the VPN peer: by name and by protocol number 50.
+  for (const port of ['esp', 'ESP', '50']) {
+    const r = run('203.0.113.7', '10.20.0.11', port, true);
+    assert.is(r.code, 0, r.stdout + r.stderr);
+    const e = JSON.parse(r.stdout);
+    assert.equal([e.verdict, e.transport, e.match, e.port, e.icmp_type], ['allow', 'esp', 'esp', undefined, undefined]);
+    assert.equal(e.rules.map((x: { id: string }) => x.id), ['in-vpn_peers-v4-esp']);
+    assert.equal(e.rules[0].rows.map((x: { ref: string }) => x.ref), ['T1.5']);
+  }
+  const esp = run('203.0.113.7', '10.20.0.11', 'esp');
+  assert.match(esp.stdout, /^ALLOW: 203\.0\.113\.7 -> 10\.20\.0\.11 esp \(ingress\)$/m);
+  // AH (rule written as protocol 51) from someone else: denied, saying who may.
+  const ah = run('192.0.2.99', '10.20.0.11', 'ah');
+  assert.is(ah.code, 1);
+  assert.match(ah.stdout, /^DENY: 192\.0\.2\.99 -> 10\.20\.0\.11 ah \(ingress\)$/m);
+  assert.match(ah.stdout, /ah is open to vpn_peers \(T1\.6 AH\)/);
+  // ICMP by name and by number; the monitor may echo, a stranger may not.
+  for (const port of ['echo-request/icmp', '8/icmp', 'ping/ICMP']) {
+    const e = JSON.parse(run('192.0.2.50', '10.20.0.11', port, true).stdout);
+    assert.equal([e.verdict, e.transport, e.icmp_type, e.icmp_type_name, e.match, e.port], ['allow', 'icmp', 8, 'echo-request', 'icmp echo-request', undefined]);
+  }
+  const reply = run('192.0.2.99', '10.20.0.11', '0/icmp');
+  assert.is(reply.code, 1);
+  assert.match(reply.stdout, /^DENY: 192\.0\.2\.99 -> 10\.20\.0\.11 icmp echo-reply \(ingress\)$/m);
+  // What every host lets in (IR icmp): allowed from anywhere, said so.
+  const unreachable = run('192.0.2.99', '10.20.0.11', 'destination-unreachable/icmp');
+  assert.is(unreachable.code, 0, unreachable.stdout);
+  assert.match(unreachable.stdout, /every host target lets it through/);
+  // Any type from admins (T1.3): an unnamed type too.
+  const odd = JSON.parse(run('198.51.100.9', '10.20.0.11', '200/icmp', true).stdout);
+  assert.equal([odd.verdict, odd.icmp_type, odd.icmp_type_name, odd.match], ['allow', 200, undefined, 'icmp 200']);
+  // ICMPv6 by name and number.
+  for (const port of ['echo-request/icmpv6', '128/icmpv6', '128/ipv6-icmp']) {
+    const e = JSON.parse(run('2001:db8:4d::50', '2001:db8:20::11', port, true).stdout);
+    assert.equal([e.verdict, e.transport, e.icmp_type, e.match], ['allow', 'icmpv6', 128, 'icmpv6 echo-request']);
+    assert.equal(e.rules.map((x: { id: string }) => x.id), ['in-monitor-v6-icmpv6']);
+  }
+  // SCTP and UDP between the nodes, GRE too (both directions).
+  const sctp = JSON.parse(run('10.20.0.11', '10.20.0.12', '9899/sctp', true).stdout);
+  assert.equal([sctp.verdict, sctp.direction, sctp.port, sctp.transport, sctp.match], ['allow', 'node-to-node', 9899, 'sctp', 'sctp 9899']);
+  const gre = run('10.20.0.11', '10.20.0.12', 'gre');
+  assert.is(gre.code, 0);
+  assert.match(gre.stdout, /rule in-nodes-v4-gre[\s\S]*rule out-nodes-v4-gre/);
+  // tcp/udp JSON as before: port a number, transport.
+  const ssh = JSON.parse(run('198.51.100.9', '10.20.0.11', '22/tcp', true).stdout);
+  assert.equal([ssh.port, ssh.transport, ssh.match], [22, 'tcp', 'tcp 22']);
+  // Egress: restrict; the extra_egress GRE tunnel, and no ESP out.
+  assert.is(run('10.20.0.11', '192.0.2.70', '47').code, 0);
+  assert.is(run('10.20.0.11', '192.0.2.70', 'esp').code, 1);
+});
+
+test('explain --port: icmp alone wants a type, ports on a portless protocol, ICMP in the wrong family, unknown types, junk', () => {
+  const base = ['explain', '--profile', fixture('profiles', 'transports.yaml'), '--catalog', fixture('catalogs', 'transports.yaml'), '--from', '192.0.2.50', '--to', '10.20.0.11'];
+  const cases: [string, RegExp, RegExp][] = [
+    ['icmp', /--port 'icmp': ICMP needs a message type/, /echo-request\/icmp/],
+    ['icmpv6', /ICMPv6 needs a message type/, /echo-request\/icmpv6/],
+    ['22/esp', /esp has no ports/, /--port esp/],
+    ['tcp', /tcp needs a port/, /22\/tcp/],
+    ['bogus/icmp', /'bogus' is not an ICMP type/, /a number 0-255/],
+    ['256/icmp', /'256' is not an ICMP type/, /a number 0-255/],
+    ['foo', /--port 'foo' is not PORT\/tcp or PORT\/udp/, /echo-request\/icmp/],
+    ['22', /--port '22' is not PORT\/tcp or PORT\/udp/, /22\/tcp/],
+    ['22/tcpx', /is not PORT\/tcp or PORT\/udp/, /esp/],
+    ['70000/tcp', /is not PORT\/tcp or PORT\/udp/, /22\/tcp/],
+    ['99', /is not PORT\/tcp or PORT\/udp/, /esp/],
+  ];
+  for (const [port, message, hint] of cases) {
+    const r = runCli([...base, '--port', port]);
+    assert.is(r.code, 2, `${port}: ${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, message, port);
+    assert.match(r.stderr, hint, port);
+  }
+  const v6 = runCli([...base.slice(0, -4), '--from', '2001:db8:4d::50', '--to', '2001:db8:20::11', '--port', 'echo-request/icmp']);
+  assert.is(v6.code, 2);
+  assert.match(v6.stderr, /ICMP is IPv4 only/);
+  assert.match(v6.stderr, /echo-request\/icmpv6/);
+});
+
 type P = typeof profileArb extends fc.Arbitrary<infer T> ? T : never;
 
 function profileOf(p: P): string {
@@ -243,7 +380,7 @@ test('property: diff says "same" exactly when explain agrees on every sampled fl
           if (!c.sources.length || !c.destinations.length) continue;
           const src = firstHost(c.sources[0]);
           const dst = firstHost(c.destinations[0]);
-          const port = `${c.ports[0].split('-')[0]}/${c.transport}`;
+          const port = queryOf(c);
           if (src === dst) continue;
           assert.is(explainFlow(after, { from: src, to: dst, port }).verdict, 'allow', `${JSON.stringify(c)} not allowed after`);
           assert.is(explainFlow(before, { from: src, to: dst, port }).verdict, 'deny', `${JSON.stringify(c)} already allowed before`);
@@ -253,6 +390,12 @@ test('property: diff says "same" exactly when explain agrees on every sampled fl
     { numRuns: 60, seed: 42 },
   );
 });
+
+/** An explain --port for the first flow of a change: a port, an ICMP type, or the protocol. */
+function queryOf(c: { transport: string; ports: string[]; icmp_types?: string[] }): string {
+  if (c.icmp_types) return `${c.icmp_types[0] === 'any' ? '0' : c.icmp_types[0].split('-')[0]}/${c.transport}`;
+  return c.ports.length ? `${c.ports[0].split('-')[0]}/${c.transport}` : c.transport;
+}
 
 function firstHost(cidr: string): string {
   const [addr, prefix] = cidr.split('/');

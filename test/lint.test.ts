@@ -116,6 +116,76 @@ test('PC001: 0.0.0.0/0, an IPv6 /32 and an IPv4 /12 reaching admin/support-only 
   assertQuoted(r.findings);
 });
 
+// ---- PC001 and the transports without ports --------------------------------------
+
+// Admins reach GRE (the whole protocol), every ICMP type and ICMPv6
+// echo-request; the monitor (not privileged) reaches ESP and ICMP
+// echo-request. What the host targets let in anyway (IR icmp: echo-request,
+// destination-unreachable, ...) is public: no finding for it alone.
+const TRANSPORT_CATALOG = `name: t
+host: nodes
+tables:
+  T1: { heading: "Access" }
+groups:
+  admins: { description: Administrators. }
+  monitor: { description: Monitoring. }
+  nodes: { description: The hosts. }
+rules:
+  - { id: gre, table: T1, row: 1, cells: { port: "-", protocol: "GRE", service: "GRE" }, transport: gre, from: [admins], to: [nodes] }
+  - { id: icmp-any, table: T1, row: 2, cells: { port: "-", protocol: "ICMP", service: "ICMP" }, transport: icmp, from: [admins], to: [nodes] }
+  - { id: echo6, table: T1, row: 3, cells: { port: "128", protocol: "ICMPv6", service: "Ping6" }, transport: icmpv6, icmp_types: [echo-request], from: [admins], to: [nodes] }
+  - { id: esp, table: T1, row: 4, cells: { port: "50", protocol: "ESP", service: "ESP" }, transport: esp, from: [monitor], to: [nodes] }
+  - { id: ping, table: T1, row: 5, cells: { port: "8", protocol: "ICMP", service: "Ping" }, transport: icmp, icmp_types: [echo-request], from: [monitor], to: [nodes] }
+`;
+
+test('PC001: a world-wide source on a portless protocol or on all ICMP types is an error; ICMPv6 is IPv6 only; what every host lets in and what non-privileged groups reach are not', () => {
+  const catalog = tmp('catalog.yaml', TRANSPORT_CATALOG);
+  const profile = path.join(path.dirname(catalog), 'p.yaml');
+  fs.writeFileSync(profile, 'environment: t\ngroups:\n  admins: [0.0.0.0/0, "::/0"]\n  monitor: [0.0.0.0/0, "::/0"]\n  nodes: [10.0.0.1]\n');
+  const r = lint(['--profile', profile, '--catalog', catalog]);
+  assert.is(r.code, 1, r.stdout + r.stderr);
+  const pc001 = r.findings.filter((f) => f.rule === 'PC001');
+  assert.equal(pc001.map((f) => [f.line, f.col]), [[3, 12], [3, 23]]);
+  // IPv4: GRE and every ICMP type but those every host lets in.
+  assert.match(pc001[0].message, /whole IPv4 internet/);
+  assert.match(pc001[0].message, /nodes gre \(T1\.1 GRE\)/);
+  assert.match(pc001[0].message, /nodes icmp echo-reply, 1-2, source-quench, redirect, .* \(T1\.2 ICMP\)/);
+  assert.not.match(pc001[0].message, /icmpv6|echo-request|T1\.3/);
+  // IPv6: GRE only; ICMPv6 echo-request is let in by every host anyway, ICMP is not IPv6.
+  assert.match(pc001[1].message, /whole IPv6 internet.*: nodes gre \(T1\.1 GRE\)$/);
+  // The monitor reaches ESP and echo-request, which no privileged-only rule opens.
+  assert.not.ok(r.findings.some((f) => f.line === 4), r.stdout);
+  // A narrow admin network is fine.
+  fs.writeFileSync(profile, 'environment: t\ngroups:\n  admins: [10.1.0.0/24]\n  monitor: [10.2.0.0/24]\n  nodes: [10.0.0.1]\n');
+  const ok = lint(['--profile', profile, '--catalog', catalog]);
+  assert.equal(ok.findings.filter((f) => f.rule === 'PC001'), []);
+  // Only the types the host lets in anyway: no finding.
+  fs.writeFileSync(catalog, TRANSPORT_CATALOG.replace('transport: icmp, from: [admins]', 'transport: icmp, icmp_types: [echo-request, destination-unreachable], from: [admins]').replace('transport: gre, from: [admins]', 'transport: gre, from: [monitor]'));
+  fs.writeFileSync(profile, 'environment: t\ngroups:\n  admins: [0.0.0.0/0]\n  monitor: [10.2.0.0/24]\n  nodes: [10.0.0.1]\n');
+  const host = lint(['--profile', profile, '--catalog', catalog]);
+  assert.equal(host.findings.filter((f) => f.rule === 'PC001'), [], host.stdout);
+});
+
+test('PC004 with other transports: a monitor address inside the admins reaches GRE and ICMP through them', () => {
+  const catalog = tmp('catalog.yaml', TRANSPORT_CATALOG);
+  const profile = path.join(path.dirname(catalog), 'p.yaml');
+  fs.writeFileSync(profile, 'environment: t\ngroups:\n  admins: [10.1.0.0/24]\n  monitor: [10.1.0.7]\n  nodes: [10.0.0.1]\n');
+  const r = lint(['--profile', profile, '--catalog', catalog]);
+  const pc004 = r.findings.filter((f) => f.rule === 'PC004');
+  assert.is(pc004.length, 1, r.stdout);
+  assert.match(pc004[0].message, /nodes gre \(T1\.1 GRE\)/);
+  assert.match(pc004[0].message, /nodes icmp .*\(T1\.2 ICMP\)/);
+});
+
+test('lint of the transports catalog and profile: nothing crashes, ICMP and portless Port cells are not interpreted rows (PC101, PC102)', () => {
+  const r = lint(['--profile', rel('transports.yaml'), '--catalog', path.join('fixtures', 'catalogs', 'transports.yaml'), '--catalog-findings']);
+  assert.is(r.code, 0, r.stdout + r.stderr);
+  assert.equal(r.findings.filter((f) => f.rule !== 'PC005' && f.rule !== 'PC007'), [], r.stdout);
+  const sarif = runCli(['lint', '--profile', rel('transports.yaml'), '--catalog', path.join('fixtures', 'catalogs', 'transports.yaml'), '--format', 'sarif']);
+  assert.is(sarif.code, 0, sarif.stderr);
+  JSON.parse(sarif.stdout);
+});
+
 test('PC001: at the threshold (/16, /48) is not very broad; with features off the ports are not reachable', () => {
   const r = lint(['--profile', rel('lint-threshold.yaml')]);
   assert.is(r.code, 0, r.stdout);

@@ -18,6 +18,8 @@ import { buildFlowModel, elementarySegments, FAMILIES, FlowModel, Segment, setRa
 import { compareText } from '../order';
 import { visibleLine } from '../terminal';
 import { markdownCell } from './markdown';
+import { hasPorts, isIcmp } from '../transports';
+import { matchFields, matchText } from './match';
 
 export interface ChangeRow {
   ref: string;
@@ -29,7 +31,14 @@ export interface ChangeRow {
 export interface Change {
   direction: 'ingress' | 'egress';
   transport: Transport;
+  /** Destination ports ("22", "4852-4853") of tcp, udp and sctp; empty for
+   * the others (ICMP types are in icmp_types, a portless protocol is whole). */
   ports: string[];
+  /** ICMP and ICMPv6 only: the message types, by name where they have one
+   * ("echo-request", "3", "19-40"); ["any"] for every type. */
+  icmp_types?: string[];
+  /** The flow's match as the tools print it: "tcp 22, 80", "icmp echo-request", "esp". */
+  match: string;
   sources: string[];
   destinations: string[];
   rows: ChangeRow[];
@@ -151,7 +160,8 @@ function describeReason(raw: RawChange, gained: Side, lost: Side, family: Family
   const ids = raw.rules.map((r) => r.id);
   if (raw.rules.length && raw.rules.every((r) => r.destinationGroup === 'host baseline') && ir.hostPolicy.platform !== lost.loaded.ir.hostPolicy.platform)
     return `host.platform: ${opened ? `${lost.loaded.ir.hostPolicy.platform} -> ${ir.hostPolicy.platform}` : `${ir.hostPolicy.platform} -> ${lost.loaded.ir.hostPolicy.platform}`}`;
-  return `ports ${verb} by ${ids.length ? ids.join(', ') : `egress: ${ir.egress}`}`;
+  const what = !raw.rules.length || hasPorts(raw.rules[0].transport) ? 'ports' : isIcmp(raw.rules[0].transport) ? 'ICMP types' : 'protocol';
+  return `${what} ${verb} by ${ids.length ? ids.join(', ') : `egress: ${ir.egress}`}`;
 }
 
 function profileLinesFor(loaded: Loaded, group: string, family: Family, peers: AddrRange[]): string[] {
@@ -174,12 +184,17 @@ function toChange(raw: RawChange, gained: Side, lost: Side, transport: Transport
   return {
     direction: raw.direction,
     transport,
-    ports: raw.ports.map((p) => formatPortRange(p)),
+    ...matchFields(transport, raw.ports, (p) => formatPortRange(p)),
     sources: fmt(raw.src),
     destinations: fmt(raw.dst),
     rows: [...rows.values()].sort((a, b) => compareText(a.ref.split('.')[0], b.ref.split('.')[0]) || (a.row ?? Infinity) - (b.row ?? Infinity)),
     reason,
   };
+}
+
+/** The match of a change for text and markdown, long lists shortened. */
+function changeMatch(c: Change, max: number): string {
+  return matchText(c.transport, hasPorts(c.transport) ? c.ports : c.icmp_types ?? [], (xs) => shortList(xs, max));
 }
 
 export function diffPolicies(oldLoaded: Loaded, newLoaded: Loaded): PolicyDiff {
@@ -209,7 +224,7 @@ export function formatDiffText(d: PolicyDiff): string {
   const lines: string[] = [];
   for (const [title, list, mark] of [['opened', d.opened, '+'], ['closed', d.closed, '-']] as const) {
     for (const c of list) {
-      lines.push(`${mark} ${title} ${c.direction} ${c.transport} ${shortList(c.ports)}: ${shortList(c.sources)} -> ${shortList(c.destinations)}`);
+      lines.push(`${mark} ${title} ${c.direction} ${changeMatch(c, 6)}: ${shortList(c.sources)} -> ${shortList(c.destinations)}`);
       lines.push(`    ${visibleLine(c.reason)}${c.rows.length ? `; rows ${c.rows.map((r) => visibleLine(`${r.ref} ${r.service}`)).join('; ')}` : ''}`);
     }
   }
@@ -225,7 +240,7 @@ export function formatDiffMarkdown(d: PolicyDiff): string {
     out.push(`### ${title}`, '', '| direction | ports | sources | destinations | catalog rows | reason |', '| --- | --- | --- | --- | --- | --- |');
     for (const c of list)
       out.push(
-        `| ${c.direction} | ${markdownCell(`${c.ports.join(', ')}/${c.transport}`)} | ${markdownCell(shortList(c.sources, 10))} | ${markdownCell(shortList(c.destinations, 10))} | ${markdownCell(c.rows.map((r) => `${r.ref} ${r.service}`).join('; '))} | ${markdownCell(c.reason)} |`,
+        `| ${c.direction} | ${markdownCell(hasPorts(c.transport) ? `${c.ports.join(', ')}/${c.transport}` : changeMatch(c, 20))} | ${markdownCell(shortList(c.sources, 10))} | ${markdownCell(shortList(c.destinations, 10))} | ${markdownCell(c.rows.map((r) => `${r.ref} ${r.service}`).join('; '))} | ${markdownCell(c.reason)} |`,
       );
     out.push('');
   }

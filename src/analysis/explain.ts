@@ -7,6 +7,7 @@ import { CompileError, Diagnostic } from '../diagnostics';
 import type { BaselineRule, Direction, IR, Rule, Transport } from '../ir/types';
 import { buildFlowModel, FlowModel, setRanges } from './flows';
 import { visibleLine } from '../terminal';
+import { describeMatch, hasPorts, icmpTypeName, isIcmp, parseIcmpType, parseTransport, TRANSPORT_FACTS, transportKind } from '../transports';
 
 export interface Membership {
   group: string;
@@ -27,8 +28,14 @@ export interface Explanation {
   direction: Direction | 'node-to-node' | 'off-host';
   from: string;
   to: string;
-  port: number;
+  /** tcp, udp, sctp: the destination port asked about. */
+  port?: number;
   transport: Transport;
+  /** icmp, icmpv6: the message type asked about, and its name when it has one. */
+  icmp_type?: number;
+  icmp_type_name?: string;
+  /** The flow as the tools print a match: "tcp 22", "icmp echo-request", "esp". */
+  match: string;
   rules: ExplainRule[];
   reasons: string[];
   /** Set when --target names a target: lines of its output that decide the flow. */
@@ -38,7 +45,7 @@ export interface Explanation {
 export interface FlowQuery {
   from: string;
   to: string;
-  /** "22/tcp" */
+  /** "22/tcp", "53/udp", "9899/sctp", "echo-request/icmp", "128/icmpv6", "esp", "50" */
   port: string;
 }
 
@@ -55,10 +62,57 @@ function parseHost(text: string, what: string): { family: Family; value: bigint 
   return { family: r.cidr.family, value: r.cidr.base };
 }
 
-export function parsePortQuery(text: string): { port: number; transport: Transport } {
-  const m = /^(\d{1,5})\/(tcp|udp)$/.exec(text.trim());
-  if (!m || Number(m[1]) < 1 || Number(m[1]) > 65535) throw usage(`--port '${text}' is not PORT/tcp or PORT/udp`, 'e.g. --port 22/tcp');
-  return { port: Number(m[1]), transport: m[2] as Transport };
+/** A flow's transport and where it falls in the transport's match space
+ * (the IR's convention for Rule.ports): the destination port, the ICMP
+ * type, or 0 for a portless protocol. */
+export interface PortQuery {
+  transport: Transport;
+  /** Port, ICMP type, or 0 (portless). */
+  value: number;
+  /** tcp, udp, sctp only. */
+  port?: number;
+  /** icmp, icmpv6 only. */
+  icmpType?: number;
+}
+
+const PORT_FORMS = 'e.g. --port 22/tcp, 53/udp, 9899/sctp, echo-request/icmp, 128/icmpv6, or a protocol without ports: esp, ah, gre, ipip, vrrp (or its number, 50)';
+
+export function parsePortQuery(text: string): PortQuery {
+  const t = text.trim();
+  const junk = () => usage(`--port '${text}' is not PORT/tcp or PORT/udp`, PORT_FORMS);
+  const slash = t.lastIndexOf('/');
+  if (slash < 0) {
+    const transport = parseTransport(t);
+    if (!transport || !/^[a-z0-9-]+$/i.test(t)) throw junk();
+    if (isIcmp(transport))
+      throw usage(`--port '${text}': ${TRANSPORT_FACTS[transport].title} needs a message type`, `give one: --port echo-request/${transport}, or a type number (${transport === 'icmp' ? '8' : '128'}/${transport})`);
+    if (hasPorts(transport)) throw usage(`--port '${text}': ${transport} needs a port`, `e.g. --port 22/${transport}`);
+    return { transport, value: 0 };
+  }
+  const what = t.slice(0, slash).trim();
+  const transport = /^[a-z0-9-]+$/i.test(t.slice(slash + 1).trim()) ? parseTransport(t.slice(slash + 1)) : undefined;
+  if (!transport || /^[0-9]+$/.test(t.slice(slash + 1).trim())) throw junk();
+  const kind = transportKind(transport);
+  if (kind === 'portless') throw usage(`--port '${text}': ${transport} has no ports`, `give the protocol alone: --port ${transport}`);
+  if (kind === 'icmp') {
+    const type = /^[a-z0-9-]+$/i.test(what) ? parseIcmpType(transport as 'icmp' | 'icmpv6', what) : undefined;
+    if (type === undefined)
+      throw usage(
+        `--port '${text}': '${what}' is not an ${TRANSPORT_FACTS[transport].title} type`,
+        `a number 0-255 or a name such as ${transport === 'icmp' ? 'echo-request, destination-unreachable, time-exceeded' : 'echo-request, packet-too-big, nd-neighbor-solicit'}`,
+      );
+    return { transport, value: type, icmpType: type };
+  }
+  const m = /^(\d{1,5})$/.exec(what);
+  if (!m || Number(m[1]) < 1 || Number(m[1]) > 65535) throw junk();
+  return { transport, value: Number(m[1]), port: Number(m[1]) };
+}
+
+/** "22/tcp", "echo-request/icmp", "esp": how explain writes the flow in sentences. */
+function queryText(q: PortQuery): string {
+  if (q.port !== undefined) return `${q.port}/${q.transport}`;
+  if (q.icmpType !== undefined) return describeMatch(q.transport, [{ lo: q.icmpType, hi: q.icmpType }]);
+  return q.transport;
 }
 
 /** Which groups contain the address, and the lines that say so. */
@@ -105,7 +159,9 @@ export function explainFlow(loaded: Loaded, q: FlowQuery): Explanation {
   const from = parseHost(q.from, 'from');
   const to = parseHost(q.to, 'to');
   if (from.family !== to.family) throw usage(`--from ${q.from} and --to ${q.to} are of different address families`);
-  const { port, transport } = parsePortQuery(q.port);
+  const query = parsePortQuery(q.port);
+  const { transport } = query;
+  const port = query.value;
   const family = from.family;
   const model = modelOf(ir);
   const inHost = (v: bigint) => model.hostListed[family] && containsAddress(model.host[family], v);
@@ -113,11 +169,28 @@ export function explainFlow(loaded: Loaded, q: FlowQuery): Explanation {
   const toMembers = memberships(loaded, family, to.value);
   const fromNode = inHost(from.value);
   const toNode = inHost(to.value);
-  const portText = `${port}/${transport}`;
+  const portText = queryText(query);
   const groupsText = (ms: Membership[]) => (ms.length ? ms.map((m) => m.group).join(', ') : 'no group');
 
   const rules: ExplainRule[] = [];
   const reasons: string[] = [];
+  const flowFields = {
+    ...(query.port !== undefined ? { port: query.port } : {}),
+    transport,
+    ...(query.icmpType !== undefined ? { icmp_type: query.icmpType, ...(icmpTypeName(transport as 'icmp' | 'icmpv6', query.icmpType) ? { icmp_type_name: icmpTypeName(transport as 'icmp' | 'icmpv6', query.icmpType) } : {}) } : {}),
+    match: query.port !== undefined ? `${transport} ${query.port}` : portText,
+  };
+  if (!TRANSPORT_FACTS[transport].families.includes(family))
+    throw usage(
+      `--port '${q.port}': ${TRANSPORT_FACTS[transport].title} is ${TRANSPORT_FACTS[transport].families[0] === 'ipv4' ? 'IPv4' : 'IPv6'} only, and ${q.from} -> ${q.to} is ${family === 'ipv4' ? 'IPv4' : 'IPv6'}`,
+      transport === 'icmp' ? 'for IPv6 ask about icmpv6 (e.g. echo-request/icmpv6)' : 'for IPv4 ask about icmp (e.g. echo-request/icmp)',
+    );
+  /** The ICMP every host lets through whatever the catalog says (IR.icmp). */
+  const hostIcmp = (direction: Direction): string | undefined => {
+    if (query.icmpType === undefined) return undefined;
+    const name = icmpTypeName(transport as 'icmp' | 'icmpv6', query.icmpType);
+    return name && ir.icmp[direction][family].includes(name) ? name : undefined;
+  };
   const candidates = (direction: Direction, scope: Rule['scope']) =>
     ir.rules.filter((r) => r.scope === scope && r.direction === direction && r.family === family && r.transport === transport && r.ports.some((p) => p.lo <= port && port <= p.hi));
   const peerOf = (r: Rule, direction: Direction): AddrRange[] => setRanges(ir, direction === 'ingress' ? r.source : r.destination);
@@ -152,6 +225,11 @@ export function explainFlow(loaded: Loaded, q: FlowQuery): Explanation {
     const matching = open.filter((r) => containsAddress(peerOf(r, direction), peer.value));
     for (const r of matching) rules.push(ruleInfo(r, port, [...fromMembers, ...toMembers]));
     if (matching.length) return true;
+    const icmpName = hostIcmp(direction);
+    if (icmpName) {
+      reasons.push(`${family === 'ipv4' ? 'ICMP' : 'ICMPv6'} ${icmpName} ${direction === 'ingress' ? 'into' : 'out of'} the nodes is allowed for every address: it is ICMP${family === 'ipv4' ? '' : 'v6'} that ${family === 'ipv4' ? 'IPv4' : 'IPv6'} needs to work, and every host target lets it through`);
+      return true;
+    }
     const b = baselineFor(direction);
     if (b) {
       rules.push(baselineInfo(b));
@@ -198,13 +276,14 @@ export function explainFlow(loaded: Loaded, q: FlowQuery): Explanation {
       );
   }
   if (allowed && rules.length) reasons.unshift(`allowed by ${rules.map((r) => r.id).join(', ')}`);
-  return { verdict: allowed ? 'allow' : 'deny', direction, from: q.from, to: q.to, port, transport, rules, reasons };
+  return { verdict: allowed ? 'allow' : 'deny', direction, from: q.from, to: q.to, ...flowFields, rules, reasons };
 }
 
 /** The explanation as text for a terminal: every piece of input text on
  * its one line, control and bidi characters quoted. */
 export function formatExplanation(e: Explanation): string {
-  const lines = [`${e.verdict.toUpperCase()}: ${e.from} -> ${e.to} ${e.port}/${e.transport} (${e.direction})`];
+  const flow = e.port !== undefined ? `${e.port}/${e.transport}` : e.match;
+  const lines = [`${e.verdict.toUpperCase()}: ${e.from} -> ${e.to} ${flow} (${e.direction})`];
   for (const r of e.rules) {
     lines.push(`  rule ${r.id} (${r.direction}, ${r.groups.length ? `groups: ${r.groups.join(', ')}` : 'host baseline'})`);
     for (const row of r.rows) lines.push(`    ${row.ref} ${row.heading}${row.row ? `, row ${row.row}` : ''}: ${row.service}: ${row.description}`);

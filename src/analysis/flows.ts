@@ -11,9 +11,13 @@
 import { AddrRange, cidrRange, Family, FULL_RANGE, mergeRanges } from '../addresses';
 import type { Direction, IR, Rule, Transport } from '../ir/types';
 import type { PortRange } from '../ports';
+import { carries, fullSpace, TRANSPORTS as ALL_TRANSPORTS } from '../transports';
 
 export const FAMILIES: Family[] = ['ipv4', 'ipv6'];
-export const TRANSPORTS: Transport[] = ['tcp', 'udp'];
+/** Every transport the IR has (src/transports.ts). A segment's `ports` are
+ * destination ports, ICMP types, or the pseudo range [0-0] of a portless
+ * protocol, as the rules' own `ports` read. */
+export const TRANSPORTS: Transport[] = [...ALL_TRANSPORTS];
 
 export interface Segment {
   ports: PortRange;
@@ -103,8 +107,11 @@ export function buildFlowModel(ir: IR, hostAddresses: Record<Family, AddrRange[]
     const key = `${direction}/${transport}/${family}`;
     let segs = cache.get(key);
     if (segs) return segs;
-    if (direction === 'egress' && ir.egress === 'allow') {
-      segs = [{ ports: { lo: 1, hi: 65535 }, peers: [FULL_RANGE[family]], rules: [] }];
+    if (!carries(transport, family)) {
+      // ICMP is IPv4's, ICMPv6 IPv6's: no flow of the other family.
+      segs = [];
+    } else if (direction === 'egress' && ir.egress === 'allow') {
+      segs = [{ ports: fullSpace(transport), peers: [FULL_RANGE[family]], rules: [] }];
     } else {
       const entries = [
         ...ir.rules

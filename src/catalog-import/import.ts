@@ -31,7 +31,8 @@ import { formatPortRange, parsePortSpec } from '../ports';
 import { visibleLine } from '../terminal';
 import { blockOfBlocks, comment, flow, key, quoted } from './emit';
 import { MdCell, MdRow, MdTable, parseTables } from './markdown';
-import { cellValue, KNOWN_DIRECTIONS, normalizePhrase, PhraseTable, phraseTable, readPhrase, readPortCell, readProtocolCell } from './phrases';
+import { cellValue, KNOWN_DIRECTIONS, normalizePhrase, PhraseTable, phraseTable, readIcmpTypesCell, readPhrase, readPortCell, readProtocolCell } from './phrases';
+import { hasPorts, isIcmp, Transport, TRANSPORT_FACTS, TRANSPORTS } from '../transports';
 
 export type CellKey = keyof RowCells;
 export const CELL_KEYS: CellKey[] = ['port', 'protocol', 'service', 'direction', 'source', 'destination', 'description'];
@@ -239,9 +240,12 @@ function mapParamErrors(doc: ParsedDoc, name: string, p: Record<string, unknown>
 
 /** A catalog rule as the importer writes it: the loader's shape, with
  * cells still to be read ("undecided" marks a row a person must decide). */
-type RawRule = Omit<CatalogRawRule, 'ports' | 'transport' | 'from' | 'to'> & {
-  ports: unknown[];
-  transport?: string;
+type RawRule = Omit<CatalogRawRule, 'ports' | 'transport' | 'icmp_types' | 'from' | 'to'> & {
+  /** Absent for a rule without port transports. */
+  ports?: unknown[];
+  /** One transport, or a list. */
+  transport?: string | number | (string | number)[];
+  icmp_types?: (string | number)[];
   from: unknown[];
   to: unknown[];
   undecided?: string[];
@@ -316,78 +320,122 @@ function readRow(r: DocRow, ctx: Context): { rule: Omit<RawRule, 'id'>; problems
   const at = (k: CellKey) => r.at[k] ?? r.table.header.cells[0] ?? { text: '', line: r.line.line, col: 1 };
   const cellAt = (k: CellKey, offset: number): MdCell => ({ ...at(k), col: at(k).col + offset });
 
-  // Ports.
-  let ports: unknown[] = [];
-  if (r.cells.port === undefined) problems.push({ cell: at('port'), message: `${r.tableId} row ${r.row} has no Port cell` });
-  else {
-    const p = readPortCell(r.cells.port);
-    const mapped = ctx.map?.ports.get(normalizePhrase(r.cells.port));
-    if (mapped && ctx.params.has(mapped) && p.kind !== 'ports') {
-      ports = [{ param: mapped }];
-      notes.push(`Port "${r.cells.port}" is the profile param ${mapped} (decided in the map file).`);
-    } else if (mapped && p.kind !== 'ports')
-      problems.push({ cell: at('port'), message: `${describeCell(r, 'port')}: the map binds it to param '${mapped}', which neither the base nor the map declares`, hint: `declare it under params: in the map file` });
-    else if (p.kind === 'ports') ports = p.ranges.map((x) => (x.lo === x.hi ? x.lo : formatPortRange(x)));
-    else if (p.kind === 'choice') {
-      const wanted = [...p.choices].sort((a, b) => a - b).join(',');
-      const byChoices = [...ctx.params].find(
-        ([, d]) => d.kind === 'port' && Array.isArray(d.choices) && [...(d.choices as number[])].sort((a, b) => a - b).join(',') === wanted,
-      )?.[0];
-      const param = byChoices;
-      if (param) {
-        ports = [{ param }];
-        notes.push(`"${r.cells.port}" is a choice of one port, bound by the profile param ${param} (choices ${p.choices.join(', ')}), not ${p.choices.length === 2 ? 'two' : p.choices.length} open ports.`);
-      } else
-        problems.push({
-          cell: at('port'),
-          message: `${describeCell(r, 'port')}: a choice of one port, not ${p.choices.length === 2 ? 'two' : p.choices.length} open ports`,
-          hint: `bind it to a param: in a --map file, ports: { ${quoted(r.cells.port)}: NAME } and params: { NAME: { kind: port, choices: [${p.choices.join(', ')}], default: ... } }`,
-        });
-    } else
-      problems.push({
-        cell: at('port'),
-        message: `${describeCell(r, 'port')}: cannot read the port: ${p.reason}`,
-        hint: `bind it to a param in a --map file (ports: { ${quoted(r.cells.port)}: NAME } and params: { NAME: { kind: port-range, default: "LO-HI" } }), or decide the ports by hand and remove the rule's undecided key`,
-      });
-  }
-
-  // Transport: read, never assumed (an undecided one is left out).
-  let transport: 'tcp' | 'udp' | undefined;
+  // Transport first: it says how the Port cell reads (ports, ICMP types,
+  // or nothing for a protocol without ports). Read, never assumed (an
+  // undecided one is left out).
+  let transports: Transport[] | undefined;
+  /** A protocol portcullis does not compile: its Port cell is not read. */
+  let uncompiled = false;
+  const inline = r.cells.protocol === undefined && !r.implied ? inlineTransport(r.cells) : undefined;
   if (r.cells.protocol !== undefined) {
     const t = readProtocolCell(r.cells.protocol);
-    if (t.kind === 'both')
+    if (t.kind === 'unsupported') uncompiled = true;
+    if (t.kind === 'unsupported')
       problems.push({
         cell: at('protocol'),
-        message: `${describeCell(r, 'protocol')}: two transports; one catalog rule has one`,
-        hint: 'split the row into a tcp and a udp rule by hand',
-      });
-    else if (t.kind === 'unsupported')
-      problems.push({
-        cell: at('protocol'),
-        message: `${describeCell(r, 'protocol')}: ${t.name} is not tcp or udp, and a catalog rule has one of those`,
-        hint: 'decide by hand: drop the row, or open it outside portcullis',
+        message: `${describeCell(r, 'protocol')}: ${t.name} is not a transport portcullis compiles`,
+        hint: `portcullis compiles ${TRANSPORTS.join(', ')}; decide by hand: drop the row, or open it outside portcullis`,
       });
     else if (t.kind === 'unknown')
       problems.push({
         cell: at('protocol'),
         message: `${describeCell(r, 'protocol')}: ${r.cells.protocol.trim() ? 'not a transport or a protocol the importer knows to run over tcp or udp' : 'the cell is empty'}`,
-        hint: 'decide the transport by hand (transport: tcp or udp) and remove the undecided key',
+        hint: `decide the transport by hand (transport: tcp, udp, sctp, icmp, icmpv6, esp, ah, gre, ipip or vrrp, or a list) and remove the undecided key`,
       });
-    else transport = t.transport;
-  } else if (r.implied) transport = r.implied;
-  else if (inlineTransport(r.cells) === 'both')
-    problems.push({
-      cell: at('description'),
-      message: `${r.tableId} row ${r.row}: the text says TCP and UDP; one catalog rule has one transport`,
-      hint: 'split the row into a tcp and a udp rule by hand',
-    });
-  else if (inlineTransport(r.cells)) transport = inlineTransport(r.cells) as 'tcp' | 'udp';
+    else transports = t.transports;
+  } else if (r.implied) transports = [r.implied];
+  else if (inline === 'both') transports = ['tcp', 'udp'];
+  else if (inline) transports = [inline];
   else
     problems.push({
       cell: at('port'),
       message: `${r.tableId} row ${r.row}: the table has no Protocol column, and neither its port column nor its heading says TCP or UDP`,
       hint: 'decide the transport of its rules by hand (transport: tcp or udp)',
     });
+
+  const withPorts = transports ? transports.filter(hasPorts) : [];
+  const icmps = transports ? transports.filter((t): t is 'icmp' | 'icmpv6' => isIcmp(t)) : [];
+  // Ports (for tcp, udp, sctp, and for a row whose transport is undecided).
+  let ports: unknown[] | undefined;
+  let icmpTypes: (string | number)[] | undefined;
+  if (uncompiled) {
+    // Nothing to read: the row is undecided for its protocol.
+  } else if (!transports || withPorts.length) {
+    ports = [];
+    if (icmps.length)
+      problems.push({
+        cell: at('port'),
+        message: `${describeCell(r, 'protocol')}: ${withPorts.join(' and ')} and ${icmps.join(' and ')} in one row, and its Port cell gives either ports or ICMP types`,
+        hint: `split the row by hand: a rule with transport ${withPorts.join(', ')} and its ports, and one with transport ${icmps.join(', ')} and its icmp_types`,
+      });
+    if (r.cells.port === undefined) problems.push({ cell: at('port'), message: `${r.tableId} row ${r.row} has no Port cell` });
+    else {
+      const p = readPortCell(r.cells.port);
+      const mapped = ctx.map?.ports.get(normalizePhrase(r.cells.port));
+      if (mapped && ctx.params.has(mapped) && p.kind !== 'ports') {
+        ports = [{ param: mapped }];
+        notes.push(`Port "${r.cells.port}" is the profile param ${mapped} (decided in the map file).`);
+      } else if (mapped && p.kind !== 'ports')
+        problems.push({ cell: at('port'), message: `${describeCell(r, 'port')}: the map binds it to param '${mapped}', which neither the base nor the map declares`, hint: `declare it under params: in the map file` });
+      else if (p.kind === 'ports') ports = p.ranges.map((x) => (x.lo === x.hi ? x.lo : formatPortRange(x)));
+      else if (p.kind === 'choice') {
+        const wanted = [...p.choices].sort((a, b) => a - b).join(',');
+        const byChoices = [...ctx.params].find(
+          ([, d]) => d.kind === 'port' && Array.isArray(d.choices) && [...(d.choices as number[])].sort((a, b) => a - b).join(',') === wanted,
+        )?.[0];
+        const param = byChoices;
+        if (param) {
+          ports = [{ param }];
+          notes.push(`"${r.cells.port}" is a choice of one port, bound by the profile param ${param} (choices ${p.choices.join(', ')}), not ${p.choices.length === 2 ? 'two' : p.choices.length} open ports.`);
+        } else
+          problems.push({
+            cell: at('port'),
+            message: `${describeCell(r, 'port')}: a choice of one port, not ${p.choices.length === 2 ? 'two' : p.choices.length} open ports`,
+            hint: `bind it to a param: in a --map file, ports: { ${quoted(r.cells.port)}: NAME } and params: { NAME: { kind: port, choices: [${p.choices.join(', ')}], default: ... } }`,
+          });
+      } else
+        problems.push({
+          cell: at('port'),
+          message: `${describeCell(r, 'port')}: cannot read the port: ${p.reason}`,
+          hint: `bind it to a param in a --map file (ports: { ${quoted(r.cells.port)}: NAME } and params: { NAME: { kind: port-range, default: "LO-HI" } }), or decide the ports by hand and remove the rule's undecided key`,
+        });
+    }
+  } else if (icmps.length) {
+    // The Port cell of an ICMP row holds its message types, or nothing (every type).
+    const cell = r.cells.port ?? '';
+    const read = readIcmpTypesCell(cell, icmps);
+    for (const u of read.unknown)
+      problems.push({
+        cell: at('port'),
+        message: `${describeCell(r, 'port')}: '${u}' is not ${icmps.length > 1 ? 'a type of both ICMP and ICMPv6' : `an ${TRANSPORT_FACTS[icmps[0]].title} type`}`,
+        hint: `ICMP types are numbers 0-255 or names (echo-request, destination-unreachable, time-exceeded, …); decide the rule's icmp_types by hand and remove the undecided key`,
+      });
+    if (icmps.length > 1 && read.types?.some((x) => typeof x === 'number'))
+      problems.push({
+        cell: at('port'),
+        message: `${describeCell(r, 'port')}: type numbers differ between ICMP and ICMPv6 (echo-request is 8 in one, 128 in the other)`,
+        hint: 'split the row into an icmp and an icmpv6 rule, or name the types (echo-request, …), by hand',
+      });
+    if (read.types?.length) icmpTypes = read.types;
+    if (!read.types) notes.push(`Port "${cell}": every ${icmps.map((t) => TRANSPORT_FACTS[t].title).join(' and ')} type.`);
+    if (r.cells.protocol !== undefined && /^ping$/i.test(cellValue(r.cells.protocol).trim()) && !read.types?.length) {
+      icmpTypes = ['echo-request'];
+      notes.pop();
+      notes.push(`Protocol "${r.cells.protocol}": ICMP echo-request.`);
+    }
+  } else if (transports) {
+    // A protocol without ports: the Port cell is empty, a dash, or the
+    // protocol's own number ("50" for ESP).
+    const cell = cellValue(r.cells.port ?? '').trim();
+    const numbers = transports.map((t) => TRANSPORT_FACTS[t].number);
+    if (/^\d{1,3}$/.test(cell) && numbers.includes(Number(cell))) notes.push(`Port "${r.cells.port}" is ${transports.find((t) => TRANSPORT_FACTS[t].number === Number(cell))!.toUpperCase()}'s IP protocol number, not a port.`);
+    else if (cell && !/^(-|\u2013|\u2014|n\/a|na|none|any|all|\*)$/i.test(cell))
+      problems.push({
+        cell: at('port'),
+        message: `${describeCell(r, 'port')}: ${transports.map((t) => TRANSPORT_FACTS[t].title).join(' and ')} ${transports.length > 1 ? 'have' : 'has'} no ports`,
+        hint: 'decide by hand: the row names another transport for these ports (then list it), or the Port cell is a note; remove the undecided key',
+      });
+  }
 
   // Tabs are alternatives (one per CNI plugin, say): a reader picks one.
   // A map phrase naming the tab, or found in the row's text, gates the rule.
@@ -507,8 +555,9 @@ function readRow(r: DocRow, ctx: Context): { rule: Omit<RawRule, 'id'>; problems
       row: r.row,
       cells: r.cells,
       ...(service ? { service } : {}),
-      ports,
-      transport,
+      ...(ports !== undefined ? { ports } : {}),
+      ...(transports ? { transport: transports.length === 1 ? transports[0] : transports } : {}),
+      ...(icmpTypes ? { icmp_types: icmpTypes } : {}),
       from,
       to,
       ...(feature ? { feature } : {}),
@@ -729,7 +778,7 @@ export function importCatalog(options: ImportOptions): ImportResult {
       if (b) {
         const changed = CELL_KEYS.filter((k) => (b.cells ?? {})[k] !== d.cells[k]);
         notes.unshift(
-          `Re-read from the document: ${changed.map((k) => CELL_TITLES[k]).join(', ')} changed since the base (base rule: ports ${flow(b.ports)}, from ${flow(b.from)}, to ${flow(b.to)}${b.feature ? `, feature ${b.feature}` : ''}${b.anti_lockout ? ', anti_lockout' : ''}). Check whether the base's decisions still apply.${b.note ? ` Base note: ${b.note}` : ''}`,
+          `Re-read from the document: ${changed.map((k) => CELL_TITLES[k]).join(', ')} changed since the base (base rule: ${b.ports !== undefined ? `ports ${flow(b.ports)}` : `transport ${flow(b.transport ?? 'tcp')}`}, from ${flow(b.from)}, to ${flow(b.to)}${b.feature ? `, feature ${b.feature}` : ''}${b.anti_lockout ? ', anti_lockout' : ''}). Check whether the base's decisions still apply.${b.note ? ` Base note: ${b.note}` : ''}`,
         );
         changes.push({ kind: 'changed', ruleId: rule.id, table: d.tableId, row: d.row, text: visibleLine(`changed  ${where(d)}: ${d.tableId} row ${d.row}: ${brief(d.cells)} (rule ${rule.id}): ${changed.map((k) => CELL_TITLES[k]).join(', ')} changed; read afresh`) });
         if (b.anti_lockout) rule.anti_lockout = true;
@@ -883,7 +932,7 @@ interface OutCatalog {
   rules: RawRule[];
 }
 
-const RULE_KEYS = ['id', 'table', 'row', 'prose', 'cells', 'service', 'description', 'ports', 'transport', 'from', 'to', 'feature', 'anti_lockout', 'note', 'undecided'] as const;
+const RULE_KEYS = ['id', 'table', 'row', 'prose', 'cells', 'service', 'description', 'ports', 'transport', 'icmp_types', 'from', 'to', 'feature', 'anti_lockout', 'note', 'undecided'] as const;
 
 /** A rule with exactly the keys the writer writes, in its order. */
 function outRule(r: RawRule): RawRule {
@@ -1003,6 +1052,7 @@ function emitRule(r: RawRule): string[] {
   field('description', r.description);
   field('ports', r.ports);
   field('transport', r.transport);
+  field('icmp_types', r.icmp_types);
   field('from', r.from);
   field('to', r.to);
   field('feature', r.feature);

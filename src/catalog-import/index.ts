@@ -3,5 +3,5 @@ export { importCatalog, importSummary, columnKey } from './import';
 export { writeFileAtomic } from './write';
 export { formatImportDiagnostics, formatImportErrors } from './report';
 export type { ImportOptions, ImportResult, ImportChange } from './import';
-export { DEFAULT_PHRASES, readPhrase, readPortCell, readProtocolCell, phraseTable, normalizePhrase } from './phrases';
+export { DEFAULT_PHRASES, readPhrase, readPortCell, readProtocolCell, readIcmpTypesCell, phraseTable, normalizePhrase } from './phrases';
 export { parseTables } from './markdown';

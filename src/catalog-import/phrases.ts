@@ -6,6 +6,7 @@
 
 import { Cidr, parseAddress } from '../addresses';
 import { PortRange } from '../ports';
+import { parseIcmpType, parseTransport, Transport, TRANSPORTS } from '../transports';
 
 /** The default phrase table: the phrases of the vendor document, by their
  * normalized form (see normalizePhrase), to the catalog's group names. */
@@ -148,12 +149,15 @@ export function readPortCell(cell: string): PortReading {
   return { kind: 'ports', ranges };
 }
 
-/** Transport from the Protocol cell. Application protocols known to run
+/** Transports from the Protocol cell. Application protocols known to run
  * over TCP (the vendor document's own convention: HTTP, RPC, SSH, …) are
- * tcp; an explicit UDP or a protocol that runs only over UDP is udp; "TCP/UDP"
- * is two transports; IP protocols without ports (ICMP, ESP, GRE, …) are not
- * tcp or udp; anything else is unknown: never defaulted to tcp. */
-export type TransportReading = { kind: 'ok'; transport: 'tcp' | 'udp' } | { kind: 'both' } | { kind: 'unsupported'; name: string } | { kind: 'unknown' };
+ * tcp; an explicit UDP or a protocol that runs only over UDP is udp; SCTP,
+ * ICMP, ICMPv6 and the IP protocols portcullis compiles (ESP, AH, GRE,
+ * IP-in-IP, VRRP, by name or as "IP protocol 50") are those; a list ("TCP/UDP",
+ * "TCP and UDP", "UDP, ESP", "Both") is those transports. A protocol
+ * portcullis cannot compile (IGMP, OSPF, …) is unsupported, anything else
+ * unknown: never defaulted to tcp. */
+export type TransportReading = { kind: 'ok'; transports: Transport[] } | { kind: 'unsupported'; name: string } | { kind: 'unknown' };
 
 const UDP_ONLY = new Set(['udp', 'ntp', 'snmp', 'snmp trap', 'snmp traps', 'tftp', 'dhcp', 'dhcpv6', 'bootp', 'syslog', 'rmcp', 'rmcp+', 'ipmi', 'quic', 'vxlan', 'geneve', 'wireguard', 'statsd', 'mdns', 'ssdp', 'radius', 'netflow', 'ipfix', 'sflow', 'ike', 'isakmp', 'l2tp', 'rtp', 'rtcp', 'stun', 'coap', 'lldp']);
 const TCP_APPLICATION = new Set([
@@ -162,21 +166,74 @@ const TCP_APPLICATION = new Set([
   'websocket', 'websockets', 'thrift', 'jmx', 'rmi', 'amqp', 'amqps', 'mqtt', 'mqtts', 'kafka', 'zookeeper', 'etcd', 'rdp', 'vnc', 'telnet', 'winrm', 'bgp', 'iscsi', 'nfs over tcp',
   'elasticsearch', 'hdfs', 'rsync', 'git', 'smb', 'cifs', 'ipp', 'xmpp', 'irc', 'stomp', 'nats', 'prometheus', 'tcp/ip', 'https/tls', 'http/https',
 ]);
-const PORTLESS = /^(icmp|icmpv4|icmpv6|icmp6|ping|esp|ah|gre|ipip|ipencap|ip-in-ip|vrrp|sctp|igmp|pim|ospf|carp|ip protocol \d+|protocol \d+|ip proto \d+|ipsec( esp)?)$/;
+/** Spellings of the transports beyond src/transports.ts' own names and aliases. */
+const TRANSPORT_WORDS: Record<string, Transport> = {
+  icmpv4: 'icmp',
+  ping: 'icmp',
+  'ipsec esp': 'esp',
+  'ipsec ah': 'ah',
+  'ip in ip': 'ipip',
+  ipinip: 'ipip',
+};
+/** IP protocols without ports that portcullis does not compile. */
+const UNSUPPORTED = /^(igmp|pim|ospf|ospfv3|carp|eigrp|isis|l2tpv3|ipsec)$/;
+const PROTOCOL_NUMBER = /^(?:ip )?(?:protocol|proto)(?: number| no\.?)? (\d{1,3})$/;
+
+function readProtocolPart(part: string, inside = true): TransportReading {
+  const t = part.replace(/^\((.*)\)$/, '$1').trim();
+  if (UDP_ONLY.has(t)) return { kind: 'ok', transports: ['udp'] };
+  if (TCP_APPLICATION.has(t)) return { kind: 'ok', transports: ['tcp'] };
+  const n = PROTOCOL_NUMBER.exec(t);
+  if (n) {
+    const p = parseTransport(n[1]);
+    return p ? { kind: 'ok', transports: [p] } : { kind: 'unsupported', name: `IP protocol ${Number(n[1])}` };
+  }
+  const named = /^[0-9]+$/.test(t) ? undefined : parseTransport(t) ?? TRANSPORT_WORDS[t];
+  if (named) return { kind: 'ok', transports: [named] };
+  if (UNSUPPORTED.test(t)) return { kind: 'unsupported', name: t.toUpperCase() };
+  if (!inside) return { kind: 'unknown' };
+  // "HTTPS (TCP)", "NFS over TCP": the transport named inside.
+  const tcp = /(^|[^a-z])tcp([^a-z]|$)/.test(t);
+  const udp = /(^|[^a-z])udp([^a-z]|$)/.test(t);
+  if (tcp || udp) return { kind: 'ok', transports: [...(tcp ? ['tcp' as const] : []), ...(udp ? ['udp' as const] : [])] };
+  return { kind: 'unknown' };
+}
 
 export function readProtocolCell(cell: string): TransportReading {
   const t = normalizePhrase(cellValue(cell)).replace(/^\((.*)\)$/, '$1');
   if (!t) return { kind: 'unknown' };
-  const tcp = /(^|[^a-z])tcp([^a-z]|$)/.test(t);
-  const udp = /(^|[^a-z])udp([^a-z]|$)/.test(t);
-  if ((tcp && udp) || /^(both|tcp\s*(\/|,|and|&|\+|or)\s*udp)$/.test(t)) return { kind: 'both' };
-  if (udp) return { kind: 'ok', transport: 'udp' };
-  if (tcp) return { kind: 'ok', transport: 'tcp' };
-  const p = PORTLESS.exec(t);
-  if (p) return { kind: 'unsupported', name: p[0].toUpperCase() };
-  if (UDP_ONLY.has(t)) return { kind: 'ok', transport: 'udp' };
-  if (TCP_APPLICATION.has(t)) return { kind: 'ok', transport: 'tcp' };
-  return { kind: 'unknown' };
+  if (t === 'both' || t === 'tcp and udp' || t === 'tcp & udp') return { kind: 'ok', transports: ['tcp', 'udp'] };
+  const whole = readProtocolPart(t, false);
+  if (whole.kind !== 'unknown') return whole;
+  const parts = t.split(/\s*(?:\/|,|;|&|\+|\band\b|\bor\b)\s*/).filter(Boolean);
+  if (parts.length < 2) return readProtocolPart(t);
+  const seen = new Set<Transport>();
+  for (const part of parts) {
+    const r = readProtocolPart(part);
+    if (r.kind !== 'ok') return r;
+    for (const x of r.transports) seen.add(x);
+  }
+  return { kind: 'ok', transports: TRANSPORTS.filter((x) => seen.has(x)) };
+}
+
+/** The Port cell of an ICMP row: its message types ("0, 8", "echo-request",
+ * "8 (echo request)"), or every type ("-", "any", "all", empty). Undefined
+ * entries in `unknown` are the items that are not a type. */
+export function readIcmpTypesCell(cell: string, transports: ('icmp' | 'icmpv6')[]): { types?: (string | number)[]; unknown: string[] } {
+  const t = cellValue(cell).trim();
+  if (!t || /^(-|\u2013|\u2014|n\/a|na|none|any|all|any type|all types|\*)$/i.test(t)) return { unknown: [] };
+  const items = t.split(/\s*[,;/]\s*|\s+and\s+/i).filter(Boolean);
+  const types: (string | number)[] = [];
+  const unknown: string[] = [];
+  for (const raw of items) {
+    // "8 (echo request)" and "echo request (8)": the number.
+    const m = /^(\d{1,3})\s*\([^)]*\)$/.exec(raw) ?? /^[^(]*\((\d{1,3})\)$/.exec(raw);
+    const item = m ? m[1] : raw;
+    const word = /^\d+$/.test(item) ? Number(item) : item.toLowerCase().replace(/\s+/g, '-');
+    if (transports.every((x) => parseIcmpType(x, word) !== undefined)) types.push(word);
+    else unknown.push(raw);
+  }
+  return { types, unknown };
 }
 
 export const KNOWN_DIRECTIONS = ['bidirectional', 'inbound', 'outbound'];

@@ -3,7 +3,9 @@
 // has a rule id (src/lint/rules.ts), a level, a message, a hint and the
 // position of the offending entry; silencing comments are applied here.
 
-import { hasPorts } from '../transports';
+import { ANY_ICMP_TYPE, carries, hasPorts, isIcmp, parseIcmpType, PORTLESS, Transport } from '../transports';
+import { HOST_ICMP } from '../ir/build';
+import { matchText, icmpTypeItems } from '../analysis/match';
 import { AddrRange, BITS, Cidr, cidrRange, formatAddress, parseAddress } from '../addresses';
 import type { Loaded } from '../compile';
 import type { Position } from '../diagnostics';
@@ -143,7 +145,30 @@ interface Active {
   rule: CatalogRule;
   from: string[];
   to: string[];
+  /** The rule's destination ports (its port transports'). */
   ports: PortRange[];
+  /** What the rule opens per transport, in the IR's convention
+   * (src/transports.ts): ports, ICMP types ([0-255]: any), or [0-0] for a
+   * protocol without ports. */
+  opens: (t: Transport) => PortRange[];
+}
+
+/** A rule's match space per transport, as the IR builder reads it. */
+function opensOf(rule: CatalogRule, ports: PortRange[]): (t: Transport) => PortRange[] {
+  return (t) => {
+    if (hasPorts(t)) return ports;
+    if (isIcmp(t)) {
+      const types = rule.icmpTypes[t as 'icmp' | 'icmpv6'];
+      return types ? mergePorts(types.map((n) => ({ lo: n, hi: n }))) : [...ANY_ICMP_TYPE];
+    }
+    return [...PORTLESS];
+  };
+}
+
+/** "tcp 22, 80", "icmp echo-request", "icmp any type", "esp" for findings. */
+function describeOpen(t: Transport, ranges: PortRange[]): string {
+  if (hasPorts(t)) return `${t} ${shortList(ranges.map((p) => formatPortRange(p)))}`;
+  return matchText(t, isIcmp(t) ? icmpTypeItems(t as 'icmp' | 'icmpv6', ranges) : [], (xs) => shortList(xs));
 }
 
 /** What a source group may reach: "<dst>/<transport>" -> ports, and the rules. */
@@ -162,7 +187,8 @@ export function lint(loaded: Loaded, options: LintOptions = {}): LintReport {
     const from = rule.from.filter((g) => featureOn(g.feature)).map((g) => g.group);
     const to = rule.to.filter((g) => featureOn(g.feature)).map((g) => g.group);
     if (!from.length || !to.length) continue;
-    active.push({ rule, from, to, ports: mergePorts(rule.ports.map((p) => (p.kind === 'range' ? p.range : paramValue(p.param)))) });
+    const ports = mergePorts(rule.ports.map((p) => (p.kind === 'range' ? p.range : paramValue(p.param))));
+    active.push({ rule, from, to, ports, opens: opensOf(rule, ports) });
   }
 
   const privileged = new Set([...PRIVILEGED_GROUPS, host]);
@@ -171,38 +197,53 @@ export function lint(loaded: Loaded, options: LintOptions = {}): LintReport {
   const publicPorts = new Map<string, PortRange[]>();
   for (const a of active)
     for (const to of a.to)
-      for (const t of a.rule.transports.filter(hasPorts)) {
+      // Every transport: ports, ICMP types, or a whole portless protocol.
+      for (const t of a.rule.transports) {
         const k = `${to}/${t}`;
-        open.set(k, mergePorts([...(open.get(k) ?? []), ...a.ports]));
-        if (a.from.some((g) => !privileged.has(g))) publicPorts.set(k, mergePorts([...(publicPorts.get(k) ?? []), ...a.ports]));
+        const opened = a.opens(t);
+        open.set(k, mergePorts([...(open.get(k) ?? []), ...opened]));
+        if (a.from.some((g) => !privileged.has(g))) publicPorts.set(k, mergePorts([...(publicPorts.get(k) ?? []), ...opened]));
         for (const from of a.from) {
           const reach = reachOf.get(from) ?? new Map();
           reachOf.set(from, reach);
           const cur = reach.get(k) ?? { ports: [], rules: [] };
-          cur.ports = mergePorts([...cur.ports, ...a.ports]);
+          cur.ports = mergePorts([...cur.ports, ...opened]);
           if (!cur.rules.includes(a.rule)) cur.rules.push(a.rule);
           reach.set(k, cur);
         }
       }
   /** Ports of (dst, transport) that only privileged groups (and the host) reach. */
-  const restricted = (k: string) => subtractPorts(open.get(k) ?? [], publicPorts.get(k) ?? []);
+  // ICMP types every host lets in from anywhere (IR icmp: echo-request,
+  // the errors, neighbour discovery) are public whatever the catalog says.
+  const hostIcmp = (k: string): PortRange[] => {
+    const [dst, t] = k.split('/');
+    if (dst !== host || (t !== 'icmp' && t !== 'icmpv6')) return [];
+    return HOST_ICMP.ingress[t === 'icmp' ? 'ipv4' : 'ipv6'].flatMap((name) => {
+      const n = parseIcmpType(t, name);
+      return n === undefined ? [] : [{ lo: n, hi: n }];
+    });
+  };
+  const restricted = (k: string) => subtractPorts(open.get(k) ?? [], [...(publicPorts.get(k) ?? []), ...hostIcmp(k)]);
   /** Restricted ports in `reach` (optionally minus what `minus` reaches), described. */
-  const restrictedReach = (reach: Reach | undefined, minus?: Reach): { text: string[]; count: number } => {
+  const restrictedReach = (reach: Reach | undefined, minus: Reach | undefined, family: Cidr['family']): { text: string[]; count: number } => {
     const text: string[] = [];
     let count = 0;
     for (const [k, v] of [...(reach ?? [])].sort(([a], [b]) => compareText(a, b))) {
+      const [dst, tt] = k.split('/');
+      const t = tt as Transport;
+      // An IPv4 entry never sends ICMPv6, an IPv6 one never ICMP.
+      if (!carries(t, family)) continue;
       let ports = intersectPorts(v.ports, restricted(k));
       if (minus) ports = subtractPorts(ports, minus.get(k)?.ports ?? []);
       if (!ports.length) continue;
       count += ports.length;
-      const [dst, t] = k.split('/');
       const rows = v.rules
         .filter((r) => {
           const a = active.find((x) => x.rule === r)!;
-          return intersectPorts(a.ports, ports).length > 0;
+          return intersectPorts(a.opens(t), ports).length > 0;
         })
         .map((r) => `${ref(r)} ${r.service}`);
-      text.push(`${dst} ${t} ${shortList(ports.map((p) => formatPortRange(p)))} (${shortList([...new Set(rows)], 4)})`);
+      text.push(`${dst} ${describeOpen(t, ports)} (${shortList([...new Set(rows)], 4)})`);
     }
     return { text, count };
   };
@@ -241,7 +282,7 @@ export function lint(loaded: Loaded, options: LintOptions = {}): LintReport {
   // PC001: broad entries reaching restricted ports.
   for (const e of entries) {
     if (!isBroad(e.cidr)) continue;
-    const r = restrictedReach(reachOf.get(e.group));
+    const r = restrictedReach(reachOf.get(e.group), undefined, e.cidr.family);
     if (!r.count) continue;
     findings.push(
       finding('PC001', e.location, `'${e.text}' in group '${e.group}' is ${describeBroad(e)}, and '${e.group}' reaches ports that only ${orList([...privileged])} may reach: ${r.text.join('; ')}`, {
@@ -314,13 +355,13 @@ export function lint(loaded: Loaded, options: LintOptions = {}): LintReport {
       const equal = small.range.lo === big.range.lo && small.range.hi === big.range.hi;
       const pair = [entryKey(small), entryKey(big)].sort().join('|');
       if (equal && seenPairs.has(pair)) continue;
-      const gains = restrictedReach(reachOf.get(big.group), reachOf.get(small.group) ?? new Map());
+      const gains = restrictedReach(reachOf.get(big.group), reachOf.get(small.group) ?? new Map(), small.cidr.family);
       let subject = small;
       let other = big;
       let gained = gains;
       if (equal) {
         seenPairs.add(pair);
-        const back = restrictedReach(reachOf.get(small.group), reachOf.get(big.group) ?? new Map());
+        const back = restrictedReach(reachOf.get(small.group), reachOf.get(big.group) ?? new Map(), small.cidr.family);
         // Report once, at the later of the two entries.
         const later = compareLocation(small.location, big.location) > 0 ? small : big;
         subject = later;
@@ -437,7 +478,8 @@ function catalogFindings(catalog: Catalog): Finding[] {
   // PC101: a port repeated under another protocol name.
   const byPort = new Map<number, CatalogRule[]>();
   for (const r of catalog.rules) {
-    if (r.row === undefined || r.cells.port === undefined) continue;
+    // Only rules with ports: an ICMP row's Port cell holds types, a portless one's nothing.
+    if (r.row === undefined || r.cells.port === undefined || !r.transports.some(hasPorts)) continue;
     const p = readPortCell(r.cells.port);
     if (p.kind !== 'ports' || p.ranges.length !== 1 || p.ranges[0].lo !== p.ranges[0].hi) continue;
     byPort.set(p.ranges[0].lo, [...(byPort.get(p.ranges[0].lo) ?? []), r]);
@@ -482,7 +524,7 @@ function catalogFindings(catalog: Catalog): Finding[] {
       else if (have.join(',') !== read.join(','))
         issues.push({ cell, text: `${cell === 'source' ? 'Source' : 'Destination'} '${text}' reads as ${read.join(', ') || 'nothing'}; the rule has ${cell === 'source' ? 'from' : 'to'}: ${have.join(', ')}` });
     }
-    if (r.cells.port !== undefined) {
+    if (r.cells.port !== undefined && r.transports.some(hasPorts)) {
       const p = readPortCell(r.cells.port);
       const literal = r.ports.every((x) => x.kind === 'range');
       const ranges = mergePorts(r.ports.flatMap((x) => (x.kind === 'range' ? [x.range] : [])));

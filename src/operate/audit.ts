@@ -13,6 +13,8 @@ import type { Direction, Rule, Transport } from '../ir/types';
 import { formatPortRange, PortRange } from '../ports';
 import { elementarySegments, FAMILIES, TRANSPORTS } from '../analysis/flows';
 import { markdownCell } from '../analysis/markdown';
+import { matchFields, matchText } from '../analysis/match';
+import { hasPorts } from '../transports';
 import { multisetMinus } from '../targets/live';
 import type { LiveFlowRule, LiveRead } from '../targets/live';
 import { visibleLine } from '../terminal';
@@ -21,7 +23,12 @@ export interface AuditFlow {
   direction: Direction;
   transport: Transport;
   family: Family;
+  /** Destination ports of tcp, udp and sctp; empty for the other transports. */
   ports: string[];
+  /** ICMP and ICMPv6: the message types ("echo-request", "19-40"; ["any"] for all). */
+  icmp_types?: string[];
+  /** "tcp 22, 80", "icmp echo-request", "esp". */
+  match: string;
   /** Sources for ingress, destinations for egress. */
   peers: string[];
   /** Peers inside `peers` that the other side allows too (so not part of the flow). */
@@ -157,7 +164,7 @@ function minus(loaded: Loaded, a: LiveFlowRule[], b: LiveFlowRule[]): AuditFlow[
             direction,
             transport,
             family,
-            ports: g.ports.map((p) => formatPortRange(p)),
+            ...matchFields(transport, g.ports, (p) => formatPortRange(p)),
             peers: rangesToStrings(g.peers, family),
             ...(g.except.length ? { except: rangesToStrings(g.except, family) } : {}),
             rows: rowsOf(loaded, by, g.ports),
@@ -184,9 +191,14 @@ function shortList(items: string[], max = 6): string {
   return items.length > max ? `${items.slice(0, max).join(', ')} (+${items.length - max} more)` : items.join(', ');
 }
 
+/** The flow's match, long lists shortened: "tcp 22, 80", "icmp echo-request", "esp". */
+function flowMatch(f: AuditFlow, max: number): string {
+  return matchText(f.transport, hasPorts(f.transport) ? f.ports : f.icmp_types ?? [], (xs) => shortList(xs, max));
+}
+
 function flowLine(f: AuditFlow): string {
   const who = f.direction === 'ingress' ? 'from' : 'to';
-  return `${f.direction} ${f.transport} ${shortList(f.ports)} ${who} ${shortList(f.peers)}${f.except ? ` except ${shortList(f.except)}` : ''}`;
+  return `${f.direction} ${flowMatch(f, 6)} ${who} ${shortList(f.peers)}${f.except ? ` except ${shortList(f.except)}` : ''}`;
 }
 
 export function formatAuditText(r: AuditReport): string {
@@ -217,7 +229,7 @@ export function formatAuditMarkdown(r: AuditReport): string {
   if (flows.length) {
     out.push('| change | direction | ports | peers | catalog rows | rules |', '| --- | --- | --- | --- | --- | --- |');
     for (const [what, f] of flows)
-      out.push(`| ${what} | ${f.direction} | ${markdownCell(`${f.ports.join(', ')}/${f.transport}`)} | ${markdownCell(shortList(f.peers, 10) + (f.except ? ` except ${shortList(f.except, 10)}` : ''))} | ${markdownCell(f.rows.join('; '))} | ${markdownCell(f.origins.join('; '))} |`);
+      out.push(`| ${what} | ${f.direction} | ${markdownCell(hasPorts(f.transport) ? `${f.ports.join(', ')}/${f.transport}` : flowMatch(f, 20))} | ${markdownCell(shortList(f.peers, 10) + (f.except ? ` except ${shortList(f.except, 10)}` : ''))} | ${markdownCell(f.rows.join('; '))} | ${markdownCell(f.origins.join('; '))} |`);
     out.push('');
   }
   for (const [title, list] of [
