@@ -48,8 +48,12 @@
 // no peer chosen so far is one of its hosts (the node under test aside):
 // probed inbound, and outbound with `egress: restrict`. So a server is
 // probed from an agent (agent -> server 6443 allowed, etcd denied) and an
-// agent from another agent, whichever groups the rules name. The verdicts
-// still come from the role's IR alone. With one role the context is empty
+// agent from another agent, whichever groups the rules name. The ports (ICMP
+// types, protocols) the other roles' host rules open are sampled too, per
+// direction and transport, so a port open on one role is probed on all of
+// them (the agents' NodePorts must be closed on a server; the reason then
+// names the rows that open it on the other role). The verdicts still come
+// from the role's IR alone. With one role the context is empty
 // and the plan is exactly what it was.
 //
 // Baseline. Every rule of the IR's host baseline (what a host needs and no
@@ -176,6 +180,8 @@ export interface PlanContext {
   roles: readonly string[];
   /** Every role's own address sets, from the roles' IRs. */
   roleSets: readonly AddressSet[];
+  /** Every role's host rules, with the role whose IR has them. */
+  rules: readonly { role: string; rule: Rule }[];
 }
 
 /** The context of each role's plan: the roles and their own sets, from
@@ -185,7 +191,8 @@ export function planContext(irs: readonly IR[]): PlanContext | undefined {
   const roles = irs.map((ir) => ir.host);
   const roleSets = irs.flatMap((ir) => ir.sets.filter((s) => roles.includes(s.group)));
   const byName = new Map(roleSets.map((s) => [s.name, s]));
-  return { roles, roleSets: [...byName.values()] };
+  const rules = irs.flatMap((ir) => ir.rules.filter((r) => r.scope === 'host').map((rule) => ({ role: ir.host, rule })));
+  return { roles, roleSets: [...byName.values()], rules };
 }
 
 export interface Plan {
@@ -346,7 +353,11 @@ export function buildPlan(ir: IR, context?: PlanContext): Plan {
 
   // Ports (types, protocols), then the matrix.
   const ports = { ingress: {}, egress: {} } as Plan['ports'];
-  for (const d of ['ingress', 'egress'] as const) for (const t of TRANSPORTS) ports[d][t] = sampleOf(ir, d, t, notes);
+  /** The other roles' host rules of a direction and transport. */
+  const othersOf = (d: Direction, t: Transport) => (context?.rules ?? []).filter((x) => x.role !== ir.host && x.rule.direction === d && x.rule.transport === t);
+  for (const d of ['ingress', 'egress'] as const)
+    for (const t of TRANSPORTS)
+      ports[d][t] = sampleOf(ir, d, t, notes, othersOf(d, t).map((x) => x.rule));
   if (!hostRules(ir, 'egress').length) ports.egress = ports.ingress; // nothing else to go by
 
   const cases: Case[] = [];
@@ -357,15 +368,28 @@ export function buildPlan(ir: IR, context?: PlanContext): Plan {
           for (const port of ports[direction][transport]) {
             const [src, dst] = direction === 'ingress' ? [p.address, node[family].address] : [node[family].address, p.address];
             const c = { direction, family, transport, src, dst, port, peer: p };
-            cases.push({ ...c, ...caseVerdict(ir, c) });
+            const v = caseVerdict(ir, c);
+            cases.push({ ...c, ...v, ...(v.expect ? {} : { why: otherRoles(v.why, othersOf(direction, transport), family, port) }) });
           }
   cases.push(...baselineCases(ir, { node, ingress, notes }, nonListedOf, peers, (family, v, role) => peer(family, take(family, v), role), taken));
   return { ir, ...(context ? { role: ir.host } : {}), node, peers, ingress, egress, ports, cases, linkLocal: { node: NODE_LINK_LOCAL, world: WORLD_LINK_LOCAL }, notes };
 }
 
-/** The sample of one transport in one direction (see the header). */
-function sampleOf(ir: IR, direction: Direction, transport: Transport, notes: string[]): number[] {
-  const rules = hostRules(ir, direction).filter((r) => r.transport === transport);
+/** A denied probe's reason, with the other roles' rows that open its port
+ * (several roles): "no rule opens 30000/tcp; T1.6 NodePort services opens it on agents". */
+function otherRoles(why: string, others: readonly { role: string; rule: Rule }[], family: Family, port: number): string {
+  const open = others.filter((x) => x.rule.family === family && covers(x.rule.ports, port));
+  if (!open.length) return why;
+  const roles = [...new Set(open.map((x) => x.role))];
+  return `${why}; ${citeRowList(rowsFor(open.map((x) => x.rule), port))} opens it on ${roles.join(', ')}`;
+}
+
+/** The sample of one transport in one direction (see the header); `others`:
+ * the other roles' rules of that direction and transport (several roles),
+ * sampled too. */
+function sampleOf(ir: IR, direction: Direction, transport: Transport, notes: string[], others: readonly Rule[] = []): number[] {
+  const own = hostRules(ir, direction).filter((r) => r.transport === transport);
+  const rules = [...own, ...others];
   if (!rules.length) return [];
   const kind = transportKind(transport);
   if (kind === 'ports') return samplePorts(rules.flatMap((r) => r.ports));
@@ -376,6 +400,8 @@ function sampleOf(ir: IR, direction: Direction, transport: Transport, notes: str
   for (const r of rules) {
     const allowed = candidates.find((type) => covers(r.ports, type));
     if (allowed === undefined) {
+      // The other roles' rules are noted in their own plans.
+      if (!own.includes(r)) continue;
       notes.push(
         `not probed: ${r.id} (${describeMatch(t, r.ports)}, ${[...new Set(r.provenance.map((p) => p.ref))].join(' ')}): connection tracking lets none of these types start a flow; a stateful firewall passes them only as the replies or errors of a flow it let through`,
       );
