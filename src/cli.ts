@@ -333,11 +333,13 @@ export function main(argv: string[]): number {
         (y) =>
           y
             .option('profile', { type: 'string', demandOption: true, describe: 'site profile (YAML or JSON)' })
-            .option('catalog', { type: 'string', describe: 'port catalog (default: the built-in one)' })
+            .option('catalog', { type: 'string', describe: 'port catalog: a file, or a built-in catalog by name (thoughtspot, rke2; default: the built-in one)' })
+            .option('role', { type: 'string', describe: 'verify this role only, for a catalog with several (default: every role, each on a node of its own)' })
             .option('target', { type: 'string', default: 'all', describe: 'nftables, iptables, firewalld (comma-separated), or all' })
             .option('from-dir', {
               type: 'string',
-              describe: 'verify the files under DIR/<environment>/<target>/ (as compile --out-dir DIR wrote them, or edited) instead of compiling',
+              describe:
+                'verify the files under DIR/<environment>/<target>/ (DIR/<environment>/<target>/<role>/ with several roles; as compile --out-dir DIR wrote them, or edited) instead of compiling',
             }),
         (a) => {
           // Loaded lazily: only this command needs namespaces. Asynchronous:

@@ -40,6 +40,22 @@
 // is probed from every group (allowed from its own, denied from the
 // others), with its neighbours, and the outsider probes every port.
 //
+// Roles. With a catalog of several roles verify runs once per role, each
+// with that role's IR (ir.host is the role) and a context of the other
+// roles' own address sets (planContext): their groups count for a peer's
+// groups, the node's fallback address and the outsider (in no group of the
+// whole policy), and every role of the catalog gets a peer of its own when
+// no peer chosen so far is one of its hosts (the node under test aside):
+// probed inbound, and outbound with `egress: restrict`. So a server is
+// probed from an agent (agent -> server 6443 allowed, etcd denied) and an
+// agent from another agent, whichever groups the rules name. The ports (ICMP
+// types, protocols) the other roles' host rules open are sampled too, per
+// direction and transport, so a port open on one role is probed on all of
+// them (the agents' NodePorts must be closed on a server; the reason then
+// names the rows that open it on the other role). The verdicts still come
+// from the role's IR alone. With one role the context is empty
+// and the plan is exactly what it was.
+//
 // Baseline. Every rule of the IR's host baseline (what a host needs and no
 // catalog lists) is probed too, after the catalog matrix: once as the rule
 // describes it (its transport, first source port when it names any, first
@@ -79,7 +95,7 @@ import {
   parseAddress,
   subtractRanges,
 } from '../addresses';
-import type { BaselineRule, Direction, IR, Provenance, Rule, Transport } from '../ir/types';
+import type { AddressSet, BaselineRule, Direction, IR, Provenance, Rule, Transport } from '../ir/types';
 import type { PortRange } from '../ports';
 import { carries, describeMatch, icmpTypeName, isIcmp, parseIcmpType, transportKind, TRANSPORTS } from '../transports';
 import { NODE_LINK_LOCAL, WORLD_IF, WORLD_LINK_LOCAL } from './topology';
@@ -158,8 +174,31 @@ export interface Case {
   baseline?: string;
 }
 
+/** What a role's plan knows of the rest of a multi-role policy. */
+export interface PlanContext {
+  /** Every role of the catalog, in catalog order (ir.host among them). */
+  roles: readonly string[];
+  /** Every role's own address sets, from the roles' IRs. */
+  roleSets: readonly AddressSet[];
+  /** Every role's host rules, with the role whose IR has them. */
+  rules: readonly { role: string; rule: Rule }[];
+}
+
+/** The context of each role's plan: the roles and their own sets, from
+ * every role's IR (empty for a one-role policy). */
+export function planContext(irs: readonly IR[]): PlanContext | undefined {
+  if (irs.length < 2) return undefined;
+  const roles = irs.map((ir) => ir.host);
+  const roleSets = irs.flatMap((ir) => ir.sets.filter((s) => roles.includes(s.group)));
+  const byName = new Map(roleSets.map((s) => [s.name, s]));
+  const rules = irs.flatMap((ir) => ir.rules.filter((r) => r.scope === 'host').map((rule) => ({ role: ir.host, rule })));
+  return { roles, roleSets: [...byName.values()], rules };
+}
+
 export interface Plan {
   ir: IR;
+  /** The role this plan verifies, for a catalog with several (ir.host). */
+  role?: string;
   node: Record<Family, { address: string; listed: boolean }>;
   peers: Peer[];
   ingress: Record<Family, Peer[]>;
@@ -189,13 +228,20 @@ const peerSetOf = (r: Rule) => (r.direction === 'ingress' ? r.source : r.destina
 const peerGroupOf = (r: Rule) => (r.direction === 'ingress' ? r.sourceGroup : r.destinationGroup);
 const covers = (ports: readonly PortRange[], p: number) => ports.some((r) => r.lo <= p && p <= r.hi);
 
-export function buildPlan(ir: IR): Plan {
+export function buildPlan(ir: IR, context?: PlanContext): Plan {
   const notes: string[] = [];
-  const setRanges = new Map(ir.sets.map((s) => [s.name, mergeRanges(s.cidrs.map(cidrRange))]));
+  // The IR's sets, and (several roles) the other roles' own sets it lacks.
+  const known = new Set(ir.sets.map((s) => s.name));
+  const sets = [...ir.sets, ...(context?.roleSets ?? []).filter((s) => !known.has(s.name))];
+  const setRanges = new Map(sets.map((s) => [s.name, mergeRanges(s.cidrs.map(cidrRange))]));
   const groupRanges = (group: string, family: Family) =>
-    mergeRanges(ir.sets.filter((s) => s.group === group && s.family === family).flatMap((s) => setRanges.get(s.name)!));
-  const allGroups = [...new Set(ir.sets.map((s) => s.group))].sort();
-  const inAny = (family: Family, except?: string) => mergeRanges(allGroups.filter((g) => g !== except).flatMap((g) => groupRanges(g, family)));
+    mergeRanges(sets.filter((s) => s.group === group && s.family === family).flatMap((s) => setRanges.get(s.name)!));
+  /** The IR's groups: a group's peer is picked outside the others. */
+  const irGroups = [...new Set(ir.sets.map((s) => s.group))].sort();
+  /** The whole policy's groups: a peer's groups, the outsider, the node's fallback. */
+  const allGroups = [...new Set(sets.map((s) => s.group))].sort();
+  const inAny = (family: Family, except?: string, among: readonly string[] = allGroups) =>
+    mergeRanges(among.filter((g) => g !== except).flatMap((g) => groupRanges(g, family)));
   const taken: Record<Family, AddrRange[]> = { ipv4: [], ipv6: [] };
   const take = (family: Family, v: bigint) => {
     taken[family] = mergeRanges([...taken[family], { lo: v, hi: v }]);
@@ -247,7 +293,7 @@ export function buildPlan(ir: IR): Plan {
     const egressGroups = ir.egress === 'restrict' ? groupsOf('egress') : [];
     for (const group of [...new Set([...groupsOf('ingress'), ...egressGroups])].sort()) {
       const mine = groupRanges(group, family);
-      const v = pick(usable(family, subtractRanges(mine, inAny(family, group))), family, PREFERRED.peer) ?? pick(usable(family, mine), family, PREFERRED.peer);
+      const v = pick(usable(family, subtractRanges(mine, inAny(family, group, irGroups))), family, PREFERRED.peer) ?? pick(usable(family, mine), family, PREFERRED.peer);
       if (v === undefined) {
         notes.push(
           group === ir.host
@@ -282,6 +328,21 @@ export function buildPlan(ir: IR): Plan {
     nonListedOf[family] = nonListed;
     if (nonListed) egress[family].push(nonListed);
     else notes.push(`no ${FAMILY_NAME[family]} address outside the egress destinations: egress to a non-listed address is not probed`);
+
+    // Several roles: a peer of every role that none of the above is in.
+    for (const role of context?.roles ?? []) {
+      const mine = groupRanges(role, family);
+      if (!mine.length || peers.some((p) => p.family === family && containsAddress(mine, p.value))) continue;
+      const v = pick(usable(family, mine), family, PREFERRED.peer);
+      if (v === undefined) {
+        if (role === ir.host) notes.push(`role '${role}' has no ${FAMILY_NAME[family]} address besides the node under test: no other ${role} host is probed in ${FAMILY_NAME[family]}`);
+        else notes.push(`role '${role}' has no usable ${FAMILY_NAME[family]} address: it is not probed in ${FAMILY_NAME[family]}`);
+        continue;
+      }
+      const p = peer(family, take(family, v), role);
+      ingress[family].push(p);
+      if (ir.egress === 'restrict') egress[family].push(p);
+    }
   }
 
   const offHost = ir.rules.filter((r) => r.scope === 'off-host');
@@ -292,7 +353,11 @@ export function buildPlan(ir: IR): Plan {
 
   // Ports (types, protocols), then the matrix.
   const ports = { ingress: {}, egress: {} } as Plan['ports'];
-  for (const d of ['ingress', 'egress'] as const) for (const t of TRANSPORTS) ports[d][t] = sampleOf(ir, d, t, notes);
+  /** The other roles' host rules of a direction and transport. */
+  const othersOf = (d: Direction, t: Transport) => (context?.rules ?? []).filter((x) => x.role !== ir.host && x.rule.direction === d && x.rule.transport === t);
+  for (const d of ['ingress', 'egress'] as const)
+    for (const t of TRANSPORTS)
+      ports[d][t] = sampleOf(ir, d, t, notes, othersOf(d, t).map((x) => x.rule));
   if (!hostRules(ir, 'egress').length) ports.egress = ports.ingress; // nothing else to go by
 
   const cases: Case[] = [];
@@ -303,15 +368,28 @@ export function buildPlan(ir: IR): Plan {
           for (const port of ports[direction][transport]) {
             const [src, dst] = direction === 'ingress' ? [p.address, node[family].address] : [node[family].address, p.address];
             const c = { direction, family, transport, src, dst, port, peer: p };
-            cases.push({ ...c, ...caseVerdict(ir, c) });
+            const v = caseVerdict(ir, c);
+            cases.push({ ...c, ...v, ...(v.expect ? {} : { why: otherRoles(v.why, othersOf(direction, transport), family, port) }) });
           }
   cases.push(...baselineCases(ir, { node, ingress, notes }, nonListedOf, peers, (family, v, role) => peer(family, take(family, v), role), taken));
-  return { ir, node, peers, ingress, egress, ports, cases, linkLocal: { node: NODE_LINK_LOCAL, world: WORLD_LINK_LOCAL }, notes };
+  return { ir, ...(context ? { role: ir.host } : {}), node, peers, ingress, egress, ports, cases, linkLocal: { node: NODE_LINK_LOCAL, world: WORLD_LINK_LOCAL }, notes };
 }
 
-/** The sample of one transport in one direction (see the header). */
-function sampleOf(ir: IR, direction: Direction, transport: Transport, notes: string[]): number[] {
-  const rules = hostRules(ir, direction).filter((r) => r.transport === transport);
+/** A denied probe's reason, with the other roles' rows that open its port
+ * (several roles): "no rule opens 30000/tcp; T1.6 NodePort services opens it on agents". */
+function otherRoles(why: string, others: readonly { role: string; rule: Rule }[], family: Family, port: number): string {
+  const open = others.filter((x) => x.rule.family === family && covers(x.rule.ports, port));
+  if (!open.length) return why;
+  const roles = [...new Set(open.map((x) => x.role))];
+  return `${why}; ${citeRowList(rowsFor(open.map((x) => x.rule), port))} opens it on ${roles.join(', ')}`;
+}
+
+/** The sample of one transport in one direction (see the header); `others`:
+ * the other roles' rules of that direction and transport (several roles),
+ * sampled too. */
+function sampleOf(ir: IR, direction: Direction, transport: Transport, notes: string[], others: readonly Rule[] = []): number[] {
+  const own = hostRules(ir, direction).filter((r) => r.transport === transport);
+  const rules = [...own, ...others];
   if (!rules.length) return [];
   const kind = transportKind(transport);
   if (kind === 'ports') return samplePorts(rules.flatMap((r) => r.ports));
@@ -322,6 +400,8 @@ function sampleOf(ir: IR, direction: Direction, transport: Transport, notes: str
   for (const r of rules) {
     const allowed = candidates.find((type) => covers(r.ports, type));
     if (allowed === undefined) {
+      // The other roles' rules are noted in their own plans.
+      if (!own.includes(r)) continue;
       notes.push(
         `not probed: ${r.id} (${describeMatch(t, r.ports)}, ${[...new Set(r.provenance.map((p) => p.ref))].join(' ')}): connection tracking lets none of these types start a flow; a stateful firewall passes them only as the replies or errors of a flow it let through`,
       );

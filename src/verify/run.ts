@@ -26,17 +26,24 @@
 // the end of the probes, and some denied probe of each direction that has
 // a final drop must appear in it with the portcullis prefix. Then tear
 // everything down.
+//
+// Roles. A catalog with several roles is verified once per role (all of
+// them, or the one --role names), each with its own IR, plan (the node
+// under test one of that role's hosts, a peer in every other role: see
+// matrix.ts) and topologies, against the role's tree <env>/<target>/<role>/;
+// the report has a section per role, and a mismatch of any role fails.
 
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { InputText, load, Loaded, render } from '../compile';
+import { InputText, load, Loaded, render, roleIRs } from '../compile';
 import { CompileError, errorCount, formatDiagnostics } from '../diagnostics';
-import { InputError, readFile } from '../sources';
+import type { IR } from '../ir/types';
+import { InputError, readCatalogSpec, readFile } from '../sources';
 import { visible, visibleLine } from '../terminal';
 import type { ListenPort } from './listener';
 import { startListener } from './listener';
-import { buildPlan, Case, Plan, probeText } from './matrix';
+import { buildPlan, Case, Plan, planContext, probeText } from './matrix';
 import { kernelLogMatches, kernelLogVisible, NflogCapture, NflogRecord, PacketSummary, readKernelLog, startNflogCapture } from './nflog';
 import { probe, ProbeCase, ProbeResult } from './prober';
 import { flushConntrack, isRaw, probeRaw, RawListener, startRawListener } from './raw';
@@ -48,6 +55,8 @@ import { atCleanup, netnsProblem, NODE_IF, run, Topology } from './topology';
 export interface VerifyArgs {
   profile: string;
   catalog?: string;
+  /** Verify this role only (a catalog with several); default: every role. */
+  role?: string;
   target: string;
   /** Verify the files under DIR/<environment>/<target>/ instead of compiling. */
   'from-dir'?: string;
@@ -61,12 +70,16 @@ const PROBE_TIMEOUT_MS = 700;
 const MAX_PROBE_TIMEOUT_MS = 5000;
 
 export interface Mismatch {
+  /** The role whose policy it is, for a catalog with several. */
+  role?: string;
   target: HostTarget;
   c: Case;
   seen: ProbeResult;
 }
 
 export interface TargetReport {
+  /** The role, for a catalog with several. */
+  role?: string;
   target: HostTarget;
   how?: string;
   passed: number;
@@ -175,7 +188,8 @@ async function probeRounds(t: Topology, cases: readonly Case[], shouldPass: (c: 
 
 export async function verifyTarget(plan: Plan, target: HostTarget, dir: string): Promise<TargetReport> {
   const started = Date.now();
-  const report: TargetReport = { target, passed: 0, failed: 0, timeoutMs: PROBE_TIMEOUT_MS, mismatches: [], observed: [], seconds: 0 };
+  const report: TargetReport = { ...(plan.role ? { role: plan.role } : {}), target, passed: 0, failed: 0, timeoutMs: PROBE_TIMEOUT_MS, mismatches: [], observed: [], seconds: 0 };
+  const label = plan.role ? `role ${plan.role}, ${target}` : target;
   const t = new Topology({
     prefix: 'pcv',
     node: [plan.node.ipv4.address, plan.node.ipv6.address],
@@ -197,7 +211,7 @@ export async function verifyTarget(plan: Plan, target: HostTarget, dir: string):
     if (broken.length) {
       const shown = broken.slice(0, 10).map((r) => `  ${r.src} -> ${r.dst} ${probeText(r.transport ?? 'tcp', r.port)}: ${r.outcome}`);
       throw new VerifyError(
-        `error: ${target}: the test network is broken: with no ruleset loaded, ${broken.length} of ${control.length} probes failed:\n${shown.join('\n')}`,
+        `error: ${label}: the test network is broken: with no ruleset loaded, ${broken.length} of ${control.length} probes failed:\n${shown.join('\n')}`,
       );
     }
     // A denied probe is one that times out, so the timeout must comfortably
@@ -240,7 +254,7 @@ export async function verifyTarget(plan: Plan, target: HostTarget, dir: string):
       if (seen[i].allowed === c.expect) report.passed++;
       else {
         report.failed++;
-        report.mismatches.push({ target, c, seen: seen[i] });
+        report.mismatches.push({ ...(plan.role ? { role: plan.role } : {}), target, c, seen: seen[i] });
       }
     });
     return report;
@@ -393,10 +407,18 @@ export function table(cells: string[][], indent = '  '): string {
   return rows.map((r) => indent + r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]))).join('  ').trimEnd()).join('\n') + '\n';
 }
 
+function describeHeader(ir: IR, profilePath: string): string {
+  return `verify ${visibleLine(profilePath)}: environment ${ir.environment}, catalog ${ir.catalog.name}, egress ${ir.egress}\n`;
+}
+
 function describePlan(plan: Plan, profilePath: string): string {
+  return describeHeader(plan.ir, profilePath) + describeRolePlan(plan);
+}
+
+/** The plan of one role (the whole plan of a one-role catalog). */
+function describeRolePlan(plan: Plan): string {
   const { ir } = plan;
-  let out = `verify ${visibleLine(profilePath)}: environment ${ir.environment}, catalog ${ir.catalog.name}, egress ${ir.egress}\n`;
-  out += `node under test: ${plan.node.ipv4.address}, ${plan.node.ipv6.address}\n`;
+  let out = `node under test: ${plan.node.ipv4.address}, ${plan.node.ipv6.address}\n`;
   const rows = [['peer', 'as', 'in groups', 'probed']];
   for (const p of plan.peers) {
     const dirs = [plan.ingress[p.family].includes(p) ? 'inbound from' : '', plan.egress[p.family].includes(p) ? 'outbound to' : ''].filter(Boolean);
@@ -419,9 +441,10 @@ function describePlan(plan: Plan, profilePath: string): string {
 
 /** A peer that every expected-allowed probe of one direction failed for
  * points at the link (ARP, IPv6 neighbour discovery), not at ports. */
-function linkHints(plan: Plan, ms: readonly Mismatch[]): string[] {
+function linkHints(plan: Plan, all: readonly Mismatch[]): string[] {
   const hints: string[] = [];
   const failed = new Map<string, number>();
+  const ms = all.filter((m) => m.role === plan.role);
   for (const m of ms) {
     const k = `${m.target} ${m.c.direction} ${m.c.peer.address}`;
     if (m.c.expect) failed.set(k, (failed.get(k) ?? 0) + 1);
@@ -432,7 +455,7 @@ function linkHints(plan: Plan, ms: readonly Mismatch[]): string[] {
     if (n === expected && n > 1) {
       const v6 = address.includes(':');
       hints.push(
-        `${target}: every one of the ${n} expected-allowed ${direction === 'ingress' ? 'inbound probes from' : 'outbound probes to'} ${address} failed: ` +
+        `${plan.role ? `role ${plan.role}, ` : ''}${target}: every one of the ${n} expected-allowed ${direction === 'ingress' ? 'inbound probes from' : 'outbound probes to'} ${address} failed: ` +
           `look at ${v6 ? 'IPv6 neighbour discovery (ICMPv6 neighbor solicit/advert on input and output)' : 'the link (ARP)'} before ports`,
       );
     }
@@ -442,9 +465,11 @@ function linkHints(plan: Plan, ms: readonly Mismatch[]): string[] {
 
 function describeMismatches(ms: readonly Mismatch[]): string {
   if (!ms.length) return '';
-  const rows = [['target', 'direction', 'from', 'to', 'port', 'expected', 'seen', 'catalog rows']];
-  for (const { target, c, seen } of ms)
+  const roles = ms.some((m) => m.role !== undefined);
+  const rows = [[...(roles ? ['role'] : []), 'target', 'direction', 'from', 'to', 'port', 'expected', 'seen', 'catalog rows']];
+  for (const { role, target, c, seen } of ms)
     rows.push([
+      ...(roles ? [role ?? ''] : []),
       target,
       c.direction === 'ingress' ? 'inbound' : 'outbound',
       c.src,
@@ -457,19 +482,34 @@ function describeMismatches(ms: readonly Mismatch[]): string {
   return `\nmismatches (${ms.length}):\n` + table(rows);
 }
 
-function readInput(file: string): InputText {
+/** A file; with `catalog`, a catalog spec: a file or a built-in catalog's name. */
+function readInput(file: string, catalog = false): InputText {
   try {
-    return readFile(file);
+    return catalog ? readCatalogSpec(file, false) : readFile(file);
   } catch (e) {
     if (e instanceof InputError) throw new VerifyError(e.message);
     throw e;
   }
 }
 
-/** The output directory of each target: compiled into a temporary directory,
- * or given by --from-dir. */
-function outputDirs(args: VerifyArgs, loaded: Loaded, targets: HostTarget[]): Map<HostTarget, string> {
-  const dirs = new Map<HostTarget, string>();
+/** The policies verify runs: every role's, or the one --role names. */
+function selectRoles(loaded: Loaded, role: string | undefined): IR[] {
+  const irs = roleIRs(loaded);
+  if (role === undefined) return irs;
+  const ir = irs.find((x) => x.host === role);
+  const names = irs.map((x) => x.host);
+  if (!ir) throw new VerifyError(`error: --role '${visibleLine(role)}' is not a role of catalog '${visibleLine(loaded.catalog.name)}' (its role${names.length === 1 ? '' : 's'}: ${names.join(', ')})`);
+  return [ir];
+}
+
+/** The key of a role's target in outputDirs' map. */
+const dirKey = (plan: Plan, target: HostTarget) => `${plan.role ?? ''}/${target}`;
+
+/** The output directory of each role's target: compiled into a temporary
+ * directory, or given by --from-dir; <env>/<target>/, or <env>/<target>/<role>/
+ * for a catalog with several roles (as compile writes them). */
+function outputDirs(args: VerifyArgs, loaded: Loaded, targets: HostTarget[], plans: readonly Plan[]): Map<string, string> {
+  const dirs = new Map<string, string>();
   let base = args['from-dir'];
   if (!base) {
     const result = render(loaded, targets);
@@ -483,13 +523,19 @@ function outputDirs(args: VerifyArgs, loaded: Loaded, targets: HostTarget[]): Ma
       fs.writeFileSync(file, f.content);
     }
   }
-  for (const target of targets) {
-    const dir = path.resolve(base, loaded.ir.environment, target);
-    if (args['from-dir']) refuseLinks(base, [loaded.ir.environment, target]);
-    const missing = LOADERS[target].files.filter((f) => !fs.existsSync(path.join(dir, f)));
-    if (missing.length) throw new VerifyError(`error: ${visibleLine(dir)}: no ${missing.join(', ')} (--from-dir takes the directory given to compile --out-dir)`);
-    dirs.set(target, dir);
-  }
+  for (const plan of plans)
+    for (const target of targets) {
+      const parts = [loaded.ir.environment, target, ...(plan.role ? [plan.role] : [])];
+      const dir = path.resolve(base, ...parts);
+      if (args['from-dir']) refuseLinks(base, parts);
+      const missing = LOADERS[target].files.filter((f) => !fs.existsSync(path.join(dir, f)));
+      if (missing.length)
+        throw new VerifyError(
+          `error: ${visibleLine(dir)}: no ${missing.join(', ')} (--from-dir takes the directory given to compile --out-dir` +
+            `${plan.role ? `; with several roles, each role's tree is in <environment>/<target>/<role>/` : ''})`,
+        );
+      dirs.set(dirKey(plan, target), dir);
+    }
   return dirs;
 }
 
@@ -516,7 +562,7 @@ export async function verify(args: VerifyArgs, out: NodeJS.WritableStream = proc
   try {
     const requested = parseTargets(args.target);
     const profile = readInput(args.profile);
-    const catalog = args.catalog ? readInput(args.catalog) : undefined;
+    const catalog = args.catalog ? readInput(args.catalog, true) : undefined;
     let loaded: Loaded;
     try {
       loaded = load({ profile, catalog });
@@ -526,6 +572,7 @@ export async function verify(args: VerifyArgs, out: NodeJS.WritableStream = proc
       err.write(formatDiagnostics(e.diagnostics) + `\n${n} error${n === 1 ? '' : 's'}; nothing verified.\n`);
       return 2;
     }
+    const irs = selectRoles(loaded, args.role);
     const problem = netnsProblem();
     if (problem) throw new VerifyError(`error: verify ${problem}; run it as root (sudo)`);
     const targets: HostTarget[] = [];
@@ -536,28 +583,42 @@ export async function verify(args: VerifyArgs, out: NodeJS.WritableStream = proc
       else if (requested.optional.has(t)) skipped.push(`${t}: not available: ${why}`);
       else throw new VerifyError(`error: cannot verify ${t}: ${why}`);
     }
-    const dirs = outputDirs(args, loaded, targets);
-    const plan = buildPlan(loaded.ir);
-    const rawUsed = [...new Set(plan.cases.filter((c) => isRaw(c.transport)).map((c) => c.transport))];
+    const context = planContext(roleIRs(loaded));
+    const plans = irs.map((ir) => buildPlan(ir, context));
+    const dirs = outputDirs(args, loaded, targets, plans);
+    const rawUsed = [...new Set(plans.flatMap((plan) => plan.cases.filter((c) => isRaw(c.transport)).map((c) => c.transport)))];
     if (rawUsed.length && run('sh', ['-c', 'command -v python3']).code !== 0)
       throw new VerifyError(`error: probing ${rawUsed.join(', ')} needs python3 on PATH (it sends and sees the raw IP packets; Node has no raw sockets)`);
-    out.write(describePlan(plan, args.profile));
+    if (!context) out.write(describePlan(plans[0], args.profile));
+    else {
+      const all = roleIRs(loaded).map((ir) => ir.host);
+      out.write(describeHeader(loaded.ir, args.profile));
+      out.write(
+        args.role !== undefined
+          ? `role: ${irs[0].host} (--role; the catalog's roles: ${all.join(', ')})\n`
+          : `roles: ${all.join(', ')}: each verified on a node of its own, with its own policy\n`,
+      );
+    }
     for (const s of skipped) out.write(`${s}\n`);
     const reports: TargetReport[] = [];
-    for (const target of targets) {
-      const r = await verifyTarget(plan, target, dirs.get(target)!);
-      reports.push(r);
-      out.write(
-        r.loadError
-          ? `${target}: the ruleset did not load, ${r.failed} probes not run: ${visible(r.loadError)}\n`
-          : `${target}: loaded with ${r.how}; ${plan.cases.length} probes: ${r.passed} passed, ${r.failed} failed (${r.seconds.toFixed(1)} s` +
-              `${r.timeoutMs > PROBE_TIMEOUT_MS ? `; busy machine: probe timeout raised to ${r.timeoutMs} ms` : ''})\n`,
-      );
-      if (r.log) out.write(`${target}: log ${r.log.status === 'ok' ? 'ok' : r.log.status === 'failed' ? 'FAILED' : 'not checked'}: ${visibleLine(r.log.detail)}\n`);
+    for (const plan of plans) {
+      if (plan.role) out.write(`\nrole ${plan.role}:\n${describeRolePlan(plan)}`);
+      const label = (target: HostTarget) => (plan.role ? `role ${plan.role}, ${target}` : target);
+      for (const target of targets) {
+        const r = await verifyTarget(plan, target, dirs.get(dirKey(plan, target))!);
+        reports.push(r);
+        out.write(
+          r.loadError
+            ? `${label(target)}: the ruleset did not load, ${r.failed} probes not run: ${visible(r.loadError)}\n`
+            : `${label(target)}: loaded with ${r.how}; ${plan.cases.length} probes: ${r.passed} passed, ${r.failed} failed (${r.seconds.toFixed(1)} s` +
+                `${r.timeoutMs > PROBE_TIMEOUT_MS ? `; busy machine: probe timeout raised to ${r.timeoutMs} ms` : ''})\n`,
+        );
+        if (r.log) out.write(`${label(target)}: log ${r.log.status === 'ok' ? 'ok' : r.log.status === 'failed' ? 'FAILED' : 'not checked'}: ${visibleLine(r.log.detail)}\n`);
+      }
     }
     const mismatches = reports.flatMap((r) => r.mismatches);
     out.write(describeMismatches(mismatches));
-    for (const h of linkHints(plan, mismatches)) out.write(`hint: ${visibleLine(h)}\n`);
+    for (const plan of plans) for (const h of linkHints(plan, mismatches)) out.write(`hint: ${visibleLine(h)}\n`);
     // A log check counts as one check of its target.
     const passed = reports.reduce((n, r) => n + r.passed + (r.log?.status === 'ok' ? 1 : 0), 0);
     const failed = reports.reduce((n, r) => n + r.failed + (r.log?.status === 'failed' ? 1 : 0), 0);
