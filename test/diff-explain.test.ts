@@ -198,7 +198,8 @@ const profileArb = fc.record({
   smtp: fc.constantFrom(25, 587),
 });
 // A golden diff over the transports catalog: the same profile, the catalog
-// without ESP in IPsec (T1.5) and with destination-unreachable added to
+// without ESP in IPsec (T1.5) and with router solicitations (ICMP 10,
+// ICMPv6 133; not among the types every host takes anyway) added to
 // ping (T1.2). Exactly those flows change: ESP from the VPN peer closes
 // (IPv4 only: the peer has no IPv6 address), the ICMP and the ICMPv6 type
 // open from the monitor's address in each family. PORTCULLIS_UPDATE_GOLDEN=1
@@ -220,12 +221,12 @@ test('diff golden (transports): dropping ESP and adding an ICMP type show exactl
   const brief = (c: { direction: string; transport: string; ports: string[]; icmp_types?: string[]; match: string; sources: string[]; rows: { ref: string }[] }) =>
     [c.direction, c.transport, c.ports, c.icmp_types, c.match, c.sources, c.rows.map((r) => r.ref)];
   assert.equal(d.opened.map(brief), [
-    ['ingress', 'icmp', [], ['destination-unreachable'], 'icmp destination-unreachable', ['192.0.2.50/32'], ['T1.2']],
-    ['ingress', 'icmpv6', [], ['destination-unreachable'], 'icmpv6 destination-unreachable', ['2001:db8:4d::50/128'], ['T1.2']],
+    ['ingress', 'icmp', [], ['router-solicitation'], 'icmp router-solicitation', ['192.0.2.50/32'], ['T1.2']],
+    ['ingress', 'icmpv6', [], ['nd-router-solicit'], 'icmpv6 nd-router-solicit', ['2001:db8:4d::50/128'], ['T1.2']],
   ]);
   assert.equal(d.closed.map(brief), [['ingress', 'esp', [], undefined, 'esp', ['203.0.113.7/32'], ['T1.5']]]);
   assert.match(outputs.txt, /^- closed ingress esp: 203\.0\.113\.7\/32 -> /m);
-  assert.match(outputs.txt, /^\+ opened ingress icmp destination-unreachable: 192\.0\.2\.50\/32 -> /m);
+  assert.match(outputs.txt, /^\+ opened ingress icmp router-solicitation: 192\.0\.2\.50\/32 -> /m);
   assert.match(outputs.md, /\| ingress \| esp \| 203\.0\.113\.7\/32 \|/);
   // Unchanged transports stay unchanged: UDP of IPsec, the other ICMP types, GRE, VRRP.
   assert.not.match(outputs.txt, /\b(udp|sctp|gre|vrrp|echo-request|echo-reply)\b/);
@@ -239,9 +240,14 @@ test('diff: non-TCP flows read as people write them: ICMP types by name, a portl
   const r = runCli(['diff', fixture('profiles', 'transports.yaml'), file, '--catalog', catalog]);
   assert.is(r.code, 1, r.stderr);
   assert.match(r.stdout, /^\+ opened ingress tcp 22: 192\.0\.2\.128\/25 -> /m);
-  assert.match(r.stdout, /^\+ opened ingress icmp any type: 192\.0\.2\.128\/25 -> /m);
-  assert.match(r.stdout, /rows T1.3 ICMP/);
+  // Every ICMP type (T1.3) but those every host already lets in from
+  // anywhere (destination-unreachable, echo-request, time-exceeded,
+  // parameter-problem: src/ir/build.ts HOST_ICMP): those are no change.
+  // 14 items: 0, 1-2, 4, 5, 6-7, 9, 10, 13, 14, 15, 16, 17, 18, 19-255.
+  assert.match(r.stdout, /^\+ opened ingress icmp echo-reply, 1-2, source-quench, redirect, 6-7, router-advertisement \(\+8 more\): 192\.0\.2\.128\/25 -> /m);
   assert.match(r.stdout, /2 opened, 0 closed/);
+  assert.not.match(r.stdout, /opened ingress icmp [^:]*\b(echo-request|destination-unreachable|time-exceeded|parameter-problem)\b/);
+  assert.match(r.stdout, /rows T1.3 ICMP/);
   // Nodes added: portless protocols between the nodes, shown without ports.
   const more = tmp('nodes.yaml', edit(base, 'nodes: [10.20.0.11, 10.20.0.12,', 'nodes: [10.20.0.11, 10.20.0.12, 10.20.0.13,'));
   const j = JSON.parse(runCli(['diff', fixture('profiles', 'transports.yaml'), more, '--catalog', catalog, '--format', 'json']).stdout);
@@ -393,7 +399,11 @@ test('property: diff says "same" exactly when explain agrees on every sampled fl
 
 /** An explain --port for the first flow of a change: a port, an ICMP type, or the protocol. */
 function queryOf(c: { transport: string; ports: string[]; icmp_types?: string[] }): string {
-  if (c.icmp_types) return `${c.icmp_types[0] === 'any' ? '0' : c.icmp_types[0].split('-')[0]}/${c.transport}`;
+  // A type is a name (destination-unreachable), a number, or a range "1-2".
+  if (c.icmp_types) {
+    const t = c.icmp_types[0];
+    return `${t === 'any' ? '0' : /^\d/.test(t) ? t.split('-')[0] : t}/${c.transport}`;
+  }
   return c.ports.length ? `${c.ports[0].split('-')[0]}/${c.transport}` : c.transport;
 }
 

@@ -10,8 +10,8 @@
 
 import { AddrRange, cidrRange, Family, FULL_RANGE, mergeRanges } from '../addresses';
 import type { Direction, IR, Rule, Transport } from '../ir/types';
-import type { PortRange } from '../ports';
-import { carries, fullSpace, TRANSPORTS as ALL_TRANSPORTS } from '../transports';
+import { mergePorts, PortRange } from '../ports';
+import { carries, fullSpace, isIcmp, parseIcmpType, TRANSPORTS as ALL_TRANSPORTS } from '../transports';
 
 export const FAMILIES: Family[] = ['ipv4', 'ipv6'];
 /** Every transport the IR has (src/transports.ts). A segment's `ports` are
@@ -96,6 +96,36 @@ function baselineEntries(ir: IR, transport: Transport, family: Family): { rule: 
     }));
 }
 
+/** The ICMP every host needs (IR.icmp: ping, errors, neighbour
+ * discovery), from or to anywhere, as rules of the model: every target
+ * renders them, so the live state has them and the model must too. Under
+ * egress: allow the outbound ones are covered anyway. */
+function icmpBaselineEntries(ir: IR, direction: Direction, transport: Transport, family: Family): { rule: Rule; peers: AddrRange[] }[] {
+  if (!isIcmp(transport) || !carries(transport, family)) return [];
+  const names = ir.icmp[direction][family];
+  const ports = mergePorts(names.map((n) => parseIcmpType(transport as 'icmp' | 'icmpv6', n)).filter((n): n is number => n !== undefined).map((n) => ({ lo: n, hi: n })));
+  if (!ports.length) return [];
+  const id = `icmp-${direction === 'ingress' ? 'in' : 'out'}-${family === 'ipv4' ? 'v4' : 'v6'}`;
+  const why = `the ${family === 'ipv4' ? 'ICMP' : 'ICMPv6'} that ${family === 'ipv4' ? 'IPv4' : 'IPv6'} needs`;
+  return [
+    {
+      rule: {
+        id,
+        direction,
+        scope: 'host',
+        family,
+        transport,
+        sourceGroup: direction === 'ingress' ? 'any' : ir.host,
+        destinationGroup: direction === 'ingress' ? ir.host : 'any',
+        ports,
+        provenance: [{ ruleId: id, table: 'baseline', heading: 'host baseline', ref: id, service: why, description: why, ports }],
+        antiLockout: false,
+      },
+      peers: [FULL_RANGE[family]],
+    },
+  ];
+}
+
 export function buildFlowModel(ir: IR, hostAddresses: Record<Family, AddrRange[]>): FlowModel {
   const hostListed = { ipv4: hostAddresses.ipv4.length > 0, ipv6: hostAddresses.ipv6.length > 0 };
   const host = {
@@ -118,6 +148,7 @@ export function buildFlowModel(ir: IR, hostAddresses: Record<Family, AddrRange[]
           .filter((r) => r.scope === 'host' && r.direction === direction && r.transport === transport && r.family === family)
           .map((rule) => ({ rule, peers: setRanges(ir, direction === 'ingress' ? rule.source : rule.destination) })),
         ...(direction === 'egress' ? baselineEntries(ir, transport, family) : []),
+        ...icmpBaselineEntries(ir, direction, transport, family),
       ];
       segs = [];
       for (const ports of elementarySegments(entries.flatMap((e) => e.rule.ports))) {
