@@ -9,6 +9,7 @@
 // Needs root, `ip netns`, nft and python3 (raw sockets in the peer
 // namespace); fails, never skips, without them.
 import { spawnSync } from 'child_process';
+import { randomBytes } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { test } from 'uvu';
@@ -18,6 +19,7 @@ import type { Direction, Family, Transport } from '../src/ir/types';
 import { localShell } from '../src/targets/live';
 import { parseRead, nftablesLive as live } from '../src/targets/nftables/live';
 import { transportMatch } from '../src/targets/nftables/render';
+import { RAW_PY } from '../src/verify/raw';
 import { carries, ICMP_TYPE_NAMES, parseIcmpType, TRANSPORT_FACTS, TRANSPORTS, transportKind } from '../src/transports';
 import { cli } from './helpers/apply-cli';
 import { liveFlows, modelFlows } from './helpers/apply-nftables';
@@ -217,60 +219,31 @@ const CASES: PacketCase[] = [
 
 const PROTO_NUMBER = { udp: 17, sctp: 132, icmp: 1, icmpv6: 58, esp: 50, ah: 51, gre: 47, ipip: 4, vrrp: 112 } as const;
 
-// Sends each case ROUNDS times from the peer namespace: UDP through a
-// datagram socket, everything else through a raw socket of its protocol
-// (the kernel writes the IP header), each packet well-formed enough that
-// connection tracking takes it as NEW, not INVALID (an SCTP INIT with its
-// CRC32c, ICMP with its checksum, echo/timestamp requests).
-const SENDER = String.raw`
-import json, socket, struct, sys
-cases = json.load(sys.stdin)
-rounds = int(sys.argv[1])
-def csum(b):
-    if len(b) % 2: b += b'\0'
-    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
-    while s >> 16: s = (s & 0xffff) + (s >> 16)
-    return ~s & 0xffff
-def crc32c(b):
-    crc = 0xffffffff
-    for x in b:
-        crc ^= x
-        for _ in range(8): crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
-    return crc ^ 0xffffffff
-INNER = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20, 0, 0, 64, 59, 0, socket.inet_aton('192.0.2.1'), socket.inet_aton('192.0.2.2'))
-def payload(c, i):
-    p, v = c['proto'], c['value']
-    if p == 'icmp':
-        body = struct.pack('!HH', 0x5043, i) + (b'\0' * 12 if v == 13 else b'portcullis')
-        return struct.pack('!BBH', v, 0, csum(struct.pack('!BBH', v, 0, 0) + body)) + body
-    if p == 'icmpv6':  # the kernel fills in the checksum of an ICMPv6 raw socket
-        return struct.pack('!BBHHH', v, 0, 0, 0x5043, i) + b'portcullis'
-    if p == 'sctp':
-        init = struct.pack('!BBHIIHHI', 1, 0, 20, 0x1000 + i, 65535, 1, 1, 1)
-        head = struct.pack('!HHII', 40000 + i, v, 0, 0) + init
-        return head[:8] + struct.pack('<I', crc32c(head)) + head[12:]
-    if p == 'esp': return struct.pack('!II', 0x100, i + 1) + b'\0' * 16
-    if p == 'ah': return struct.pack('!BBHII', 59, 4, 0, 0x100, i + 1) + b'\0' * 12
-    if p == 'gre': return struct.pack('!HH', 0, 0x0800) + INNER
-    if p == 'ipip': return INNER
-    if p == 'vrrp': return struct.pack('!BBBBH', 0x31, 1, 100, 1, 100) + b'\0\0' + socket.inet_aton('10.20.0.100')
-    raise SystemExit('unknown proto ' + p)
-for r in range(rounds):
-    for c in cases:
-        fam = socket.AF_INET6 if ':' in c['dst'] else socket.AF_INET
-        if c['proto'] == 'udp':
-            s = socket.socket(fam, socket.SOCK_DGRAM)
-            s.bind((c['src'], 0))
-            s.sendto(b'portcullis', (c['dst'], c['value']))
-        else:
-            s = socket.socket(fam, socket.SOCK_RAW, c['number'])
-            s.bind((c['src'], 0))
-            s.sendto(payload(c, r), (c['dst'], 0))
-        s.close()
-print('sent')
-`;
-
+/** Packets sent per case. */
 const ROUNDS = 3;
+
+/** The UDP sender of test/helpers/nftables-host.ts (run as a program). */
+const UDP_SENDER = require.resolve('./helpers/nftables-host');
+
+/**
+ * Sends every case ROUNDS times from the peer namespace: UDP with the
+ * nftables host tests' sender, everything else with verify's raw prober
+ * (src/verify/raw.ts, `python3 -c RAW_PY send`), whose packets connection
+ * tracking takes as NEW (an SCTP INIT with its CRC32c, checksummed echo and
+ * timestamp requests, AH in tunnel mode, ...).
+ */
+function send(t: Topology, cases: readonly PacketCase[]): void {
+  const udp = cases.filter((c) => c.proto === 'udp').map((c) => ({ src: c.src, sport: 0, dst: c.dst, dport: c.value, id: `u${cases.indexOf(c)}` }));
+  const r = t.exec(t.world, [process.execPath, UDP_SENDER, 'send', String(ROUNDS), '0'], JSON.stringify(udp));
+  assert.is(r.code, 0, `UDP sender: ${r.stderr}`);
+  assert.match(r.stdout, /^done\n$/, `UDP sender: ${r.stdout}`);
+  const raw = cases.filter((c) => c.proto !== 'udp').map((c) => ({ src: c.src, dst: c.dst, transport: c.proto, port: c.value, nonce: randomBytes(16).toString('hex') }));
+  for (let round = 0; round < ROUNDS; round++) {
+    const out = t.exec(t.world, ['python3', '-c', RAW_PY, 'send'], JSON.stringify(raw));
+    assert.is(out.code, 0, `raw sender: ${out.stderr}`);
+    assert.equal(JSON.parse(out.stdout), raw.map(() => 'sent'), 'every raw packet was sent');
+  }
+}
 
 /** The observer's match for a case, written independently of the renderer. */
 function observeMatch(c: PacketCase): string {
@@ -322,9 +295,7 @@ test('real packets: UDP, SCTP, ICMP, ESP, AH, GRE, IP-in-IP and VRRP from the pe
     await withTopology({ node: [NODE4, NODE6], world: Object.values(PEER), prefix: 'pcnfttr' }, async (t) => {
       t.execOk(t.node, ['nft', '-f', '-'], observerTable(CASES));
       t.execOk(t.node, ['nft', '-f', path.join(nftDir, 'portcullis.nft')]);
-      const wire = CASES.map((c) => ({ ...c, number: PROTO_NUMBER[c.proto] }));
-      const sent = t.exec(t.world, ['python3', '-c', SENDER, String(ROUNDS)], JSON.stringify(wire));
-      assert.is(sent.code, 0, `sender: ${sent.stderr}`);
+      send(t, CASES);
       const label = (c: PacketCase) => `${c.src} -> ${c.dst} ${c.proto}${c.value ? ` ${c.value}` : ''} (${c.why})`;
       // Readiness: every packet sent has reached the node's input hook
       // (the first of a peer may wait for ARP/ND, which the ruleset allows).
