@@ -35,7 +35,7 @@ export const GOLDEN: Golden[] = (
   // this list once it renders all of them; azure-nsg compiles the profile
   // without the transports NSGs cannot express (transports-azure.yaml).
   // One entry per target, so each target's owner edits only its own line.
-  { profile: 'transports.yaml', catalog: 'transports.yaml', targets: [/* nftables */] },
+  { profile: 'transports.yaml', catalog: 'transports.yaml', targets: ['nftables'] },
   { profile: 'transports.yaml', catalog: 'transports.yaml', targets: ['iptables'] },
   { profile: 'transports.yaml', catalog: 'transports.yaml', targets: ['firewalld'] },
   { profile: 'transports-aws.yaml', catalog: 'transports-aws.yaml', targets: ['terraform-aws'] },

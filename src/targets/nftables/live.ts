@@ -16,6 +16,8 @@ import * as path from 'path';
 import { AddrRange, cidrRange, Family, FULL_RANGE, intersectRanges, mergeRanges, parseAddress } from '../../addresses';
 import type { Direction, Transport } from '../../ir/types';
 import { intersectPorts, mergePorts, PortRange } from '../../ports';
+import { TRANSPORTS as AUDITED_TRANSPORTS } from '../../analysis/flows';
+import { carries, fullSpace, hasPorts, parseIcmpType, TRANSPORT_FACTS, TRANSPORTS, transportKind } from '../../transports';
 import { HostShell, LiveFlowRule, LiveRead, LiveTarget, runOk, SavedState, ToolRejected, oneLine } from '../live';
 import { LIVE_ARGV } from './host';
 
@@ -199,17 +201,64 @@ interface NftSet {
 
 const FAMILY_OF: Record<string, Family> = { ip: 'ipv4', ip6: 'ipv6' };
 const ALL_FAMILIES: Family[] = ['ipv4', 'ipv6'];
-const ALL_TRANSPORTS: Transport[] = ['tcp', 'udp'];
+const ALL_TRANSPORTS: readonly Transport[] = TRANSPORTS;
 const ALL_PORTS: PortRange[] = [{ lo: 1, hi: 65535 }];
-const TRANSPORT_NUMBER: Record<number, Transport> = { 6: 'tcp', 17: 'udp' };
+const ALL_TYPES: PortRange[] = [{ lo: 0, hi: 255 }];
+
+/** IP protocol numbers by the names nft prints for them: the official
+ * names of /etc/protocols (getprotobynumber), which differ between systems
+ * (netbase: "ipencap" for 4; IANA-derived lists: "ipv4"). Debian's "ipip"
+ * is 94, not IP-in-IP (4). A name not here is a protocol the flow model
+ * does not have; a system without /etc/protocols prints numbers. */
+const PROTOCOL_NUMBER: Record<string, number> = {
+  icmp: 1,
+  ipencap: 4,
+  ipv4: 4,
+  tcp: 6,
+  udp: 17,
+  gre: 47,
+  esp: 50,
+  ah: 51,
+  'ipv6-icmp': 58,
+  icmpv6: 58,
+  ipip: 94,
+  vrrp: 112,
+  sctp: 132,
+};
+
+const TRANSPORT_OF_NUMBER = new Map<number, Transport>(TRANSPORTS.map((t) => [TRANSPORT_FACTS[t].number, t]));
+
+/** One value of an l4proto/protocol/nexthdr match as a transport; undefined
+ * for a protocol the flow model does not have. */
+function transportOf(v: Json): Transport | undefined {
+  const n = typeof v === 'number' ? v : typeof v === 'string' ? (/^[0-9]{1,3}$/.test(v) ? Number(v) : PROTOCOL_NUMBER[v]) : undefined;
+  return n === undefined ? undefined : TRANSPORT_OF_NUMBER.get(n);
+}
+
+/** The transports a protocol match names: one value or an anonymous set. */
+function transportsOf(right: Json): Set<Transport> {
+  const values = isRecord(right) && Array.isArray(right.set) ? right.set : [right];
+  const out = new Set<Transport>();
+  for (const v of values) {
+    const t = transportOf(v);
+    if (t) out.add(t);
+  }
+  return out;
+}
 
 /** What the matches of one rule constrain, when every match is one the
- * flow model has: family, transport, destination ports, peer address. */
+ * flow model has: family, transport, destination ports (tcp, udp, sctp),
+ * ICMP types (icmp, icmpv6), peer address. */
 interface Constraint {
   families: Set<Family>;
-  transports: Set<string>;
+  transports: Set<Transport>;
   ports?: PortRange[];
+  types?: PortRange[];
   peers: Partial<Record<Family, AddrRange[]>>;
+}
+
+function keepTransports(c: Constraint, keep: (t: Transport) => boolean): void {
+  c.transports = new Set([...c.transports].filter(keep));
 }
 
 /** Kinds of match in a rule, for recognising our own non-flow rules. */
@@ -267,36 +316,54 @@ class Listing {
     return [this.addrRange(v, family)];
   }
 
-  private portRange(v: Json): PortRange {
-    if (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 65535) return { lo: v, hi: v };
+  /** One value, element or range of a port or ICMP type match; `value`
+   * reads one value (a port number; a type's number or nft's name). */
+  private valueRange(v: Json, value: (x: Json) => number | undefined): PortRange {
+    const n = value(v);
+    if (n !== undefined) return { lo: n, hi: n };
     if (isRecord(v)) {
-      if (isRecord(v.elem)) return this.portRange(v.elem.val);
+      if (isRecord(v.elem)) return this.valueRange(v.elem.val, value);
       if (Array.isArray(v.range) && v.range.length === 2) {
-        const lo = this.portRange(v.range[0]).lo;
-        const hi = this.portRange(v.range[1]).hi;
+        const lo = this.valueRange(v.range[0], value).lo;
+        const hi = this.valueRange(v.range[1], value).hi;
         if (lo <= hi) return { lo, hi };
       }
     }
     throw new Unmodelled();
   }
 
-  ports(op: Json, v: Json): PortRange[] {
+  /** A match's right side as merged ranges of values 0..max: literal,
+   * anonymous set, @named set of `setType`, or a comparison with one value
+   * (`tcp dport < 1024`). */
+  private valueRanges(op: Json, v: Json, max: number, setType: string, value: (x: Json) => number | undefined): PortRange[] {
     let ranges: PortRange[];
     if (typeof v === 'string' && v.startsWith('@')) {
       const set = this.sets.get(v.slice(1));
-      if (!set || set.type !== 'inet_service') throw new Unmodelled();
-      ranges = set.elem.map((e) => this.portRange(e));
-    } else if (isRecord(v) && Array.isArray(v.set)) ranges = v.set.map((e) => this.portRange(e));
-    else ranges = [this.portRange(v)];
+      if (!set || set.type !== setType) throw new Unmodelled();
+      ranges = set.elem.map((e) => this.valueRange(e, value));
+    } else if (isRecord(v) && Array.isArray(v.set)) ranges = v.set.map((e) => this.valueRange(e, value));
+    else ranges = [this.valueRange(v, value)];
     ranges = mergePorts(ranges);
     if (op === '==' || op === 'in') return ranges;
-    // Comparisons against one port: `tcp dport < 1024`.
     if (ranges.length === 1 && ranges[0].lo === ranges[0].hi) {
       const p = ranges[0].lo;
-      const span = { '<': [0, p - 1], '<=': [0, p], '>': [p + 1, 65535], '>=': [p, 65535] }[String(op)];
+      const span = { '<': [0, p - 1], '<=': [0, p], '>': [p + 1, max], '>=': [p, max] }[String(op)];
       if (span) return span[0] <= span[1] ? [{ lo: span[0], hi: span[1] }] : [];
     }
     throw new Unmodelled();
+  }
+
+  ports(op: Json, v: Json): PortRange[] {
+    return this.valueRanges(op, v, 65535, 'inet_service', (x) => (typeof x === 'number' && Number.isInteger(x) && x >= 0 && x <= 65535 ? x : undefined));
+  }
+
+  /** ICMP types: numbers, or the names nft prints (src/transports.ts has
+   * all of them: test/nftables-transports.test.ts checks every type). */
+  types(transport: 'icmp' | 'icmpv6', op: Json, v: Json): PortRange[] {
+    const setType = transport === 'icmp' ? 'icmp_type' : 'icmpv6_type';
+    return this.valueRanges(op, v, 255, setType, (x) =>
+      typeof x === 'number' ? (Number.isInteger(x) && x >= 0 && x <= 255 ? x : undefined) : typeof x === 'string' && !x.startsWith('@') ? parseIcmpType(transport, x) : undefined,
+    );
   }
 }
 
@@ -318,8 +385,8 @@ function addMatch(listing: Listing, chain: 'input' | 'output', m: JsonObject, c:
     }
     if (key === 'l4proto' && positive(op)) {
       kinds.push('l4proto');
-      const names = (isRecord(right) && Array.isArray(right.set) ? right.set : [right]).map((x) => (typeof x === 'number' ? (TRANSPORT_NUMBER[x] ?? String(x)) : String(x)));
-      c.transports = new Set([...c.transports].filter((t) => names.includes(t)));
+      const named = transportsOf(right);
+      keepTransports(c, (t) => named.has(t));
       return;
     }
     if ((key === 'iif' || key === 'oif') && right === 'lo') kinds.push('lo');
@@ -344,21 +411,30 @@ function addMatch(listing: Listing, chain: 'input' | 'output', m: JsonObject, c:
       c.peers[family] = had ? intersectRanges(mergeRanges(had), mergeRanges(ranges)) : ranges;
       return;
     }
-    if (family && (field === 'protocol' || field === 'nexthdr') && positive(op) && typeof right === 'string') {
+    if (family && (field === 'protocol' || field === 'nexthdr') && positive(op)) {
       kinds.push('l4proto');
       c.families = new Set([...c.families].filter((f) => f === family));
-      c.transports = new Set([...c.transports].filter((t) => t === right));
+      const named = transportsOf(right);
+      keepTransports(c, (t) => named.has(t));
       return;
     }
-    if ((protocol === 'tcp' || protocol === 'udp' || protocol === 'th') && field === 'dport') {
+    // `th dport`: any transport with ports where they are (tcp, udp, sctp).
+    const portProtocol = protocol === 'th' || ((TRANSPORTS as readonly string[]).includes(protocol) && hasPorts(protocol as Transport));
+    if (portProtocol && field === 'dport') {
       kinds.push('dport');
-      if (protocol !== 'th') c.transports = new Set([...c.transports].filter((t) => t === protocol));
+      keepTransports(c, (t) => (protocol === 'th' ? hasPorts(t) : t === protocol));
       const ports = listing.ports(op, right);
       c.ports = c.ports ? intersectPorts(c.ports, ports) : ports;
       return;
     }
-    if ((protocol === 'tcp' || protocol === 'udp' || protocol === 'th') && field === 'sport') kinds.push('sport');
-    else if ((protocol === 'icmp' || protocol === 'icmpv6') && field === 'type') kinds.push('icmp');
+    if ((protocol === 'icmp' || protocol === 'icmpv6') && field === 'type') {
+      kinds.push('icmp');
+      keepTransports(c, (t) => t === protocol);
+      const types = listing.types(protocol, op, right);
+      c.types = c.types ? intersectPorts(c.types, types) : types;
+      return;
+    }
+    if (portProtocol && field === 'sport') kinds.push('sport');
     else kinds.push('other');
     throw new Unmodelled();
   }
@@ -385,6 +461,27 @@ function isOurShape(kinds: MatchKind[], chainName: string): boolean {
 }
 
 type Classified = { kind: 'flows'; flows: LiveFlowRule[] } | { kind: 'other' } | { kind: 'unmapped' };
+
+/** A flow's `ports` by the IR's conventions (src/transports.ts):
+ * destination ports, ICMP types ([0-255]: any), or [0-0] for a portless
+ * protocol. */
+function flowPorts(transport: Transport, c: Constraint): PortRange[] {
+  switch (transportKind(transport)) {
+    case 'ports':
+      return intersectPorts(c.ports ?? ALL_PORTS, ALL_PORTS);
+    case 'icmp':
+      return intersectPorts(c.types ?? ALL_TYPES, ALL_TYPES);
+    case 'portless':
+      return [fullSpace(transport)];
+  }
+}
+
+/** Transports `portcullis audit` compares as flows (src/analysis/flows.ts).
+ * Until it compares every transport, a flow rule that has flows of others
+ * (ICMP, SCTP, ESP, …) is also compared as a line, so that adding, removing
+ * or changing it is still drift; with every transport audited this adds
+ * nothing. */
+const AUDITED = new Set<Transport>(AUDITED_TRANSPORTS);
 
 function classify(listing: Listing, rule: NftRule, chain: 'input' | 'output'): Classified {
   const c: Constraint = { families: new Set(ALL_FAMILIES), transports: new Set(ALL_TRANSPORTS), peers: {} };
@@ -426,14 +523,14 @@ function classify(listing: Listing, rule: NftRule, chain: 'input' | 'output'): C
       const peers = c.peers[family] ?? [FULL_RANGE[family]];
       if (!peers.length) continue;
       for (const transport of ALL_TRANSPORTS) {
-        if (!c.transports.has(transport)) continue;
-        const ports = intersectPorts(c.ports ?? ALL_PORTS, ALL_PORTS);
+        if (!c.transports.has(transport) || !carries(transport, family)) continue;
+        const ports = flowPorts(transport, c);
         if (!ports.length) continue;
         flows.push({ direction, family, transport, ports, peers, verdict: flowVerdict, ...(ruleId ? { ruleId } : {}), origin });
       }
     }
-    // A rule that can match no TCP or UDP flow (ICMP by l4proto, an empty
-    // intersection) decides nothing the flows show: compared as a line.
+    // A rule that can match no flow (a protocol the model does not have,
+    // an empty intersection) decides nothing the flows show: compared as a line.
     return flows.length ? { kind: 'flows', flows } : { kind: 'other' };
   }
   if (statementsOk && (verdict === 'accept' || verdict === 'drop') && isOurShape(kinds, chain)) return { kind: 'other' };
@@ -505,8 +602,10 @@ export function parseRead(json: string, what: string): LiveRead {
       continue;
     }
     const got = classify(listing, rule, rule.chain as 'input' | 'output');
-    if (got.kind === 'flows') flowRules.push(...got.flows);
-    else if (got.kind === 'other') other.push(line());
+    if (got.kind === 'flows') {
+      flowRules.push(...got.flows);
+      if (got.flows.some((f) => !AUDITED.has(f.transport))) other.push(line());
+    } else if (got.kind === 'other') other.push(line());
     else unmapped.push(`chain ${rule.chain}: ${ruleText(rule)}`);
   }
   // A base chain's end is its policy: `policy accept` (output under egress
@@ -518,7 +617,8 @@ export function parseRead(json: string, what: string): LiveRead {
     const direction: Direction = name === 'input' ? 'ingress' : 'egress';
     for (const family of ALL_FAMILIES)
       for (const transport of ALL_TRANSPORTS)
-        flowRules.push({ direction, family, transport, ports: ALL_PORTS, peers: [FULL_RANGE[family]], verdict: 'accept', origin: `chain ${name}: policy accept (the chain's end)` });
+        if (carries(transport, family))
+          flowRules.push({ direction, family, transport, ports: [fullSpace(transport)], peers: [FULL_RANGE[family]], verdict: 'accept', origin: `chain ${name}: policy accept (the chain's end)` });
   }
   // Per direction in evaluation order: input's rules come before output's
   // in the listing, and each chain's rules are in order, the policy last.

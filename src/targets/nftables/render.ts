@@ -5,7 +5,9 @@
 import { Cidr, formatAddress } from '../../addresses';
 import type { BaselineRule, HostPolicy, IR, Rule } from '../../ir/types';
 import { formatPortRange, PortRange } from '../../ports';
-import { refuseTransports, onlyTcpUdp, Backend, checkLines, citeRows, commentBlock, commentLines, headerLines, LineLimit, OutputFile, safeComment, TemplateSet, utf8Length } from '../base';
+import { describeMatch, hasPorts, icmpTypeName, isFullSpace, TRANSPORT_FACTS, transportKind } from '../../transports';
+import type { Transport } from '../../transports';
+import { Backend, checkLines, citeRows, commentBlock, commentLines, headerLines, LineLimit, OutputFile, safeComment, TemplateSet, utf8Length } from '../base';
 import { BOOT_COMMANDS, LIVE_COMMANDS } from './host';
 
 /** nft refuses a longer comment: src/parser_bison.y, comment_spec, checks
@@ -52,11 +54,10 @@ function setExpr(items: readonly string[]): string {
   return items.length === 1 ? items[0] : `{ ${items.join(', ')} }`;
 }
 
-/** The rule's ports: one port or range, or an anonymous set, spread over
- * lines of at most NFT_SET_LINE_MAX bytes of elements when it is long (nft
- * reads line breaks after a comma inside `{ }`). */
-function portsExpr(ports: readonly PortRange[]): string {
-  const items = ports.map((p) => formatPortRange(p));
+/** One item, or an anonymous set of them spread over lines of at most
+ * NFT_SET_LINE_MAX bytes of elements when it is long (nft reads line
+ * breaks after a comma inside `{ }`). */
+function wrappedSet(items: readonly string[]): string {
   if (items.length === 1) return items[0];
   const rows: string[][] = [[]];
   let width = 0;
@@ -72,6 +73,46 @@ function portsExpr(ports: readonly PortRange[]): string {
   return `{ ${rows.map((r) => r.join(', ')).join(',\n\t\t\t')} }`;
 }
 
+/** The rule's ports: one port or range, or an anonymous set. */
+function portsExpr(ports: readonly PortRange[]): string {
+  return wrappedSet(ports.map((p) => formatPortRange(p)));
+}
+
+/** ICMP types: a range whose every type has a name (src/transports.ts,
+ * nft's own names) is written as those names, one by one; any other range
+ * as numbers (`42`, `20-30`), which nft reads the same. */
+function icmpTypesExpr(transport: 'icmp' | 'icmpv6', types: readonly PortRange[]): string {
+  const items = types.flatMap((r) => {
+    const names: string[] = [];
+    for (let t = r.lo; t <= r.hi; t++) {
+      const name = icmpTypeName(transport, t);
+      if (!name) return [formatPortRange(r)];
+      names.push(name);
+    }
+    return names;
+  });
+  return wrappedSet(items);
+}
+
+/** ICMP of any type: the protocol by the name nft itself prints for it. */
+const L4PROTO_ANY_ICMP = { icmp: 'icmp', icmpv6: 'ipv6-icmp' } as const;
+
+/** What a rule matches besides its peer: `udp dport …` for a port
+ * transport; `icmp type …` / `icmpv6 type …`, or the whole protocol for any
+ * type; `meta l4proto N` for a portless one. The number is what portcullis
+ * means: /etc/protocols names differ between systems, and Debian's "ipip"
+ * is protocol 94, not IP-in-IP's 4. nft lists it back by the host's name
+ * ("esp", "ipencap"); the reader (live.ts) takes a name or a number. */
+export function transportMatch(transport: Transport, ports: readonly PortRange[]): string {
+  const kind = transportKind(transport);
+  if (kind === 'ports') return `${transport} dport ${portsExpr(ports)}`;
+  if (kind === 'icmp') {
+    const t = transport as 'icmp' | 'icmpv6';
+    return isFullSpace(t, ports) ? `meta l4proto ${L4PROTO_ANY_ICMP[t]}` : `${t} type ${icmpTypesExpr(t, ports)}`;
+  }
+  return `meta l4proto ${TRANSPORT_FACTS[transport].number}`;
+}
+
 /** `counter ` on every rule when host.counters is set. */
 function verdict(policy: HostPolicy, v: 'accept' | 'drop'): string {
   return policy.counters ? `counter ${v}` : v;
@@ -83,7 +124,7 @@ function ruleContext(rule: Rule, policy: HostPolicy) {
   return {
     // Descriptions go in `#` lines, one or more per catalog row.
     notes: commentBlock(rule.provenance.map((p) => `${p.ref} ${p.service}: ${p.description}`)),
-    statement: `${FAMILY_KEYWORD[rule.family]} ${field} @${peerSet} ${rule.transport} dport ${portsExpr(rule.ports)} ${verdict(policy, 'accept')}`,
+    statement: `${FAMILY_KEYWORD[rule.family]} ${field} @${peerSet} ${transportMatch(rule.transport, rule.ports)} ${verdict(policy, 'accept')}`,
     comment: `${rule.id} ${citeRows(rule.provenance)}`,
   };
 }
@@ -126,6 +167,11 @@ function chainEnd(policy: HostPolicy, dir: 'in' | 'out') {
   };
 }
 
+/** A listed off-host rule's match: "tcp 22,80" as before; "icmp echo-request", "esp". */
+function offHostMatch(r: Rule): string {
+  return hasPorts(r.transport) ? `${r.transport} ${r.ports.map((p) => formatPortRange(p)).join(',')}` : describeMatch(r.transport, r.ports);
+}
+
 export function renderNftables(ir: IR): string {
   const restrict = ir.egress === 'restrict';
   // Egress rules take effect only when egress is restricted.
@@ -165,7 +211,7 @@ export function renderNftables(ir: IR): string {
     outputRules: host.filter((r) => r.direction === 'egress').map((r) => ruleContext(r, policy)),
     offHost: ir.rules
       .filter((r) => r.scope === 'off-host')
-      .flatMap((r) => commentLines(`${r.id}: ${r.sourceGroup} -> ${r.destinationGroup} ${r.transport} ${r.ports.map((p) => formatPortRange(p)).join(',')} (${citeRows(r.provenance)})`)),
+      .flatMap((r) => commentLines(`${r.id}: ${r.sourceGroup} -> ${r.destinationGroup} ${offHostMatch(r)} (${citeRows(r.provenance)})`)),
   };
   return templates.render('portcullis.nft.hbs', context);
 }
@@ -173,7 +219,6 @@ export function renderNftables(ir: IR): string {
 export const nftablesBackend: Backend = {
   name: 'nftables',
   render(ir: IR): OutputFile[] {
-    refuseTransports('nftables', ir, onlyTcpUdp);
     return checkLines('nftables', [{ path: 'portcullis.nft', content: renderNftables(ir) }], () => NFT_LINE_LIMIT);
   },
 };
