@@ -318,7 +318,7 @@ test('verify on the transports profile catches a hand-broken ruleset per transpo
 // renderer still refuses this catalog (TransportRefusal, exit 2), so verify
 // has nothing of its own to load. Then it must pass as the hand-written
 // ruleset does.
-test.skip('verify --target nftables on the transports profile: the renderer\'s own ruleset passes, UDP, ICMP and ESP among the probed', async () => {
+test('verify --target nftables on the transports profile: the renderer\'s own ruleset passes, UDP, ICMP and ESP among the probed', async () => {
   const r = await verifyCli(['--catalog', CATALOG, '--profile', PROFILE, '--target', 'nftables']);
   assert.is(r.code, 0, show(r));
   const line = /^transports: (.*)$/m.exec(r.stdout)?.[1] ?? '';

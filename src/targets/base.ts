@@ -108,10 +108,6 @@ export function refuseTransports(target: TargetName, ir: IR, supported: (r: Rule
   }
 }
 
-/** Interim: what every target rendered before the IR had more transports. */
-export const onlyTcpUdp = (r: Rule): { why: string; hint?: string } | undefined =>
-  r.transport === 'tcp' || r.transport === 'udp' ? undefined : { why: `transport ${r.transport} is not supported by this target yet` };
-
 type Template = (context: object) => string;
 type Helper = (...args: never[]) => unknown;
 
