@@ -137,6 +137,10 @@ interface MapFile {
   ports: Map<string, string>;
   params: Record<string, Record<string, unknown>>;
   host?: string;
+  /** Several firewalled roles (servers, agents): the catalog gets `roles:`. */
+  roles?: string[];
+  /** Union groups ("All nodes" = servers + agents). */
+  unions: Record<string, string[]>;
   /** Address phrases mapped to a group: the addresses become its default. */
   addressDefaults: Map<string, string[]>;
   /** Table heading -> the group its ports are on (for tables with no
@@ -152,12 +156,12 @@ const IDENT = /^[a-z][a-z0-9_]{0,30}$/;
 function loadMap(input: InputText): MapFile {
   const doc = parseYaml(new SourceText(input.path, input.text));
   const errors: Diagnostic[] = [];
-  const out: MapFile = { phrases: [], ports: new Map(), params: {}, addressDefaults: new Map(), headings: new Map(), features: [] };
+  const out: MapFile = { phrases: [], ports: new Map(), params: {}, unions: {}, addressDefaults: new Map(), headings: new Map(), features: [] };
   const v = doc.value;
   const isMap = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
   if (v === null || v === undefined) return out;
-  if (!isMap(v)) throw new CompileError([doc.error([], 'a --map file is a mapping with keys groups, ports, params, host')]);
-  const KEYS = ['groups', 'ports', 'params', 'host', 'headings', 'features'];
+  if (!isMap(v)) throw new CompileError([doc.error([], 'a --map file is a mapping with keys groups, ports, params, host, roles, unions, headings, features')]);
+  const KEYS = ['groups', 'ports', 'params', 'host', 'roles', 'unions', 'headings', 'features'];
   for (const k of Object.keys(v)) if (!KEYS.includes(k)) errors.push(doc.error([k], `unknown key '${k}' in the map file`, `known: ${KEYS.map((x) => `'${x}'`).join(', ')}`, true));
   for (const [k, into] of [
     ['headings', (phrase: string, name: string) => out.headings.set(normalizePhrase(phrase), name)],
@@ -213,6 +217,21 @@ function loadMap(input: InputText): MapFile {
     if (typeof v.host !== 'string' || !IDENT.test(v.host)) errors.push(doc.error(['host'], "'host' names the group that runs the firewall"));
     else out.host = v.host;
   }
+  if (v.roles !== undefined) {
+    if (v.host !== undefined) errors.push(doc.error(['roles'], "give either 'host' (one firewalled role) or 'roles', not both", undefined, true));
+    else if (!Array.isArray(v.roles) || !v.roles.length || !v.roles.every((r) => typeof r === 'string' && IDENT.test(r)) || new Set(v.roles).size !== v.roles.length)
+      errors.push(doc.error(['roles'], "'roles' lists the firewalled host roles, each a group name once (e.g. [servers, agents])"));
+    else out.roles = v.roles as string[];
+  }
+  if (v.unions !== undefined) {
+    if (!isMap(v.unions)) errors.push(doc.error(['unions'], "'unions' maps a group to the groups it is the union of (nodes: [servers, agents])"));
+    else
+      for (const [name, members] of Object.entries(v.unions)) {
+        if (!IDENT.test(name) || !Array.isArray(members) || !members.length || !members.every((m) => typeof m === 'string' && IDENT.test(m) && m !== name))
+          errors.push(doc.error(['unions', name], `union '${name}' must list its member groups`, 'e.g. nodes: [servers, agents]', true));
+        else out.unions[name] = [...new Set(members as string[])];
+      }
+  }
   if (errors.length) throw new CompileError(sortDiagnostics(errors));
   return out;
 }
@@ -263,6 +282,10 @@ interface Context {
   /** Params known (base and map), for binding a choice cell. */
   params: Map<string, { kind?: unknown; choices?: unknown }>;
   host: string;
+  /** The firewalled roles (one: `host`). */
+  roles: string[];
+  /** Whether a group is a role, or a union holding one. */
+  hasRole: (g: string) => boolean;
   knownGroups: Set<string>;
 }
 
@@ -513,12 +536,12 @@ function readRow(r: DocRow, ctx: Context): { rule: Omit<RawRule, 'id'>; problems
   };
   const from = side('source');
   const to = side('destination');
-  // The catalog has one firewalled host group: only it may be on both ends.
-  for (const g of from.filter((x) => to.includes(x) && x !== ctx.host))
+  // Only a firewalled role (or a union of roles) may be on both ends.
+  for (const g of from.filter((x) => to.includes(x) && !ctx.hasRole(x)))
     problems.push({
       cell: at(r.cells.destination !== undefined ? 'destination' : r.cells.direction !== undefined ? 'direction' : 'port'),
-      message: `${r.tableId} row ${r.row}: from group '${g}' to itself, and the firewalled hosts are '${ctx.host}'`,
-      hint: `if '${g}' are the firewalled hosts, say so in the map file (host: ${g}); otherwise decide the row by hand`,
+      message: `${r.tableId} row ${r.row}: from group '${g}' to itself, and the firewalled hosts are ${ctx.roles.length === 1 ? `'${ctx.host}'` : `the roles ${ctx.roles.join(', ')}`}`,
+      hint: `if '${g}' are firewalled hosts, say so in the map file (host: ${g}, or roles: [...] and unions: {${g}: [...]}); otherwise decide the row by hand`,
     });
 
   // Direction: who initiates. Source -> Destination in every case; an
@@ -539,7 +562,7 @@ function readRow(r: DocRow, ctx: Context): { rule: Omit<RawRule, 'id'>; problems
         message: `${describeCell(r, 'direction')}: unknown direction`,
         hint: `known: ${KNOWN_DIRECTIONS.join(', ')}; decide who initiates the connection`,
       });
-    else if (d === 'outbound' && to.includes(ctx.host))
+    else if (d === 'outbound' && to.some((g) => ctx.hasRole(g)))
       problems.push({
         cell: at('destination'),
         message: `${describeCell(r, 'destination')}: an outbound row whose destination is the ${ctx.host} themselves; the row must be reinterpreted`,
@@ -617,12 +640,15 @@ export function importCatalog(options: ImportOptions): ImportResult {
   const raw = base ? (base.doc.value as RawCatalog) : undefined;
   const baseRules = raw?.rules ?? [];
 
-  const host = map?.host ?? raw?.host ?? 'nodes';
+  const roles = map?.roles ?? raw?.roles ?? [map?.host ?? raw?.host ?? 'nodes'];
+  const host = roles[0];
+  const unions: Record<string, string[]> = { ...Object.fromEntries(Object.entries(raw?.groups ?? {}).filter(([, g]) => g.union).map(([n, g]) => [n, g.union!])), ...(map?.unions ?? {}) };
+  const hasRole = (g: string) => roles.includes(g) || (unions[g] ?? []).some((m) => roles.includes(m));
   const params = new Map<string, { kind?: unknown; choices?: unknown }>();
   for (const [n, p] of Object.entries(raw?.params ?? {})) params.set(n, p);
   for (const [n, p] of Object.entries(map?.params ?? {})) params.set(n, p);
   const knownGroups = new Set<string>([...Object.keys(raw?.groups ?? {})]);
-  const ctx: Context = { phrases: phraseTable(map?.phrases ?? []), map, params, host, knownGroups };
+  const ctx: Context = { phrases: phraseTable(map?.phrases ?? []), map, params, host, roles, hasRole, knownGroups };
 
   const diagnostics: Diagnostic[] = [];
   // Port tables, in document order.
@@ -823,15 +849,24 @@ export function importCatalog(options: ImportOptions): ImportResult {
   const rules = [...tableIds.flatMap((id) => rulesByTable.get(id) ?? []), ...trailing];
 
   // Groups: the base's, plus any the phrase map introduced.
-  const groups: Record<string, { description?: string; default?: string[] }> = {};
+  const groups: Record<string, { description?: string; default?: string[]; union?: string[] }> = {};
   for (const [n, g] of Object.entries(raw?.groups ?? {})) groups[n] = { ...g };
   for (const [g, cellsUsing] of addGroups) {
     if (groups[g]) continue;
     const phrases = [...new Set(cellsUsing.filter(Boolean))];
     groups[g] = { description: `Imported from ${docName} (cells: ${phrases.map((p) => `"${p}"`).join(', ')}).` };
   }
-  if (!groups[host]) groups[host] = { description: 'The hosts that run the firewall.' };
-  else if (!raw?.groups[host]) groups[host].description = `The hosts that run the firewall. ${groups[host].description ?? ''}`.trim();
+  for (const role of roles) {
+    const what = roles.length === 1 ? 'The hosts that run the firewall.' : `Firewalled hosts: role ${role}.`;
+    if (!groups[role]) groups[role] = { description: what };
+    else if (!raw?.groups[role]) groups[role].description = `${what} ${groups[role].description ?? ''}`.trim();
+  }
+  for (const [name, members] of Object.entries(unions)) {
+    for (const m of members) groups[m] ??= { description: `Imported from ${docName}.` };
+    const g = (groups[name] ??= {});
+    delete g.default; // a union has its members' addresses, never its own
+    g.union = members;
+  }
   for (const [g, addrs] of map?.addressDefaults ?? []) {
     if (!groups[g]) groups[g] = { description: `Imported from ${docName}.` };
     const def = groups[g].default ?? [];
@@ -855,7 +890,7 @@ export function importCatalog(options: ImportOptions): ImportResult {
     name,
     title,
     document: docName,
-    host,
+    ...(roles.length === 1 && !map?.roles && !raw?.roles ? { host } : { roles }),
     tables: Object.fromEntries(Object.entries(outTables).map(([id, t]) => [id, { heading: t.heading, line: t.line, note: t.note }])),
     groups,
     features: Object.keys(allFeatures).length ? allFeatures : undefined,
@@ -880,12 +915,13 @@ export function importCatalog(options: ImportOptions): ImportResult {
   out.push(`name: ${flow(catalog.name)}`);
   if (catalog.title !== undefined) out.push(`title: ${flow(catalog.title)}`);
   out.push(`document: ${flow(catalog.document)}`);
-  out.push(`host: ${flow(catalog.host)}`);
+  if (catalog.roles) out.push(`roles: ${flow(catalog.roles)}`);
+  else out.push(`host: ${flow(catalog.host!)}`);
   out.push('');
   out.push('tables:');
   for (const [id, t] of Object.entries(catalog.tables)) out.push(`  ${key(id)}: ${flow(t)}`);
   out.push('');
-  out.push(...blockOfBlocks('groups', catalog.groups, ['description', 'default']));
+  out.push(...blockOfBlocks('groups', catalog.groups, ['description', 'default', 'union']));
   if (catalog.features) {
     out.push('');
     out.push(...blockOfBlocks('features', catalog.features, ['description', 'default']));
@@ -924,9 +960,10 @@ interface OutCatalog {
   name: string;
   title?: string;
   document: string;
-  host: string;
+  host?: string;
+  roles?: string[];
   tables: Record<string, { heading: string; line?: number; note?: string }>;
-  groups: Record<string, { description?: string; default?: string[] }>;
+  groups: Record<string, { description?: string; default?: string[]; union?: string[] }>;
   features?: Record<string, Record<string, unknown>>;
   params?: Record<string, Record<string, unknown>>;
   rules: RawRule[];
