@@ -1,0 +1,140 @@
+// Whole-range answers from the allowed-flow model (src/analysis/flows.ts):
+// for sets of sources and destinations and a port, is some address pair
+// allowed, or some pair denied? No sampling: for one elementary port
+// segment the allowed pairs are a union of rectangles (source ranges x
+// destination ranges) built from each role's segments, and the questions
+// are set algebra on those ranges.
+//
+// Roles (src/compile.ts roleIRs): a flow into an address of role R is
+// decided by R's IR (ingress), a flow out of one by its IR (egress), a flow
+// between two roles by both; an address in no role leaves the decision to
+// the role at the other end. An address listed in two roles counts as the
+// first one's (catalog order). Neither end in a role: only the catalog's
+// off-host rules allow it, as explain says.
+
+import { AddrRange, containsAddress, Family, FULL_RANGE, intersectRanges, mergeRanges, subtractRanges, unionRanges } from '../addresses';
+import { buildFlowModel, elementarySegments, FlowModel, setRanges } from '../analysis/flows';
+import { Loaded, roleIRs } from '../compile';
+import type { IR } from '../ir/types';
+import type { PortRange } from '../ports';
+import { fullSpace, Transport } from '../transports';
+import type { Ranges } from './expectations';
+
+export interface PolicyContext {
+  loaded: Loaded;
+  irs: IR[];
+  models: FlowModel[];
+  /** Each role's node addresses (listed families only), disjoint. */
+  nodes: Ranges[];
+  /** Addresses in no role. */
+  outside: Ranges;
+}
+
+export interface Rect {
+  src: AddrRange[];
+  dst: AddrRange[];
+}
+
+export function policyContext(loaded: Loaded): PolicyContext {
+  const irs = roleIRs(loaded);
+  const models = irs.map((ir) => buildFlowModel(ir, { ipv4: setRanges(ir, `${ir.host}_v4`), ipv6: setRanges(ir, `${ir.host}_v6`) }));
+  const taken: Ranges = { ipv4: [], ipv6: [] };
+  const nodes = models.map((m) => {
+    const own: Ranges = { ipv4: [], ipv6: [] };
+    for (const f of ['ipv4', 'ipv6'] as Family[]) {
+      // As explain: in a family the profile lists no node address of, no
+      // address is a node.
+      own[f] = m.hostListed[f] ? subtractRanges(m.host[f], taken[f]) : [];
+      taken[f] = unionRanges(taken[f], own[f]);
+    }
+    return own;
+  });
+  const outside = { ipv4: subtractRanges([FULL_RANGE.ipv4], taken.ipv4), ipv6: subtractRanges([FULL_RANGE.ipv6], taken.ipv6) };
+  return { loaded, irs, models, nodes, outside };
+}
+
+/** Role index of an address, -1 for none. */
+export function roleOf(ctx: PolicyContext, family: Family, v: bigint): number {
+  return ctx.nodes.findIndex((n) => containsAddress(n[family], v));
+}
+
+function peersAt(model: FlowModel, direction: 'ingress' | 'egress', transport: Transport, family: Family, port: number): AddrRange[] {
+  return model.segments(direction, transport, family).find((s) => s.ports.lo <= port && port <= s.ports.hi)?.peers ?? [];
+}
+
+/** The allowed pairs of one port (or type) as rectangles. */
+export function allowedRects(ctx: PolicyContext, family: Family, transport: Transport, port: number): Rect[] {
+  const out: Rect[] = [];
+  const push = (src: AddrRange[], dst: AddrRange[]) => {
+    if (src.length && dst.length) out.push({ src, dst });
+  };
+  const O = ctx.outside[family];
+  const ins = ctx.models.map((m) => peersAt(m, 'ingress', transport, family, port));
+  const outs = ctx.models.map((m) => peersAt(m, 'egress', transport, family, port));
+  ctx.nodes.forEach((Nj, j) => push(intersectRanges(O, ins[j]), Nj[family]));
+  ctx.nodes.forEach((Ni, i) => push(Ni[family], intersectRanges(O, outs[i])));
+  ctx.nodes.forEach((Ni, i) => ctx.nodes.forEach((Nj, j) => push(intersectRanges(Ni[family], ins[j]), intersectRanges(Nj[family], outs[i]))));
+  // Off-host rules (IPMI to the BMCs): the first role's, as explain reads them.
+  const ir = ctx.irs[0];
+  for (const r of ir.rules)
+    if (r.scope === 'off-host' && r.direction === 'ingress' && r.family === family && r.transport === transport && r.ports.some((p) => p.lo <= port && port <= p.hi))
+      push(intersectRanges(O, setRanges(ir, r.source)), intersectRanges(O, setRanges(ir, r.destination)));
+  return out;
+}
+
+/** Port space of a transport cut so that each piece has one answer, and
+ * cut at the given ranges too (a piece is inside or outside each). */
+export function portPieces(ctx: PolicyContext, transport: Transport, family: Family, cuts: PortRange[]): PortRange[] {
+  const all: PortRange[] = [fullSpace(transport), ...cuts];
+  for (const m of ctx.models) for (const d of ['ingress', 'egress'] as const) for (const s of m.segments(d, transport, family)) all.push(s.ports);
+  for (const r of ctx.irs[0].rules) if (r.scope === 'off-host' && r.transport === transport && r.family === family) all.push(...r.ports);
+  const space = fullSpace(transport);
+  return elementarySegments(all).filter((p) => p.lo >= space.lo && p.hi <= space.hi);
+}
+
+/** Allowed pairs with a source in F and a destination in T: each rectangle
+ * cut down to F x T (empty list: no pair is allowed). */
+export function allowedWithin(rects: Rect[], F: AddrRange[], T: AddrRange[]): Rect[] {
+  const out: Rect[] = [];
+  for (const r of rects) {
+    const src = intersectRanges(r.src, F);
+    const dst = intersectRanges(r.dst, T);
+    if (src.length && dst.length) out.push({ src, dst });
+  }
+  return out;
+}
+
+/** One rectangle of denied pairs inside F x T, or undefined when every
+ * pair is allowed: F is cut at every rectangle's source bounds, so each
+ * piece of F sees the same destinations allowed throughout. */
+export function deniedWithin(rects: Rect[], F: AddrRange[], T: AddrRange[]): Rect | undefined {
+  if (!F.length || !T.length) return undefined;
+  const cuts = new Set<bigint>();
+  for (const r of rects)
+    for (const s of r.src) {
+      cuts.add(s.lo);
+      cuts.add(s.hi + 1n);
+    }
+  const points = [...cuts].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const atoms: AddrRange[] = [];
+  for (const f of F) {
+    let lo = f.lo;
+    for (const p of points) {
+      if (p <= lo || p > f.hi) continue;
+      atoms.push({ lo, hi: p - 1n });
+      lo = p;
+    }
+    atoms.push({ lo, hi: f.hi });
+  }
+  let found: { src: AddrRange[]; dst: AddrRange[]; key: string } | undefined;
+  for (const a of atoms) {
+    let allowed: AddrRange[] = [];
+    for (const r of rects) if (containsAddress(r.src, a.lo)) allowed = unionRanges(allowed, r.dst);
+    const denied = subtractRanges(T, allowed);
+    if (!denied.length) continue;
+    const key = denied.map((d) => `${d.lo}-${d.hi}`).join(',');
+    if (!found) found = { src: [a], dst: denied, key };
+    else if (found.key === key) found.src.push(a);
+  }
+  return found && { src: mergeRanges(found.src), dst: found.dst };
+}
