@@ -80,7 +80,11 @@ function shapeErrors(doc: ParsedDoc): Diagnostic[] {
     if (out.length >= MAX_LISTED) break;
     let value: unknown = doc.value;
     for (const s of path) value = value && typeof value === 'object' ? (value as Record<string | number, unknown>)[s] : undefined;
-    const where = path.length ? quoteName(path.map(String).join('.'), 120) : 'the document';
+    const where = !path.length
+      ? 'the document'
+      : path.length === 1
+        ? `expectation ${Number(path[0]) + 1}`
+        : `expectation ${Number(path[0]) + 1}: ${quoteName(String(path[1]))}${path.length > 2 ? ` item ${Number(path[2]) + 1}` : ''}`;
     let d: Diagnostic;
     switch (e.keyword) {
       case 'additionalProperties': {
