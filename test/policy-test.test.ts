@@ -256,6 +256,19 @@ for (const [label, make] of [
   });
 }
 
+test('the ICMP every host lets in (echo-request, IPv4) is allowed for every address, as explain says; only/reaches leave it out', () => {
+  const ctx = policyContext(example());
+  const N = ctx.nodes[0].ipv4;
+  // echo-request is type 8; the nodes let it in from anywhere (the host ICMP policy, no catalog row).
+  const rects = allowedRects(ctx, 'ipv4', 'icmp', 8);
+  assert.ok(rects.some((r) => r.src.some((x) => x.lo === 0n && x.hi === (1n << 32n) - 1n) && r.dst.some((x) => x.lo === N[0].lo)));
+  assert.equal(allowedRects(ctx, 'ipv4', 'icmp', 8, { hostIcmp: false }), []);
+  // Type 13 (timestamp-request) is not in it: nothing lets it in.
+  assert.equal(allowedRects(ctx, 'ipv4', 'icmp', 13), []);
+  // The pieces of the ICMP space are cut at each type of the policy.
+  assert.ok(portPieces(ctx, 'icmp', 'ipv4', []).some((p) => p.lo === 8 && p.hi === 8));
+});
+
 // ------------------------------------------------------------ bad input
 
 test('a bad expectations file: every error at its line and column, with hints; exit 2 and nothing on stdout', () => {

@@ -17,7 +17,7 @@ import { buildFlowModel, elementarySegments, FlowModel, setRanges } from '../ana
 import { Loaded, roleIRs } from '../compile';
 import type { IR } from '../ir/types';
 import type { PortRange } from '../ports';
-import { fullSpace, Transport } from '../transports';
+import { fullSpace, icmpTypeName, isIcmp, parseIcmpType, Transport } from '../transports';
 import type { Ranges } from './expectations';
 
 export interface PolicyContext {
@@ -62,15 +62,32 @@ function peersAt(model: FlowModel, direction: 'ingress' | 'egress', transport: T
   return model.segments(direction, transport, family).find((s) => s.ports.lo <= port && port <= s.ports.hi)?.peers ?? [];
 }
 
+/** Whether the ICMP every host lets through (IR.icmp: what IPv4/IPv6 need
+ * to work, for every address) lets this type through in that direction.
+ * explain answers it so; the flow model has no segment for it. */
+function hostIcmp(ir: IR, direction: 'ingress' | 'egress', transport: Transport, family: Family, type: number): boolean {
+  if (!isIcmp(transport)) return false;
+  const name = icmpTypeName(transport as 'icmp' | 'icmpv6', type);
+  return !!name && (ir.icmp?.[direction]?.[family] ?? []).includes(name);
+}
+
+export interface RectOptions {
+  /** Count the host ICMP policy (default true). `only` and `reaches
+   * nothing` leave it out of what must be denied: no catalog row opens it,
+   * and every host lets it through. */
+  hostIcmp?: boolean;
+}
+
 /** The allowed pairs of one port (or type) as rectangles. */
-export function allowedRects(ctx: PolicyContext, family: Family, transport: Transport, port: number): Rect[] {
+export function allowedRects(ctx: PolicyContext, family: Family, transport: Transport, port: number, options: RectOptions = {}): Rect[] {
   const out: Rect[] = [];
   const push = (src: AddrRange[], dst: AddrRange[]) => {
     if (src.length && dst.length) out.push({ src, dst });
   };
   const O = ctx.outside[family];
-  const ins = ctx.models.map((m) => peersAt(m, 'ingress', transport, family, port));
-  const outs = ctx.models.map((m) => peersAt(m, 'egress', transport, family, port));
+  const icmp = options.hostIcmp !== false;
+  const ins = ctx.models.map((m, i) => (icmp && hostIcmp(ctx.irs[i], 'ingress', transport, family, port) ? [FULL_RANGE[family]] : peersAt(m, 'ingress', transport, family, port)));
+  const outs = ctx.models.map((m, i) => (icmp && hostIcmp(ctx.irs[i], 'egress', transport, family, port) ? [FULL_RANGE[family]] : peersAt(m, 'egress', transport, family, port)));
   ctx.nodes.forEach((Nj, j) => push(intersectRanges(O, ins[j]), Nj[family]));
   ctx.nodes.forEach((Ni, i) => push(Ni[family], intersectRanges(O, outs[i])));
   ctx.nodes.forEach((Ni, i) => ctx.nodes.forEach((Nj, j) => push(intersectRanges(Ni[family], ins[j]), intersectRanges(Nj[family], outs[i]))));
@@ -88,6 +105,13 @@ export function portPieces(ctx: PolicyContext, transport: Transport, family: Fam
   const all: PortRange[] = [fullSpace(transport), ...cuts];
   for (const m of ctx.models) for (const d of ['ingress', 'egress'] as const) for (const s of m.segments(d, transport, family)) all.push(s.ports);
   for (const r of ctx.irs[0].rules) if (r.scope === 'off-host' && r.transport === transport && r.family === family) all.push(...r.ports);
+  if (isIcmp(transport))
+    for (const ir of ctx.irs)
+      for (const d of ['ingress', 'egress'] as const)
+        for (const name of ir.icmp?.[d]?.[family] ?? []) {
+          const t = parseIcmpType(transport as 'icmp' | 'icmpv6', name);
+          if (t !== undefined) all.push({ lo: t, hi: t });
+        }
   const space = fullSpace(transport);
   return elementarySegments(all).filter((p) => p.lo >= space.lo && p.hi <= space.hi);
 }

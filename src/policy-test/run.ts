@@ -131,7 +131,9 @@ function runOne(ctx: PolicyContext, x: Expectation, options: RunOptions): Expect
   const check = (family: Family, transport: Transport, piece: PortRange, want: 'allow' | 'deny') => {
     const F = x.from.ranges[family];
     const T = x.to.ranges[family];
-    const rects = allowedRects(ctx, family, transport, piece.lo);
+    // What must be denied under only / reaches nothing leaves out the ICMP
+    // every host lets through; what must be allowed counts it.
+    const rects = allowedRects(ctx, family, transport, piece.lo, { hostIcmp: x.kind === 'port' || want === 'allow' });
     const bad: Rect[] = want === 'deny' ? allowedWithin(rects, F, T) : [deniedWithin(rects, F, T)].filter((r): r is Rect => !!r);
     for (const r of bad) {
       // A flow between two addresses where the pair allows (not a node to itself).
