@@ -12,7 +12,7 @@
 // first one's (catalog order). Neither end in a role: only the catalog's
 // off-host rules allow it, as explain says.
 
-import { AddrRange, containsAddress, Family, FULL_RANGE, intersectRanges, mergeRanges, subtractRanges, unionRanges } from '../addresses';
+import { AddrRange, Family, FULL_RANGE, intersectRanges, mergeRanges, subtractRanges, unionRanges } from '../addresses';
 import { buildFlowModel, elementarySegments, FlowModel, setRanges } from '../analysis/flows';
 import { Loaded, roleIRs } from '../compile';
 import type { IR } from '../ir/types';
@@ -53,9 +53,22 @@ export function policyContext(loaded: Loaded): PolicyContext {
   return { loaded, irs, models, nodes, outside };
 }
 
+/** Whether sorted, merged ranges hold v (binary search). */
+function inRanges(ranges: AddrRange[], v: bigint): boolean {
+  let lo = 0;
+  let hi = ranges.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (ranges[mid].hi < v) lo = mid + 1;
+    else if (ranges[mid].lo > v) hi = mid - 1;
+    else return true;
+  }
+  return false;
+}
+
 /** Role index of an address, -1 for none. */
 export function roleOf(ctx: PolicyContext, family: Family, v: bigint): number {
-  return ctx.nodes.findIndex((n) => containsAddress(n[family], v));
+  return ctx.nodes.findIndex((n) => inRanges(n[family], v));
 }
 
 function peersAt(model: FlowModel, direction: 'ingress' | 'egress', transport: Transport, family: Family, port: number): AddrRange[] {
@@ -151,12 +164,20 @@ export function deniedWithin(rects: Rect[], F: AddrRange[], T: AddrRange[]): Rec
     atoms.push({ lo, hi: f.hi });
   }
   let found: { src: AddrRange[]; dst: AddrRange[]; key: string } | undefined;
+  // Atoms in the same rectangles have the same denied destinations: worked
+  // out once per set of rectangles (10,000 nodes make many atoms, few sets).
+  const memo = new Map<string, AddrRange[]>();
   for (const a of atoms) {
-    let allowed: AddrRange[] = [];
-    for (const r of rects) if (containsAddress(r.src, a.lo)) allowed = unionRanges(allowed, r.dst);
-    const denied = subtractRanges(T, allowed);
+    const inside = rects.map((r, i) => (inRanges(r.src, a.lo) ? i : -1)).filter((i) => i >= 0);
+    const key = inside.join(',');
+    let denied = memo.get(key);
+    if (!denied) {
+      let allowed: AddrRange[] = [];
+      for (const i of inside) allowed = unionRanges(allowed, rects[i].dst);
+      denied = subtractRanges(T, allowed);
+      memo.set(key, denied);
+    }
     if (!denied.length) continue;
-    const key = denied.map((d) => `${d.lo}-${d.hi}`).join(',');
     if (!found) found = { src: [a], dst: denied, key };
     else if (found.key === key) found.src.push(a);
   }
