@@ -217,7 +217,16 @@ function probeAddresses(loaded: Loaded, family: Family): bigint[] {
           const r = cidrRange(c);
           for (const v of [r.lo - 1n, r.lo, r.hi, r.hi + 1n]) if (v >= 0n && v <= max) out.add(v);
         }
-  const extra = family === 'ipv4' ? ['192.0.2.7', '203.0.113.20'] : ['2001:db8:ff::1'];
+  // The host baseline's literal addresses (DHCP, the platform endpoints).
+  for (const ir of roleIRs(loaded))
+    for (const b of ir.hostPolicy.baseline)
+      for (const c of [...(b.source ?? []), ...(b.destination ?? [])])
+        if (c.family === family) {
+          const r = cidrRange(c);
+          out.add(r.lo);
+          out.add(r.hi);
+        }
+  const extra = family === 'ipv4' ? ['192.0.2.7', '203.0.113.20'] : ['2001:db8:ff::1', 'fe80::1', 'fe80::2'];
   for (const t of extra) {
     const p = parseAddress(t);
     if (p.ok) out.add(p.cidr.base);
@@ -228,6 +237,8 @@ function probeAddresses(loaded: Loaded, family: Family): bigint[] {
 for (const [label, make] of [
   ['built-in catalog', () => example()],
   ['two roles', () => roles()],
+  ['egress: restrict on AWS (host-options.yaml)', () => load({ profile: read('fixtures/profiles/host-options.yaml') })],
+  ['extra egress (extra-egress.yaml)', () => load({ profile: read('fixtures/profiles/extra-egress.yaml') })],
 ] as const) {
   test(`${label}: the whole-range answer agrees with explain on every probe flow (each role deciding its end)`, () => {
     const loaded = make();
@@ -237,7 +248,9 @@ for (const [label, make] of [
     for (const family of ['ipv4', 'ipv6'] as Family[]) {
       const addrs = probeAddresses(loaded, family);
       for (const transport of ['tcp', 'udp'] as const) {
-        const pieces = portPieces(ctx, transport, family, []).slice(0, 40);
+        // Every piece when few; else 30 spread over the space, and the DHCP ports.
+        const all = portPieces(ctx, transport, family, []);
+        const pieces = all.length <= 30 ? all : all.filter((p, i) => i % Math.ceil(all.length / 30) === 0 || [67, 68, 546, 547].some((x) => p.lo <= x && x <= p.hi));
         for (const piece of pieces) {
           const rects = allowedRects(ctx, family, transport, piece.lo);
           for (const s of addrs)
@@ -255,6 +268,15 @@ for (const [label, make] of [
     assert.ok(checked > 1000, `checked ${checked}`);
   });
 }
+
+test('DHCPv6 replies between link-local addresses are allowed (the host baseline, as explain says), other link-local flows not', () => {
+  const dir = tmpDir('pc-policy-');
+  const file = path.join(dir, 'x.yaml');
+  fs.writeFileSync(file, '- {from: "fe80::/10", to: "fe80::/10", port: 546/udp, expect: allow}\n- {from: "fe80::/10", to: "fe80::/10", only: [546/udp]}\n');
+  const r = api.testPolicy(example(), { expectations: { path: file, text: fs.readFileSync(file, 'utf8') } });
+  assert.equal(r.results.map((x) => x.ok), [true, true]);
+  rmTree(dir);
+});
 
 test('the ICMP every host lets in (echo-request, IPv4) is allowed for every address, as explain says; only/reaches leave it out', () => {
   const ctx = policyContext(example());

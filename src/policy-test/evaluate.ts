@@ -10,9 +10,10 @@
 // between two roles by both; an address in no role leaves the decision to
 // the role at the other end. An address listed in two roles counts as the
 // first one's (catalog order). Neither end in a role: only the catalog's
-// off-host rules allow it, as explain says.
+// off-host rules and the host baseline's link-local DHCPv6 replies allow
+// it, as explain says.
 
-import { AddrRange, Family, FULL_RANGE, intersectRanges, mergeRanges, subtractRanges, unionRanges } from '../addresses';
+import { AddrRange, cidrRange, Family, FULL_RANGE, intersectRanges, mergeRanges, subtractRanges, unionRanges } from '../addresses';
 import { buildFlowModel, elementarySegments, FlowModel, setRanges } from '../analysis/flows';
 import { Loaded, roleIRs } from '../compile';
 import type { IR } from '../ir/types';
@@ -109,6 +110,12 @@ export function allowedRects(ctx: PolicyContext, family: Family, transport: Tran
   for (const r of ir.rules)
     if (r.scope === 'off-host' && r.direction === 'ingress' && r.family === family && r.transport === transport && r.ports.some((p) => p.lo <= port && port <= p.hi))
       push(intersectRanges(O, setRanges(ir, r.source)), intersectRanges(O, setRanges(ir, r.destination)));
+  // The host baseline's ingress rules with literal destinations (DHCPv6
+  // replies to the node's own link-local address, which no profile lists):
+  // the flow model leaves them out, explain answers them.
+  for (const b of ir.hostPolicy.baseline)
+    if (b.direction === 'ingress' && b.destination && b.family === family && b.transport === transport && b.ports.some((p) => p.lo <= port && port <= p.hi))
+      push(b.source ? mergeRanges(b.source.map(cidrRange)) : [FULL_RANGE[family]], intersectRanges(O, mergeRanges(b.destination.map(cidrRange))));
   return out;
 }
 
@@ -118,6 +125,7 @@ export function portPieces(ctx: PolicyContext, transport: Transport, family: Fam
   const all: PortRange[] = [fullSpace(transport), ...cuts];
   for (const m of ctx.models) for (const d of ['ingress', 'egress'] as const) for (const s of m.segments(d, transport, family)) all.push(s.ports);
   for (const r of ctx.irs[0].rules) if (r.scope === 'off-host' && r.transport === transport && r.family === family) all.push(...r.ports);
+  for (const b of ctx.irs[0].hostPolicy.baseline) if (b.direction === 'ingress' && b.destination && b.transport === transport && b.family === family) all.push(...b.ports);
   if (isIcmp(transport))
     for (const ir of ctx.irs)
       for (const d of ['ingress', 'egress'] as const)
