@@ -11,6 +11,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { cidrRange, Family, formatAddress, parseAddress } from '../src/addresses';
 import { explainFlow } from '../src/analysis/explain';
+import { TRANSPORTS } from '../src/analysis/flows';
+import { carries } from '../src/transports';
+import { explainQuery } from '../src/policy-test/ports';
 import { load, Loaded, render, roleIRs } from '../src/compile';
 import { CompileError } from '../src/diagnostics';
 import * as api from '../src/index';
@@ -239,6 +242,7 @@ for (const [label, make] of [
   ['two roles', () => roles()],
   ['egress: restrict on AWS (host-options.yaml)', () => load({ profile: read('fixtures/profiles/host-options.yaml') })],
   ['extra egress (extra-egress.yaml)', () => load({ profile: read('fixtures/profiles/extra-egress.yaml') })],
+  ['the transports catalog', () => load({ profile: read('fixtures/profiles/transports.yaml'), catalog: read('fixtures/catalogs/transports.yaml') })],
 ] as const) {
   test(`${label}: the whole-range answer agrees with explain on every probe flow (each role deciding its end)`, () => {
     const loaded = make();
@@ -247,7 +251,7 @@ for (const [label, make] of [
     let checked = 0;
     for (const family of ['ipv4', 'ipv6'] as Family[]) {
       const addrs = probeAddresses(loaded, family);
-      for (const transport of ['tcp', 'udp'] as const) {
+      for (const transport of TRANSPORTS.filter((t) => carries(t, family))) {
         // Every piece when few; else 30 spread over the space, and the DHCP ports.
         const all = portPieces(ctx, transport, family, []);
         const pieces = all.length <= 30 ? all : all.filter((p, i) => i % Math.ceil(all.length / 30) === 0 || [67, 68, 546, 547].some((x) => p.lo <= x && x <= p.hi));
@@ -258,8 +262,9 @@ for (const [label, make] of [
               const model = rects.some((r) => r.src.some((x) => x.lo <= s && s <= x.hi) && r.dst.some((x) => x.lo <= d && d <= x.hi));
               const sides = [roleOf(ctx, family, d), roleOf(ctx, family, s)].filter((x, i, a) => x >= 0 && a.indexOf(x) === i);
               if (!sides.length) sides.push(0);
-              const verdict = sides.every((i) => explainFlow({ ...loaded, ir: ctx.irs[i] }, { from: fmt(family, s), to: fmt(family, d), port: `${piece.lo}/${transport}` }).verdict === 'allow');
-              if (model !== verdict) assert.unreachable(`${fmt(family, s)} -> ${fmt(family, d)} ${piece.lo}/${transport}: model ${model}, explain ${verdict}`);
+              const query = explainQuery(transport, piece.lo);
+              const verdict = sides.every((i) => explainFlow({ ...loaded, ir: ctx.irs[i] }, { from: fmt(family, s), to: fmt(family, d), port: query }).verdict === 'allow');
+              if (model !== verdict) assert.unreachable(`${fmt(family, s)} -> ${fmt(family, d)} ${query}: model ${model}, explain ${verdict}`);
               checked++;
             }
         }
