@@ -16,7 +16,7 @@
 import { AddrRange, cidrRange, Family, FULL_RANGE, intersectRanges, mergeRanges, subtractRanges, unionRanges } from '../addresses';
 import { buildFlowModel, elementarySegments, FlowModel, setRanges } from '../analysis/flows';
 import { Loaded, roleIRs } from '../compile';
-import type { IR } from '../ir/types';
+import type { IR, Rule } from '../ir/types';
 import type { PortRange } from '../ports';
 import { fullSpace, icmpTypeName, isIcmp, parseIcmpType, Transport } from '../transports';
 import type { Ranges } from './expectations';
@@ -72,13 +72,27 @@ export function roleOf(ctx: PolicyContext, family: Family, v: bigint): number {
   return ctx.nodes.findIndex((n) => inRanges(n[family], v));
 }
 
-function peersAt(model: FlowModel, direction: 'ingress' | 'egress', transport: Transport, family: Family, port: number): AddrRange[] {
-  return model.segments(direction, transport, family).find((s) => s.ports.lo <= port && port <= s.ports.hi)?.peers ?? [];
+/** The rule the flow model makes of the host ICMP policy (IR.icmp): a
+ * baseline entry with no peer set (any address). */
+function isHostIcmpEntry(r: Rule, direction: 'ingress' | 'egress'): boolean {
+  return isIcmp(r.transport) && r.provenance.every((p) => p.table === 'baseline') && !(direction === 'ingress' ? r.source : r.destination);
+}
+
+/** The peers a direction admits on one port; without the host ICMP
+ * policy when `hostIcmp` is false (the other entries' peers, united). */
+function peersAt(model: FlowModel, direction: 'ingress' | 'egress', transport: Transport, family: Family, port: number, hostIcmp: boolean): AddrRange[] {
+  const seg = model.segments(direction, transport, family).find((s) => s.ports.lo <= port && port <= s.ports.hi);
+  if (!seg) return [];
+  if (hostIcmp || !seg.rules.some((r) => isHostIcmpEntry(r, direction))) return seg.peers;
+  let peers: AddrRange[] = [];
+  for (const r of seg.rules) if (!isHostIcmpEntry(r, direction)) peers = unionRanges(peers, setRanges(model.ir, direction === 'ingress' ? r.source : r.destination));
+  return peers;
 }
 
 /** Whether the ICMP every host lets through (IR.icmp: what IPv4/IPv6 need
- * to work, for every address) lets this type through in that direction.
- * explain answers it so; the flow model has no segment for it. */
+ * to work, for every address) lets this type through in that direction,
+ * as explain answers it (the flow model has it too, as a baseline entry;
+ * asked here as well so both readings agree whatever the model holds). */
 function hostIcmp(ir: IR, direction: 'ingress' | 'egress', transport: Transport, family: Family, type: number): boolean {
   if (!isIcmp(transport)) return false;
   const name = icmpTypeName(transport as 'icmp' | 'icmpv6', type);
@@ -100,8 +114,8 @@ export function allowedRects(ctx: PolicyContext, family: Family, transport: Tran
   };
   const O = ctx.outside[family];
   const icmp = options.hostIcmp !== false;
-  const ins = ctx.models.map((m, i) => (icmp && hostIcmp(ctx.irs[i], 'ingress', transport, family, port) ? [FULL_RANGE[family]] : peersAt(m, 'ingress', transport, family, port)));
-  const outs = ctx.models.map((m, i) => (icmp && hostIcmp(ctx.irs[i], 'egress', transport, family, port) ? [FULL_RANGE[family]] : peersAt(m, 'egress', transport, family, port)));
+  const ins = ctx.models.map((m, i) => (icmp && hostIcmp(ctx.irs[i], 'ingress', transport, family, port) ? [FULL_RANGE[family]] : peersAt(m, 'ingress', transport, family, port, icmp)));
+  const outs = ctx.models.map((m, i) => (icmp && hostIcmp(ctx.irs[i], 'egress', transport, family, port) ? [FULL_RANGE[family]] : peersAt(m, 'egress', transport, family, port, icmp)));
   ctx.nodes.forEach((Nj, j) => push(intersectRanges(O, ins[j]), Nj[family]));
   ctx.nodes.forEach((Ni, i) => push(Ni[family], intersectRanges(O, outs[i])));
   ctx.nodes.forEach((Ni, i) => ctx.nodes.forEach((Nj, j) => push(intersectRanges(Ni[family], ins[j]), intersectRanges(Nj[family], outs[i]))));
