@@ -207,6 +207,27 @@ test('two roles: users reach the agents but not the servers on 6443, through the
   assert.match(fail.stdout, /decided by role servers:/);
 });
 
+// ------------------------------------------------------------ every transport
+
+test('every transport: sctp, gre, ICMP types by name and number, esp and ah in only (fixtures/tests/transports-pass.yaml)', () => {
+  const loaded = load({ profile: read('fixtures/profiles/transports.yaml'), catalog: read('fixtures/catalogs/transports.yaml') });
+  const r = run(loaded, 'fixtures/tests/transports-pass.yaml');
+  assert.equal(r.results.filter((x) => !x.ok).map((x) => x.expectation.name), []);
+  assert.is(r.passed, 7);
+  // Leave ESP and AH out of only: T1.5 (esp) and T1.6 (protocol 51) are named.
+  const dir = tmpDir('pc-policy-');
+  const file = path.join(dir, 'x.yaml');
+  fs.writeFileSync(file, '- {from: vpn_peers, to: nodes, only: [500/udp, 4500/udp]}\n');
+  const f = api.testPolicy(loaded, { expectations: { path: file, text: fs.readFileSync(file, 'utf8') } }).results[0];
+  assert.is(f.ok, false);
+  assert.equal(f.findings.map((x) => [x.problem, x.transport]).sort(), [
+    ['allowed', 'ah'],
+    ['allowed', 'esp'],
+  ]);
+  assert.equal(rowsOf(f).sort(), ['T1.5', 'T1.6']);
+  rmTree(dir);
+});
+
 // ------------------------------------------------------------ the model against explain
 
 /** Addresses at every edge of every set of every role (and one inside). */
