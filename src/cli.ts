@@ -422,6 +422,21 @@ export function main(argv: string[]): number {
           .demandCommand(1, 'give a catalog command (import)'),
       )
       .command(
+        'test <expectations>',
+        'check a file of expectations (flows allowed, denied, only these ports) against the policy; exit 1 on a failure',
+        (y) =>
+          y
+            .positional('expectations', { type: 'string', demandOption: true, describe: 'the expectations file (YAML list)' })
+            .option('profile', { type: 'string', demandOption: true, describe: 'site profile (YAML or JSON)' })
+            .option('catalog', { type: 'string', describe: 'port catalog (default: the built-in one)' })
+            .option('target', { type: 'string', describe: "also name the lines of this target's output that decide each failure" })
+            .option('format', { choices: ['text', 'junit'] as const, default: 'text' as const, describe: 'text, or JUnit XML for CI test reports' }),
+        (a) => {
+          // Loaded lazily: only this command needs the policy tests.
+          code = (require('./policy-test') as typeof import('./policy-test')).testCommand(a as unknown as import('./policy-test').TestCommandArgs);
+        },
+      )
+      .command(
         'schema <kind>',
         'print the JSON Schema of the profile or catalog format',
         (y) => y.positional('kind', { choices: ['profile', 'catalog'] as const, demandOption: true }),

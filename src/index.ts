@@ -12,7 +12,9 @@ export type { WriteOptions } from './output';
 export type { Diagnostic, Position } from './diagnostics';
 export type { IR, Rule, AddressSet, Provenance } from './ir/types';
 export type { TargetName } from './targets/base';
-export { catalogSchema, profileSchema } from './load/schemas';
+export { catalogSchema, profileSchema, expectationsSchema } from './load/schemas';
+export { testPolicy, loadExpectations, runExpectations, policyContext, formatJunit, formatText as formatTestText } from './policy-test';
+export type { PolicyTestOptions, PolicyTestReport, Expectation, ExpectationResult, Finding } from './policy-test';
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 

@@ -19,6 +19,8 @@ command -v git >/dev/null || need+=(git)
 [ -x /usr/share/netfilter-persistent/plugins.d/10-ipset ] || need+=(ipset-persistent)
 # NFLOG capture (tcpdump -i nflog:N) for the drop-logging tests.
 command -v tcpdump >/dev/null || need+=(tcpdump)
+# JUnit output of `portcullis test`, validated against its XSD.
+command -v xmllint >/dev/null || need+=(libxml2-utils)
 # The Ansible rollout test: ansible-playbook, and sshd run in namespaces.
 command -v ansible-playbook >/dev/null || need+=(ansible-core)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)

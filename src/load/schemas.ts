@@ -345,3 +345,50 @@ export const profileSchema = {
     },
   },
 } as const;
+
+/** "22/tcp", "30000-32767/tcp": what an expectation asks about (the forms
+ * `explain --port` reads, and a range of ports). */
+const expectationPort = {
+  type: 'string',
+  minLength: 1,
+  maxLength: 40,
+  description: "a port and transport as explain --port takes it, e.g. \"22/tcp\" or \"53/udp\", or a range \"30000-32767/tcp\"",
+} as const;
+
+/** An address, a CIDR or a group name of the catalog. */
+const expectationEndpoint = {
+  type: 'string',
+  minLength: 1,
+  maxLength: 100,
+  description: 'an address (10.20.0.11), a CIDR (0.0.0.0/0) or a group name of the catalog (users)',
+} as const;
+
+/** The file of `portcullis test`: a list of expectations. Which of
+ * port/expect, only and reaches an entry gives is checked by the loader
+ * (src/policy-test/expectations.ts), with positions and hints. */
+export const expectationsSchema = {
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  $id: 'https://portcullis.dev/schema/expectations.json',
+  title: 'portcullis policy test expectations',
+  type: 'array',
+  maxItems: 10000,
+  items: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['from'],
+    properties: {
+      name: { type: 'string', minLength: 1, maxLength: 300, description: 'What the expectation says, for the report (default: made from the entry).' },
+      from: expectationEndpoint,
+      to: { ...expectationEndpoint, description: 'an address, a CIDR or a group name of the catalog; with reaches: nothing it may be omitted (anywhere)' },
+      port: expectationPort,
+      expect: { enum: ['allow', 'deny'], description: 'with port: every address pair is allowed (allow) or none is (deny)' },
+      only: {
+        type: 'array',
+        maxItems: 1000,
+        items: expectationPort,
+        description: 'allowed on exactly these ports for every address pair, and on no other port of any transport',
+      },
+      reaches: { enum: ['nothing'], description: 'reaches: nothing: no flow of any transport is allowed from any address of from (to any of to)' },
+    },
+  },
+} as const;
