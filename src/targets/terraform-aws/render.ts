@@ -172,6 +172,9 @@ export interface AwsRule {
   to: number | null;
   /** CIDR for ipv4/ipv6 kinds. */
   cidr?: string;
+  /** Several roles: the role whose security group a nodes-kind rule
+   * references (absent with one role: the nodes' own group). */
+  ref?: string;
   /** Prefix list (the address set's name) for the prefix kind, its family
    * and size: AWS counts a rule that references a prefix list as the
    * list's max entries. */
@@ -217,65 +220,108 @@ function portsText(ports: readonly PortRange[]): string {
   return ports.map((p) => formatPortRange(p)).join(',');
 }
 
+/** The roles whose security groups a rule's peer stands for, or undefined
+ * when the peer is addresses. One role: the host group itself (the nodes'
+ * own group). Several roles (renderRoles): a role, or a union all of whose
+ * members are roles (one referencing rule per member, in catalog role
+ * order); a union with other members stays addresses. */
+export function referencedRoles(ir: IR, peer: string): string[] | undefined {
+  const roles = ir.roles ?? [ir.host];
+  if (roles.length <= 1) return peer === ir.host ? [ir.host] : undefined;
+  if (roles.includes(peer)) return [peer];
+  const members = ir.unions?.[peer];
+  if (members?.length && members.every((m) => roles.includes(m))) return roles.filter((r) => members.includes(r));
+  return undefined;
+}
+
 /** Every AWS rule the policy needs, in listing order (IR order). */
 export function awsRules(ir: IR): AwsRule[] {
   const restrict = ir.egress === 'restrict';
+  const multi = (ir.roles?.length ?? 1) > 1;
   const prefixGroups = new Set(ir.terraform?.prefix_lists ?? []);
   const setsByName = new Map(ir.sets.map((s) => [s.name, s]));
   const out: AwsRule[] = [];
   const host = ir.rules.filter((r) => r.scope === 'host' && (r.direction === 'ingress' || restrict));
 
-  // Node-to-node: one SG-reference rule per (direction, transport), both families merged.
+  // Node-to-node: one SG-reference rule per (direction, referenced role,
+  // transport), both families merged. One role: the nodes' own group.
   interface SelfRule {
     name: string;
     direction: Direction;
     transport: Transport;
+    ref: string;
     ports: PortRange[];
     provenance: Provenance[];
     ids: string[];
   }
   const selfRules = new Map<string, SelfRule>();
   const peerGroup = (r: Rule) => (r.direction === 'ingress' ? r.sourceGroup : r.destinationGroup);
+  const selfName = (r: Rule, ref: string) => `${r.direction === 'ingress' ? 'in' : 'out'}-${ref}-${r.transport}`;
 
   for (const r of host) {
-    if (peerGroup(r) === ir.host) {
-      const name = `${r.direction === 'ingress' ? 'in' : 'out'}-${ir.host}-${r.transport}`;
+    for (const ref of referencedRoles(ir, peerGroup(r)) ?? []) {
+      const name = selfName(r, ref);
       const s = selfRules.get(name);
       if (s) {
         s.ports = mergePorts([...s.ports, ...r.ports]);
         s.provenance = unionProvenance(s.provenance, r.provenance);
         s.ids.push(r.id);
       } else {
-        selfRules.set(name, { name, direction: r.direction, transport: r.transport, ports: r.ports, provenance: r.provenance, ids: [r.id] });
+        selfRules.set(name, { name, direction: r.direction, transport: r.transport, ref, ports: r.ports, provenance: r.provenance, ids: [r.id] });
       }
     }
   }
   const emittedSelf = new Set<string>();
 
+  // Canonical keys: an ICMP rule that is also a baseline rule (same list,
+  // type, any code, from or to anywhere) has the baseline's key
+  // (icmp/echo-request/0.0.0.0/0), whichever of the two made it, so a
+  // catalog rule that repeats the baseline is merged into it (dedupe) and
+  // adding or removing it changes a description, never a resource address
+  // (a renamed key would be created before the old one is destroyed:
+  // InvalidPermission.Duplicate).
+  const baselineNames = new Map<string, string>();
+  for (const direction of ['ingress', 'egress'] as Direction[])
+    if (direction === 'ingress' || restrict)
+      for (const family of ['ipv4', 'ipv6'] as Family[])
+        for (const t of ir.icmp[direction][family]) {
+          const type = ICMP_TYPES[family][t];
+          const k = `${direction}|${family}|${type}`;
+          if (type !== undefined && !baselineNames.has(k)) baselineNames.set(k, t);
+        }
+  const icmpLabel = (direction: Direction, family: Family, t: Transport, m: { from: number | null; to: number | null; label: string }, cidr: string) =>
+    (t === 'icmp' || t === 'icmpv6') && m.from !== null && m.from >= 0 && m.to === -1 && cidr === ANY[family] ? (baselineNames.get(`${direction}|${family}|${m.from}`) ?? m.label) : m.label;
+
   for (const r of host) {
     const peer = peerGroup(r);
-    const arrow = r.direction === 'ingress' ? `${peer} -> ${ir.host}` : `${ir.host} -> ${peer}`;
-    if (peer === ir.host) {
-      const name = `${r.direction === 'ingress' ? 'in' : 'out'}-${ir.host}-${r.transport}`;
-      if (emittedSelf.has(name)) continue;
-      emittedSelf.add(name);
-      const s = selfRules.get(name)!;
-      const heading = oneLine(`${name}: ${arrow} (the nodes' own security group), ${matchText(s.transport, s.ports)} (${citeRows(s.provenance)}); from IR ${s.ids.join(', ')}`);
-      for (const m of matchItems(s.transport, s.ports))
-        out.push({
-          key: `${s.transport}/${m.label}/self`,
-          direction: s.direction,
-          kind: 'nodes',
-          protocol: awsProtocol(s.transport),
-          from: m.from,
-          to: m.to,
-          describe: () => describe(name, rowsFor(s.provenance, m.range)),
-          sg: '',
-          tier: 1,
-          heading,
-        });
+    const refs = referencedRoles(ir, peer);
+    if (refs) {
+      for (const ref of refs) {
+        const name = selfName(r, ref);
+        if (emittedSelf.has(name)) continue;
+        emittedSelf.add(name);
+        const s = selfRules.get(name)!;
+        const heading = multi
+          ? oneLine(`${name}: ${s.direction === 'ingress' ? `${ref} -> ${ir.host}` : `${ir.host} -> ${ref}`} (members of the ${ref} security group${ref === ir.host ? ', this one' : ''}), ${matchText(s.transport, s.ports)} (${citeRows(s.provenance)}); from IR ${s.ids.join(', ')}`)
+          : oneLine(`${name}: ${r.direction === 'ingress' ? `${peer} -> ${ir.host}` : `${ir.host} -> ${peer}`} (the nodes' own security group), ${matchText(s.transport, s.ports)} (${citeRows(s.provenance)}); from IR ${s.ids.join(', ')}`);
+        for (const m of matchItems(s.transport, s.ports))
+          out.push({
+            key: `${s.transport}/${m.label}/${ref === ir.host ? 'self' : `sg:${ref}`}`,
+            direction: s.direction,
+            kind: 'nodes',
+            protocol: awsProtocol(s.transport),
+            from: m.from,
+            to: m.to,
+            ...(multi ? { ref } : {}),
+            describe: () => describe(name, rowsFor(s.provenance, m.range)),
+            sg: '',
+            tier: 1,
+            heading,
+          });
+      }
       continue;
     }
+    const arrow = r.direction === 'ingress' ? `${peer} -> ${ir.host}` : `${ir.host} -> ${peer}`;
     const set = setsByName.get((r.direction === 'ingress' ? r.source : r.destination)!);
     if (!set) throw new Error(`internal: rule ${r.id} names an unknown address set`);
     const heading = oneLine(`${r.id}: ${arrow}, ${matchText(r.transport, r.ports)} (${citeRows(r.provenance)})`);
@@ -301,7 +347,7 @@ export function awsRules(ir: IR): AwsRule[] {
     for (const cidr of set.cidrs)
       for (const m of matchItems(r.transport, r.ports))
         out.push({
-          key: `${r.transport}/${m.label}/${formatCidr(cidr)}`,
+          key: `${r.transport}/${icmpLabel(r.direction, r.family, r.transport, m, formatCidr(cidr))}/${formatCidr(cidr)}`,
           direction: r.direction,
           kind: r.family,
           protocol: awsProtocol(r.transport),
@@ -359,22 +405,26 @@ export function awsRules(ir: IR): AwsRule[] {
 }
 
 /** AWS refuses two identical rules in one group: rules that differ only by
- * the IR rule they come from (overlapping groups, merged catalog rules)
- * become one (their key is the same by construction), citing both. */
+ * the IR rule they come from (overlapping groups, merged catalog rules, a
+ * catalog rule repeating a baseline ICMP rule) become one, citing all. The
+ * one kept is the first of the lowest tier (the baseline's, when it is one
+ * of them), with its key, place and group: so adding or removing the
+ * repetition changes only the description. */
 function dedupe(rules: AwsRule[]): AwsRule[] {
-  const seen = new Map<string, AwsRule>();
-  const out: AwsRule[] = [];
+  const bySig = new Map<string, AwsRule[]>();
   for (const r of rules) {
-    const sig = [r.direction, r.kind, r.protocol, r.from, r.to, r.cidr ?? r.prefixList?.name ?? 'self'].join('|');
-    const first = seen.get(sig);
-    if (first) {
-      (first.merged ??= []).push(r.describe);
-      continue;
-    }
-    seen.set(sig, r);
-    out.push(r);
+    const sig = [r.direction, r.kind, r.protocol, r.from, r.to, r.cidr ?? r.prefixList?.name ?? `sg:${r.ref ?? 'self'}`].join('|');
+    const same = bySig.get(sig);
+    if (same) same.push(r);
+    else bySig.set(sig, [r]);
   }
-  return out;
+  const kept = new Set<AwsRule>();
+  for (const same of bySig.values()) {
+    const keep = same.reduce((a, b) => (b.tier < a.tier ? b : a));
+    for (const r of same) if (r !== keep) (keep.merged ??= []).push(r.describe);
+    kept.add(keep);
+  }
+  return rules.filter((r) => kept.has(r));
 }
 
 /** A rule's description: its own, then each merged rule's, cut to what AWS accepts. */
