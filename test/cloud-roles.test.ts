@@ -21,7 +21,9 @@ import type { IR } from '../src/ir/types';
 import { formatCidr } from '../src/addresses';
 import { ICMP_TYPE_NUMBERS } from '../src/targets/base';
 import { allowsAs, Flow, loadModule, SgModule } from './helpers/aws-sg-model';
+import { AzureEnv, Flow as NsgFlow, NsgModel, Protocol } from './helpers/azure-nsg-model';
 import { ROOT } from './helpers/cli';
+import Ajv from 'ajv';
 
 const TERRAFORM = fs.existsSync('/usr/local/bin/terraform') ? '/usr/local/bin/terraform' : 'terraform';
 const TF_ENV = { ...process.env, TF_CLI_CONFIG_FILE: '', TF_IN_AUTOMATION: '1', CHECKPOINT_DISABLE: '1' };
@@ -424,6 +426,220 @@ test('terraform-aws roles: one-role catalogs keep their module (render, not rend
   assert.match(main, /^resource "aws_security_group" "nodes" \{$/m);
   assert.match(main, /referenced_security_group_id = aws_security_group\.nodes\.id/);
   assert.not.match(main, /peer = /);
+});
+
+// ------------------------------------------------------------ azure-nsg
+
+const SCHEMA = JSON.parse(read('test/schemas/azure-nsg-template.schema.json'));
+const ajv = new Ajv({ allErrors: true, strict: true, strictRequired: false });
+const validate = ajv.compile(SCHEMA);
+const errorsOf = (doc: unknown) => (validate(doc) ? '' : ajv.errorsText(validate.errors, { separator: '\n' }));
+
+function nsgTemplate(profile: string, catalog: string): string {
+  const f = files('azure-nsg', profile, catalog);
+  assert.equal(Object.keys(f), ['nsg.json']);
+  return f['nsg.json'];
+}
+
+const withAsg = (profile: string, name = 'pct-asg') => `${profile.trimEnd().replace(/^azure:.*$/m, '')}\nazure: { node_asg: ${name} }\n`;
+
+/** The VNet the role profiles live in, the parameter values, and each role's ASG members. */
+function azureEnv(all: IR[], asg?: string): AzureEnv {
+  const inst = instancesOf(all[0], all);
+  return {
+    virtualNetwork: ['10.30.0.0/16', '2001:db8:30::/48'],
+    parameters: { nsgName: 'pct-nsg', ...(asg ? { asgName: asg } : {}) },
+    ...(asg ? { applicationSecurityGroups: Object.fromEntries(Object.entries(inst).map(([r, a]) => [`${asg}-${r}`, a])) } : {}),
+  };
+}
+
+/** What role ir.host's policy says of a flow through its NSG: inbound to
+ * one of its instances, outbound from one (the target's documented
+ * policy: ICMP as a whole inbound, ICMPv6 not filtered, load balancer
+ * probes on the TCP ports opened inbound, Azure's defaults outbound under
+ * egress: allow). */
+function irAllowsNsg(ir: IR, f: NsgFlow): boolean {
+  const inbound = f.direction === 'Inbound';
+  const peer = inbound ? f.src : f.dst;
+  const v6 = addr(peer).kind() === 'ipv6';
+  if (f.protocol === 'Icmp' && v6) return true;
+  if (!inbound && ir.egress === 'allow') return true;
+  const sets = new Map(ir.sets.map((s) => [s.name, s.cidrs.map(formatCidr)]));
+  if (inbound && f.protocol === 'Icmp') return true;
+  const transport = f.protocol.toLowerCase();
+  const rules = ir.rules.filter((r) => r.scope === 'host' && r.direction === (inbound ? 'ingress' : 'egress') && r.transport === transport);
+  if (inbound && transport === 'tcp' && ir.azure?.load_balancer_probes !== false && inCidrs(f.src, ['168.63.129.16/32']) && rules.some((r) => r.ports.some((p) => p.lo <= f.port! && f.port! <= p.hi))) return true;
+  return rules.some((r) => (f.port === undefined || r.ports.some((p) => p.lo <= f.port! && f.port! <= p.hi)) && inCidrs(peer, sets.get((inbound ? r.source : r.destination)!)!));
+}
+
+function compareNsg(text: string, all: IR[], env: AzureEnv): Comparison {
+  const res: Comparison = { checked: 0, allowed: 0, mismatches: [] };
+  const peers = [...probeAddresses(all), '168.63.129.16'];
+  const ports = probePorts(all);
+  for (const ir of all) {
+    const model = NsgModel.parse(text, env, `pct-nsg-${ir.host}`);
+    for (const me of instancesOf(ir, all)[ir.host])
+      for (const peer of peers) {
+        if (addr(me).kind() !== addr(peer).kind()) continue;
+        for (const direction of ['Inbound', 'Outbound'] as const) {
+          const [src, dst] = direction === 'Inbound' ? [peer, me] : [me, peer];
+          const run = (f: NsgFlow) => {
+            const got = model.evaluate(f).access === 'Allow';
+            const want = irAllowsNsg(ir, f);
+            res.checked++;
+            if (got) res.allowed++;
+            if (got !== want && res.mismatches.length < 20) res.mismatches.push(`${ir.host} ${direction} ${f.protocol} ${src} -> ${dst}:${f.port ?? '-'}: NSG ${got ? 'allows' : 'denies'} (${model.evaluate(f).rule}), the IR ${want ? 'allows' : 'denies'}`);
+          };
+          run({ direction, protocol: 'Icmp', src, dst });
+          for (const protocol of ['Tcp', 'Udp'] as Protocol[]) for (const port of ports) run({ direction, protocol, src, dst, port });
+        }
+      }
+  }
+  return res;
+}
+
+test('azure-nsg roles: one template, one NSG per role (<nsgName>-<role>); canonical JSON; schema-valid; same bytes twice', () => {
+  const text = nsgTemplate(ROLES_PROFILE, ROLES_CATALOG);
+  assert.is(text, JSON.stringify(JSON.parse(text), null, 2) + '\n');
+  assert.is(nsgTemplate(ROLES_PROFILE, ROLES_CATALOG), text);
+  const doc = JSON.parse(text);
+  assert.equal(doc.resources.map((r: any) => [r.type, r.name]), [
+    ['Microsoft.Network/networkSecurityGroups', "[concat(parameters('nsgName'), '-servers')]"],
+    ['Microsoft.Network/networkSecurityGroups', "[concat(parameters('nsgName'), '-agents')]"],
+  ]);
+  assert.equal(Object.keys(doc.outputs), ['nsgId_servers', 'nsgId_agents']);
+  assert.equal(Object.keys(doc.metadata.rules), ['servers', 'agents']);
+  assert.is(errorsOf(doc), '');
+  const env = azureEnv(irs(ROLES_PROFILE, ROLES_CATALOG));
+  assert.equal(['servers', 'agents'].map((r) => NsgModel.parse(text, env, `pct-nsg-${r}`).name), ['pct-nsg-servers', 'pct-nsg-agents']);
+  // Several NSGs: the interpreter needs to be told which.
+  assert.throws(() => NsgModel.parse(text, env), /exactly one network security group, or a name/);
+  // Each NSG carries only its role's rules: etcd on the servers, NodePorts on the agents.
+  const names = (r: string) => NsgModel.parse(text, env, `pct-nsg-${r}`).rules.map((x) => x.name);
+  assert.ok(names('servers').includes('in-servers-v4-tcp'));
+  assert.ok(names('agents').includes('in-users-v4-tcp'));
+  assert.not.ok(names('servers').includes('in-users-v4-tcp'));
+  for (const r of ['servers', 'agents']) assert.ok(names(r).includes('baseline-deny-all-in') && names(r).includes('baseline-deny-all-out'), r);
+});
+
+test('azure-nsg roles: node_asg gives one ASG per role (<asgName>-<role>); role and union peers are ASGs, no node address is listed; each NSG depends on the ASGs it names', () => {
+  const text = nsgTemplate(withAsg(ROLES_PROFILE), ROLES_CATALOG);
+  const doc = JSON.parse(text);
+  assert.equal(doc.resources.map((r: any) => r.name), [
+    "[concat(parameters('asgName'), '-servers')]",
+    "[concat(parameters('asgName'), '-agents')]",
+    "[concat(parameters('nsgName'), '-servers')]",
+    "[concat(parameters('nsgName'), '-agents')]",
+  ]);
+  assert.is(doc.parameters.asgName.defaultValue, 'pct-asg');
+  assert.not.match(JSON.stringify(doc.resources) + JSON.stringify(doc.variables), /10\.30\.[01]\.|2001:db8:30::/);
+  assert.equal(Object.keys(doc.outputs), ['nsgId_servers', 'asgId_servers', 'nsgId_agents', 'asgId_agents']);
+  // The union "nodes" as the source of the API rule on the servers: both roles' ASGs.
+  const servers = doc.resources[2].properties.securityRules;
+  const api = servers.find((r: any) => r.name === 'in-nodes-v4-tcp');
+  assert.equal(api.properties.sourceApplicationSecurityGroups.map((a: any) => a.id), [
+    "[resourceId('Microsoft.Network/applicationSecurityGroups', concat(parameters('asgName'), '-servers'))]",
+    "[resourceId('Microsoft.Network/applicationSecurityGroups', concat(parameters('asgName'), '-agents'))]",
+  ]);
+  assert.equal(api.properties.destinationApplicationSecurityGroups.map((a: any) => a.id), ["[resourceId('Microsoft.Network/applicationSecurityGroups', concat(parameters('asgName'), '-servers'))]"]);
+  // The template's 2-resource schema holds for each role's pair (its ASG and its NSG).
+  for (const i of [0, 1]) assert.is(errorsOf({ ...doc, resources: [doc.resources[i], doc.resources[i + 2]] }), '', `role ${i}`);
+  const env = azureEnv(irs(ROLES_PROFILE, ROLES_CATALOG), 'pct-asg');
+  // A dropped dependency is refused.
+  const broken = structuredClone(doc);
+  broken.resources[2].dependsOn = broken.resources[2].dependsOn.slice(1);
+  assert.throws(() => new NsgModel(broken, env, 'pct-nsg-servers'), /does not depend on it/);
+});
+
+function e2eNsg(text: string, env: AzureEnv, from: { role?: string; addr: string }, to: { role?: string; addr: string }, protocol: Protocol, port?: number): boolean {
+  const m = (r: string) => NsgModel.parse(text, env, `pct-nsg-${r}`);
+  const out = from.role ? m(from.role).allowed({ direction: 'Outbound', protocol, src: from.addr, dst: to.addr, port }) : true;
+  const inb = to.role ? m(to.role).allowed({ direction: 'Inbound', protocol, src: from.addr, dst: to.addr, port }) : true;
+  return out && inb;
+}
+
+test('azure-nsg roles: the rows of roles.yaml end to end (sender outbound, receiver inbound), address lists and ASGs alike', () => {
+  const all = irs(ROLES_PROFILE, ROLES_CATALOG);
+  for (const asg of [undefined, 'pct-asg']) {
+    const text = nsgTemplate(asg ? withAsg(ROLES_PROFILE) : ROLES_PROFILE, ROLES_CATALOG);
+    const env = azureEnv(all, asg);
+    const server = { role: 'servers', addr: '10.30.0.11' };
+    const server2 = { role: 'servers', addr: '10.30.0.12' };
+    const agent = { role: 'agents', addr: '10.30.1.21' };
+    const agent2 = { role: 'agents', addr: '10.30.1.22' };
+    const admin = { addr: '198.51.100.7' };
+    const user = { addr: '192.0.2.77' };
+    const cases: [string, boolean, boolean][] = [
+      ['agent -> server 6443', true, e2eNsg(text, env, agent, server, 'Tcp', 6443)],
+      ['user -> server 6443', false, e2eNsg(text, env, user, server, 'Tcp', 6443)],
+      ['admin -> server 6443', true, e2eNsg(text, env, admin, server, 'Tcp', 6443)],
+      ['admin -> agent 6443', false, e2eNsg(text, env, admin, agent, 'Tcp', 6443)],
+      ['server -> server 2379', true, e2eNsg(text, env, server2, server, 'Tcp', 2379)],
+      ['agent -> server 2379', false, e2eNsg(text, env, agent, server, 'Tcp', 2379)],
+      ['server -> agent 10250', true, e2eNsg(text, env, server, agent, 'Tcp', 10250)],
+      ['agent -> agent 10250', false, e2eNsg(text, env, agent2, agent, 'Tcp', 10250)],
+      ['agent -> server 8472/udp', true, e2eNsg(text, env, agent, server, 'Udp', 8472)],
+      ['agent -> agent 8472/udp', true, e2eNsg(text, env, agent2, agent, 'Udp', 8472)],
+      ['agent -> server 51820/udp (feature off)', false, e2eNsg(text, env, agent, server, 'Udp', 51820)],
+      ['user -> agent 30000', true, e2eNsg(text, env, user, agent, 'Tcp', 30000)],
+      ['user -> server 30000', false, e2eNsg(text, env, user, server, 'Tcp', 30000)],
+      ['server -> agent NodePort 30000 (outbound restricted)', false, e2eNsg(text, env, server, agent, 'Tcp', 30000)],
+      ['admin -> agent 22', true, e2eNsg(text, env, admin, agent, 'Tcp', 22)],
+      ['a VNet address in no role -> server 6443 (the deny-all, not AllowVNetInBound)', false, e2eNsg(text, env, { addr: '10.30.9.9' }, server, 'Tcp', 6443)],
+    ];
+    const wrong = cases.filter(([, want, got]) => want !== got).map(([what, want]) => `${asg ?? 'addresses'}: ${what}: expected ${want ? 'allow' : 'deny'}`);
+    assert.equal(wrong, []);
+  }
+});
+
+test('azure-nsg roles: each role\'s NSG agrees with its IR on every probe (roles.yaml and RKE2; address lists and ASGs)', () => {
+  const variants: [string, string, string][] = [
+    ['roles', ROLES_PROFILE, ROLES_CATALOG],
+    ['roles wireguard allow', ROLES_PROFILE.replace('egress: restrict', 'egress: allow\nfeatures: { wireguard: true }'), ROLES_CATALOG],
+    ['rke2', RKE2_PROFILE, RKE2_CATALOG],
+    ['rke2 restrict', RKE2_PROFILE.replace(/^egress: allow/m, 'egress: restrict'), RKE2_CATALOG],
+  ];
+  for (const [name, base, catalog] of variants)
+    for (const asg of [undefined, 'pct-asg']) {
+      const profile = asg ? withAsg(base) : base;
+      const all = irs(profile, catalog);
+      const text = nsgTemplate(profile, catalog);
+      const res = compareNsg(text, all, azureEnv(all, asg));
+      assert.equal(res.mismatches, [], `${name} ${asg ?? ''}: ${res.mismatches.length} of ${res.checked}`);
+      assert.ok(res.checked > 5000 && res.allowed > 200 && res.allowed < res.checked - 1000, `${name}: ${res.allowed} of ${res.checked}`);
+    }
+});
+
+test('azure-nsg roles: the comparison has teeth (a mutated template disagrees with the IR)', () => {
+  const all = irs(ROLES_PROFILE, ROLES_CATALOG);
+  const doc = JSON.parse(nsgTemplate(ROLES_PROFILE, ROLES_CATALOG));
+  const rule = (d: any, nsg: number, name: string) => d.resources[nsg].properties.securityRules.find((r: any) => r.name === name);
+  const mutations: [string, (d: any) => void][] = [
+    ['the API from all nodes dropped on the servers', (d) => (d.resources[0].properties.securityRules = d.resources[0].properties.securityRules.filter((r: any) => r.name !== 'in-nodes-v4-tcp'))],
+    ['the API only from the servers', (d) => (rule(d, 0, 'in-nodes-v4-tcp').properties.sourceAddressPrefixes = "[variables('servers_v4')]")],
+    ['NodePorts one short on the agents', (d) => (rule(d, 1, 'in-users-v4-tcp').properties.destinationPortRanges = ['30000-32766'])],
+    ['the agents\' outbound API dropped', (d) => (d.resources[1].properties.securityRules = d.resources[1].properties.securityRules.filter((r: any) => r.name !== 'out-servers-v4-tcp'))],
+    ['kubelet open to all nodes on the agents', (d) => (rule(d, 1, 'in-servers-v4-tcp').properties.sourceAddressPrefixes = "[variables('nodes_v4')]")],
+  ];
+  const env = azureEnv(all);
+  for (const [what, mutate] of mutations) {
+    const d = structuredClone(doc);
+    mutate(d);
+    assert.is.not(JSON.stringify(d), JSON.stringify(doc), `mutation not applied: ${what}`);
+    assert.ok(compareNsg(JSON.stringify(d), all, env).mismatches.length > 0, `not caught: ${what}`);
+  }
+});
+
+test('azure-nsg roles: limits are per NSG; a role over them fails naming the role, the count and the limit (no files)', () => {
+  const many = Array.from({ length: 4001 }, (_, i) => `10.${100 + (i >> 8)}.${i & 255}.1`);
+  const profile = ROLES_PROFILE.replace(/^ {2}admins: .*$/m, `  admins: [${many.join(', ')}]`);
+  const r = compile({ profile: { path: 'p.yaml', text: profile }, catalog: { path: 'c.yaml', text: ROLES_CATALOG }, targets: ['azure-nsg'] });
+  assert.not.ok(r.ok);
+  const msg = r.diagnostics.map((d) => d.message).join('\n');
+  assert.match(msg, /target azure-nsg: NSG of role 'servers': 4025 source address prefixes across the NSG's rules, over Azure's limit of 4000 per NSG \(largest: in-admins-v4-tcp 4001,/);
+  // 24 prefixes besides the admins': 3976 admins fit both NSGs.
+  const fits = ROLES_PROFILE.replace(/^ {2}admins: .*$/m, `  admins: [${many.slice(0, 3976).join(', ')}]`);
+  assert.ok(compile({ profile: { path: 'p.yaml', text: fits }, catalog: { path: 'c.yaml', text: ROLES_CATALOG }, targets: ['azure-nsg'] }).ok);
 });
 
 test.run();
