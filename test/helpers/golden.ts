@@ -44,7 +44,7 @@ export const GOLDEN: Golden[] = (
   // combined output for the cloud targets. One entry per target.
   { profile: 'roles.yaml', catalog: 'roles.yaml', targets: ['nftables', 'iptables', 'firewalld'] },
   { profile: 'roles.yaml', catalog: 'roles.yaml', targets: ['terraform-aws'] },
-  { profile: 'roles.yaml', catalog: 'roles.yaml', targets: [/* azure-nsg */] },
+  { profile: 'roles.yaml', catalog: 'roles.yaml', targets: ['azure-nsg'] },
   ] as Golden[]
 ).filter((g) => g.targets.length > 0);
 
