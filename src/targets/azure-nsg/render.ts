@@ -24,6 +24,10 @@
 //   (no such NSG protocol). See nsgRefusal.
 // - azure.node_asg: the nodes' end is an application security group the
 //   template creates, instead of their address lists.
+// - Several roles (renderRoles): one template, one NSG per role
+//   (<nsgName>-<role>) with its role's rules as one role would have them;
+//   with azure.node_asg one ASG per role (<asgName>-<role>), and peers
+//   that are roles (or unions of roles) are their ASGs.
 
 import { createHash } from 'crypto';
 import { formatAddress } from '../../addresses';

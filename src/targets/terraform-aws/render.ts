@@ -32,6 +32,10 @@
 //   up to 5 groups (the default quota of groups per network interface):
 //   nodes, nodes_2, ... all of which are attached to every node. Past 5
 //   groups compilation fails naming the count and the limit.
+// - Several roles (renderRoles): one module, a group (or quota split) per
+//   role with its own lists and resources (servers_in_ipv4, ...); a peer
+//   that is a role references that role's group (key .../sg:<role>), a
+//   union of roles one reference per member role; outputs by role.
 // - Strings: descriptions keep only the characters AWS accepts in a rule
 //   description (255 at most); every string literal goes through hclString,
 //   which escapes `\`, `"`, `${`, `%{` and control characters.
