@@ -642,4 +642,26 @@ test('azure-nsg roles: limits are per NSG; a role over them fails naming the rol
   assert.ok(compile({ profile: { path: 'p.yaml', text: fits }, catalog: { path: 'c.yaml', text: ROLES_CATALOG }, targets: ['azure-nsg'] }).ok);
 });
 
+test('roles: a union with a member that is not a role stays addresses (terraform-aws CIDRs, azure-nsg prefixes even with ASGs); verdicts still agree with the IR', async () => {
+  const catalog = ROLES_CATALOG.replace('  admins:\n    description: Operators.\n', '  admins:\n    description: Operators.\n  ops:\n    union: [agents, admins]\n    description: Agents and operators.\n') +
+    '  - id: metrics\n    table: T1\n    row: 7\n    cells: { port: "9100", protocol: "TCP", source: "Agents and operators", destination: "Servers", service: "metrics", description: "metrics" }\n    ports: [9100]\n    from: [ops]\n    to: [servers]\n';
+  const all = irs(ROLES_PROFILE, catalog);
+  assert.ok(all[0].rules.some((r) => r.id === 'in-ops-v4-tcp'), 'test setup: the rule is in the servers\' policy');
+  const { mod } = await rolesModule(ROLES_PROFILE, catalog);
+  const metrics = mod.rules.filter((r) => r.group === 'servers' && r.direction === 'ingress' && r.from === 9100);
+  assert.ok(metrics.length > 0 && metrics.every((r) => r.cidrIpv4 || r.cidrIpv6), metrics.map((r) => r.key).join(', '));
+  assert.ok(metrics.some((r) => r.key === 'tcp/9100/10.30.1.21/32'));
+  const aws = compareAws(mod, all);
+  assert.equal(aws.mismatches, []);
+  for (const asg of [undefined, 'pct-asg']) {
+    const profile = asg ? withAsg(ROLES_PROFILE) : ROLES_PROFILE;
+    const text = nsgTemplate(profile, catalog);
+    const servers = JSON.parse(text).resources.find((r: any) => r.name.includes("'-servers'") && r.type.endsWith('networkSecurityGroups'));
+    const rule = servers.properties.securityRules.find((r: any) => r.name === 'in-ops-v4-tcp');
+    assert.is(rule.properties.sourceAddressPrefixes, "[variables('ops_v4')]");
+    const res = compareNsg(text, irs(profile, catalog), azureEnv(all, asg));
+    assert.equal(res.mismatches, [], asg ?? 'addresses');
+  }
+});
+
 test.run();
