@@ -664,4 +664,29 @@ test('roles: a union with a member that is not a role stays addresses (terraform
   }
 });
 
+test('roles: stable keys: one more agent changes no byte of the module and two variables of the template; one more admin CIDR adds only its own rules', async () => {
+  const moreAgent = ROLES_PROFILE.replace('agents: [10.30.1.21, 10.30.1.22,', 'agents: [10.30.1.21, 10.30.1.22, 10.30.1.25,');
+  const moreAdmin = ROLES_PROFILE.replace('admins: [198.51.100.0/24,', 'admins: [198.51.100.0/24, 203.0.113.0/24,');
+  assert.is.not(moreAgent, ROLES_PROFILE);
+  assert.is.not(moreAdmin, ROLES_PROFILE);
+  assert.equal(files('terraform-aws', moreAgent, ROLES_CATALOG), files('terraform-aws', ROLES_PROFILE, ROLES_CATALOG));
+  const a = await loadModule(writeModule(files('terraform-aws', ROLES_PROFILE, ROLES_CATALOG), 'a'), VARS);
+  const b = await loadModule(writeModule(files('terraform-aws', moreAdmin, ROLES_CATALOG), 'b'), VARS);
+  const keys = (m: SgModule) => new Set(m.rules.map((r) => `${r.resource}[${r.key}]`));
+  const ka = keys(a);
+  const kb = keys(b);
+  for (const k of ka) assert.ok(kb.has(k), `kept ${k}`);
+  assert.equal([...kb].filter((k) => !ka.has(k)).sort(), [
+    'aws_vpc_security_group_ingress_rule.agents_in_ipv4[tcp/22/203.0.113.0/24]',
+    'aws_vpc_security_group_ingress_rule.servers_in_ipv4[tcp/22/203.0.113.0/24]',
+    'aws_vpc_security_group_ingress_rule.servers_in_ipv4[tcp/6443/203.0.113.0/24]',
+  ]);
+  const before = JSON.parse(nsgTemplate(ROLES_PROFILE, ROLES_CATALOG));
+  const after = JSON.parse(nsgTemplate(moreAgent, ROLES_CATALOG));
+  assert.equal(after.resources, before.resources, 'rules and priorities unchanged');
+  const changed = Object.keys(after.variables).filter((k) => JSON.stringify(after.variables[k]) !== JSON.stringify(before.variables[k]));
+  assert.equal(changed, ['agents_v4', 'nodes_v4']);
+  assert.ok(after.variables.agents_v4.includes('10.30.1.25'));
+});
+
 test.run();
