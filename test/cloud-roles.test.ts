@@ -689,4 +689,15 @@ test('roles: stable keys: one more agent changes no byte of the module and two v
   assert.ok(after.variables.agents_v4.includes('10.30.1.25'));
 });
 
+test('terraform-aws roles: a role named like another role\'s split group (servers and servers_2) is a clear error, not a clash of resource names', () => {
+  const catalog = ROLES_CATALOG.replace(/\bagents\b/g, 'servers_2');
+  const admins = Array.from({ length: 40 }, (_, i) => `198.18.${i * 2}.0/24`);
+  const profile = ROLES_PROFILE.replace(/\bagents\b/g, 'servers_2').replace(/^ {2}admins: .*$/m, `  admins: [${admins.join(', ')}]`);
+  const r = compile({ profile: { path: 'p.yaml', text: profile }, catalog: { path: 'c.yaml', text: catalog }, targets: ['terraform-aws'] });
+  assert.not.ok(r.ok);
+  assert.match(r.diagnostics.map((d) => d.message).join('\n'), /target terraform-aws: the security groups of roles 'servers' and 'servers_2' would both be named 'servers_2'/);
+  // Without the split the two names do not meet.
+  assert.ok(compile({ profile: { path: 'p.yaml', text: ROLES_PROFILE.replace(/\bagents\b/g, 'servers_2') }, catalog: { path: 'c.yaml', text: catalog }, targets: ['terraform-aws'] }).ok);
+});
+
 test.run();
