@@ -205,6 +205,54 @@ test('terraform-aws transports: keys are stable (a new peer address adds only it
   ]);
 });
 
+test('terraform-aws: a catalog ICMP rule that repeats a baseline one has the baseline key and is merged into it (no duplicate AWS rule, no renamed resource)', async () => {
+  // The ping row (echo-request and echo-reply, ICMP and ICMPv6) from
+  // anywhere: echo-request from 0.0.0.0/0 and ::/0 is also a baseline rule.
+  const before = files('terraform-aws', PROFILE, CATALOG_SCTP_ALL);
+  const anywhere = PROFILE.replace(/^ {2}monitor: .*$/m, '  monitor: [0.0.0.0/0, "::/0"]');
+  assert.is.not(anywhere, PROFILE);
+  const after = files('terraform-aws', anywhere, CATALOG_SCTP_ALL);
+  // The interpreter refuses two identical rules in one group, as AWS does
+  // (InvalidPermission.Duplicate), and duplicate for_each keys.
+  const a = await loadModule(writeModule(before, 'icmp-before'), VARS);
+  const b = await loadModule(writeModule(after, 'icmp-after'), VARS);
+  const addr = (m: SgModule) => new Map(m.rules.map((r) => [`${r.resource}[${r.key}]`, r]));
+  const ka = addr(a);
+  const kb = addr(b);
+  // Every resource stays where it was (same key, same group, same rule); only
+  // the echo-reply rules from anywhere are new: the echo-request ones are the
+  // baseline's, keyed by name, not by number.
+  // (The monitor's own addresses are inside the new blocks: minimal CIDR
+  // form drops them.)
+  const monitor = /\/(192\.0\.2\.50\/32|2001:db8:4d::50\/128)\]$/;
+  assert.equal([...ka.keys()].filter((k) => !kb.has(k)).sort(), [...ka.keys()].filter((k) => monitor.test(k)).sort());
+  for (const [k, r] of ka) {
+    if (monitor.test(k)) continue;
+    assert.ok(kb.has(k), `kept ${k}`);
+    assert.equal([kb.get(k)!.group, kb.get(k)!.protocol, kb.get(k)!.from, kb.get(k)!.to], [r.group, r.protocol, r.from, r.to], k);
+  }
+  // (The monitor's other rows, SNMP, are new from anywhere too.)
+  assert.equal([...kb.keys()].filter((k) => !ka.has(k) && /\[icmp/.test(k)).sort(), [
+    'aws_vpc_security_group_ingress_rule.in_ipv4[icmp/0/0.0.0.0/0]',
+    'aws_vpc_security_group_ingress_rule.in_ipv6[icmpv6/129/::/0]',
+  ]);
+  assert.not.ok([...kb.keys()].some((k) => /icmp\/8\/0\.0\.0\.0\/0|icmpv6\/128\/::\/0/.test(k)), 'no numbered twin of a baseline rule');
+  // The merged rule cites both: the baseline first, then the catalog row.
+  const echo = kb.get('aws_vpc_security_group_ingress_rule.in_ipv4[icmp/echo-request/0.0.0.0/0]')!;
+  assert.match(echo.description, /^icmp-in-v4 echo-request \(type 8\) - ICMP that IPv4 needs \+ in-monitor-v4-icmp T1\.2: Ping/);
+  assert.is(ka.get('aws_vpc_security_group_ingress_rule.in_ipv4[icmp/echo-request/0.0.0.0/0]')!.description, 'icmp-in-v4 echo-request (type 8) - ICMP that IPv4 needs');
+  // Exactly one AWS rule per (group, direction, protocol, type, code, peer).
+  const sigs = b.rules.map((r) => [r.group, r.direction, r.protocol, r.from, r.to, r.cidrIpv4 ?? r.cidrIpv6 ?? r.referenced].join('|'));
+  assert.is(new Set(sigs).size, sigs.length);
+  // The header's quota counts agree with the rules (the duplicate is not counted).
+  const n = (m: SgModule, fam: 'ipv4' | 'ipv6') => m.rules.filter((r) => r.direction === 'ingress' && (r.referenced || (fam === 'ipv4' ? r.cidrIpv4 : r.cidrIpv6))).length;
+  assert.match(after['main.tf'], new RegExp(`#   nodes: in ${n(b, 'ipv4')} IPv4 / ${n(b, 'ipv6')} IPv6,`));
+  // terraform console builds the for_each maps (no duplicate key).
+  const maps = consoleEval(after['main.tf'], '{ v4 = { for r in local.ingress_ipv4 : r.key => r }, v6 = { for r in local.ingress_ipv6 : r.key => r } }');
+  assert.is(maps.v4['icmp/echo-request/0.0.0.0/0'].from_port, 8);
+  assert.is(maps.v6['icmpv6/echo-request/::/0'].from_port, 128);
+});
+
 test('terraform-aws transports: interpreter verdicts per transport, allowed and denied', async () => {
   const { mod } = await transportsModule();
   const cases: [Flow, boolean][] = [

@@ -41,8 +41,12 @@ export interface SecurityGroup {
 
 export interface SgModule {
   groups: Map<string, SecurityGroup>;
-  /** Groups the module tells to attach to every node (output security_group_ids). */
+  /** Groups the module tells to attach to every node (output security_group_ids);
+   * with several roles, every role's groups. */
   attached: string[];
+  /** Several roles (security_group_ids is a map): the groups to attach to
+   * each instance of a role, by role. Absent for a one-role module. */
+  roles?: Map<string, string[]>;
   rules: SgRule[];
 }
 
@@ -329,15 +333,30 @@ export async function loadModule(dir: string, vars: Record<string, Value> = {}):
       }
 
   const ids = outputs.security_group_ids?.value;
-  if (!Array.isArray(ids)) throw new Error('output security_group_ids is not a list');
-  const attached = ids.map((x) => {
-    const v = evalValue(x, scope);
-    if (!isRef(v)) throw new Error('security_group_ids holds something other than a group id');
-    return v.ref;
-  });
-  if (attached.length > GROUPS_PER_INTERFACE) throw new Error(`${attached.length} groups per interface, over ${GROUPS_PER_INTERFACE}`);
-  for (const g of groups.keys()) if (!attached.includes(g)) throw new Error(`group ${g} is not in security_group_ids`);
-  return { groups, attached, rules };
+  const refsOf = (list: unknown, what: string): string[] => {
+    if (!Array.isArray(list)) throw new Error(`${what} is not a list`);
+    const out = list.map((x) => {
+      const v = evalValue(x, scope);
+      if (!isRef(v)) throw new Error(`${what} holds something other than a group id`);
+      return v.ref;
+    });
+    if (out.length > GROUPS_PER_INTERFACE) throw new Error(`${what}: ${out.length} groups per interface, over ${GROUPS_PER_INTERFACE}`);
+    if (new Set(out).size !== out.length) throw new Error(`${what} names a group twice`);
+    return out;
+  };
+  if (Array.isArray(ids)) {
+    const attached = refsOf(ids, 'output security_group_ids');
+    for (const g of groups.keys()) if (!attached.includes(g)) throw new Error(`group ${g} is not in security_group_ids`);
+    return { groups, attached, rules };
+  }
+  // Several roles: a map role -> the groups each instance of it carries;
+  // every group belongs to exactly one role.
+  if (typeof ids !== 'object' || ids === null) throw new Error('output security_group_ids is neither a list nor a map of lists');
+  const roles = new Map<string, string[]>();
+  for (const [role, list] of Object.entries(ids as Record<string, unknown>)) roles.set(role, refsOf(list, `output security_group_ids["${role}"]`));
+  const attached = [...roles.values()].flat();
+  for (const g of groups.keys()) if (attached.filter((x) => x === g).length !== 1) throw new Error(`group ${g} is in ${attached.filter((x) => x === g).length} roles' security_group_ids, not one`);
+  return { groups, attached, rules, roles };
 }
 
 /** IP protocol numbers of the transports a flow may use. */
@@ -365,9 +384,30 @@ function inCidr(addr: ipaddr.IPv4 | ipaddr.IPv6, cidr: string): boolean {
 export function allows(mod: SgModule, flow: Flow, members: string[]): SgRule | undefined {
   const peer = ipaddr.parse(flow.peer);
   const isMember = members.some((m) => ipaddr.parse(m).toString() === peer.toString() && ipaddr.parse(m).kind() === peer.kind());
+  return match(mod, flow, (g) => mod.attached.includes(g), (g) => isMember && mod.attached.includes(g));
+}
+
+/** Several roles: is the flow allowed for an instance of `role`, which
+ * carries that role's groups (security_group_ids[role]) and no other?
+ * instances: each role's instance addresses; a peer at one of them carries
+ * its role's groups, so a rule referencing one of those matches it. */
+export function allowsAs(mod: SgModule, role: string, flow: Flow, instances: Record<string, string[]>): SgRule | undefined {
+  if (!mod.roles) throw new Error('a one-role module: use allows()');
+  const own = mod.roles.get(role);
+  if (!own) throw new Error(`no role ${role} in security_group_ids`);
+  const peer = ipaddr.parse(flow.peer);
+  const same = (m: string) => ipaddr.parse(m).kind() === peer.kind() && ipaddr.parse(m).toString() === peer.toString();
+  const peerGroups = new Set(Object.entries(instances).flatMap(([r, addrs]) => (addrs.some(same) ? (mod.roles!.get(r) ?? []) : [])));
+  return match(mod, flow, (g) => own.includes(g), (g) => peerGroups.has(g));
+}
+
+/** The first rule of a group the instance carries that matches the flow;
+ * a referenced-group rule matches a peer that carries the referenced group. */
+function match(mod: SgModule, flow: Flow, carried: (group: string) => boolean, peerCarries: (group: string) => boolean): SgRule | undefined {
+  const peer = ipaddr.parse(flow.peer);
   if ((flow.protocol === 'icmp' && peer.kind() !== 'ipv4') || (flow.protocol === 'icmpv6' && peer.kind() !== 'ipv6')) return undefined;
   return mod.rules.find((r) => {
-    if (r.direction !== flow.direction || !mod.attached.includes(r.group)) return false;
+    if (r.direction !== flow.direction || !carried(r.group)) return false;
     if (r.protocol !== '-1') {
       const number = /^[0-9]+$/.test(r.protocol) ? Number(r.protocol) : PROTOCOL_NUMBERS[r.protocol as 'tcp' | 'udp' | 'icmp' | 'icmpv6'];
       if (number !== PROTOCOL_NUMBERS[flow.protocol]) return false;
@@ -383,7 +423,7 @@ export function allows(mod: SgModule, flow: Flow, members: string[]): SgRule | u
     if (r.cidrIpv4) return inCidr(peer, r.cidrIpv4);
     if (r.cidrIpv6) return inCidr(peer, r.cidrIpv6);
     if (r.prefixList) return r.prefixList.cidrs.some((c) => inCidr(peer, c));
-    // A referenced group matches its members (all nodes carry every attached group).
-    return isMember && mod.attached.includes(r.referenced!);
+    // A referenced group matches its members.
+    return peerCarries(r.referenced!);
   });
 }

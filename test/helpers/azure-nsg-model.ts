@@ -20,6 +20,8 @@ export interface AzureEnv {
   azureLoadBalancer?: string[];
   /** Application security groups by name: the addresses of the NICs in each. */
   applicationSecurityGroups?: Record<string, string[]>;
+  /** Deployment parameter values (az deployment --parameters), over the defaults. */
+  parameters?: Record<string, unknown>;
 }
 
 export interface Flow {
@@ -108,28 +110,46 @@ export class NsgModel {
   readonly apiVersion: string;
   private readonly asgIds: Set<string>;
 
+  /** The evaluated NSG's name (resolved). */
+  readonly name: string;
+
   constructor(
     readonly template: any,
     readonly env: AzureEnv,
+    nsgName?: string,
   ) {
     this.variables = template.variables ?? {};
     this.parameters = template.parameters ?? {};
     const resources = template.resources as any[];
     if (!Array.isArray(resources) || !resources.length) fail('expected resources');
     const nsgs = resources.filter((r) => r.type === 'Microsoft.Network/networkSecurityGroups');
-    if (nsgs.length !== 1) fail('expected exactly one network security group');
-    for (const r of resources) if (r !== nsgs[0] && r.type !== 'Microsoft.Network/applicationSecurityGroups') fail(`unexpected resource type ${r.type}`);
+    for (const r of resources) if (r.type !== 'Microsoft.Network/networkSecurityGroups' && r.type !== 'Microsoft.Network/applicationSecurityGroups') fail(`unexpected resource type ${r.type}`);
+    const names = nsgs.map((r) => this.resolve(r.name));
+    if (nsgs.length > 1 || nsgName !== undefined) {
+      for (const n of names) if (typeof n !== 'string' || !n) fail(`a network security group without a name (${JSON.stringify(n)}): give its parameter`);
+      if (new Set(names).size !== names.length) fail('two network security groups share a name');
+    }
     // ASGs the template creates, by resource id (as resourceId() spells it).
-    this.asgIds = new Set(resources.filter((r) => r.type === 'Microsoft.Network/applicationSecurityGroups').map((r) => `Microsoft.Network/applicationSecurityGroups/${this.resolve(r.name)}`));
-    const nsg = nsgs[0];
+    const asgs = resources.filter((r) => r.type === 'Microsoft.Network/applicationSecurityGroups').map((r) => `Microsoft.Network/applicationSecurityGroups/${this.resolve(r.name)}`);
+    if (new Set(asgs).size !== asgs.length) fail('two application security groups share a name');
+    this.asgIds = new Set(asgs);
+    // Several NSGs (one per role): the one this model evaluates, by name.
+    if (nsgName === undefined && nsgs.length !== 1) fail(`expected exactly one network security group, or a name (the template has ${names.join(', ')})`);
+    const nsg = nsgName === undefined ? nsgs[0] : nsgs[names.indexOf(nsgName)];
+    if (!nsg) fail(`no network security group named ${nsgName} (the template has ${names.join(', ')})`);
+    this.name = String(this.resolve(nsg.name));
+    // An NSG whose rules name an ASG must be deployed after it.
+    const dependsOn = new Set(((nsg.dependsOn ?? []) as unknown[]).map((d) => this.resolve(d)));
+    for (const id of JSON.stringify(nsg.properties?.securityRules ?? []).match(/\[resourceId\('Microsoft\.Network\/applicationSecurityGroups'[^"]*\]/g) ?? [])
+      if (!dependsOn.has(this.resolve(JSON.parse(`"${id}"`)))) fail(`NSG ${this.name}: names ASG ${id} but does not depend on it`);
     this.apiVersion = nsg.apiVersion;
     const raw = nsg.properties.securityRules as any[];
     this.rules = raw.map((r) => this.readRule(r));
     this.check();
   }
 
-  static parse(text: string, env: AzureEnv): NsgModel {
-    return new NsgModel(JSON.parse(text), env);
+  static parse(text: string, env: AzureEnv, nsgName?: string): NsgModel {
+    return new NsgModel(JSON.parse(text), env, nsgName);
   }
 
   /** An ARM string value: an expression is evaluated (the few forms the
@@ -151,7 +171,22 @@ export class NsgModel {
     if (m) {
       const p = this.parameters[m[1]];
       if (!p) fail(`expression ${v}: no parameter '${m[1]}'`);
+      if (this.env.parameters && m[1] in this.env.parameters) return this.env.parameters[m[1]];
       return p.defaultValue === undefined ? undefined : this.resolve(p.defaultValue);
+    }
+    // concat('a', parameters('b'), ...): strings only; an undefined part
+    // (a parameter without a value) fails.
+    m = /^concat\((.*)\)$/i.exec(expr);
+    if (m) {
+      const args = m[1].match(/'(?:[^']|'')*'|[A-Za-z]+\('[^']*'\)/g) ?? [];
+      if (args.join(', ') !== m[1].trim()) fail(`unsupported concat arguments in ${v}`);
+      return args
+        .map((a) => {
+          const x = a.startsWith("'") ? a.slice(1, -1).replace(/''/g, "'") : this.resolve(`[${a}]`);
+          if (typeof x !== 'string') fail(`expression ${v}: ${a} has no string value`);
+          return x;
+        })
+        .join('');
     }
     return fail(`unsupported expression ${v}`);
   }
@@ -162,11 +197,12 @@ export class NsgModel {
     const asgs = props[`${side}ApplicationSecurityGroups`];
     if ([one, many, asgs].filter((x) => x !== undefined).length !== 1) fail(`rule ${name}: exactly one of ${side}AddressPrefix, ${side}AddressPrefixes and ${side}ApplicationSecurityGroups`);
     if (asgs !== undefined) {
-      if (!Array.isArray(asgs) || asgs.length !== 1) fail(`rule ${name}: ${side}ApplicationSecurityGroups must name one ASG here`);
-      const id = this.resolve(asgs[0].id) as string;
-      if (!this.asgIds.has(id)) fail(`rule ${name}: ASG ${id} is not created by the template`);
+      if (!Array.isArray(asgs) || asgs.length < 1) fail(`rule ${name}: ${side}ApplicationSecurityGroups must name at least one ASG`);
+      const ids = asgs.map((a) => this.resolve(a.id) as string);
+      if (new Set(ids).size !== ids.length) fail(`rule ${name}: ${side}ApplicationSecurityGroups names an ASG twice`);
+      for (const id of ids) if (!this.asgIds.has(id)) fail(`rule ${name}: ASG ${id} is not created by the template`);
       // ASGs count toward neither prefix total.
-      return { m: [{ asg: id.split('/').pop()! }], n: 0 };
+      return { m: ids.map((id) => ({ asg: id.split('/').pop()! })), n: 0 };
     }
     if (one !== undefined) {
       const v = this.resolve(one) as string;

@@ -43,8 +43,8 @@ export const GOLDEN: Golden[] = (
   // Two roles (fixtures/catalogs/roles.yaml): one tree per role, or one
   // combined output for the cloud targets. One entry per target.
   { profile: 'roles.yaml', catalog: 'roles.yaml', targets: ['nftables', 'iptables', 'firewalld'] },
-  { profile: 'roles.yaml', catalog: 'roles.yaml', targets: [/* terraform-aws */] },
-  { profile: 'roles.yaml', catalog: 'roles.yaml', targets: [/* azure-nsg */] },
+  { profile: 'roles.yaml', catalog: 'roles.yaml', targets: ['terraform-aws'] },
+  { profile: 'roles.yaml', catalog: 'roles.yaml', targets: ['azure-nsg'] },
   ] as Golden[]
 ).filter((g) => g.targets.length > 0);
 

@@ -24,6 +24,10 @@
 //   (no such NSG protocol). See nsgRefusal.
 // - azure.node_asg: the nodes' end is an application security group the
 //   template creates, instead of their address lists.
+// - Several roles (renderRoles): one template, one NSG per role
+//   (<nsgName>-<role>) with its role's rules as one role would have them;
+//   with azure.node_asg one ASG per role (<asgName>-<role>), and peers
+//   that are roles (or unions of roles) are their ASGs.
 
 import { createHash } from 'crypto';
 import { formatAddress } from '../../addresses';
@@ -241,8 +245,8 @@ interface SecurityRule {
 }
 
 /** One end of a rule: a variable holding prefixes, a single tag/'*', or
- * the nodes' application security group. */
-type End = { set: AddressSet } | { tag: string } | { asg: true };
+ * application security groups (the nodes'; with several roles, the roles'). */
+type End = { set: AddressSet } | { tag: string } | { asg: ArmExpr[] };
 
 /** The nodes' ASG, as the template's parameter names it. */
 const ASG_ID = new ArmExpr("[resourceId('Microsoft.Network/applicationSecurityGroups', parameters('asgName'))]");
@@ -272,26 +276,53 @@ export interface NsgPlan {
   notFiltered: [string, string[]][];
 }
 
-export function buildNsg(ir: IR): NsgPlan {
+/** The roles a peer group stands for when roles are ASGs: a role, or a
+ * union all of whose members are roles (catalog role order); else
+ * undefined (addresses). */
+function rolesOf(ir: IR, group: string): string[] | undefined {
+  const roles = ir.roles ?? [ir.host];
+  if (roles.includes(group)) return [group];
+  const members = ir.unions?.[group];
+  return members?.length && members.every((m) => roles.includes(m)) ? roles.filter((r) => members.includes(r)) : undefined;
+}
+
+/** Several roles with azure.node_asg: each role's ASG is named
+ * <asgName>-<role>. */
+export function roleAsgName(role: string): ArmExpr {
+  return new ArmExpr(`[concat(parameters('asgName'), '-${role}')]`);
+}
+export function roleAsgId(role: string): ArmExpr {
+  return new ArmExpr(`[resourceId('Microsoft.Network/applicationSecurityGroups', concat(parameters('asgName'), '-${role}'))]`);
+}
+
+/** One role's NSG (roles: true: a role of several, whose ASGs, with
+ * azure.node_asg, are one per role). */
+export function buildNsg(ir: IR, roles = false): NsgPlan {
   const setByName = new Map(ir.sets.map((s) => [s.name, s]));
   const hostSet = (family: Family) => ir.sets.find((s) => s.group === ir.host && s.family === family);
   // With azure.node_asg the nodes are their ASG wherever they are an end
   // (host rules and node-to-node peers): no node address in any rule.
+  // Several roles: each role is its own ASG, and a peer that is a role or
+  // a union of roles is theirs.
   const asg = ir.azure?.node_asg !== undefined;
   const hostEnd = (family: Family): End => {
-    if (asg) return { asg: true };
+    if (asg) return { asg: [roles ? roleAsgId(ir.host) : ASG_ID] };
     const s = hostSet(family);
     return s ? { set: s } : { tag: 'VirtualNetwork' };
   };
   const peerEnd = (name: string | undefined, rule: Rule): End => {
     const s = name === undefined ? undefined : setByName.get(name);
     if (!s) throw new Error(`azure-nsg: rule '${rule.id}' names no address set for its peer`);
-    return asg && s.group === ir.host ? { asg: true } : { set: s };
+    if (asg && roles) {
+      const members = rolesOf(ir, s.group);
+      return members ? { asg: members.map(roleAsgId) } : { set: s };
+    }
+    return asg && s.group === ir.host ? { asg: [ASG_ID] } : { set: s };
   };
   const restrict = ir.egress === 'restrict';
   const used = new Set<string>();
   const endProps = (side: 'source' | 'destination', end: End) => {
-    if ('asg' in end) return { [`${side}ApplicationSecurityGroups`]: [{ id: ASG_ID }] };
+    if ('asg' in end) return { [`${side}ApplicationSecurityGroups`]: end.asg.map((id) => ({ id })) };
     if ('tag' in end) return { [`${side}AddressPrefix`]: end.tag };
     used.add(end.set.name);
     return { [`${side}AddressPrefixes`]: variableRef(end.set.name) };
@@ -590,9 +621,148 @@ export function renderAzureNsg(ir: IR): string {
   });
 }
 
+/** Header texts of several roles' policies: the lines all share, then each
+ * role's own, prefixed with the role. */
+function rolesHeader(irs: readonly IR[]): string[] {
+  const all = irs.map((ir) => headerLines(ir));
+  let common = 0;
+  while (all.every((h) => common < h.length && h[common] === all[0][common])) common++;
+  return [
+    ...all[0].slice(0, common),
+    `Roles: ${irs.map((ir) => ir.host).join(', ')} (one network security group each)`,
+    ...all.flatMap((h, i) => h.slice(common).map((line) => `${irs[i].host}: ${line}`)),
+  ];
+}
+
+/** The NSG of a role, named <nsgName>-<role>. */
+export function roleNsgName(role: string): ArmExpr {
+  return new ArmExpr(`[concat(parameters('nsgName'), '-${role}')]`);
+}
+export function roleNsgId(role: string): ArmExpr {
+  return new ArmExpr(`[resourceId('Microsoft.Network/networkSecurityGroups', concat(parameters('nsgName'), '-${role}'))]`);
+}
+
+/**
+ * Several roles in one template: one NSG per role (<nsgName>-<role>), each
+ * with exactly the rules, priorities and limits its role's one-role NSG
+ * would have, to be associated with that role's NICs (or a subnet holding
+ * only that role). With azure.node_asg one ASG per role
+ * (<asgName>-<role>): a role's own end and every peer that is a role (or
+ * a union of roles) are ASGs, no node address is listed.
+ */
+export function renderAzureNsgRoles(irs: IR[]): string {
+  const plans = irs.map((ir) => {
+    try {
+      return { ir, role: ir.host, model: buildNsg(ir, true) };
+    } catch (e) {
+      if (e instanceof AzureLimitError) throw new AzureLimitError(`NSG of role '${ir.host}': ${e.message}`, e.problems, e.hint, e.group);
+      throw e;
+    }
+  });
+  const first = irs[0];
+  const nsgName = first.azure?.nsg_name;
+  const asgName = first.azure?.node_asg;
+  const metadata: ArmValue = {
+    generator: 'portcullis',
+    comments: commentBlock(rolesHeader(irs)),
+    deploy: [
+      'az deployment group create --resource-group RG --template-file nsg.json' + (nsgName ? '' : ' --parameters nsgName=NAME'),
+      `One network security group per role: ${irs.map((ir) => `${ir.host} (nsgName-${ir.host})`).join(', ')}. Associate each with its role's network interfaces (recommended), or with a subnet that holds only that role: the inbound deny-all applies to every host the NSG covers.`,
+      asgName !== undefined
+        ? `Each role is an application security group (asgName-<role>): add each node NIC's IP configuration to its role's ASG (applicationSecurityGroups); rules name no node address.`
+        : 'Node addresses are the private IPs Azure filters on.',
+      'Inbound ends in an explicit deny-all (priority 4096) in every NSG; Azure platform traffic (168.63.129.16 DHCP/DNS, IMDS) is not subject to NSG rules.',
+      first.azure?.load_balancer_probes === false
+        ? 'Azure Load Balancer health probes are not allowed (azure.load_balancer_probes: false): the deny-all drops them.'
+        : 'Azure Load Balancer health probes (AzureLoadBalancer) are allowed on the TCP ports each role\'s inbound rules open (priority 102).',
+      'ICMPv6 is not filtered by NSGs: it passes whatever the rules say; the host firewalls filter its types.',
+      first.egress === 'restrict'
+        ? 'Outbound (egress: restrict): only the listed rules, then deny-all (priority 4096).'
+        : 'Outbound (egress: allow): Azure\'s default rules (AllowVnetOutBound, AllowInternetOutBound) apply.',
+    ],
+    rules: Object.fromEntries(plans.map(({ role, model }) => [role, Object.fromEntries(model.provenance) as ArmValue])) as ArmValue,
+    ...(plans.some(({ model }) => model.notFiltered.length)
+      ? { notFiltered: Object.fromEntries(plans.filter(({ model }) => model.notFiltered.length).map(({ role, model }) => [role, Object.fromEntries(model.notFiltered) as ArmValue])) as ArmValue }
+      : {}),
+  };
+  const parameters: ArmValue = {
+    nsgName: {
+      type: 'string',
+      defaultValue: nsgName,
+      metadata: { description: 'Prefix of the network security groups\' names: each role\'s NSG is <nsgName>-<role>.' },
+    },
+    ...(asgName !== undefined
+      ? {
+          asgName: {
+            type: 'string',
+            defaultValue: asgName,
+            metadata: { description: 'Prefix of the application security groups\' names: each role\'s ASG is <asgName>-<role> (its NICs join it).' },
+          },
+        }
+      : {}),
+    location: {
+      type: 'string',
+      defaultValue: first.azure?.location ?? new ArmExpr('[resourceGroup().location]'),
+      metadata: { description: 'Azure region of the network security groups.' },
+    },
+  };
+  // Every role's address sets, once each (a set is a group's addresses of a
+  // family: the same in every role's IR).
+  const variables = new Map<string, string[]>();
+  for (const { model } of plans)
+    for (const [name, prefixes] of model.variables) {
+      const seen = variables.get(name);
+      if (seen && seen.join() !== prefixes.join()) throw new Error(`internal: azure-nsg: variable '${name}' differs between roles`);
+      variables.set(name, prefixes);
+    }
+  const ids = (text: string) => [...text.matchAll(/concat\(parameters\('asgName'\), '-([a-z][a-z0-9_]*)'\)/g)].map((m) => m[1]);
+  const resources: ArmValue = [
+    ...(asgName !== undefined
+      ? irs.map((ir) => ({
+          type: 'Microsoft.Network/applicationSecurityGroups',
+          apiVersion: NSG_API_VERSION,
+          name: roleAsgName(ir.host),
+          location: parameterRef('location'),
+          properties: {},
+        }))
+      : []),
+    ...plans.map(({ role, model }) => {
+      // The ASGs this NSG's rules name, in role order.
+      const named = new Set(ids(JSON.stringify(toJson(model.rules as unknown as ArmValue))));
+      const dependsOn = irs.map((ir) => ir.host).filter((r) => named.has(r)).map(roleAsgId);
+      return {
+        type: 'Microsoft.Network/networkSecurityGroups',
+        apiVersion: NSG_API_VERSION,
+        name: roleNsgName(role),
+        location: parameterRef('location'),
+        ...(dependsOn.length ? { dependsOn } : {}),
+        properties: { securityRules: model.rules as unknown as ArmValue },
+      };
+    }),
+  ];
+  const outputs: ArmValue = Object.fromEntries(
+    irs.flatMap((ir) => [
+      [`nsgId_${ir.host}`, { type: 'string', value: roleNsgId(ir.host) }],
+      ...(asgName !== undefined ? [[`asgId_${ir.host}`, { type: 'string', value: roleAsgId(ir.host) }]] : []),
+    ]),
+  );
+  return templates.render('nsg.json.hbs', {
+    schema: serialize(ARM_SCHEMA),
+    contentVersion: serialize('1.0.0.0'),
+    metadata: serialize(metadata),
+    parameters: serialize(parameters),
+    variables: serialize(Object.fromEntries([...variables].sort(([a], [b]) => compareText(a, b)))),
+    resources: serialize(resources),
+    outputs: serialize(outputs),
+  });
+}
+
 export const azureNsgBackend: Backend = {
   name: 'azure-nsg',
   render(ir: IR): OutputFile[] {
     return checkLines('azure-nsg', [{ path: 'nsg.json', content: renderAzureNsg(ir) }], () => AZURE_LINE_LIMIT);
+  },
+  renderRoles(irs: IR[]): OutputFile[] {
+    return checkLines('azure-nsg', [{ path: 'nsg.json', content: renderAzureNsgRoles(irs) }], () => AZURE_LINE_LIMIT);
   },
 };

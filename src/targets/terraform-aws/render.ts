@@ -32,12 +32,16 @@
 //   up to 5 groups (the default quota of groups per network interface):
 //   nodes, nodes_2, ... all of which are attached to every node. Past 5
 //   groups compilation fails naming the count and the limit.
+// - Several roles (renderRoles): one module, a group (or quota split) per
+//   role with its own lists and resources (servers_in_ipv4, ...); a peer
+//   that is a role references that role's group (key .../sg:<role>), a
+//   union of roles one reference per member role; outputs by role.
 // - Strings: descriptions keep only the characters AWS accepts in a rule
 //   description (255 at most); every string literal goes through hclString,
 //   which escapes `\`, `"`, `${`, `%{` and control characters.
 
 import { Family, formatCidr } from '../../addresses';
-import type { IR, Provenance, Rule } from '../../ir/types';
+import type { AddressSet, IR, Provenance, Rule } from '../../ir/types';
 import { formatPortRange, mergePorts, PortRange } from '../../ports';
 import { describeMatch, isFullSpace, TRANSPORT_FACTS, transportKind, Transport } from '../../transports';
 import { refuseTransports, Backend, checkLines, citeRows, commentBlock, commentLines, headerLines, ICMP_TYPE_NUMBERS, LineLimit, oneLine, OutputFile, TargetLimitError, TemplateSet } from '../base';
@@ -172,6 +176,9 @@ export interface AwsRule {
   to: number | null;
   /** CIDR for ipv4/ipv6 kinds. */
   cidr?: string;
+  /** Several roles: the role whose security group a nodes-kind rule
+   * references (absent with one role: the nodes' own group). */
+  ref?: string;
   /** Prefix list (the address set's name) for the prefix kind, its family
    * and size: AWS counts a rule that references a prefix list as the
    * list's max entries. */
@@ -217,65 +224,108 @@ function portsText(ports: readonly PortRange[]): string {
   return ports.map((p) => formatPortRange(p)).join(',');
 }
 
+/** The roles whose security groups a rule's peer stands for, or undefined
+ * when the peer is addresses. One role: the host group itself (the nodes'
+ * own group). Several roles (renderRoles): a role, or a union all of whose
+ * members are roles (one referencing rule per member, in catalog role
+ * order); a union with other members stays addresses. */
+export function referencedRoles(ir: IR, peer: string): string[] | undefined {
+  const roles = ir.roles ?? [ir.host];
+  if (roles.length <= 1) return peer === ir.host ? [ir.host] : undefined;
+  if (roles.includes(peer)) return [peer];
+  const members = ir.unions?.[peer];
+  if (members?.length && members.every((m) => roles.includes(m))) return roles.filter((r) => members.includes(r));
+  return undefined;
+}
+
 /** Every AWS rule the policy needs, in listing order (IR order). */
 export function awsRules(ir: IR): AwsRule[] {
   const restrict = ir.egress === 'restrict';
+  const multi = (ir.roles?.length ?? 1) > 1;
   const prefixGroups = new Set(ir.terraform?.prefix_lists ?? []);
   const setsByName = new Map(ir.sets.map((s) => [s.name, s]));
   const out: AwsRule[] = [];
   const host = ir.rules.filter((r) => r.scope === 'host' && (r.direction === 'ingress' || restrict));
 
-  // Node-to-node: one SG-reference rule per (direction, transport), both families merged.
+  // Node-to-node: one SG-reference rule per (direction, referenced role,
+  // transport), both families merged. One role: the nodes' own group.
   interface SelfRule {
     name: string;
     direction: Direction;
     transport: Transport;
+    ref: string;
     ports: PortRange[];
     provenance: Provenance[];
     ids: string[];
   }
   const selfRules = new Map<string, SelfRule>();
   const peerGroup = (r: Rule) => (r.direction === 'ingress' ? r.sourceGroup : r.destinationGroup);
+  const selfName = (r: Rule, ref: string) => `${r.direction === 'ingress' ? 'in' : 'out'}-${ref}-${r.transport}`;
 
   for (const r of host) {
-    if (peerGroup(r) === ir.host) {
-      const name = `${r.direction === 'ingress' ? 'in' : 'out'}-${ir.host}-${r.transport}`;
+    for (const ref of referencedRoles(ir, peerGroup(r)) ?? []) {
+      const name = selfName(r, ref);
       const s = selfRules.get(name);
       if (s) {
         s.ports = mergePorts([...s.ports, ...r.ports]);
         s.provenance = unionProvenance(s.provenance, r.provenance);
         s.ids.push(r.id);
       } else {
-        selfRules.set(name, { name, direction: r.direction, transport: r.transport, ports: r.ports, provenance: r.provenance, ids: [r.id] });
+        selfRules.set(name, { name, direction: r.direction, transport: r.transport, ref, ports: r.ports, provenance: r.provenance, ids: [r.id] });
       }
     }
   }
   const emittedSelf = new Set<string>();
 
+  // Canonical keys: an ICMP rule that is also a baseline rule (same list,
+  // type, any code, from or to anywhere) has the baseline's key
+  // (icmp/echo-request/0.0.0.0/0), whichever of the two made it, so a
+  // catalog rule that repeats the baseline is merged into it (dedupe) and
+  // adding or removing it changes a description, never a resource address
+  // (a renamed key would be created before the old one is destroyed:
+  // InvalidPermission.Duplicate).
+  const baselineNames = new Map<string, string>();
+  for (const direction of ['ingress', 'egress'] as Direction[])
+    if (direction === 'ingress' || restrict)
+      for (const family of ['ipv4', 'ipv6'] as Family[])
+        for (const t of ir.icmp[direction][family]) {
+          const type = ICMP_TYPES[family][t];
+          const k = `${direction}|${family}|${type}`;
+          if (type !== undefined && !baselineNames.has(k)) baselineNames.set(k, t);
+        }
+  const icmpLabel = (direction: Direction, family: Family, t: Transport, m: { from: number | null; to: number | null; label: string }, cidr: string) =>
+    (t === 'icmp' || t === 'icmpv6') && m.from !== null && m.from >= 0 && m.to === -1 && cidr === ANY[family] ? (baselineNames.get(`${direction}|${family}|${m.from}`) ?? m.label) : m.label;
+
   for (const r of host) {
     const peer = peerGroup(r);
-    const arrow = r.direction === 'ingress' ? `${peer} -> ${ir.host}` : `${ir.host} -> ${peer}`;
-    if (peer === ir.host) {
-      const name = `${r.direction === 'ingress' ? 'in' : 'out'}-${ir.host}-${r.transport}`;
-      if (emittedSelf.has(name)) continue;
-      emittedSelf.add(name);
-      const s = selfRules.get(name)!;
-      const heading = oneLine(`${name}: ${arrow} (the nodes' own security group), ${matchText(s.transport, s.ports)} (${citeRows(s.provenance)}); from IR ${s.ids.join(', ')}`);
-      for (const m of matchItems(s.transport, s.ports))
-        out.push({
-          key: `${s.transport}/${m.label}/self`,
-          direction: s.direction,
-          kind: 'nodes',
-          protocol: awsProtocol(s.transport),
-          from: m.from,
-          to: m.to,
-          describe: () => describe(name, rowsFor(s.provenance, m.range)),
-          sg: '',
-          tier: 1,
-          heading,
-        });
+    const refs = referencedRoles(ir, peer);
+    if (refs) {
+      for (const ref of refs) {
+        const name = selfName(r, ref);
+        if (emittedSelf.has(name)) continue;
+        emittedSelf.add(name);
+        const s = selfRules.get(name)!;
+        const heading = multi
+          ? oneLine(`${name}: ${s.direction === 'ingress' ? `${ref} -> ${ir.host}` : `${ir.host} -> ${ref}`} (members of the ${ref} security group${ref === ir.host ? ', this one' : ''}), ${matchText(s.transport, s.ports)} (${citeRows(s.provenance)}); from IR ${s.ids.join(', ')}`)
+          : oneLine(`${name}: ${r.direction === 'ingress' ? `${peer} -> ${ir.host}` : `${ir.host} -> ${peer}`} (the nodes' own security group), ${matchText(s.transport, s.ports)} (${citeRows(s.provenance)}); from IR ${s.ids.join(', ')}`);
+        for (const m of matchItems(s.transport, s.ports))
+          out.push({
+            key: `${s.transport}/${m.label}/${ref === ir.host ? 'self' : `sg:${ref}`}`,
+            direction: s.direction,
+            kind: 'nodes',
+            protocol: awsProtocol(s.transport),
+            from: m.from,
+            to: m.to,
+            ...(multi ? { ref } : {}),
+            describe: () => describe(name, rowsFor(s.provenance, m.range)),
+            sg: '',
+            tier: 1,
+            heading,
+          });
+      }
       continue;
     }
+    const arrow = r.direction === 'ingress' ? `${peer} -> ${ir.host}` : `${ir.host} -> ${peer}`;
     const set = setsByName.get((r.direction === 'ingress' ? r.source : r.destination)!);
     if (!set) throw new Error(`internal: rule ${r.id} names an unknown address set`);
     const heading = oneLine(`${r.id}: ${arrow}, ${matchText(r.transport, r.ports)} (${citeRows(r.provenance)})`);
@@ -301,7 +351,7 @@ export function awsRules(ir: IR): AwsRule[] {
     for (const cidr of set.cidrs)
       for (const m of matchItems(r.transport, r.ports))
         out.push({
-          key: `${r.transport}/${m.label}/${formatCidr(cidr)}`,
+          key: `${r.transport}/${icmpLabel(r.direction, r.family, r.transport, m, formatCidr(cidr))}/${formatCidr(cidr)}`,
           direction: r.direction,
           kind: r.family,
           protocol: awsProtocol(r.transport),
@@ -359,22 +409,26 @@ export function awsRules(ir: IR): AwsRule[] {
 }
 
 /** AWS refuses two identical rules in one group: rules that differ only by
- * the IR rule they come from (overlapping groups, merged catalog rules)
- * become one (their key is the same by construction), citing both. */
+ * the IR rule they come from (overlapping groups, merged catalog rules, a
+ * catalog rule repeating a baseline ICMP rule) become one, citing all. The
+ * one kept is the first of the lowest tier (the baseline's, when it is one
+ * of them), with its key, place and group: so adding or removing the
+ * repetition changes only the description. */
 function dedupe(rules: AwsRule[]): AwsRule[] {
-  const seen = new Map<string, AwsRule>();
-  const out: AwsRule[] = [];
+  const bySig = new Map<string, AwsRule[]>();
   for (const r of rules) {
-    const sig = [r.direction, r.kind, r.protocol, r.from, r.to, r.cidr ?? r.prefixList?.name ?? 'self'].join('|');
-    const first = seen.get(sig);
-    if (first) {
-      (first.merged ??= []).push(r.describe);
-      continue;
-    }
-    seen.set(sig, r);
-    out.push(r);
+    const sig = [r.direction, r.kind, r.protocol, r.from, r.to, r.cidr ?? r.prefixList?.name ?? `sg:${r.ref ?? 'self'}`].join('|');
+    const same = bySig.get(sig);
+    if (same) same.push(r);
+    else bySig.set(sig, [r]);
   }
-  return out;
+  const kept = new Set<AwsRule>();
+  for (const same of bySig.values()) {
+    const keep = same.reduce((a, b) => (b.tier < a.tier ? b : a));
+    for (const r of same) if (r !== keep) (keep.merged ??= []).push(r.describe);
+    kept.add(keep);
+  }
+  return rules.filter((r) => kept.has(r));
 }
 
 /** A rule's description: its own, then each merged rule's, cut to what AWS accepts. */
@@ -392,18 +446,19 @@ export interface Part {
   count: Record<Direction, Record<Family, number>>;
 }
 
-function partName(i: number): string {
-  return i === 0 ? 'nodes' : `nodes_${i + 1}`;
+/** "nodes", "nodes_2", …; with several roles the role's name instead of "nodes". */
+function partName(i: number, base = 'nodes'): string {
+  return i === 0 ? base : `${base}_${i + 1}`;
 }
 
 /** Assigns each rule a security group: first-fit, baseline rules first, then
  * node-to-node, then per-address rules in listing order. Deterministic; a
  * change moves at most the rules past the point of change across a group
  * boundary. Throws a TargetLimitError past AWS_GROUPS_PER_INTERFACE groups. */
-export function packRules(ir: IR, rules: AwsRule[], limit = AWS_RULES_PER_GROUP, maxGroups = AWS_GROUPS_PER_INTERFACE): Part[] {
+export function packRules(ir: IR, rules: AwsRule[], limit = AWS_RULES_PER_GROUP, maxGroups = AWS_GROUPS_PER_INTERFACE, base = 'nodes'): Part[] {
   const parts: Part[] = [];
   const newPart = (): Part => {
-    const p: Part = { name: partName(parts.length), count: { ingress: { ipv4: 0, ipv6: 0 }, egress: { ipv4: 0, ipv6: 0 } } };
+    const p: Part = { name: partName(parts.length, base), count: { ingress: { ipv4: 0, ipv6: 0 }, egress: { ipv4: 0, ipv6: 0 } } };
     parts.push(p);
     return p;
   };
@@ -461,6 +516,104 @@ const LISTS: { direction: Direction; kind: Kind; local: string; title: string }[
   { direction: 'egress', kind: 'prefix', local: 'egress_prefix_lists', title: 'Outbound to the managed prefix lists (terraform.prefix_lists)' },
 ];
 
+/** The locals lists and their resources. One role: today's names
+ * (ingress_ipv4, in_ipv4, ...). Several: each role's own, prefixed with
+ * the role (servers_ingress_ipv4, servers_in_ipv4; servers_ingress_groups,
+ * whose rules name the referenced role's group in `peer`). */
+function buildLists(rules: AwsRule[], role?: string) {
+  return LISTS.map((l) => {
+    const mine = rules.filter((r) => r.direction === l.direction && r.kind === l.kind);
+    const groups: { heading: string; headingLines: string[]; lines: string[] }[] = [];
+    for (const r of mine) {
+      let g = groups[groups.length - 1];
+      if (!g || g.heading !== r.heading) groups.push((g = { heading: r.heading, headingLines: commentLines(r.heading), lines: [] }));
+      const fields: [string, string | number | null][] = [
+        ['key', r.key],
+        ['sg', r.sg],
+        ['ip_protocol', r.protocol],
+        ['from_port', r.from],
+        ['to_port', r.to],
+      ];
+      if (r.cidr !== undefined) fields.push(['cidr', r.cidr]);
+      if (r.prefixList) fields.push(['pl', r.prefixList.name]);
+      if (role !== undefined && r.kind === 'nodes') fields.push(['peer', r.ref!]);
+      fields.push(['description', descriptionOf(r)]);
+      g.lines.push(`{ ${fields.map(([k, v]) => `${k} = ${hclValue(v)}`).join(', ')} },`);
+    }
+    const peer: [string, string] =
+      l.kind === 'nodes'
+        ? ['referenced_security_group_id', role !== undefined ? 'local.security_group_ids[each.value.peer]' : 'aws_security_group.nodes.id']
+        : l.kind === 'prefix'
+          ? ['prefix_list_id', 'local.prefix_list_ids[each.value.pl]']
+          : [l.kind === 'ipv4' ? 'cidr_ipv4' : 'cidr_ipv6', 'each.value.cidr'];
+    const suffix = role !== undefined && l.kind === 'nodes' ? 'groups' : l.kind;
+    const direction = l.direction === 'ingress' ? 'in' : 'out';
+    return {
+      ...l,
+      local: role !== undefined ? `${role}_${l.direction}_${suffix}` : l.local,
+      title: role !== undefined ? `${role}: ${l.kind === 'nodes' ? `${l.direction === 'ingress' ? 'Inbound from' : 'Outbound to'} the roles' security groups (members of the group in peer)` : l.title}` : l.title,
+      resource: l.direction === 'ingress' ? 'aws_vpc_security_group_ingress_rule' : 'aws_vpc_security_group_egress_rule',
+      name: role !== undefined ? `${role}_${direction}_${suffix}` : `${direction}_${l.kind}`,
+      /** The name in rule_ids keys, "<list>/<key>": the same for every role. */
+      listName: `${direction}_${suffix}`,
+      count: mine.length,
+      groups,
+      attrs: align([
+        ['security_group_id', 'local.security_group_ids[each.value.sg]'],
+        ['description', 'each.value.description'],
+        ['ip_protocol', 'each.value.ip_protocol'],
+        ['from_port', 'each.value.from_port'],
+        ['to_port', 'each.value.to_port'],
+        peer,
+      ]),
+    };
+  }).filter((l) => l.count > 0);
+}
+
+/** Managed prefix lists: one per (group, family) that a rule references,
+ * one entry block per address (adding an address adds one block), sized
+ * to its addresses (what AWS counts against the group's quota). */
+function prefixListBlocks(sets: readonly AddressSet[], rules: readonly AwsRule[]) {
+  const listed = new Map<string, NonNullable<AwsRule['prefixList']>>();
+  for (const r of rules) if (r.prefixList) listed.set(r.prefixList.name, r.prefixList);
+  return sets
+    .filter((x) => listed.has(x.name))
+    .map((x) => ({
+      name: x.name,
+      attrs: align([
+        ['name', `"\${var.name}-${x.name.replace(/_/g, '-')}"`],
+        ['address_family', hclString(x.family === 'ipv4' ? 'IPv4' : 'IPv6')],
+        ['max_entries', String(x.cidrs.length)],
+      ]),
+      tag: `"\${var.name}-${x.name.replace(/_/g, '-')}"`,
+      entries: x.cidrs.map((c) => align([['cidr', hclString(formatCidr(c))], ['description', hclString(awsDescription(`group ${x.group}`))]])),
+    }));
+}
+
+/** Rules no security group can enforce (neither end a role), each listed once. */
+function offHostLines(irs: readonly IR[]): string[] {
+  const seen = new Set<string>();
+  return irs
+    .flatMap((ir) => ir.rules)
+    .filter((r) => r.scope === 'off-host' && !seen.has(r.id) && !!seen.add(r.id))
+    .flatMap((r) => commentLines(`${r.id}: ${r.sourceGroup} -> ${r.destinationGroup} ${matchText(r.transport, r.ports)} (${citeRows(r.provenance)})`));
+}
+
+/** Header notes on transports; only when such rules exist: other modules keep their bytes. */
+function transportNotesOf(rules: readonly AwsRule[]): string[] {
+  const numbered = [...new Set(rules.filter((r) => /^[0-9]+$/.test(r.protocol)).map((r) => r.protocol))].sort((a, b) => Number(a) - Number(b));
+  const icmpTyped = rules.some((r) => r.tier > 0 && (r.protocol === 'icmp' || r.protocol === 'icmpv6'));
+  return [
+    ...(numbered.length
+      ? [
+          `Protocols without a name in AWS are their IP protocol number (${numbered.map((n) => `"${n}" ${Object.entries(TRANSPORT_FACTS).find(([, f]) => String(f.number) === n)![0]}`).join(', ')}), ` +
+            'with no from_port/to_port: AWS matches such a protocol as a whole (SCTP only when the catalog opens every port).',
+        ]
+      : []),
+    ...(icmpTyped ? ['ICMP and ICMPv6: one rule per type, from_port = type and to_port = -1 (any code); from_port = to_port = -1 for every type.'] : []),
+  ];
+}
+
 export function renderTerraformAws(ir: IR): OutputFile[] {
   // Only what becomes a rule: host rules inbound, and outbound under
   // egress: restrict (under allow the allow-all rules cover them).
@@ -489,81 +642,11 @@ export function renderTerraformAws(ir: IR): OutputFile[] {
     counts: `in ${p.count.ingress.ipv4} IPv4 / ${p.count.ingress.ipv6} IPv6, out ${p.count.egress.ipv4} IPv4 / ${p.count.egress.ipv6} IPv6`,
   }));
 
-  const lists = LISTS.map((l) => {
-    const mine = rules.filter((r) => r.direction === l.direction && r.kind === l.kind);
-    const groups: { heading: string; headingLines: string[]; lines: string[] }[] = [];
-    for (const r of mine) {
-      let g = groups[groups.length - 1];
-      if (!g || g.heading !== r.heading) groups.push((g = { heading: r.heading, headingLines: commentLines(r.heading), lines: [] }));
-      const fields: [string, string | number | null][] = [
-        ['key', r.key],
-        ['sg', r.sg],
-        ['ip_protocol', r.protocol],
-        ['from_port', r.from],
-        ['to_port', r.to],
-      ];
-      if (r.cidr !== undefined) fields.push(['cidr', r.cidr]);
-      if (r.prefixList) fields.push(['pl', r.prefixList.name]);
-      fields.push(['description', descriptionOf(r)]);
-      g.lines.push(`{ ${fields.map(([k, v]) => `${k} = ${hclValue(v)}`).join(', ')} },`);
-    }
-    const peer: [string, string] =
-      l.kind === 'nodes'
-        ? ['referenced_security_group_id', 'aws_security_group.nodes.id']
-        : l.kind === 'prefix'
-          ? ['prefix_list_id', 'local.prefix_list_ids[each.value.pl]']
-          : [l.kind === 'ipv4' ? 'cidr_ipv4' : 'cidr_ipv6', 'each.value.cidr'];
-    return {
-      ...l,
-      resource: l.direction === 'ingress' ? 'aws_vpc_security_group_ingress_rule' : 'aws_vpc_security_group_egress_rule',
-      name: `${l.direction === 'ingress' ? 'in' : 'out'}_${l.kind}`,
-      count: mine.length,
-      groups,
-      attrs: align([
-        ['security_group_id', 'local.security_group_ids[each.value.sg]'],
-        ['description', 'each.value.description'],
-        ['ip_protocol', 'each.value.ip_protocol'],
-        ['from_port', 'each.value.from_port'],
-        ['to_port', 'each.value.to_port'],
-        peer,
-      ]),
-    };
-  }).filter((l) => l.count > 0);
+  const lists = buildLists(rules);
 
-  // Managed prefix lists: one per (group, family) that a rule references,
-  // one entry block per address (adding an address adds one block), sized
-  // to its addresses (what AWS counts against the group's quota).
-  const listed = new Map<string, NonNullable<AwsRule['prefixList']>>();
-  for (const r of rules) if (r.prefixList) listed.set(r.prefixList.name, r.prefixList);
-  const prefixLists = ir.sets
-    .filter((x) => listed.has(x.name))
-    .map((x) => ({
-      name: x.name,
-      attrs: align([
-        ['name', `"\${var.name}-${x.name.replace(/_/g, '-')}"`],
-        ['address_family', hclString(x.family === 'ipv4' ? 'IPv4' : 'IPv6')],
-        ['max_entries', String(x.cidrs.length)],
-      ]),
-      tag: `"\${var.name}-${x.name.replace(/_/g, '-')}"`,
-      entries: x.cidrs.map((c) => align([['cidr', hclString(formatCidr(c))], ['description', hclString(awsDescription(`group ${x.group}`))]])),
-    }));
-
-  const offHost = ir.rules
-    .filter((r) => r.scope === 'off-host')
-    .flatMap((r) => commentLines(`${r.id}: ${r.sourceGroup} -> ${r.destinationGroup} ${matchText(r.transport, r.ports)} (${citeRows(r.provenance)})`));
-
-  // Only when such rules exist: other modules keep their bytes.
-  const numbered = [...new Set(rules.filter((r) => /^[0-9]+$/.test(r.protocol)).map((r) => r.protocol))].sort((a, b) => Number(a) - Number(b));
-  const icmpTyped = rules.some((r) => r.tier > 0 && (r.protocol === 'icmp' || r.protocol === 'icmpv6'));
-  const transportNotes = [
-    ...(numbered.length
-      ? [
-          `Protocols without a name in AWS are their IP protocol number (${numbered.map((n) => `"${n}" ${Object.entries(TRANSPORT_FACTS).find(([, f]) => String(f.number) === n)![0]}`).join(', ')}), ` +
-            'with no from_port/to_port: AWS matches such a protocol as a whole (SCTP only when the catalog opens every port).',
-        ]
-      : []),
-    ...(icmpTyped ? ['ICMP and ICMPv6: one rule per type, from_port = type and to_port = -1 (any code); from_port = to_port = -1 for every type.'] : []),
-  ];
+  const prefixLists = prefixListBlocks(ir.sets, rules);
+  const offHost = offHostLines([ir]);
+  const transportNotes = transportNotesOf(rules);
 
   const context = {
     header: commentBlock(headerLines(ir)),
@@ -597,7 +680,120 @@ export function renderTerraformAws(ir: IR): OutputFile[] {
   return checkLines('terraform-aws', files, () => TERRAFORM_LINE_LIMIT);
 }
 
+/** Header texts of several roles' policies: the lines all of them share
+ * (generator, catalog, environment, features, params, egress), then each
+ * role's own (what open outbound covers), prefixed with the role. */
+function rolesHeader(irs: readonly IR[]): string[] {
+  const all = irs.map((ir) => headerLines(ir));
+  let common = 0;
+  while (all.every((h) => common < h.length && h[common] === all[0][common])) common++;
+  return [
+    ...all[0].slice(0, common),
+    `Roles: ${irs.map((ir) => ir.host).join(', ')} (one set of security groups each)`,
+    ...all.flatMap((h, i) => h.slice(common).map((line) => `${irs[i].host}: ${line}`)),
+  ];
+}
+
+/**
+ * Several roles in one module: per role a security group (or its quota
+ * split, <role>, <role>_2, ... up to 5) and its own rule lists. A rule whose
+ * peer is a role references that role's (first) group; a peer that is a
+ * union of roles becomes one referencing rule per member role; every other
+ * peer keeps its CIDRs or prefix lists. Each instance gets the groups of its
+ * own role (output security_group_ids[role]) and no other.
+ */
+export function renderTerraformAwsRoles(irs: IR[]): OutputFile[] {
+  for (const ir of irs) refuseTransports('terraform-aws', { ...ir, rules: ir.rules.filter((r) => r.scope === 'host' && (r.direction === 'ingress' || ir.egress === 'restrict')) }, awsRefusal);
+  const tf = irs[0].terraform ?? {};
+  const perRole = irs.map((ir) => {
+    const role = ir.host;
+    const rules = awsRules(ir);
+    let parts: Part[];
+    try {
+      parts = packRules(ir, rules, AWS_RULES_PER_GROUP, AWS_GROUPS_PER_INTERFACE, role);
+    } catch (e) {
+      if (!(e instanceof TargetLimitError)) throw e;
+      throw new TargetLimitError(e.target, `role '${role}': ${e.message}`, e.hint, role);
+    }
+    return { ir, role, rules, parts };
+  });
+  // Resource names: <role>, <role>_2, ...; a role named like another's
+  // split part would take its name.
+  const owner = new Map<string, string>();
+  for (const { role, parts } of perRole)
+    for (const p of parts) {
+      const other = owner.get(p.name);
+      if (other !== undefined)
+        throw new TargetLimitError('terraform-aws', `the security groups of roles '${other}' and '${role}' would both be named '${p.name}' (a role's further groups are <role>_2, <role>_3, ...)`, 'rename one of the roles in the catalog', role);
+      owner.set(p.name, role);
+    }
+
+  const variables: { name: string; description: string; type: string; default?: string }[] = [
+    { name: 'name', description: "Prefix of the security groups' names: a role's group is named <name>-<role>- (name_prefix) and tagged <name>-<role>; further groups of a role get -2, -3, ...", type: 'string', default: tf.name !== undefined ? hclString(tf.name) : undefined },
+    { name: 'vpc_id', description: "VPC of the roles' security groups", type: 'string', default: tf.vpc_id !== undefined ? hclString(tf.vpc_id) : undefined },
+    { name: 'tags', description: 'Tags for every security group (Name is set per group)', type: 'map(string)', default: '{}' },
+  ];
+
+  const roles = perRole.map(({ role, rules, parts }) => ({
+    role,
+    sgs: parts.map((p, i) => ({
+      name: p.name,
+      attrs: align([
+        ['name_prefix', `"\${var.name}-${role}-${i ? `${i + 1}-` : ''}"`],
+        // Constant: a changed description would replace the group.
+        ['description', hclString(awsDescription(`Role ${role} firewall rules${i ? ` (part ${i + 1})` : ''}, managed by portcullis`))],
+        ['vpc_id', 'var.vpc_id'],
+      ]),
+      tag: `"\${var.name}-${role}${i ? `-${i + 1}` : ''}"`,
+      counts: `in ${p.count.ingress.ipv4} IPv4 / ${p.count.ingress.ipv6} IPv6, out ${p.count.egress.ipv4} IPv4 / ${p.count.egress.ipv6} IPv6`,
+    })),
+    lists: buildLists(rules, role),
+  }));
+  const allRules = perRole.flatMap((x) => x.rules);
+  const sets = new Map<string, AddressSet>();
+  for (const ir of irs) for (const x of ir.sets) if (!sets.has(x.name)) sets.set(x.name, x);
+  const prefixLists = prefixListBlocks([...sets.values()].sort((a, b) => compareText(a.name, b.name)), allRules);
+  const allParts = perRole.flatMap((x) => x.parts);
+  const context = {
+    header: commentBlock(rolesHeader(irs)),
+    transportNotes: commentBlock(transportNotesOf(allRules), 76),
+    limit: AWS_RULES_PER_GROUP,
+    maxGroups: AWS_GROUPS_PER_INTERFACE,
+    restrict: irs[0].egress === 'restrict',
+    roles,
+    sgIds: align(allParts.map((p) => [p.name, `aws_security_group.${p.name}.id`])),
+    prefixLists,
+    prefixListIds: prefixLists.length ? align(prefixLists.map((p) => [p.name, `aws_ec2_managed_prefix_list.${p.name}.id`])) : [],
+    lists: roles.flatMap((r) => r.lists),
+    offHost: offHostLines(irs),
+    // outputs.tf
+    mainIds: align(perRole.map(({ role }) => [role, `aws_security_group.${role}.id`])),
+    roleIds: align(perRole.map(({ role, parts }) => [role, `[${parts.map((p) => `aws_security_group.${p.name}.id`).join(', ')}]`])),
+    roleGroups: align(perRole.map(({ role, parts }) => [role, `{ ${parts.map((p) => `${p.name} = aws_security_group.${p.name}.id`).join(', ')} }`])),
+    ruleOutputs: roles.map((r) => ({
+      role: r.role,
+      directions: (['ingress', 'egress'] as Direction[]).map((d) => ({
+        direction: d,
+        resourceType: d === 'ingress' ? 'aws_vpc_security_group_ingress_rule' : 'aws_vpc_security_group_egress_rule',
+        lists: r.lists.filter((l) => l.direction === d).map((l) => ({ name: l.name, listName: l.listName })),
+      })),
+    })),
+  };
+  const files: OutputFile[] = [
+    { path: 'main.tf', content: templates.render('roles-main.tf.hbs', context) },
+    { path: 'outputs.tf', content: templates.render('roles-outputs.tf.hbs', context) },
+    {
+      path: 'variables.tf',
+      content: templates.render('variables.tf.hbs', {
+        variables: variables.map((v) => ({ name: v.name, attrs: align([['description', hclString(v.description)], ['type', v.type], ...(v.default !== undefined ? [['default', v.default] as [string, string]] : [])]) })),
+      }),
+    },
+  ];
+  return checkLines('terraform-aws', files, () => TERRAFORM_LINE_LIMIT);
+}
+
 export const terraformAwsBackend: Backend = {
   name: 'terraform-aws',
   render: renderTerraformAws,
+  renderRoles: renderTerraformAwsRoles,
 };
