@@ -148,11 +148,16 @@ function validateProject(doc: ParsedDoc): Diagnostic[] {
   }
   if (validator(doc.value)) return [];
   const errors = (validator.errors ?? []) as ErrorObject[];
-  const oneOf = new Set(errors.filter((e) => e.keyword === 'oneOf').map((e) => e.instancePath));
+  // A oneOf failure is reported as itself, unless errors below its value
+  // say more (an unknown name in a list of targets).
+  const deeper = (p: string) => errors.some((e) => e.instancePath.startsWith(p + '/'));
+  const oneOf = new Set(errors.filter((e) => e.keyword === 'oneOf' && !deeper(e.instancePath)).map((e) => e.instancePath));
   const out: Diagnostic[] = [];
   const seen = new Set<string>();
   for (const e of errors) {
-    if (e.keyword !== 'oneOf' && [...oneOf].some((p) => e.instancePath === p || e.instancePath.startsWith(p + '/'))) continue;
+    if (e.keyword === 'oneOf' ? !oneOf.has(e.instancePath) : [...oneOf].some((p) => e.instancePath === p || e.instancePath.startsWith(p + '/'))) continue;
+    // The other branch's complaint about the value as a whole ('must be string').
+    if (e.keyword !== 'oneOf' && !oneOf.has(e.instancePath) && errors.some((o) => o.keyword === 'oneOf' && o.instancePath === e.instancePath)) continue;
     const at: PathSeg[] = e.instancePath
       ? e.instancePath
           .slice(1)
