@@ -93,7 +93,8 @@ export function expandSpec(spec: string, base = '.'): Expansion {
     .filter((d) => re.test(d.name) && notDirectory(dir, d))
     .map((d) => d.name)
     .sort(byCodePoint)
-    .map((name) => dirPart + name);
+    // A name a pattern found is never taken for an option ('-x.yaml').
+    .map((name) => (dirPart || (name.startsWith('-') ? './' : '')) + name);
   if (!files.length) return { error: 'the pattern matches no file', hint: "portcullis matches '*' and '?' in the file name itself (quote the pattern so the shell leaves it alone)" };
   return { files };
 }

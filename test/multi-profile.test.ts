@@ -183,6 +183,11 @@ test('a directory gives its *.yaml, *.yml, *.json (sorted, not recursive, no hid
     assert.match(deep.stderr, /in the file name only/);
     const empty = cli(work, ['validate', '--profile', 'envs/old/..']);
     assert.is(empty.code, 0, 'a directory path with .. is still that directory');
+    // A file a pattern finds is never taken for an option.
+    fs.writeFileSync(path.join(work, '-odd.yaml'), profileText('odd'));
+    const odd = cli(work, ['validate', '--profile', '*.yaml']);
+    assert.is(odd.code, 0, odd.stderr);
+    assert.equal(order(odd.stdout), ['./-odd.yaml']);
     fs.mkdirSync(path.join(work, 'nothing'));
     const e = cli(work, ['validate', '--profile', 'nothing']);
     assert.is(e.code, 2);
