@@ -3,12 +3,13 @@
 // the project file portcullis.yaml. All or nothing: one bad profile means
 // exit 2, every profile's diagnostics, and nothing written for any.
 
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { compile, compileMany } from '../src/index';
-import { fixture, runCli } from './helpers/cli';
+import { BIN, fixture, runCli } from './helpers/cli';
 import { assertNoStack, parseDiagnostics } from './helpers/diagnostics';
 import { readTree, rmTree, snapshot, tmpDir } from './helpers/tree';
 
@@ -192,6 +193,29 @@ test('a directory gives its *.yaml, *.yml, *.json (sorted, not recursive, no hid
     const e = cli(work, ['validate', '--profile', 'nothing']);
     assert.is(e.code, 2);
     assert.match(e.stderr, /^nothing: error: cannot read file: it is a directory with no profile in it$/m);
+  });
+});
+
+test('a directory of hostile entries (a FIFO, a link to /dev/zero, a 200 MiB sparse file): each refused unread, exit 2, nothing written', () => {
+  withRepo((work) => {
+    const bad = path.join(work, 'bad');
+    fs.mkdirSync(bad);
+    spawnSync('mkfifo', [path.join(bad, 'fifo.yaml')]);
+    fs.symlinkSync('/dev/zero', path.join(bad, 'zero.yaml'));
+    fs.closeSync(fs.openSync(path.join(bad, 'huge.yaml'), 'w'));
+    fs.truncateSync(path.join(bad, 'huge.yaml'), 200 * 1024 * 1024);
+    const before = snapshot(path.join(work, 'envs'));
+    const t0 = Date.now();
+    const r = spawnSync(process.execPath, [BIN, 'compile', '--profile', 'envs', '--profile', 'bad', '--out-dir', 'out'], { cwd: work, encoding: 'utf8', timeout: 30_000 });
+    assert.is(r.status, 2, r.stderr);
+    assert.ok(Date.now() - t0 < 20_000, 'took too long: read without bound?');
+    assert.match(r.stderr, /^bad\/fifo\.yaml: error: cannot read file: it is a FIFO \(named pipe\), not a regular file$/m);
+    assert.match(r.stderr, /^bad\/zero\.yaml: error: cannot read file: it is a character device, not a regular file$/m);
+    assert.match(r.stderr, /^bad\/huge\.yaml: error: input too large/m);
+    assert.match(r.stderr, /^3 errors; nothing written\.$/m);
+    assertNoStack(r.stderr);
+    assert.not.ok(fs.existsSync(path.join(work, 'out')));
+    assert.equal(snapshot(path.join(work, 'envs')), before);
   });
 });
 
