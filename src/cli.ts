@@ -1,12 +1,14 @@
 // The command line: parses arguments, reads files, calls the library, prints
 // diagnostics, and maps outcomes to exit codes (0 ok, 1 finding, 2 bad input).
 
+import * as fs from 'fs';
 import type { TargetName } from './targets/base';
 import { availableTargets } from './targets';
-import { compile, isTargetName, load, render } from './compile';
+import { compileMany, InputText, isTargetName, load, loadMany, render } from './compile';
 import { CompileError, Diagnostic, errorCount, formatDiagnostic, formatDiagnostics } from './diagnostics';
 import { catalogSchema, profileSchema } from './load/schemas';
 import { checkOutputs, OutputError, writeOutputs } from './output';
+import { changedProfiles, expandSpecs, loadProject, Project, PROJECT_FILE } from './project';
 import { InputError, readCatalogSpec, readFile, readSpec } from './sources';
 import { terminalJson, visible, visibleLine } from './terminal';
 
@@ -44,49 +46,154 @@ function printDiagnostics(ds: Diagnostic[]): void {
   process.stderr.write(`${n} error${n === 1 ? '' : 's'}; nothing written.\n`);
 }
 
-interface CompileArgs {
-  profile: string;
-  catalog?: string;
+/** What a compile, validate or lint run works on: its profiles (from
+ * `--profile` files, directories and patterns, or the project file), catalog,
+ * targets and output directory. */
+interface Inputs {
+  /** Each profile read, or why it could not be. */
+  profiles: InputText[];
+  readErrors: string[];
+  catalog?: InputText;
+  catalogSpec?: string;
   target: string;
-  'out-dir': string;
+  outDir: string;
+  project?: Project;
+}
+
+interface ManyArgs {
+  profile?: string[];
+  catalog?: string;
+  changed?: string[];
+}
+
+/** Profiles named on the command line or by ./portcullis.yaml, read. Bad
+ * input is gathered (every profile is tried) rather than thrown, except a
+ * bad project file or catalog, which stops here (CompileError, InputError). */
+function gatherInputs(args: ManyArgs & { target?: string; 'out-dir'?: string }): Inputs {
+  let project: Project | undefined;
+  const readErrors: string[] = [];
+  let files: string[];
+  if (args.profile !== undefined) {
+    if (!args.profile.length) throw new UsageError('error: --profile needs a file, a directory or a pattern');
+    const x = expandSpecs(args.profile.map(String));
+    files = x.files;
+    readErrors.push(...x.errors);
+  } else if (fs.existsSync(PROJECT_FILE)) {
+    project = loadProject(PROJECT_FILE);
+    files = project.profiles;
+  } else {
+    throw new UsageError(
+      `error: no profile given, and no ${PROJECT_FILE} in this directory\n` +
+        `  hint: give --profile FILE (repeat it, or give a directory or a quoted pattern such as 'envs/*.yaml'), or write a ${PROJECT_FILE} (see docs/cli.md)`,
+    );
+  }
+  const profiles: InputText[] = [];
+  for (const f of files) {
+    try {
+      profiles.push(readFile(f));
+    } catch (e) {
+      if (e instanceof InputError) readErrors.push(e.message);
+      else throw e;
+    }
+  }
+  const catalogSpec = args.catalog ?? project?.catalog;
+  const catalog = catalogSpec ? readCatalogSpec(catalogSpec, false) : undefined;
+  return { profiles, readErrors, catalog, catalogSpec, target: args.target ?? project?.targets ?? 'all', outDir: args['out-dir'] ?? project?.outDir ?? 'out', project };
+}
+
+/** Read errors and diagnostics of every profile, one summary line; exit 2. */
+function printBadInput(readErrors: string[], ds: Diagnostic[]): number {
+  for (const m of readErrors) process.stderr.write(visible(m) + '\n');
+  if (ds.length) process.stderr.write(formatDiagnostics(ds) + '\n');
+  // One unreadable file is its one line, as for any input; with more
+  // (several profiles), the summary counts them all.
+  const n = errorCount(ds) + readErrors.length;
+  if (ds.length || readErrors.length > 1) process.stderr.write(`${n} error${n === 1 ? '' : 's'}; nothing written.\n`);
+  return 2;
+}
+
+/** The loaded profiles `--changed` selects (all without it). */
+function selectChanged<T extends { file: string; environment: string }>(items: T[], args: ManyArgs, inputs: Inputs): T[] {
+  if (args.changed === undefined) return items;
+  const chosen = new Set(
+    changedProfiles({
+      profiles: items,
+      changed: args.changed.map(String),
+      catalog: inputs.catalog && inputs.catalogSpec && fs.existsSync(inputs.catalogSpec) ? inputs.catalogSpec : undefined,
+      projectFile: inputs.project?.file,
+      outDir: inputs.outDir,
+    }),
+  );
+  return items.filter((i) => chosen.has(i.file));
+}
+
+interface CompileArgs extends ManyArgs {
+  target?: string;
+  'out-dir'?: string;
   stdout?: boolean;
   check?: boolean;
 }
 
 function runCompile(args: CompileArgs): number {
-  const targets = parseTargets(args.target);
-  const profile = readFile(args.profile);
-  const catalog = args.catalog ? readCatalogSpec(args.catalog, false) : undefined;
-  const result = compile({ profile, catalog, targets });
-  if (!result.ok) {
-    printDiagnostics(result.diagnostics);
-    return 2;
-  }
-  if (args.stdout) {
-    const many = result.files.length > 1;
-    for (const f of result.files) process.stdout.write((many ? `==> ${f.path} <==\n` : '') + f.content);
-    return 0;
-  }
-  if (args.check) {
-    const drift = checkOutputs(args['out-dir'], result.files);
-    if (drift) {
-      process.stdout.write(drift);
-      process.stderr.write(`drift: ${visibleLine(args['out-dir'])} differs from what portcullis would write\n`);
+  return reportingBadInput(() => {
+    const inputs = gatherInputs(args);
+    const targets = parseTargets(inputs.target);
+    if (args.stdout && inputs.profiles.length + inputs.readErrors.length > 1)
+      throw new UsageError(
+        `error: --stdout prints one environment, and ${inputs.profiles.length + inputs.readErrors.length} profiles are given\n` +
+          '  hint: give one profile with --stdout, or write them all with --out-dir DIR (each to DIR/<environment>/)',
+      );
+    if (!inputs.profiles.length && !inputs.readErrors.length) throw new UsageError('error: no profile to compile');
+    if (!inputs.profiles.length) return printBadInput(inputs.readErrors, []);
+    const result = compileMany({ profiles: inputs.profiles, catalog: inputs.catalog, targets });
+    if (!result.ok || inputs.readErrors.length) return printBadInput(inputs.readErrors, result.ok ? [] : result.diagnostics);
+    const envs = selectChanged(
+      result.environments.map((e) => ({ ...e, file: e.profile })),
+      args,
+      inputs,
+    );
+    const outDir = inputs.outDir;
+    if (args.stdout) {
+      const files = envs.flatMap((e) => e.files);
+      const many = files.length > 1;
+      for (const f of files) process.stdout.write((many ? `==> ${f.path} <==\n` : '') + f.content);
+      return 0;
+    }
+    if (args.check) {
+      const drifted: string[] = [];
+      for (const env of envs) {
+        const drift = checkOutputs(outDir, env.files);
+        if (!drift) continue;
+        process.stdout.write(drift);
+        drifted.push(env.environment);
+      }
+      if (!drifted.length) return 0;
+      if (result.environments.length === 1) process.stderr.write(`drift: ${visibleLine(outDir)} differs from what portcullis would write\n`);
+      else for (const env of drifted) process.stderr.write(`drift: ${visibleLine(outDir)}/${visibleLine(env)} differs from what portcullis would write\n`);
+      if (envs.length > 1) process.stderr.write(`${drifted.length} of ${envs.length} environments drifted\n`);
       return 1;
     }
+    const files = envs.flatMap((e) => e.files);
+    if (!files.length) return 0;
+    writeOutputs(outDir, files, { onWait: (m) => process.stderr.write(m + '\n') });
+    for (const f of files) process.stderr.write(`wrote ${visibleLine(outDir)}/${f.path}\n`);
     return 0;
-  }
-  writeOutputs(args['out-dir'], result.files, { onWait: (m) => process.stderr.write(m + '\n') });
-  for (const f of result.files) process.stderr.write(`wrote ${visibleLine(args['out-dir'])}/${f.path}\n`);
-  return 0;
+  });
 }
 
-function runValidate(args: { profile: string; catalog?: string }): number {
-  const profile = readFile(args.profile);
-  const catalog = args.catalog ? readCatalogSpec(args.catalog, false) : undefined;
+function runValidate(args: ManyArgs): number {
   return reportingBadInput(() => {
-    const { ir } = load({ profile, catalog });
-    process.stdout.write(`${visibleLine(args.profile)}: ok: environment '${ir.environment}', ${ir.rules.length} rules, ${ir.sets.length} address sets\n`);
+    const inputs = gatherInputs(args);
+    if (!inputs.profiles.length) return inputs.readErrors.length ? printBadInput(inputs.readErrors, []) : 0;
+    const r = loadMany({ profiles: inputs.profiles, catalog: inputs.catalog });
+    if (!r.ok || inputs.readErrors.length) return printBadInput(inputs.readErrors, r.ok ? [] : r.diagnostics);
+    const chosen = selectChanged(
+      r.loaded.map((l) => ({ l, file: l.profile.doc.source.path, environment: l.ir.environment })),
+      args,
+      inputs,
+    );
+    for (const { l: { ir }, file } of chosen)
+      process.stdout.write(`${visibleLine(file)}: ok: environment '${ir.environment}', ${ir.rules.length} rules, ${ir.sets.length} address sets\n`);
     return 0;
   });
 }
@@ -152,19 +259,38 @@ function runDiff(args: DiffArgs): number {
   return isEmptyDiff(d) ? 0 : 1;
 }
 
-interface LintArgs {
-  profile: string;
-  catalog?: string;
+interface LintArgs extends ManyArgs {
   format: 'text' | 'sarif';
   'catalog-findings'?: boolean;
 }
 
 function runLint(args: LintArgs): number {
   const { lint, formatSarif, formatText } = require('./lint') as typeof import('./lint');
-  const profile = readFile(args.profile);
-  const catalog = args.catalog ? readCatalogSpec(args.catalog, false) : undefined;
   return reportingBadInput(() => {
-    const report = lint(load({ profile, catalog }), { catalogFindings: args['catalog-findings'] ?? !!args.catalog });
+    const inputs = gatherInputs(args);
+    if (!inputs.profiles.length && !inputs.readErrors.length) throw new UsageError('error: no profile to lint');
+    if (!inputs.profiles.length) return printBadInput(inputs.readErrors, []);
+    const r = loadMany({ profiles: inputs.profiles, catalog: inputs.catalog });
+    if (!r.ok || inputs.readErrors.length) return printBadInput(inputs.readErrors, r.ok ? [] : r.diagnostics);
+    const chosen = selectChanged(
+      r.loaded.map((l) => ({ l, file: l.profile.doc.source.path, environment: l.ir.environment })),
+      args,
+      inputs,
+    );
+    // One report over every profile: a catalog finding that each profile's
+    // run makes again is kept once.
+    const report: ReturnType<typeof lint> = { findings: [], files: [] };
+    const seen = new Set<string>();
+    for (const { l } of chosen) {
+      const one = lint(l, { catalogFindings: args['catalog-findings'] ?? !!inputs.catalogSpec });
+      for (const f of one.findings) {
+        const key = `${f.ruleId}\0${f.location.file}\0${f.location.pos.line}:${f.location.pos.col}\0${f.key}\0${f.message}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        report.findings.push(f);
+      }
+      for (const file of one.files) if (!report.files.includes(file)) report.files.push(file);
+    }
     process.stdout.write(args.format === 'sarif' ? formatSarif(report) : formatText(report));
     return report.findings.some((f) => f.level === 'error' && !f.suppressed) ? 1 : 0;
   });
@@ -220,23 +346,26 @@ function fastCompileArgs(argv: string[]): CompileArgs | undefined {
   const valued = ['profile', 'catalog', 'target', 'out-dir'];
   const flags = ['stdout', 'check'];
   const seen: Record<string, string | boolean> = {};
+  const profiles: string[] = [];
   for (let i = 1; i < argv.length; i++) {
     const m = /^--([a-z-]+)(?:=(.*))?$/.exec(argv[i]);
-    if (!m || m[1] in seen) return undefined;
+    // --profile may be repeated; any other option given twice goes to yargs.
+    if (!m || (m[1] in seen && m[1] !== 'profile')) return undefined;
     const [, name, inline] = m;
     if (flags.includes(name) && inline === undefined) seen[name] = true;
     else if (valued.includes(name)) {
       const value = inline ?? argv[++i];
       if (!value || value.startsWith('-')) return undefined;
       seen[name] = value;
+      if (name === 'profile') profiles.push(value);
     } else return undefined;
   }
-  if (typeof seen.profile !== 'string' || (seen.stdout && seen.check)) return undefined;
+  if (seen.stdout && seen.check) return undefined;
   return {
-    profile: seen.profile,
+    profile: profiles.length ? profiles : undefined,
     catalog: seen.catalog as string | undefined,
-    target: (seen.target as string | undefined) ?? 'all',
-    'out-dir': (seen['out-dir'] as string | undefined) ?? 'out',
+    target: seen.target as string | undefined,
+    'out-dir': seen['out-dir'] as string | undefined,
     stdout: seen.stdout === true,
     check: seen.check === true,
   };
@@ -271,13 +400,22 @@ export function main(argv: string[]): number {
       .usage('$0 <command> [options]')
       .command(
         'compile',
-        'compile a profile (and catalog) into firewall configuration',
+        'compile profiles (and a catalog) into firewall configuration, one folder per environment',
         (y) =>
           y
-            .option('profile', { type: 'string', demandOption: true, describe: 'site profile (YAML or JSON)' })
+            .option('profile', {
+              type: 'string',
+              array: true,
+              describe: `site profile (YAML or JSON); repeat it, or give a directory (its *.yaml, *.yml, *.json) or a quoted pattern ('envs/*.yaml'); default: the profiles of ./${PROJECT_FILE}`,
+            })
+            .option('changed', {
+              type: 'string',
+              array: true,
+              describe: 'only the profiles these changed files concern (a profile, a file under its output folder; all when the catalog or the project file changed): for pre-commit and pull requests',
+            })
             .option('catalog', { type: 'string', describe: 'port catalog (default: the built-in one)' })
-            .option('target', { type: 'string', default: 'all', describe: `comma-separated targets, or all (${availableTargets().join(', ')})` })
-            .option('out-dir', { type: 'string', default: 'out', describe: 'writes DIR/<environment>/<target>/...' })
+            .option('target', { type: 'string', describe: `comma-separated targets, or all (${availableTargets().join(', ')}); default all` })
+            .option('out-dir', { type: 'string', describe: 'writes DIR/<environment>/<target>/...; default out' })
             .option('stdout', { type: 'boolean', describe: 'print instead of writing' })
             .option('check', { type: 'boolean', describe: 'compare with --out-dir, print a unified diff of drift, exit 1 on drift; writes nothing' })
             .conflicts('stdout', 'check'),
@@ -287,13 +425,22 @@ export function main(argv: string[]): number {
       )
       .command(
         'validate',
-        'check a profile (and catalog) without writing anything',
+        'check profiles (and a catalog) without writing anything',
         (y) =>
           y
-            .option('profile', { type: 'string', demandOption: true })
+            .option('profile', {
+              type: 'string',
+              array: true,
+              describe: `site profile (YAML or JSON); repeat it, or give a directory (its *.yaml, *.yml, *.json) or a quoted pattern ('envs/*.yaml'); default: the profiles of ./${PROJECT_FILE}`,
+            })
+            .option('changed', {
+              type: 'string',
+              array: true,
+              describe: 'only the profiles these changed files concern (a profile, a file under its output folder; all when the catalog or the project file changed): for pre-commit and pull requests',
+            })
             .option('catalog', { type: 'string' }),
         (a) => {
-          code = runValidate(a as { profile: string; catalog?: string });
+          code = runValidate(a as unknown as ManyArgs);
         },
       )
       .command(
@@ -396,7 +543,16 @@ export function main(argv: string[]): number {
         'report risky or stale profile entries (and catalog judgement calls); exit 1 on an error finding',
         (y) =>
           y
-            .option('profile', { type: 'string', demandOption: true, describe: 'site profile (YAML or JSON)' })
+            .option('profile', {
+              type: 'string',
+              array: true,
+              describe: `site profile (YAML or JSON); repeat it, or give a directory (its *.yaml, *.yml, *.json) or a quoted pattern ('envs/*.yaml'); default: the profiles of ./${PROJECT_FILE}`,
+            })
+            .option('changed', {
+              type: 'string',
+              array: true,
+              describe: 'only the profiles these changed files concern (a profile, a file under its output folder; all when the catalog or the project file changed): for pre-commit and pull requests',
+            })
             .option('catalog', { type: 'string', describe: 'port catalog (default: the built-in one); also turns on catalog findings' })
             .option('format', { choices: ['text', 'sarif'] as const, default: 'text' as const, describe: 'text, or SARIF 2.1.0 for code scanning' })
             .option('catalog-findings', { type: 'boolean', describe: 'report catalog findings (PC1xx); default: on with --catalog, off for the built-in one' }),

@@ -253,3 +253,125 @@ function renderChecked(loaded: Loaded, targets: TargetName[]): CompileResult {
 export function isTargetName(s: string): s is TargetName {
   return (ALL_TARGETS as string[]).includes(s);
 }
+
+// ------------------------------------------------------------ many profiles
+//
+// Several environments in one call: the catalog is loaded once, every
+// profile against it, and every profile's diagnostics are collected before
+// anything is decided, so one run reports every bad file. Two profiles that
+// name one environment are an error at each later `environment:`, naming
+// the first file (its position too). Either every environment compiles or
+// the result holds only diagnostics.
+
+export interface CompileManyOptions {
+  profiles: InputText[];
+  /** Defaults to the built-in catalog. */
+  catalog?: InputText;
+  /** Defaults to every available target. */
+  targets?: TargetName[];
+}
+
+export interface EnvironmentResult {
+  environment: string;
+  /** The profile's path, as given. */
+  profile: string;
+  loaded: Loaded;
+  /** This environment's files, '<environment>/<target>/<file>'. */
+  files: OutputEntry[];
+}
+
+export type LoadManyResult = { ok: true; loaded: Loaded[] } | { ok: false; diagnostics: Diagnostic[] };
+
+export type CompileManyResult =
+  | { ok: true; environments: EnvironmentResult[]; files: OutputEntry[]; diagnostics: Diagnostic[] }
+  | { ok: false; diagnostics: Diagnostic[] };
+
+const COMPILE_MANY_OPTIONS = ['profiles', 'catalog', 'targets'] as const;
+
+function checkManyOptions(fn: string, options: unknown, allowed: readonly string[]): asserts options is CompileManyOptions {
+  if (!isRecord(options)) throw argumentError(fn, 'options', `an object {profiles, ${allowed.filter((k) => k !== 'profiles').map((k) => `${k}?`).join(', ')}}`, options);
+  for (const key of Object.keys(options))
+    if (!allowed.includes(key)) throw new TypeError(`${fn}(): unknown option ${JSON.stringify(key.slice(0, 40))} (known: ${allowed.join(', ')})`);
+  if (!Array.isArray(options.profiles) || !options.profiles.length) throw argumentError(fn, 'options.profiles', 'a non-empty array of {path: string, text: string}', options.profiles);
+  options.profiles.forEach((p: unknown, i: number) => checkInputText(fn, `options.profiles[${i}]`, p, false));
+  checkInputText(fn, 'options.catalog', options.catalog, true);
+  checkTargets(fn, 'options.targets', options.targets);
+}
+
+function loadManyChecked(options: CompileManyOptions): LoadManyResult {
+  let catalog: Catalog;
+  try {
+    catalog = options.catalog ? loadCatalog(new SourceText(options.catalog.path, options.catalog.text)) : loadBuiltinCatalog();
+  } catch (e) {
+    if (e instanceof CompileError) return { ok: false, diagnostics: e.diagnostics };
+    throw e;
+  }
+  const diagnostics: Diagnostic[] = [];
+  const loaded: Loaded[] = [];
+  for (const p of options.profiles) {
+    try {
+      const profile = loadProfile(new SourceText(p.path, p.text), catalog);
+      const roles = buildRoleIRs(catalog, profile);
+      loaded.push({ catalog, profile, ir: roles[0], roles });
+    } catch (e) {
+      if (e instanceof CompileError) diagnostics.push(...e.diagnostics);
+      else throw e;
+    }
+  }
+  diagnostics.push(...duplicateEnvironments(loaded));
+  return diagnostics.length ? { ok: false, diagnostics } : { ok: true, loaded };
+}
+
+/** An error at every profile whose environment an earlier profile names. */
+function duplicateEnvironments(loaded: Loaded[]): Diagnostic[] {
+  const first = new Map<string, Loaded>();
+  const out: Diagnostic[] = [];
+  for (const l of loaded) {
+    const env = l.profile.environment;
+    const earlier = first.get(env);
+    if (!earlier) {
+      first.set(env, l);
+      continue;
+    }
+    const at = earlier.profile.doc.keyPosOf(['environment']);
+    const there = `${earlier.profile.doc.source.path}:${at.line}:${at.col}`;
+    out.push(
+      l.profile.doc.error(
+        ['environment'],
+        `environment '${env}' is named by two profiles: this one and ${there}`,
+        'each environment is compiled from one profile (it names the output folder); rename one, or leave one file out',
+        true,
+      ),
+    );
+  }
+  return out;
+}
+
+/** Load several profiles against one catalog; every problem of every
+ * profile comes back as diagnostics (never thrown). */
+export function loadMany(options: Pick<CompileManyOptions, 'profiles' | 'catalog'>): LoadManyResult {
+  checkManyOptions('loadMany', options, COMPILE_MANY_OPTIONS);
+  return loadManyChecked(options);
+}
+
+/** compile() for several profiles: all environments, or only diagnostics. */
+export function compileMany(options: CompileManyOptions): CompileManyResult {
+  checkManyOptions('compileMany', options, COMPILE_MANY_OPTIONS);
+  const loaded = loadManyChecked(options);
+  if (!loaded.ok) return loaded;
+  const targets = options.targets ?? availableTargets();
+  const environments: EnvironmentResult[] = [];
+  const diagnostics: Diagnostic[] = [];
+  for (const l of loaded.loaded) {
+    try {
+      const r = renderChecked(l, targets);
+      if (r.ok) environments.push({ environment: r.environment, profile: l.profile.doc.source.path, loaded: l, files: r.files });
+      else diagnostics.push(...r.diagnostics);
+    } catch (e) {
+      if (e instanceof CompileError) diagnostics.push(...e.diagnostics);
+      else throw e;
+    }
+  }
+  if (diagnostics.length) return { ok: false, diagnostics };
+  return { ok: true, environments, files: environments.flatMap((e) => e.files), diagnostics: [] };
+}

@@ -5,14 +5,16 @@ import { describeArgument, OutputEntry } from './compile';
 import { Diagnostic, formatDiagnostic as formatDiagnosticUnchecked } from './diagnostics';
 import * as output from './output';
 
-export { compile, load, render, roleIRs, builtinCatalogText, BUILTIN_CATALOG_NAME } from './compile';
-export type { CompileOptions, CompileResult, InputText, OutputEntry, Loaded } from './compile';
+export { compile, compileMany, load, loadMany, render, roleIRs, builtinCatalogText, BUILTIN_CATALOG_NAME } from './compile';
+export type { CompileOptions, CompileResult, CompileManyOptions, CompileManyResult, EnvironmentResult, LoadManyResult, InputText, OutputEntry, Loaded } from './compile';
+export { expandSpec, expandSpecs, loadProject, PROJECT_FILE } from './project';
+export type { Project } from './project';
 export { CompileError, errorCount } from './diagnostics';
 export type { WriteOptions } from './output';
 export type { Diagnostic, Position } from './diagnostics';
 export type { IR, Rule, AddressSet, Provenance } from './ir/types';
 export type { TargetName } from './targets/base';
-export { catalogSchema, profileSchema, expectationsSchema } from './load/schemas';
+export { catalogSchema, profileSchema, expectationsSchema, projectSchema } from './load/schemas';
 export { testPolicy, loadExpectations, runExpectations, policyContext, formatJunit, formatText as formatTestText } from './policy-test';
 export type { PolicyTestOptions, PolicyTestReport, Expectation, ExpectationResult, Finding } from './policy-test';
 

@@ -24,6 +24,8 @@ command -v xmllint >/dev/null || need+=(libxml2-utils)
 # The Ansible rollout test: ansible-playbook, and sshd run in namespaces.
 command -v ansible-playbook >/dev/null || need+=(ansible-core)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
+# The pre-commit hooks test runs the real pre-commit.
+command -v pre-commit >/dev/null || need+=(pre-commit)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi

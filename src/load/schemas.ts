@@ -392,3 +392,34 @@ export const expectationsSchema = {
     },
   },
 } as const;
+
+/** The project file (portcullis.yaml): which profiles make up the
+ * repository, with what catalog, targets and output directory. Paths are
+ * relative to the file's own directory and must stay inside it (checked by
+ * src/project.ts, with positions). */
+export const projectSchema = {
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  $id: 'https://portcullis.dev/schema/project.json',
+  title: 'portcullis project file',
+  type: 'object',
+  additionalProperties: false,
+  required: ['profiles'],
+  properties: {
+    profiles: {
+      type: 'array',
+      description: "Profile files, directories (their *.yaml, *.yml and *.json files) or patterns with '*' and '?' in the file name, relative to the project file.",
+      minItems: 1,
+      maxItems: 1000,
+      items: { type: 'string', minLength: 1, maxLength: 1024 },
+    },
+    catalog: { type: 'string', minLength: 1, maxLength: 1024, description: 'A catalog file relative to the project file, or the name of a built-in catalog (default: thoughtspot).' },
+    targets: {
+      description: "'all' (the default), or a list of targets",
+      oneOf: [
+        { type: 'string', enum: ['all'] },
+        { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', enum: ['nftables', 'iptables', 'firewalld', 'terraform-aws', 'azure-nsg'] } },
+      ],
+    },
+    out_dir: { type: 'string', minLength: 1, maxLength: 1024, description: 'Where compile writes <environment>/<target>/, relative to the project file (default: out).' },
+  },
+} as const;
