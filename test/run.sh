@@ -19,6 +19,8 @@ command -v git >/dev/null || need+=(git)
 [ -x /usr/share/netfilter-persistent/plugins.d/10-ipset ] || need+=(ipset-persistent)
 # NFLOG capture (tcpdump -i nflog:N) for the drop-logging tests.
 command -v tcpdump >/dev/null || need+=(tcpdump)
+# Raw-packet probes of verify and the transports tests (ESP, GRE, SCTP, ICMP).
+command -v python3 >/dev/null || need+=(python3)
 # JUnit output of `portcullis test`, validated against its XSD.
 command -v xmllint >/dev/null || need+=(libxml2-utils)
 # The Ansible rollout test: ansible-playbook, and sshd run in namespaces.
