@@ -302,6 +302,8 @@ test('diff roles: a one-role catalog split into servers and agents closes what e
   assert.not.ok(closed('agents', 10250, '10.30.0.11', '10.30.1.21'));
   assert.not.ok(closed('agents', 30000, '203.0.113.9', '10.30.1.21'));
   assert.is(holding(d.closed, 'agents', 'udp', 8472, '10.30.0.11', '10.30.1.21').length, 0);
+  // Each reason says the role's hosts were the one host group before.
+  assert.ok(d.closed.filter((c) => c.transport === 'tcp').every((c) => c.reason.includes(`(the hosts of role '${c.role}' were 'nodes' in the old catalog)`)), d.closed.map((c) => c.reason).join('\n'));
   // A role present on one side only: all its flows.
   const oneRole = fs.readFileSync(path.join(ROOT, 'fixtures', 'catalogs', 'roles.yaml'), 'utf8');
   const three = tmp('three.yaml', oneRole.replace('roles: [servers, agents]', 'roles: [servers, agents, edge]').replace('  admins:\n', '  edge:\n    description: Edge nodes.\n  admins:\n').replace('union: [servers, agents]', 'union: [servers, agents, edge]'));

@@ -62,6 +62,9 @@ interface Side {
   model: FlowModel;
   /** The role is not on this side at all: it allows nothing. */
   absent?: boolean;
+  /** A one-role side compared role by role: the role it stands for (its
+   * own policy, on the addresses that have that role on the other side). */
+  asRole?: string;
 }
 
 /** In a family where the profile lists no node address, N stands for the
@@ -179,7 +182,13 @@ function describeReason(raw: RawChange, gained: Side, lost: Side, family: Family
   if (raw.rules.length && raw.rules.every((r) => r.destinationGroup === 'host baseline') && ir.hostPolicy.platform !== lost.ir.hostPolicy.platform)
     return `host.platform: ${opened ? `${lost.ir.hostPolicy.platform} -> ${ir.hostPolicy.platform}` : `${ir.hostPolicy.platform} -> ${lost.ir.hostPolicy.platform}`}`;
   const what = !raw.rules.length || hasPorts(raw.rules[0].transport) ? 'ports' : isIcmp(raw.rules[0].transport) ? 'ICMP types' : 'protocol';
-  return `${what} ${verb} by ${ids.length ? ids.join(', ') : `egress: ${ir.egress}`}`;
+  const split = gained.asRole ?? lost.asRole;
+  const by = `${what} ${verb} by ${ids.length ? ids.join(', ') : `egress: ${ir.egress}`}`;
+  if (split === undefined) return by;
+  const mapped = gained.asRole ? gained : lost;
+  // opened: gained is the new side; closed: gained is the old one.
+  const old = (mapped === gained) !== opened;
+  return `${by} (the hosts of role '${split}' ${old ? 'were' : 'are'} '${mapped.ir.host}' in the ${old ? 'old' : 'new'} catalog)`;
 }
 
 /** A group's addresses on a side: from any of its roles' policies (a role's
@@ -260,7 +269,7 @@ function rolePairs(oldLoaded: Loaded, newLoaded: Loaded): { role?: string; a: Si
       ipv4: intersectRanges(setRanges(whole, `${whole.host}_v4`), setRanges(role, `${role.host}_v4`)),
       ipv6: intersectRanges(setRanges(whole, `${whole.host}_v6`), setRanges(role, `${role.host}_v6`)),
     };
-    return hosts.ipv4.length || hosts.ipv6.length ? side(loaded, whole, hosts) : absentSide(loaded);
+    return hosts.ipv4.length || hosts.ipv6.length ? { ...side(loaded, whole, hosts), asRole: role.host } : absentSide(loaded);
   };
   const roles = [...news.map((x) => x.host), ...olds.map((x) => x.host).filter((r) => !has(news, r))].filter((r) => r !== oldSingle?.host && r !== newSingle?.host);
   return roles.map((role) => {
