@@ -142,6 +142,21 @@ test('explain roles: text names the roles; --target lines come from each role tr
   assert.ok(denyLines.length > 0 && denyLines.every((l) => l.startsWith('  decided at servers/')), deny.stdout);
 });
 
+test('explain roles: --target of a combined output (one file for every role) cites its entries, or the comments naming the IR rules', async () => {
+  const { explainFlow, targetLines } = await import('../src/analysis/explain');
+  const { load } = await import('../src/compile');
+  const read = (p: string) => ({ path: p, text: fs.readFileSync(path.join(ROOT, p), 'utf8') });
+  const e = explainFlow(load({ catalog: read('fixtures/catalogs/roles.yaml'), profile: read('fixtures/profiles/roles.yaml') }), { from: '10.30.1.21', to: '10.30.0.11', port: '6443/tcp' });
+  const ids = e.rules.map((r) => r.id);
+  assert.equal(ids.sort(), ['in-nodes-v4-tcp', 'out-servers-v4-tcp']);
+  const combined = [
+    { path: 'roles/terraform-aws/main.tf', content: ['# in-agents-tcp: agents -> servers, tcp 6443 (T1.1); from IR in-nodes-v4-tcp, in-nodes-v6-tcp', '{ description = "in-agents-tcp" }', '# in-x: from IR in-other'].join('\n') },
+  ];
+  assert.equal(targetLines(e, combined), ['main.tf:1']);
+  const direct = [{ path: 'roles/azure-nsg/nsg.json', content: ['{', '"name": "in-nodes-v4-tcp",', '"name": "out-servers-v4-tcp"', '}'].join('\n') }];
+  assert.equal(targetLines(e, direct), ['nsg.json:2', 'nsg.json:3']);
+});
+
 test('explain roles: a one-role catalog keeps its JSON (no roles, no rule role)', () => {
   const r = runCli(['explain', '--profile', fixture('profiles', 'example.yaml'), '--from', '198.51.100.7', '--to', '10.20.0.11', '--port', '22/tcp', '--json']);
   assert.is(r.code, 0, r.stderr);

@@ -365,8 +365,25 @@ function roleTargetLines(e: Explanation, files: { path: string; content: string 
     const mine = role === undefined ? files : files.filter((f) => f.path.split('/')[2] === role);
     const rules = e.rules.filter((r) => role === undefined || r.role === role);
     const denied = e.roles!.some((v) => (role === undefined || v.role === role) && v.verdict === 'deny');
-    const lines = [...(rules.length ? targetLines({ ...e, roles: undefined, rules }, mine) : []), ...(denied ? targetLines({ ...e, roles: undefined, rules: [] }, mine) : [])];
+    let allowing = rules.length ? targetLines({ ...e, roles: undefined, rules }, mine) : [];
+    // A combined output of all roles may name its entries by role groups
+    // and the IR rules only in the comment above them ("from IR in-…").
+    if (rules.length && !allowing.length) allowing = irComments(rules.map((r) => r.id), mine);
+    const lines = [...allowing, ...(denied ? targetLines({ ...e, roles: undefined, rules: [] }, mine) : [])];
     for (const l of lines) if (!out.includes(l)) out.push(l);
+  }
+  return out;
+}
+
+/** Comment lines "… from IR ID, …" naming one of the ids, as FILE:LINE. */
+function irComments(ids: string[], files: { path: string; content: string }[]): string[] {
+  const out: string[] = [];
+  for (const f of files) {
+    const name = f.path.split('/').slice(2).join('/');
+    f.content.split('\n').forEach((line, i) => {
+      const m = /^\s*(#|\/\/).*\bfrom IR (.*)$/.exec(line);
+      if (m && m[2].split(/[,\s]+/).some((x) => ids.includes(x))) out.push(`${name}:${i + 1}`);
+    });
   }
   return out;
 }
