@@ -10,9 +10,9 @@
 // differences are products again, joined over adjacent segments into
 // changes. Off-host rules (neither end a node) are outside this model.
 
-import { AddrRange, Family, intersectRanges, rangesToStrings, subtractRanges } from '../addresses';
-import type { Loaded } from '../compile';
-import type { Direction, Rule, Transport } from '../ir/types';
+import { AddrRange, Family, intersectRanges, mergeRanges, rangesToStrings, subtractRanges } from '../addresses';
+import { roleIRs, type Loaded } from '../compile';
+import type { Direction, IR, Rule, Transport } from '../ir/types';
 import { formatPortRange, PortRange } from '../ports';
 import { buildFlowModel, elementarySegments, FAMILIES, FlowModel, Segment, setRanges, TRANSPORTS } from './flows';
 import { compareText } from '../order';
@@ -29,6 +29,8 @@ export interface ChangeRow {
 }
 
 export interface Change {
+  /** Catalogs with several roles only: the role whose policy changed. */
+  role?: string;
   direction: 'ingress' | 'egress';
   transport: Transport;
   /** Destination ports ("22", "4852-4853") of tcp, udp and sctp; empty for
@@ -46,22 +48,37 @@ export interface Change {
 }
 
 export interface PolicyDiff {
+  /** Catalogs with several roles (on either side) only: every role
+   * compared, in order (the new side's, then the old side's others). */
+  roles?: string[];
   opened: Change[];
   closed: Change[];
 }
 
 interface Side {
   loaded: Loaded;
+  /** The role's policy compared (the only one of a one-role catalog). */
+  ir: IR;
   model: FlowModel;
+  /** The role is not on this side at all: it allows nothing. */
+  absent?: boolean;
+  /** A one-role side compared role by role: the role it stands for (its
+   * own policy, on the addresses that have that role on the other side). */
+  asRole?: string;
 }
 
 /** In a family where the profile lists no node address, N stands for the
  * nodes' own unlisted addresses: a range no real address falls in. */
 const UNLISTED: AddrRange = { lo: -1n, hi: -1n };
 
-function side(loaded: Loaded): Side {
-  const { ir } = loaded;
-  return { loaded, model: buildFlowModel(ir, { ipv4: setRanges(ir, `${ir.host}_v4`), ipv6: setRanges(ir, `${ir.host}_v6`) }) };
+function side(loaded: Loaded, ir: IR = loaded.ir, hosts?: Record<Family, AddrRange[]>): Side {
+  return { loaded, ir, model: buildFlowModel(ir, hosts ?? { ipv4: setRanges(ir, `${ir.host}_v4`), ipv6: setRanges(ir, `${ir.host}_v6`) }) };
+}
+
+/** A role one side does not have: no hosts, no flows. */
+function absentSide(loaded: Loaded): Side {
+  const ir = loaded.ir;
+  return { loaded, ir, absent: true, model: { ir, host: { ipv4: [], ipv6: [] }, hostListed: { ipv4: false, ipv6: false }, segments: () => [] } };
 }
 
 function nodesOf(s: Side, family: Family): AddrRange[] {
@@ -134,7 +151,7 @@ function minus(a: Side, b: Side, transport: Transport, family: Family): RawChang
 function rulesFor(s: Side, p: Product, transport: Transport, family: Family, port: number): Rule[] {
   const seg = segmentAt(s.model.segments(p.direction, transport, family), port);
   const peers = p.direction === 'ingress' ? p.src : p.dst;
-  return (seg?.rules ?? []).filter((r) => intersectRanges(setRanges(s.loaded.ir, p.direction === 'ingress' ? r.source : r.destination), peers).length > 0);
+  return (seg?.rules ?? []).filter((r) => intersectRanges(setRanges(s.ir, p.direction === 'ingress' ? r.source : r.destination), peers).length > 0);
 }
 
 function same(a: AddrRange[], b: AddrRange[]): boolean {
@@ -142,26 +159,43 @@ function same(a: AddrRange[], b: AddrRange[]): boolean {
 }
 
 function describeReason(raw: RawChange, gained: Side, lost: Side, family: Family, opened: boolean): string {
-  const ir = gained.loaded.ir;
+  const ir = gained.ir;
   const verb = opened ? 'opened' : 'closed';
+  if (lost.absent) return `role '${ir.host}' is ${opened ? 'new' : 'gone'}: every flow of its policy is ${verb}`;
   const hostSide = raw.direction === 'ingress' ? raw.dst : raw.src;
   if (!same(intersectRanges(hostSide, nodesOf(lost, family)), hostSide)) return `node addresses ${opened ? 'added to' : 'removed from'} group '${ir.host}'`;
   const peers = raw.direction === 'ingress' ? raw.src : raw.dst;
   const suffix = family === 'ipv4' ? 'v4' : 'v6';
   const groups = [...new Set(raw.rules.map((r) => (raw.direction === 'ingress' ? r.sourceGroup : r.destinationGroup)))];
-  for (const g of groups) {
-    const added = subtractRanges(setRanges(ir, `${g}_${suffix}`), setRanges(lost.loaded.ir, `${g}_${suffix}`));
-    if (added.length && same(intersectRanges(peers, added), peers)) {
-      const lines = profileLinesFor(gained.loaded, g, family, peers);
-      return `addresses ${opened ? 'added to' : 'removed from'} group '${g}'${lines.length ? ` (${lines.join(', ')})` : ''}`;
+  const unions = ir.unions ?? {};
+  for (const g of groups)
+    // A union's addresses are its members': name the member that changed.
+    for (const m of [...(unions[g] ?? []), g]) {
+      const added = subtractRanges(groupRanges(gained, `${m}_${suffix}`), groupRanges(lost, `${m}_${suffix}`));
+      if (added.length && same(intersectRanges(peers, added), peers)) {
+        const lines = profileLinesFor(gained.loaded, m, family, peers);
+        return `addresses ${opened ? 'added to' : 'removed from'} group '${m}'${m !== g ? ` (of '${g}')` : ''}${lines.length ? ` (${lines.join(', ')})` : ''}`;
+      }
     }
-  }
-  if (raw.direction === 'egress' && ir.egress !== lost.loaded.ir.egress) return `egress: ${lost.loaded.ir.egress} -> ${opened ? ir.egress : lost.loaded.ir.egress === 'allow' ? 'restrict' : 'allow'}`;
+  if (raw.direction === 'egress' && ir.egress !== lost.ir.egress) return `egress: ${lost.ir.egress} -> ${opened ? ir.egress : lost.ir.egress === 'allow' ? 'restrict' : 'allow'}`;
   const ids = raw.rules.map((r) => r.id);
-  if (raw.rules.length && raw.rules.every((r) => r.destinationGroup === 'host baseline') && ir.hostPolicy.platform !== lost.loaded.ir.hostPolicy.platform)
-    return `host.platform: ${opened ? `${lost.loaded.ir.hostPolicy.platform} -> ${ir.hostPolicy.platform}` : `${ir.hostPolicy.platform} -> ${lost.loaded.ir.hostPolicy.platform}`}`;
+  if (raw.rules.length && raw.rules.every((r) => r.destinationGroup === 'host baseline') && ir.hostPolicy.platform !== lost.ir.hostPolicy.platform)
+    return `host.platform: ${opened ? `${lost.ir.hostPolicy.platform} -> ${ir.hostPolicy.platform}` : `${ir.hostPolicy.platform} -> ${lost.ir.hostPolicy.platform}`}`;
   const what = !raw.rules.length || hasPorts(raw.rules[0].transport) ? 'ports' : isIcmp(raw.rules[0].transport) ? 'ICMP types' : 'protocol';
-  return `${what} ${verb} by ${ids.length ? ids.join(', ') : `egress: ${ir.egress}`}`;
+  const split = gained.asRole ?? lost.asRole;
+  const by = `${what} ${verb} by ${ids.length ? ids.join(', ') : `egress: ${ir.egress}`}`;
+  if (split === undefined) return by;
+  const mapped = gained.asRole ? gained : lost;
+  // opened: gained is the new side; closed: gained is the old one.
+  const old = (mapped === gained) !== opened;
+  return `${by} (the hosts of role '${split}' ${old ? 'were' : 'are'} '${mapped.ir.host}' in the ${old ? 'old' : 'new'} catalog)`;
+}
+
+/** A group's addresses on a side: from any of its roles' policies (a role's
+ * policy has sets only of the groups its rules use). */
+function groupRanges(s: Side, name: string): AddrRange[] {
+  const irs = roleIRs(s.loaded);
+  return irs.length === 1 ? setRanges(irs[0], name) : mergeRanges(irs.flatMap((x) => setRanges(x, name)));
 }
 
 function profileLinesFor(loaded: Loaded, group: string, family: Family, peers: AddrRange[]): string[] {
@@ -173,7 +207,7 @@ function profileLinesFor(loaded: Loaded, group: string, family: Family, peers: A
     .map((e) => `${loaded.profile.doc.source.path}:${loaded.profile.doc.pos(e.path).line}`);
 }
 
-function toChange(raw: RawChange, gained: Side, lost: Side, transport: Transport, family: Family, opened: boolean): Change {
+function toChange(raw: RawChange, gained: Side, lost: Side, transport: Transport, family: Family, opened: boolean, role?: string): Change {
   const fmt = (r: AddrRange[]) => rangesToStrings(r.filter((x) => x.lo >= 0n), family);
   const rows = new Map<string, ChangeRow>();
   const touches = (ports: PortRange[]) => ports.some((p) => raw.ports.some((q) => p.lo <= q.hi && q.lo <= p.hi));
@@ -182,6 +216,7 @@ function toChange(raw: RawChange, gained: Side, lost: Side, transport: Transport
   let reason = describeReason(raw, gained, lost, family, opened);
   if ([...raw.src, ...raw.dst].some((x) => x.lo < 0n)) reason += `; the profile lists no ${family} node address: to/from the nodes' own ${family} addresses`;
   return {
+    ...(role !== undefined ? { role } : {}),
     direction: raw.direction,
     transport,
     ...matchFields(transport, raw.ports, (p) => formatPortRange(p)),
@@ -198,17 +233,52 @@ function changeMatch(c: Change, max: number): string {
 }
 
 export function diffPolicies(oldLoaded: Loaded, newLoaded: Loaded): PolicyDiff {
-  const a = side(oldLoaded);
-  const b = side(newLoaded);
+  const pairs = rolePairs(oldLoaded, newLoaded);
+  const multi = pairs.length > 1 || pairs[0].role !== undefined;
   const opened: Change[] = [];
   const closed: Change[] = [];
-  for (const transport of TRANSPORTS)
-    for (const family of FAMILIES) {
-      for (const raw of minus(b, a, transport, family)) opened.push(toChange(raw, b, a, transport, family, true));
-      for (const raw of minus(a, b, transport, family)) closed.push(toChange(raw, a, b, transport, family, false));
-    }
-  const order = (x: Change, y: Change) => (x.direction === y.direction ? 0 : x.direction === 'ingress' ? -1 : 1);
-  return { opened: opened.sort(order), closed: closed.sort(order) };
+  for (const { role, a, b } of pairs)
+    for (const transport of TRANSPORTS)
+      for (const family of FAMILIES) {
+        for (const raw of minus(b, a, transport, family)) opened.push(toChange(raw, b, a, transport, family, true, role));
+        for (const raw of minus(a, b, transport, family)) closed.push(toChange(raw, a, b, transport, family, false, role));
+      }
+  const roles = pairs.map((p) => p.role);
+  const order = (x: Change, y: Change) => roles.indexOf(x.role) - roles.indexOf(y.role) || (x.direction === y.direction ? 0 : x.direction === 'ingress' ? -1 : 1);
+  return { ...(multi ? { roles: roles as string[] } : {}), opened: opened.sort(order), closed: closed.sort(order) };
+}
+
+/** The policies to compare, role by role. Two one-role catalogs: their
+ * one policy each, whatever the role is called (no role in the output).
+ * Otherwise every role of either side: a role on both sides is compared
+ * with itself; a role on one side only is compared with the other side's
+ * single role when that side has one role of another name (a catalog split
+ * into roles: the old hosts' policy, on the addresses that now have the
+ * role), else with nothing (all its flows opened or closed). */
+function rolePairs(oldLoaded: Loaded, newLoaded: Loaded): { role?: string; a: Side; b: Side }[] {
+  const olds = roleIRs(oldLoaded);
+  const news = roleIRs(newLoaded);
+  if (olds.length === 1 && news.length === 1) return [{ a: side(oldLoaded), b: side(newLoaded) }];
+  const has = (irs: IR[], role: string) => irs.find((x) => x.host === role);
+  // A one-role side whose role the other side does not have stands for all of its roles.
+  const single = (irs: IR[], other: IR[]) => (irs.length === 1 && !has(other, irs[0].host) ? irs[0] : undefined);
+  const oldSingle = single(olds, news);
+  const newSingle = single(news, olds);
+  const onRole = (loaded: Loaded, whole: IR, role: IR): Side => {
+    const hosts = {
+      ipv4: intersectRanges(setRanges(whole, `${whole.host}_v4`), setRanges(role, `${role.host}_v4`)),
+      ipv6: intersectRanges(setRanges(whole, `${whole.host}_v6`), setRanges(role, `${role.host}_v6`)),
+    };
+    return hosts.ipv4.length || hosts.ipv6.length ? { ...side(loaded, whole, hosts), asRole: role.host } : absentSide(loaded);
+  };
+  const roles = [...news.map((x) => x.host), ...olds.map((x) => x.host).filter((r) => !has(news, r))].filter((r) => r !== oldSingle?.host && r !== newSingle?.host);
+  return roles.map((role) => {
+    const o = has(olds, role);
+    const n = has(news, role);
+    const a = o ? side(oldLoaded, o) : oldSingle ? onRole(oldLoaded, oldSingle, n!) : absentSide(oldLoaded);
+    const b = n ? side(newLoaded, n) : newSingle ? onRole(newLoaded, newSingle, o!) : absentSide(newLoaded);
+    return { role, a, b };
+  });
 }
 
 export function isEmptyDiff(d: PolicyDiff): boolean {
@@ -224,7 +294,7 @@ export function formatDiffText(d: PolicyDiff): string {
   const lines: string[] = [];
   for (const [title, list, mark] of [['opened', d.opened, '+'], ['closed', d.closed, '-']] as const) {
     for (const c of list) {
-      lines.push(`${mark} ${title} ${c.direction} ${changeMatch(c, 6)}: ${shortList(c.sources)} -> ${shortList(c.destinations)}`);
+      lines.push(`${mark} ${title} ${c.role !== undefined ? `[${visibleLine(c.role)}] ` : ''}${c.direction} ${changeMatch(c, 6)}: ${shortList(c.sources)} -> ${shortList(c.destinations)}`);
       lines.push(`    ${visibleLine(c.reason)}${c.rows.length ? `; rows ${c.rows.map((r) => visibleLine(`${r.ref} ${r.service}`)).join('; ')}` : ''}`);
     }
   }
@@ -237,10 +307,11 @@ export function formatDiffMarkdown(d: PolicyDiff): string {
   const out = [`**portcullis:** ${d.opened.length} flow change${d.opened.length === 1 ? '' : 's'} opened, ${d.closed.length} closed.`, ''];
   for (const [title, list] of [['Opened', d.opened], ['Closed', d.closed]] as const) {
     if (!list.length) continue;
-    out.push(`### ${title}`, '', '| direction | ports | sources | destinations | catalog rows | reason |', '| --- | --- | --- | --- | --- | --- |');
+    const role = d.roles ? ['| role ', '| --- '] : ['', ''];
+    out.push(`### ${title}`, '', `${role[0]}| direction | ports | sources | destinations | catalog rows | reason |`, `${role[1]}| --- | --- | --- | --- | --- | --- |`);
     for (const c of list)
       out.push(
-        `| ${c.direction} | ${markdownCell(hasPorts(c.transport) ? `${c.ports.join(', ')}/${c.transport}` : changeMatch(c, 20))} | ${markdownCell(shortList(c.sources, 10))} | ${markdownCell(shortList(c.destinations, 10))} | ${markdownCell(c.rows.map((r) => `${r.ref} ${r.service}`).join('; '))} | ${markdownCell(c.reason)} |`,
+        `${d.roles ? `| ${markdownCell(c.role ?? '')} ` : ''}| ${c.direction} | ${markdownCell(hasPorts(c.transport) ? `${c.ports.join(', ')}/${c.transport}` : changeMatch(c, 20))} | ${markdownCell(shortList(c.sources, 10))} | ${markdownCell(shortList(c.destinations, 10))} | ${markdownCell(c.rows.map((r) => `${r.ref} ${r.service}`).join('; '))} | ${markdownCell(c.reason)} |`,
       );
     out.push('');
   }

@@ -177,21 +177,27 @@ type Reach = Map<string, { ports: PortRange[]; rules: CatalogRule[] }>;
 export function lint(loaded: Loaded, options: LintOptions = {}): LintReport {
   const { catalog, profile } = loaded;
   const findings: Finding[] = [];
-  const host = catalog.host;
+  // The firewalled roles (one for a `host:` catalog). A union group
+  // (`nodes` = servers + agents) stands for its members: a rule to it is a
+  // rule to each, a rule from it one from each, so reach, use and the
+  // host-group checks below are per role.
+  const roles = catalog.roles;
+  const multi = roles.length > 1;
+  const members = (g: string) => catalog.unions.get(g) ?? [g];
   const featureOn = (f?: string) => f === undefined || (profile.features.get(f) ?? catalog.features.get(f)?.default) === true;
   const paramValue = (p: string) => profile.params.get(p) ?? catalog.params.get(p)!.default;
 
   const active: Active[] = [];
   for (const rule of catalog.rules) {
     if (!featureOn(rule.feature)) continue;
-    const from = rule.from.filter((g) => featureOn(g.feature)).map((g) => g.group);
-    const to = rule.to.filter((g) => featureOn(g.feature)).map((g) => g.group);
+    const from = [...new Set(rule.from.filter((g) => featureOn(g.feature)).flatMap((g) => members(g.group)))];
+    const to = [...new Set(rule.to.filter((g) => featureOn(g.feature)).flatMap((g) => members(g.group)))];
     if (!from.length || !to.length) continue;
     const ports = mergePorts(rule.ports.map((p) => (p.kind === 'range' ? p.range : paramValue(p.param))));
     active.push({ rule, from, to, ports, opens: opensOf(rule, ports) });
   }
 
-  const privileged = new Set([...PRIVILEGED_GROUPS, host]);
+  const privileged = new Set([...PRIVILEGED_GROUPS, ...roles]);
   const reachOf = new Map<string, Reach>();
   const open = new Map<string, PortRange[]>();
   const publicPorts = new Map<string, PortRange[]>();
@@ -217,7 +223,7 @@ export function lint(loaded: Loaded, options: LintOptions = {}): LintReport {
   // the errors, neighbour discovery) are public whatever the catalog says.
   const hostIcmp = (k: string): PortRange[] => {
     const [dst, t] = k.split('/');
-    if (dst !== host || (t !== 'icmp' && t !== 'icmpv6')) return [];
+    if (!roles.includes(dst) || (t !== 'icmp' && t !== 'icmpv6')) return [];
     return HOST_ICMP.ingress[t === 'icmp' ? 'ipv4' : 'ipv6'].flatMap((name) => {
       const n = parseIcmpType(t, name);
       return n === undefined ? [] : [{ lo: n, hi: n }];
@@ -243,7 +249,7 @@ export function lint(loaded: Loaded, options: LintOptions = {}): LintReport {
           return intersectPorts(a.opens(t), ports).length > 0;
         })
         .map((r) => `${ref(r)} ${r.service}`);
-      text.push(`${dst} ${describeOpen(t, ports)} (${shortList([...new Set(rows)], 4)})`);
+      text.push(`${multi && roles.includes(dst) ? `role ${dst}:` : dst} ${describeOpen(t, ports)} (${shortList([...new Set(rows)], 4)})`);
     }
     return { text, count };
   };
@@ -294,12 +300,13 @@ export function lint(loaded: Loaded, options: LintOptions = {}): LintReport {
 
   // PC002: profile groups no enabled rule uses.
   for (const [group, list] of profile.groups) {
-    if (group === host || !list.length) continue;
+    // A role is the firewalled hosts themselves; a group is used through a union too.
+    if (roles.includes(group) || !list.length) continue;
     if (active.some((a) => a.from.includes(group) || a.to.includes(group))) continue;
-    const users = catalog.rules.filter((r) => [...r.from, ...r.to].some((g) => g.group === group));
+    const users = catalog.rules.filter((r) => [...r.from, ...r.to].some((g) => members(g.group).includes(group)));
     const gates = new Map<string, CatalogRule[]>();
     for (const r of users) {
-      const refGates = [...r.from, ...r.to].filter((g) => g.group === group).map((g) => g.feature);
+      const refGates = [...r.from, ...r.to].filter((g) => members(g.group).includes(group)).map((g) => g.feature);
       for (const f of [r.feature, ...refGates]) if (f && !featureOn(f)) gates.set(f, [...(gates.get(f) ?? []), r]);
     }
     const message = users.length
@@ -421,22 +428,25 @@ export function lint(loaded: Loaded, options: LintOptions = {}): LintReport {
   // PC006 / PC007: what `egress: restrict` cuts off.
   if (profile.egress === 'restrict') {
     const where = locate(profile.doc, ['egress']);
-    const reached = (transport: 'tcp' | 'udp', port: number) =>
-      active.some((a) => a.from.includes(host) && a.rule.transports.includes(transport) && a.ports.some((p) => p.lo <= port && port <= p.hi)) ||
+    const reached = (transport: 'tcp' | 'udp', port: number, role: string) =>
+      active.some((a) => a.from.includes(role) && a.rule.transports.includes(transport) && a.ports.some((p) => p.lo <= port && port <= p.hi)) ||
       profile.extraEgress.some((e) => e.transports.includes(transport) && e.ports.some((p) => p.lo <= port && port <= p.hi)) ||
       hostBaseline('restrict', profile.host.platform).some((b) => b.direction === 'egress' && b.transport === transport && b.ports.some((p) => p.lo <= port && port <= p.hi));
-    for (const [service, port] of [['DNS', 53], ['NTP', 123]] as const) {
-      if (reached('udp', port)) continue;
-      findings.push(
-        finding('PC006', where, `egress: restrict, and no rule lets the nodes reach ${service} (udp ${port}) anywhere: ${service === 'DNS' ? 'name resolution' : 'time synchronisation'} stops`, {
-          hint: `add an extra_egress entry (to: [the site's ${service === 'DNS' ? 'resolvers' : 'time servers'}], ports: [${port}], transport: udp)${profile.host.platform === 'none' ? ', or set host.platform on a cloud' : ''}`,
-          key: `PC006:${service}`,
-        }),
-      );
-    }
+    // Each role's hosts by their own policy: one finding per role cut off.
+    for (const [service, port] of [['DNS', 53], ['NTP', 123]] as const)
+      for (const role of roles) {
+        if (reached('udp', port, role)) continue;
+        findings.push(
+          finding('PC006', where, `egress: restrict, and no rule lets ${multi ? `the hosts of role '${role}'` : 'the nodes'} reach ${service} (udp ${port}) anywhere: ${service === 'DNS' ? 'name resolution' : 'time synchronisation'} stops`, {
+            hint: `add an extra_egress entry (to: [the site's ${service === 'DNS' ? 'resolvers' : 'time servers'}], ports: [${port}], transport: udp)${profile.host.platform === 'none' ? ', or set host.platform on a cloud' : ''}`,
+            key: multi ? `PC006:${service}:${role}` : `PC006:${service}`,
+          }),
+        );
+      }
+    // host.platform and egress are the profile's, the same for every role.
     if (profile.host.platform === 'none')
       findings.push(
-        finding('PC007', where, 'egress: restrict with host.platform none: on a cloud instance the metadata service (169.254.169.254) and platform endpoints (Azure 168.63.129.16, AWS DNS and time) are cut off', {
+        finding('PC007', where, `egress: restrict with host.platform none: on a cloud instance the metadata service (169.254.169.254) and platform endpoints (Azure 168.63.129.16, AWS DNS and time) are cut off${multi ? ` for every role (${roles.join(', ')})` : ''}`, {
           hint: 'on AWS, Azure or GCP set host.platform; on premises nothing to do',
           key: 'PC007',
         }),
@@ -467,6 +477,18 @@ function finding(
 }
 
 // ---- catalog findings ---------------------------------------------------------
+
+/** What a catalog rule opens, for a message: its ports (a param by name),
+ * then each ICMP transport's types by name ("icmp echo-reply,
+ * echo-request", "icmp any type") and each portless protocol; never empty. */
+function ruleOpensText(r: CatalogRule): string {
+  const parts: string[] = [];
+  const ports = r.ports.map((x) => (x.kind === 'param' ? `param ${x.param}` : formatPortRange(x.range)));
+  const withPorts = r.transports.filter(hasPorts);
+  if (withPorts.length) parts.push(r.transports.length > withPorts.length ? `${withPorts.join('/')} ${ports.join(', ')}` : ports.join(', '));
+  for (const t of r.transports.filter((x) => !hasPorts(x))) parts.push(describeOpen(t, opensOf(r, [])(t)));
+  return parts.join('; ') || 'nothing';
+}
 
 const GENERIC_PROTOCOLS = new Set(['', 'tcp', 'udp']);
 
@@ -529,7 +551,7 @@ function catalogFindings(catalog: Catalog): Finding[] {
       const literal = r.ports.every((x) => x.kind === 'range');
       const ranges = mergePorts(r.ports.flatMap((x) => (x.kind === 'range' ? [x.range] : [])));
       if (p.kind === 'choice' || p.kind === 'unreadable' || !literal)
-        issues.push({ cell: 'port', text: `Port '${r.cells.port}' is ${r.ports.map((x) => (x.kind === 'param' ? `param ${x.param}` : formatPortRange(x.range))).join(', ')} in the rule` });
+        issues.push({ cell: 'port', text: `Port '${r.cells.port}' is ${ruleOpensText(r)} in the rule` });
       else if (p.kind === 'ports' && mergePorts(p.ranges).map((x) => formatPortRange(x)).join(',') !== ranges.map((x) => formatPortRange(x)).join(','))
         issues.push({ cell: 'port', text: `Port '${r.cells.port}' but the rule opens ${ranges.map((x) => formatPortRange(x)).join(', ')}` });
     }
