@@ -76,7 +76,9 @@ function explainPair(ctx: PolicyContext, family: Family, s: bigint, d: bigint, t
   const multi = ctx.irs.length > 1;
   const explanations = sides.map((i) => {
     const ir = ctx.irs[i];
-    const e = explainFlow({ ...ctx.loaded, ir, roles: ctx.irs }, { from, to, port: query });
+    // That role's own answer (explain alone would combine both ends):
+    // a failure names what each deciding role does.
+    const e = explainFlow({ ...ctx.loaded, ir, roles: [ir] }, { from, to, port: query });
     if (files) {
       // Several roles: each role's files are under <target>/<role>/.
       const own = multi ? files.filter((f) => f.path.split('/')[2] === ir.host) : [];
