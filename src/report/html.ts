@@ -121,7 +121,7 @@ function changesHtml(title: string, list: Change[], cls: string): string {
     list
       .map(
         (c) =>
-          `<tr class="${cls}"><td>${esc(c.direction)}</td><td class="port">${esc(c.match)}</td><td>${esc(short(c.sources))}</td><td>${esc(short(c.destinations))}</td><td>${esc(c.rows.map((r) => `${r.ref} ${r.service}`).join('; '))}</td><td>${esc(c.reason)}</td></tr>`,
+          `<tr class="${cls}"><td>${esc(c.direction)}</td><td class="port">${esc(c.match)}</td><td>${esc(short(c.sources))}</td><td>${esc(short(c.destinations))}</td><td title="${esc(c.rows.map((r) => `${r.ref} ${r.service}`).join('; '))}">${esc(c.rows.map((r) => r.ref).join(', '))}</td><td>${esc(c.reason)}</td></tr>`,
       )
       .join('') +
     '</tbody></table>'
