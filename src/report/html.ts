@@ -44,7 +44,7 @@ summary{cursor:pointer}details ul{margin:.2em 0;padding-left:1.2em}
 .on{color:#1a7f37;font-weight:600}.off{color:#6e7781}
 pre{max-height:20em;overflow:auto;background:#f6f8fa;padding:.5em}
 .note{color:#57606a}.wrap{overflow-x:auto}
-#tools{margin:.5em 0}
+#tools{margin:.5em 0}table.changes td{max-width:28em;overflow-wrap:anywhere}td.m{font-family:ui-monospace,monospace}
 `;
 
 const JS = `
@@ -113,18 +113,25 @@ function matrixHtml(m: Matrix, loaded: Loaded, ir: IR, egressAllow: boolean): st
   return out.join('\n');
 }
 
+/** The match with a long port list cut (the whole one is the cell's title). */
+function shortMatch(c: Change): string {
+  const items = c.ports.length ? c.ports : c.icmp_types ?? [];
+  if (items.length <= 12) return c.match;
+  return `${c.match.slice(0, c.match.indexOf(' ') + 1)}${items.slice(0, 12).join(', ')} (+${items.length - 12} more)`;
+}
+
 function changesHtml(title: string, list: Change[], cls: string): string {
   if (!list.length) return `<p class="note">${esc(title)}: none.</p>`;
   const short = (xs: string[]) => (xs.length > 8 ? `${xs.slice(0, 8).join(', ')} (+${xs.length - 8} more)` : xs.join(', '));
   return (
-    `<table class="changes ${cls}"><thead><tr><th>${esc(title)}</th><th>match</th><th>sources</th><th>destinations</th><th>catalog rows</th><th>reason</th></tr></thead><tbody>` +
+    `<details${list.length <= 20 ? ' open' : ''}><summary>${esc(list.length)} ${esc(title)}</summary><div class="wrap"><table class="changes ${cls}"><thead><tr><th>${esc(title)}</th><th>match</th><th>sources</th><th>destinations</th><th>catalog rows</th><th>reason</th></tr></thead><tbody>` +
     list
       .map(
         (c) =>
-          `<tr class="${cls}"><td>${esc(c.direction)}</td><td class="port">${esc(c.match)}</td><td>${esc(short(c.sources))}</td><td>${esc(short(c.destinations))}</td><td title="${esc(c.rows.map((r) => `${r.ref} ${r.service}`).join('; '))}">${esc(c.rows.map((r) => r.ref).join(', '))}</td><td>${esc(c.reason)}</td></tr>`,
+          `<tr class="${cls}"><td>${esc(c.direction)}</td><td class="m" title="${esc(c.match)}">${esc(shortMatch(c))}</td><td>${esc(short(c.sources))}</td><td>${esc(short(c.destinations))}</td><td title="${esc(c.rows.map((r) => `${r.ref} ${r.service}`).join('; '))}">${esc(c.rows.map((r) => r.ref).join(', '))}</td><td>${esc(c.reason)}</td></tr>`,
       )
       .join('') +
-    '</tbody></table>'
+    '</tbody></table></div></details>'
   );
 }
 
