@@ -593,6 +593,20 @@ export function main(argv: string[]): number {
         },
       )
       .command(
+        'report',
+        'write the review page: one self-contained HTML file of who reaches what, with --against the flows a change opens and closes',
+        (y) =>
+          y
+            .option('profile', { type: 'string', demandOption: true, describe: 'site profile (YAML or JSON)' })
+            .option('catalog', { type: 'string', describe: 'port catalog (default: the built-in one)' })
+            .option('against', { type: 'string', describe: 'the old profile to compare with (a file or git REV:PATH)' })
+            .option('o', { type: 'string', alias: 'output', describe: 'write the page to this file (default: stdout)' }),
+        (a) => {
+          // Loaded lazily: only this command needs the review page.
+          code = (require('./report') as typeof import('./report')).reportCommand(a as unknown as import('./report').ReportCommandArgs);
+        },
+      )
+      .command(
         'schema <kind>',
         'print the JSON Schema of the profile or catalog format',
         (y) => y.positional('kind', { choices: ['profile', 'catalog'] as const, demandOption: true }),

@@ -28,6 +28,8 @@ command -v ansible-playbook >/dev/null || need+=(ansible-core)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 # The pre-commit hooks test runs the real pre-commit.
 command -v pre-commit >/dev/null || need+=(pre-commit)
+# The review page (portcullis report) is rendered by headless Chromium.
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
