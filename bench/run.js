@@ -17,7 +17,7 @@ const HOSTS = ['nftables', 'iptables', 'firewalld'];
 const CLOUDS = ['terraform-aws', 'azure-nsg'];
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pc-bench-'));
 const quick = process.argv.includes('--quick');
-/** --only=cold|scale|kernel|audit: one part (results.json is written only by a full run). */
+/** --only=cold|many|scale|kernel|audit: one part (results.json is written only by a full run). */
 const only = (process.argv.find((a) => a.startsWith('--only=')) || '').slice('--only='.length) || undefined;
 const part = (name) => !only || only === name;
 
@@ -61,6 +61,43 @@ if (part('cold')) {
   }
   results.cold = { runs, nodeMs: median(node0), compileMs: median(cli), ratio: median(cli) / median(node0) };
   console.log(`cold start (median of ${runs} interleaved runs): node -e 0 ${results.cold.nodeMs.toFixed(1)} ms, compile --target all ${results.cold.compileMs.toFixed(1)} ms, ratio ${results.cold.ratio.toFixed(2)}x`);
+}
+
+// Many environments in one run: 50 example-like profiles (each its own
+// environment and node addresses), all targets, against one profile; whole
+// processes, interleaved with bare node, writing into an out-dir that holds
+// the previous run's tree (as a CI job does) and with --check.
+function manyProfiles(dir, count) {
+  fs.mkdirSync(dir, { recursive: true });
+  const text = fs.readFileSync(EXAMPLE, 'utf8');
+  for (let i = 1; i <= count; i++) {
+    const env = `env-${String(i).padStart(2, '0')}`;
+    fs.writeFileSync(path.join(dir, `${env}.yaml`), text.replace(/^environment: \S+/m, `environment: ${env}`).replace(/10\.20\.0\./g, `10.20.${i}.`));
+  }
+}
+if (part('many')) {
+  const count = 50;
+  const runs = quick ? 3 : 7;
+  const dir = path.join(tmp, 'many');
+  manyProfiles(dir, count);
+  const out1 = path.join(tmp, 'many-out1');
+  const outN = path.join(tmp, 'many-outN');
+  const t = { node: [], one: [], many: [], check: [] };
+  const run = (key, args) => {
+    const r = timed(process.execPath, [BIN, 'compile', ...args]);
+    if (r.code !== 0) throw new Error(`${key}: exit ${r.code}: ${r.stderr.slice(0, 500)}`);
+    t[key].push(r.t);
+  };
+  for (let i = 0; i < runs; i++) {
+    t.node.push(timed(process.execPath, ['-e', '0']).t);
+    run('one', ['--profile', EXAMPLE, '--target', 'all', '--out-dir', out1]);
+    run('many', ['--profile', dir, '--target', 'all', '--out-dir', outN]);
+    run('check', ['--profile', dir, '--target', 'all', '--out-dir', outN, '--check']);
+  }
+  const m = Object.fromEntries(Object.entries(t).map(([k, v]) => [k, median(v)]));
+  results.many = { profiles: count, runs, nodeMs: m.node, oneMs: m.one, manyMs: m.many, checkMs: m.check, ratio: m.many / m.one, checkRatio: m.check / m.one, load: os.loadavg()[0] };
+  console.log(`\n${count} profiles, all targets, one run (median of ${runs} interleaved runs; load average ${os.loadavg()[0].toFixed(2)}):`);
+  console.log(`node -e 0 ${m.node.toFixed(0)} ms; one profile ${m.one.toFixed(0)} ms; ${count} profiles ${m.many.toFixed(0)} ms (${results.many.ratio.toFixed(2)}x one), with --check ${m.check.toFixed(0)} ms (${results.many.checkRatio.toFixed(2)}x one)`);
 }
 
 // Scale: per target, wall time and peak RSS.

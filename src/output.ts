@@ -89,10 +89,29 @@ const exists = (p: string) => lstatOrUndefined(p) !== undefined;
  * immutable directory) is a leftover the next run tries again. */
 function removeQuietly(p: string): void {
   try {
+    removeTree(p);
+    return;
+  } catch {
+    // anything unusual (a type readdir cannot tell, a race): the general way
+  }
+  try {
     fs.rmSync(p, { recursive: true, force: true });
   } catch {
     // left for the next run
   }
+}
+
+/** p and everything below it, links removed not followed. The trees removed
+ * are portcullis's own (staging, the old env): a readdir per directory and no
+ * failed rmdir per level, which is what makes fs.rmSync slow on many small
+ * trees. Throws on anything it does not expect. */
+function removeTree(p: string): void {
+  for (const d of fs.readdirSync(p, { withFileTypes: true })) {
+    const child = path.join(p, d.name);
+    if (d.isDirectory()) removeTree(child);
+    else fs.unlinkSync(child);
+  }
+  fs.rmdirSync(p);
 }
 
 /** Unique among live processes by the pid; the random part keeps names of
@@ -213,9 +232,14 @@ function stageEnv(envDir: string, staging: string, targets: Set<string>, entries
     }
   }
   const env = entries[0].path.split('/')[0];
+  const made = new Set<string>();
   for (const e of entries) {
     const file = inside(staging, e.path.slice(env.length + 1));
-    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const dir = path.dirname(file);
+    if (!made.has(dir)) {
+      fs.mkdirSync(dir, { recursive: true });
+      made.add(dir);
+    }
     fs.writeFileSync(file, e.content, { flag: 'wx' });
   }
   if (old) fs.chmodSync(staging, old.mode & 0o7777);

@@ -153,9 +153,15 @@ export class TemplateSet {
   }
 }
 
+/** What oneLine would change: a control or line separator, whitespace other
+ * than a single inner space. */
+const NOT_ONE_LINE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]|[^\S ]| {2}|^ | $/;
+
 /** Text that goes into a single-line comment: no line breaks or control
  * characters can survive, so it cannot end the comment early. */
 export function oneLine(text: string): string {
+  // Most text already is one clean line: nothing to replace or trim.
+  if (!NOT_ONE_LINE.test(text)) return text;
   return text
     .replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ')
     .replace(/\s+/g, ' ')
@@ -254,6 +260,20 @@ const LINE_BREAKING = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029]/;
 export function checkLines(target: TargetName, files: OutputFile[], limitOf: (path: string) => LineLimit): OutputFile[] {
   for (const f of files) {
     const limit = limitOf(f.path);
+    // The common case at once: no breaking character anywhere, and every
+    // line short enough that its UTF-8 length (at most 3 bytes per UTF-16
+    // unit) cannot exceed the limit; only the per-line checks remain.
+    if (!LINE_BREAKING.test(f.content) && longestLine(f.content) * 3 <= limit.maxBytes) {
+      if (limit.check) {
+        const check = limit.check;
+        const lines = f.content.split('\n');
+        for (let n = 0; n < lines.length; n++) {
+          const problem = check(lines[n]);
+          if (problem) throw new Error(`internal: ${target}: ${f.path} line ${n + 1}: ${problem}`);
+        }
+      }
+      continue;
+    }
     const lines = f.content.split('\n');
     for (let n = 0; n < lines.length; n++) {
       const line = lines[n];
@@ -267,6 +287,18 @@ export function checkLines(target: TargetName, files: OutputFile[], limitOf: (pa
     }
   }
   return files;
+}
+
+/** Length (UTF-16 units) of the longest line of text. */
+function longestLine(text: string): number {
+  let max = 0;
+  for (let start = 0; start <= text.length; ) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    if (end - start > max) max = end - start;
+    start = end + 1;
+  }
+  return max;
 }
 
 /** A quoted comment string for tools whose strings have no escapes (nft)

@@ -82,9 +82,15 @@ const FIREWALLD_LINE_LIMIT: LineLimit = { maxBytes: FIREWALLD_LINE_MAX, reader: 
  * C0 controls but tab/LF/CR, lone surrogates, U+FFFE, U+FFFF. */
 const XML_INVALID = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 
+/** XML_INVALID without the g flag (test() of a g regex moves lastIndex). */
+const XML_INVALID_ONE = new RegExp(XML_INVALID.source);
+const XML_SPECIAL = /[&<>"']/;
+
 /** Text for element content or an attribute value. `>` is escaped too, so
  * `]]>` cannot appear; quotes are escaped for either attribute quoting. */
 export function xmlText(text: string): string {
+  // Addresses and names, mostly: nothing to drop or escape.
+  if (!XML_SPECIAL.test(text) && !XML_INVALID_ONE.test(text)) return text;
   return text
     .replace(XML_INVALID, '')
     .replace(/&/g, '&amp;')

@@ -68,10 +68,14 @@ const TERRAFORM_LINE_LIMIT: LineLimit = { maxBytes: TERRAFORM_LINE_MAX, reader: 
 
 // ---------------------------------------------------------------- strings
 
+/** What hclString escapes: nothing of it in most text. */
+const HCL_ESCAPED = /[\\"\u0000-\u001f\u007f-\u009f\u2028\u2029]|[$%]\{/;
+
 /** A quoted HCL string literal holding exactly `text`: backslash, quote and
  * control characters are escaped, and `${` / `%{` are doubled so Terraform
  * reads them as text, not as interpolation or template directives. */
 export function hclString(text: string): string {
+  if (!HCL_ESCAPED.test(text)) return `"${text}"`;
   let out = '';
   for (let i = 0; i < text.length; i++) {
     const c = text[i];
@@ -94,15 +98,20 @@ export function hclString(text: string): string {
  * for CIDR rules but the same list without `&` for rules that reference a
  * group or a prefix list, so `&` is left out too. */
 const AWS_DESCRIPTION_CHAR = /[A-Za-z0-9 ._\-:/()#,@[\]+=;{}!$*]/;
+/** A text of AWS_DESCRIPTION_CHAR characters only. */
+const AWS_DESCRIPTION_TEXT = /^[A-Za-z0-9 ._\-:/()#,@[\]+=;{}!$*]*$/;
 
 /** Text as AWS accepts it in a description: one line, other characters
  * replaced by `_`, at most 255 characters. */
 export function awsDescription(text: string, max = AWS_DESCRIPTION_MAX): string {
   // Characters map one to one, so only the first max + 1 of a long text
   // matter (a description is made per rule, from texts of any length).
+  const line = oneLine(text);
+  // The common case: short enough and every character accepted as it is.
+  if (line.length <= max && AWS_DESCRIPTION_TEXT.test(line)) return line;
   let s = '';
   let n = 0;
-  for (const c of oneLine(text)) {
+  for (const c of line) {
     if (n++ > max) break;
     s += AWS_DESCRIPTION_CHAR.test(c) ? c : '_';
   }
