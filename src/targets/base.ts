@@ -14,6 +14,7 @@ import { Cidr, formatAddress } from '../addresses';
 import type { IR, Provenance, Rule } from '../ir/types';
 import { packagePath } from '../paths';
 import { formatPortRange } from '../ports';
+import { describeMatch, hasPorts } from '../transports';
 
 export type TargetName = 'nftables' | 'iptables' | 'firewalld' | 'terraform-aws' | 'azure-nsg';
 
@@ -362,7 +363,7 @@ export function headerLines(ir: IR): string[] {
     ...(ir.egress === 'allow'
       ? ir.rules
           .filter((r) => r.direction === 'egress' && r.scope === 'host' && r.destinationGroup !== ir.host)
-          .map((r) => oneLine(`covered by open outbound (egress: allow): ${r.id} ${r.transport} ${r.ports.map((p) => formatPortRange(p)).join(',')} (${citeRows(r.provenance)})`))
+          .map((r) => oneLine(`covered by open outbound (egress: allow): ${r.id} ${hasPorts(r.transport) ? `${r.transport} ${r.ports.map((p) => formatPortRange(p)).join(',')}` : describeMatch(r.transport, r.ports)} (${citeRows(r.provenance)})`))
       : []),
   ];
 }
