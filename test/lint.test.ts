@@ -166,6 +166,18 @@ test('PC001: a world-wide source on a portless protocol or on all ICMP types is 
   assert.equal(host.findings.filter((f) => f.rule === 'PC001'), [], host.stdout);
 });
 
+test('PC001 sees the profile\'s own extra_ingress: a world-wide entry on SSH (only admins and support reach 22 in the built-in catalog) is an error at the entry; a narrow one, or one on a port users reach anyway, is not', () => {
+  const dir = path.dirname(tmp('x.yaml', ''));
+  const profile = path.join(dir, 'xi.yaml');
+  const base = 'environment: xi\ngroups:\n  admins: [10.1.0.0/24]\n  users: [10.9.0.0/16]\n  nodes: [10.20.0.11]\nextra_ingress:\n';
+  fs.writeFileSync(profile, base + '  - from: [0.0.0.0/0]\n    ports: [22]\n  - from: [10.3.0.7]\n    ports: [22]\n  - from: ["::/0"]\n    ports: [443]\n');
+  const r = lint(['--profile', profile]);
+  assert.is(r.code, 1, r.stdout + r.stderr);
+  const pc001 = r.findings.filter((f) => f.rule === 'PC001');
+  assert.equal(pc001.map((f) => [f.line, f.col]), [[7, 12]]);
+  assert.match(pc001[0].message, /'0\.0\.0\.0\/0' in group 'extra_ingress_1' is the whole IPv4 internet.*nodes tcp 22 \(PI\.1 /);
+});
+
 test('PC004 with other transports: a monitor address inside the admins reaches GRE and ICMP through them', () => {
   const catalog = tmp('catalog.yaml', TRANSPORT_CATALOG);
   const profile = path.join(path.dirname(catalog), 'p.yaml');

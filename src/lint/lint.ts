@@ -9,6 +9,7 @@ import { matchText, icmpTypeItems } from '../analysis/match';
 import { AddrRange, BITS, Cidr, cidrRange, formatAddress, parseAddress } from '../addresses';
 import type { Loaded } from '../compile';
 import type { Position } from '../diagnostics';
+import { PROFILE_INGRESS_TABLE } from '../load/catalog';
 import type { Catalog, CatalogRule } from '../load/catalog';
 import type { ParsedDoc, PathSeg } from '../load/yaml';
 import { formatPortRange, intersectPorts, mergePorts, PortRange } from '../ports';
@@ -196,6 +197,31 @@ export function lint(loaded: Loaded, options: LintOptions = {}): LintReport {
     const ports = mergePorts(rule.ports.map((p) => (p.kind === 'range' ? p.range : paramValue(p.param))));
     active.push({ rule, from, to, ports, opens: opensOf(rule, ports) });
   }
+  // The profile's extra_ingress entries: each opens its ports on every role
+  // from a group of its own (extra_ingress_N, cited PI.N), as the IR builder
+  // reads them. They reach ports, so PC001 sees a broad one; they do not
+  // change which ports the catalog keeps for privileged groups.
+  const fromProfile = new Set<CatalogRule>();
+  for (const e of profile.extraIngress) {
+    const rule: CatalogRule = {
+      id: e.ruleId,
+      table: PROFILE_INGRESS_TABLE,
+      row: e.row,
+      cells: {},
+      service: e.description ?? `extra_ingress entry ${e.row}`,
+      description: e.description ?? '',
+      ports: e.ports.map((range) => ({ kind: 'range', range })),
+      transports: e.transports,
+      icmpTypes: e.icmpTypes,
+      from: [{ group: e.group }],
+      to: roles.map((group) => ({ group })),
+      antiLockout: false,
+      path: e.path,
+    };
+    const ports = mergePorts(e.ports);
+    fromProfile.add(rule);
+    active.push({ rule, from: [e.group], to: [...roles], ports, opens: opensOf(rule, ports) });
+  }
 
   const privileged = new Set([...PRIVILEGED_GROUPS, ...roles]);
   const reachOf = new Map<string, Reach>();
@@ -207,8 +233,10 @@ export function lint(loaded: Loaded, options: LintOptions = {}): LintReport {
       for (const t of a.rule.transports) {
         const k = `${to}/${t}`;
         const opened = a.opens(t);
-        open.set(k, mergePorts([...(open.get(k) ?? []), ...opened]));
-        if (a.from.some((g) => !privileged.has(g))) publicPorts.set(k, mergePorts([...(publicPorts.get(k) ?? []), ...opened]));
+        if (!fromProfile.has(a.rule)) {
+          open.set(k, mergePorts([...(open.get(k) ?? []), ...opened]));
+          if (a.from.some((g) => !privileged.has(g))) publicPorts.set(k, mergePorts([...(publicPorts.get(k) ?? []), ...opened]));
+        }
         for (const from of a.from) {
           const reach = reachOf.get(from) ?? new Map();
           reachOf.set(from, reach);
