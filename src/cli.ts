@@ -304,7 +304,8 @@ interface CatalogImportArgs {
 }
 
 function runCatalogImport(args: CatalogImportArgs): number {
-  const { formatImportDiagnostics, formatImportErrors, importCatalog, importSummary, writeFileAtomic } = require('./catalog-import') as typeof import('./catalog-import');
+  const { formatImportDiagnostics, formatImportErrors, importCatalog, importSummary } = require('./catalog-import') as typeof import('./catalog-import');
+  const { writeFileAtomic } = require('./atomic-file') as typeof import('./atomic-file');
   let result: ReturnType<typeof importCatalog>;
   try {
     const doc = readFile(args.doc);
@@ -326,7 +327,7 @@ function runCatalogImport(args: CatalogImportArgs): number {
   const lines = [...formatImportDiagnostics(result.diagnostics), ...result.changes.map((c) => visibleLine(c.text)), visible(importSummary(result, args.doc, !!args.base))];
   if (args.output) {
     try {
-      writeFileAtomic(args.output, result.yaml);
+      writeFileAtomic(args.output, result.yaml, 'the catalog');
     } catch (e) {
       process.stderr.write(lines.join('\n') + '\n' + visible((e as Error).message) + '\n');
       return 2;

@@ -1,6 +1,5 @@
 // `portcullis catalog import`: markdown port tables -> catalog YAML.
 export { importCatalog, importSummary, columnKey } from './import';
-export { writeFileAtomic } from './write';
 export { formatImportDiagnostics, formatImportErrors } from './report';
 export type { ImportOptions, ImportResult, ImportChange } from './import';
 export { DEFAULT_PHRASES, readPhrase, readPortCell, readProtocolCell, readIcmpTypesCell, phraseTable, normalizePhrase } from './phrases';

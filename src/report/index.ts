@@ -2,8 +2,6 @@
 // reaches what (./matrix builds it from the IR and the flow model; ./html
 // writes it), with `--against OLD` the flows a change opens and closes.
 
-import * as fs from 'fs';
-import * as path from 'path';
 import type { Loaded } from '../compile';
 import { renderPage } from './html';
 import { buildViews } from './matrix';
@@ -24,24 +22,16 @@ export interface ReportCommandArgs {
   o?: string;
 }
 
-/** All or nothing: a temporary file beside the target, renamed over it. */
+/** report -o: all or nothing (src/atomic-file.ts); a failure is exit 2. */
 function writeAtomic(file: string, text: string): void {
-  const dir = path.dirname(path.resolve(file));
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.tmp`);
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const { writeFileAtomic } = require('../atomic-file') as typeof import('../atomic-file');
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const { InputError } = require('../sources') as typeof import('../sources');
   try {
-    fs.writeFileSync(tmp, text);
-    fs.renameSync(tmp, file);
+    writeFileAtomic(file, text, 'the report');
   } catch (e) {
-    try {
-      fs.rmSync(tmp, { force: true });
-    } catch {
-      // nothing to clean
-    }
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
-    const { visibleLine } = require('../terminal') as typeof import('../terminal');
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
-    const { InputError } = require('../sources') as typeof import('../sources');
-    throw new InputError(`${visibleLine(file)}: error: cannot write the report: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+    throw new InputError((e as Error).message);
   }
 }
 

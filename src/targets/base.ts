@@ -14,7 +14,7 @@ import { Cidr, formatAddress } from '../addresses';
 import type { IR, Provenance, Rule } from '../ir/types';
 import { packagePath } from '../paths';
 import { formatPortRange } from '../ports';
-import { describeMatch, hasPorts } from '../transports';
+import { describeMatch, hasPorts, ICMP_TYPE_NAMES } from '../transports';
 
 export type TargetName = 'nftables' | 'iptables' | 'firewalld' | 'terraform-aws' | 'azure-nsg';
 
@@ -33,39 +33,12 @@ export interface Backend {
   renderRoles?(irs: IR[]): OutputFile[];
 }
 
-/** ICMP type numbers by the IR's (nftables') names, for targets that take numbers. */
+/** ICMP type numbers by the IR's (nftables') names, for targets that take
+ * numbers: src/transports.ts's table turned around, plus the older name
+ * mld-listener-reduction. */
 export const ICMP_TYPE_NUMBERS: Record<'ipv4' | 'ipv6', Record<string, number>> = {
-  ipv4: {
-    'echo-reply': 0,
-    'destination-unreachable': 3,
-    'source-quench': 4,
-    redirect: 5,
-    'echo-request': 8,
-    'router-advertisement': 9,
-    'router-solicitation': 10,
-    'time-exceeded': 11,
-    'parameter-problem': 12,
-    'timestamp-request': 13,
-    'timestamp-reply': 14,
-  },
-  ipv6: {
-    'destination-unreachable': 1,
-    'packet-too-big': 2,
-    'time-exceeded': 3,
-    'parameter-problem': 4,
-    'echo-request': 128,
-    'echo-reply': 129,
-    'mld-listener-query': 130,
-    'mld-listener-report': 131,
-    'mld-listener-done': 132,
-    'mld-listener-reduction': 132,
-    'nd-router-solicit': 133,
-    'nd-router-advert': 134,
-    'nd-neighbor-solicit': 135,
-    'nd-neighbor-advert': 136,
-    'nd-redirect': 137,
-    'mld2-listener-report': 143,
-  },
+  ipv4: Object.fromEntries(Object.entries(ICMP_TYPE_NAMES.icmp).map(([n, name]) => [name, Number(n)])),
+  ipv6: { ...Object.fromEntries(Object.entries(ICMP_TYPE_NAMES.icmpv6).map(([n, name]) => [name, Number(n)])), 'mld-listener-reduction': 132 },
 };
 
 /** The policy is valid but does not fit a target's limits (AWS rule
@@ -344,6 +317,21 @@ export function provenanceLines(rule: Rule): string[] {
 /** Header texts common to all targets: what produced the file. One text
  * per sentence, unbounded (input text, long port lists): a backend writes
  * them through commentBlock, after its own escaping. */
+/** Header texts of several roles' policies in one output (the cloud
+ * targets): the lines all of them share (generator, catalog, environment,
+ * features, params, egress), then each role's own (what open outbound
+ * covers), prefixed with the role. `each` says what every role gets. */
+export function rolesHeaderLines(irs: readonly IR[], each: string): string[] {
+  const all = irs.map((ir) => headerLines(ir));
+  let common = 0;
+  while (all.every((h) => common < h.length && h[common] === all[0][common])) common++;
+  return [
+    ...all[0].slice(0, common),
+    `Roles: ${irs.map((ir) => ir.host).join(', ')} (${each})`,
+    ...all.flatMap((h, i) => h.slice(common).map((line) => `${irs[i].host}: ${line}`)),
+  ];
+}
+
 export function headerLines(ir: IR): string[] {
   const features = Object.entries(ir.features)
     .map(([k, v]) => `${k}=${v ? 'on' : 'off'}`)

@@ -34,7 +34,7 @@ import { formatAddress } from '../../addresses';
 import type { AddressSet, Family, IR, Rule } from '../../ir/types';
 import { formatPortRange, mergePorts } from '../../ports';
 import { isFullSpace, TRANSPORT_FACTS, transportKind, Transport } from '../../transports';
-import { refuseTransports, Backend, checkLines, citeRows, commentBlock, headerLines, LineLimit, oneLine, OutputFile, provenanceLines, TargetLimitError, TemplateSet } from '../base';
+import { refuseTransports, Backend, checkLines, citeRows, commentBlock, headerLines, LineLimit, oneLine, OutputFile, provenanceLines, TargetLimitError, TemplateSet, rolesHeaderLines } from '../base';
 import { compareText } from '../../order';
 
 export const ARM_SCHEMA = 'https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#';
@@ -621,19 +621,6 @@ export function renderAzureNsg(ir: IR): string {
   });
 }
 
-/** Header texts of several roles' policies: the lines all share, then each
- * role's own, prefixed with the role. */
-function rolesHeader(irs: readonly IR[]): string[] {
-  const all = irs.map((ir) => headerLines(ir));
-  let common = 0;
-  while (all.every((h) => common < h.length && h[common] === all[0][common])) common++;
-  return [
-    ...all[0].slice(0, common),
-    `Roles: ${irs.map((ir) => ir.host).join(', ')} (one network security group each)`,
-    ...all.flatMap((h, i) => h.slice(common).map((line) => `${irs[i].host}: ${line}`)),
-  ];
-}
-
 /** The NSG of a role, named <nsgName>-<role>. */
 export function roleNsgName(role: string): ArmExpr {
   return new ArmExpr(`[concat(parameters('nsgName'), '-${role}')]`);
@@ -664,7 +651,7 @@ export function renderAzureNsgRoles(irs: IR[]): string {
   const asgName = first.azure?.node_asg;
   const metadata: ArmValue = {
     generator: 'portcullis',
-    comments: commentBlock(rolesHeader(irs)),
+    comments: commentBlock(rolesHeaderLines(irs, 'one network security group each')),
     deploy: [
       'az deployment group create --resource-group RG --template-file nsg.json' + (nsgName ? '' : ' --parameters nsgName=NAME'),
       `One network security group per role: ${irs.map((ir) => `${ir.host} (nsgName-${ir.host})`).join(', ')}. Associate each with its role's network interfaces (recommended), or with a subnet that holds only that role: the inbound deny-all applies to every host the NSG covers.`,

@@ -44,7 +44,7 @@ import { Family, formatCidr } from '../../addresses';
 import type { AddressSet, IR, Provenance, Rule } from '../../ir/types';
 import { formatPortRange, mergePorts, PortRange } from '../../ports';
 import { describeMatch, isFullSpace, TRANSPORT_FACTS, transportKind, Transport } from '../../transports';
-import { refuseTransports, Backend, checkLines, citeRows, commentBlock, commentLines, headerLines, ICMP_TYPE_NUMBERS, LineLimit, oneLine, OutputFile, TargetLimitError, TemplateSet } from '../base';
+import { refuseTransports, Backend, checkLines, citeRows, commentBlock, commentLines, headerLines, ICMP_TYPE_NUMBERS, LineLimit, oneLine, OutputFile, TargetLimitError, TemplateSet, rolesHeaderLines } from '../base';
 import { compareText } from '../../order';
 
 /** AWS: inbound (and, separately, outbound) rules per security group, per family. */
@@ -689,20 +689,6 @@ export function renderTerraformAws(ir: IR): OutputFile[] {
   return checkLines('terraform-aws', files, () => TERRAFORM_LINE_LIMIT);
 }
 
-/** Header texts of several roles' policies: the lines all of them share
- * (generator, catalog, environment, features, params, egress), then each
- * role's own (what open outbound covers), prefixed with the role. */
-function rolesHeader(irs: readonly IR[]): string[] {
-  const all = irs.map((ir) => headerLines(ir));
-  let common = 0;
-  while (all.every((h) => common < h.length && h[common] === all[0][common])) common++;
-  return [
-    ...all[0].slice(0, common),
-    `Roles: ${irs.map((ir) => ir.host).join(', ')} (one set of security groups each)`,
-    ...all.flatMap((h, i) => h.slice(common).map((line) => `${irs[i].host}: ${line}`)),
-  ];
-}
-
 /**
  * Several roles in one module: per role a security group (or its quota
  * split, <role>, <role>_2, ... up to 5) and its own rule lists. A rule whose
@@ -764,7 +750,7 @@ export function renderTerraformAwsRoles(irs: IR[]): OutputFile[] {
   const prefixLists = prefixListBlocks([...sets.values()].sort((a, b) => compareText(a.name, b.name)), allRules);
   const allParts = perRole.flatMap((x) => x.parts);
   const context = {
-    header: commentBlock(rolesHeader(irs)),
+    header: commentBlock(rolesHeaderLines(irs, 'one set of security groups each')),
     transportNotes: commentBlock(transportNotesOf(allRules), 76),
     limit: AWS_RULES_PER_GROUP,
     maxGroups: AWS_GROUPS_PER_INTERFACE,
