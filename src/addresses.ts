@@ -21,6 +21,22 @@ export const BITS: Record<Family, number> = { ipv4: 32, ipv6: 128 };
 
 export type ParseResult = { ok: true; cidr: Cidr } | { ok: false; message: string; hint?: string };
 
+/** The formatted text of a block, kept on the block itself under a symbol
+ * (invisible to JSON, Object.keys and deep equality): every backend prints
+ * every set, and parsing IPv4 knows the text already. */
+const TEXT = Symbol('text');
+type WithText = Cidr & { [TEXT]?: string };
+
+/** 2^(bits - prefix), the size of a block, per family and prefix: made once
+ * (BigInt shifts per address are what large sets spend their time on). */
+const BLOCK_SIZE: Record<Family, bigint[]> = {
+  ipv4: Array.from({ length: 33 }, (_, p) => 1n << BigInt(32 - p)),
+  ipv6: Array.from({ length: 129 }, (_, p) => 1n << BigInt(128 - p)),
+};
+
+/** 2^(32 - prefix) as a number, per IPv4 prefix. */
+const IPV4_BLOCK = Array.from({ length: 33 }, (_, p) => 2 ** (32 - p));
+
 function fromBigInt(v: bigint, family: Family): string {
   if (family === 'ipv4') {
     const n = Number(v);
@@ -29,7 +45,11 @@ function fromBigInt(v: bigint, family: Family): string {
   // RFC 5952: lower case, no leading zeros, the longest run (>= 2) of zero groups as "::".
   const hex = v.toString(16).padStart(32, '0');
   const groups: string[] = [];
-  for (let i = 0; i < 32; i += 4) groups.push(parseInt(hex.slice(i, i + 4), 16).toString(16));
+  for (let g = 0; g < 32; g += 4) {
+    let i = g;
+    while (i < g + 3 && hex.charCodeAt(i) === 48 /* 0 */) i++;
+    groups.push(hex.slice(i, g + 4));
+  }
   let best = -1;
   let bestLen = 1;
   for (let i = 0; i < 8; ) {
@@ -49,26 +69,61 @@ function fromBigInt(v: bigint, family: Family): string {
   return `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`;
 }
 
-const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
-
-/** Dotted quad to integer; undefined unless four decimal parts 0-255
- * without leading zeros (which some tools read as octal). The one rule for
- * every IPv4 text, alone or inside an IPv6 address. */
-function parseIPv4(text: string): bigint | undefined {
-  const m = IPV4.exec(text);
-  if (!m) return undefined;
+/** Dotted quad text[start, end) to a number; undefined unless four decimal
+ * parts 0-255 without leading zeros (which some tools read as octal). The
+ * one rule for every IPv4 text, alone or inside an IPv6 address. */
+function ipv4Value(text: string, start: number, end: number): number | undefined {
   let v = 0;
-  for (let i = 1; i <= 4; i++) {
-    const part = m[i];
-    if (part.length > 1 && part[0] === '0') return undefined;
-    const n = Number(part);
-    if (n > 255) return undefined;
+  let i = start;
+  for (let part = 0; part < 4; part++) {
+    if (part > 0) {
+      if (text.charCodeAt(i) !== 46 /* . */) return undefined;
+      i++;
+    }
+    const first = i;
+    let n = 0;
+    for (let c = text.charCodeAt(i); i < end && c >= 48 && c <= 57; c = text.charCodeAt(++i)) {
+      if (i - first === 3) return undefined;
+      n = n * 10 + (c - 48);
+    }
+    if (i === first || (i - first > 1 && text.charCodeAt(first) === 48) || n > 255) return undefined;
     v = v * 256 + n;
   }
-  return BigInt(v);
+  return i === end ? v : undefined;
 }
 
-const HEX_GROUP = /^[0-9A-Fa-f]{1,4}$/;
+function parseIPv4(text: string): bigint | undefined {
+  const v = ipv4Value(text, 0, text.length);
+  return v === undefined ? undefined : BigInt(v);
+}
+
+/** Hex digit value of a character code, or -1. */
+function hexDigit(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  const l = c | 32;
+  return l >= 97 && l <= 102 ? l - 87 : -1;
+}
+
+/** Groups "h:h:h" of text[start, end) (1-4 hex digits each) appended to
+ * out; false if malformed. An empty span is no groups. */
+function hexGroups(text: string, start: number, end: number, out: number[]): boolean {
+  if (start === end) return true;
+  let i = start;
+  for (;;) {
+    const first = i;
+    let g = 0;
+    for (; i < end; i++) {
+      const d = hexDigit(text.charCodeAt(i));
+      if (d < 0) break;
+      g = g * 16 + d;
+    }
+    if (i === first || i - first > 4) return false;
+    out.push(g);
+    if (i === end) return true;
+    if (text.charCodeAt(i) !== 58 /* : */) return false;
+    i++;
+  }
+}
 
 /** RFC 4291 text form: eight groups of 1-4 hex digits, one "::" for a run
  * of zero groups, optionally ending in a dotted quad (::ffff:192.0.2.1)
@@ -76,47 +131,36 @@ const HEX_GROUP = /^[0-9A-Fa-f]{1,4}$/;
  * than taken from a library: ipaddr.js reads "::ffff:0x0a.0.0.1" and
  * "::010.0.0.1" (as ::ffff:10.0.0.1, a different address). */
 function parseIPv6(text: string): bigint | undefined {
-  if (!text.includes(':') || !/^[0-9A-Fa-f:.]+$/.test(text)) return undefined;
-  let hex = text;
-  let tail: bigint[] = [];
   const lastColon = text.lastIndexOf(':');
+  if (lastColon < 0) return undefined;
+  let end = text.length;
+  let tail: number | undefined;
   if (text.includes('.', lastColon)) {
-    const v4 = parseIPv4(text.slice(lastColon + 1));
-    if (v4 === undefined) return undefined;
-    tail = [v4 >> 16n, v4 & 0xffffn];
-    hex = text.slice(0, lastColon + 1);
+    tail = ipv4Value(text, lastColon + 1, text.length);
+    if (tail === undefined) return undefined;
     // "1:2:3:4:5:6:" + quad: the colon belonged to the quad; "::" + quad keeps its "::".
-    if (!hex.endsWith('::')) hex = hex.slice(0, -1);
+    end = lastColon > 0 && text.charCodeAt(lastColon - 1) === 58 ? lastColon + 1 : lastColon;
   }
-  if (hex.includes('.')) return undefined;
-  const groupsOf = (s: string): bigint[] | undefined => {
-    if (s === '') return [];
-    const parts = s.split(':');
-    if (!parts.every((p) => HEX_GROUP.test(p))) return undefined;
-    return parts.map((p) => BigInt(`0x${p}`));
-  };
-  const halves = hex.split('::');
-  let groups: bigint[];
-  if (halves.length > 2) return undefined;
-  if (halves.length === 2) {
-    const left = groupsOf(halves[0]);
-    const right = groupsOf(halves[1]);
-    if (!left || !right) return undefined;
-    const zeros = 8 - left.length - right.length - tail.length;
+  const gap = text.indexOf('::');
+  if (gap >= 0 && gap + 2 <= end && text.indexOf('::', gap + 1) >= 0 && text.indexOf('::', gap + 1) + 2 <= end) return undefined;
+  const groups: number[] = [];
+  if (gap >= 0 && gap + 2 <= end) {
+    const right: number[] = [];
+    if (!hexGroups(text, 0, gap, groups) || !hexGroups(text, gap + 2, end, right)) return undefined;
+    const zeros = 8 - groups.length - right.length - (tail === undefined ? 0 : 2);
     // "::" stands for at least one zero group.
     if (zeros < 1) return undefined;
-    groups = [...left, ...Array<bigint>(zeros).fill(0n), ...right, ...tail];
-  } else {
-    const all = groupsOf(hex);
-    if (!all) return undefined;
-    groups = [...all, ...tail];
-    if (groups.length !== 8) return undefined;
-  }
-  const value = groups.reduce((v, g) => (v << 16n) | g, 0n);
+    for (let z = 0; z < zeros; z++) groups.push(0);
+    for (const g of right) groups.push(g);
+  } else if (!hexGroups(text, 0, end, groups)) return undefined;
+  if (tail !== undefined) groups.push(Math.floor(tail / 65536), tail & 0xffff);
+  if (groups.length !== 8) return undefined;
   // ::a.b.c.d, the IPv4-compatible form RFC 4291 deprecates: what was meant
   // is a.b.c.d or ::ffff:a.b.c.d, not this address.
-  if (tail.length && value >> 32n === 0n) return undefined;
-  return value;
+  if (tail !== undefined && groups[0] === 0 && groups[1] === 0 && groups[2] === 0 && groups[3] === 0 && groups[4] === 0 && groups[5] === 0) return undefined;
+  // Four 32-bit words (exact as numbers), then one BigInt each.
+  const word = (i: number) => BigInt(groups[i] * 65536 + groups[i + 1]);
+  return (word(0) << 96n) | (word(2) << 64n) | (word(4) << 32n) | word(6);
 }
 
 /** Why a text is not an address, as specific as the text allows. */
@@ -143,30 +187,47 @@ function addressHint(addr: string): string {
   return inV6 ? `${where} must have four decimal parts 0-255, e.g. ::ffff:192.0.2.1` : 'expected an IPv4 or IPv6 address, optionally with /PREFIX, e.g. 10.0.0.0/24 or 2001:db8::/32';
 }
 
+/** A prefix length as typed: decimal without leading zeros, or undefined. */
+function prefixValue(text: string): number | undefined {
+  if (text.length < 1 || text.length > 3 || (text.length > 1 && text.charCodeAt(0) === 48)) return undefined;
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 48 || c > 57) return undefined;
+    n = n * 10 + (c - 48);
+  }
+  return n;
+}
+
 export function parseAddress(text: string): ParseResult {
   const trimmed = text.trim();
   const slash = trimmed.indexOf('/');
   const addrPart = slash >= 0 ? trimmed.slice(0, slash) : trimmed;
   const prefixPart = slash >= 0 ? trimmed.slice(slash + 1) : undefined;
+  const v4 = ipv4Value(addrPart, 0, addrPart.length);
   let family: Family;
-  let value = parseIPv4(addrPart);
-  if (value !== undefined) family = 'ipv4';
+  let value: bigint | undefined;
+  if (v4 !== undefined) family = 'ipv4';
   else if ((value = parseIPv6(addrPart)) !== undefined) family = 'ipv6';
   else return { ok: false, message: `'${text}' is not an IP address or CIDR`, hint: addressHint(addrPart) };
   const bits = BITS[family];
   let prefix = bits;
   if (prefixPart !== undefined) {
-    if (!/^(0|[1-9]\d{0,2})$/.test(prefixPart) || Number(prefixPart) > bits) {
+    const p = prefixValue(prefixPart);
+    if (p === undefined || p > bits) {
       return {
         ok: false,
         message: `'${text}' has an invalid prefix length '/${prefixPart}'`,
         hint: `an ${family === 'ipv4' ? 'IPv4' : 'IPv6'} prefix is 0 to ${bits}`,
       };
     }
-    prefix = Number(prefixPart);
+    prefix = p;
   }
-  const hostMask = (1n << BigInt(bits - prefix)) - 1n;
-  if ((value & hostMask) !== 0n) {
+  // Host bits: in plain numbers for IPv4, and not at all for a host.
+  const hostBits = prefix === bits ? false : v4 !== undefined ? v4 % IPV4_BLOCK[prefix] !== 0 : (value! & (BLOCK_SIZE.ipv6[prefix] - 1n)) !== 0n;
+  if (value === undefined) value = BigInt(v4!);
+  if (hostBits) {
+    const hostMask = BLOCK_SIZE[family][prefix] - 1n;
     const network = formatCidr({ family, base: value & ~hostMask, prefix });
     const host = `${fromBigInt(value, family)}/${bits}`;
     return {
@@ -175,7 +236,10 @@ export function parseAddress(text: string): ParseResult {
       hint: `write the network '${network}', or the single host '${host}'`,
     };
   }
-  return { ok: true, cidr: { family, base: value, prefix } };
+  const cidr: WithText = { family, base: value, prefix };
+  // A parsed IPv4 text is canonical already (decimal, no leading zeros).
+  if (family === 'ipv4') cidr[TEXT] = prefix === 32 ? addrPart : `${addrPart}/${prefix}`;
+  return { ok: true, cidr };
 }
 
 export function formatCidr(c: Cidr): string {
@@ -183,13 +247,14 @@ export function formatCidr(c: Cidr): string {
 }
 
 export function cidrRange(c: Cidr): AddrRange {
-  const size = 1n << BigInt(BITS[c.family] - c.prefix);
-  return { lo: c.base, hi: c.base + size - 1n };
+  return { lo: c.base, hi: c.base + BLOCK_SIZE[c.family][c.prefix] - 1n };
 }
+
+const byLo = (a: AddrRange, b: AddrRange) => (a.lo < b.lo ? -1 : a.lo > b.lo ? 1 : 0);
 
 /** Sorted, merged (overlapping and adjacent joined) ranges. */
 export function mergeRanges(ranges: AddrRange[]): AddrRange[] {
-  const sorted = [...ranges].sort((a, b) => (a.lo < b.lo ? -1 : a.lo > b.lo ? 1 : 0));
+  const sorted = [...ranges].sort(byLo);
   const out: AddrRange[] = [];
   for (const r of sorted) {
     const last = out[out.length - 1];
@@ -202,41 +267,136 @@ export function mergeRanges(ranges: AddrRange[]): AddrRange[] {
   return out;
 }
 
+/** Number of bits of v > 0. */
+function bitLength(v: bigint): number {
+  return v.toString(2).length;
+}
+
 /** The minimal list of CIDR blocks that covers exactly the range. */
 export function rangeToCidrs(r: AddrRange, family: Family): Cidr[] {
   const bits = BITS[family];
+  const sizes = BLOCK_SIZE[family];
   // Common case: the range is one aligned block (a CIDR that merged with nothing).
   const size = r.hi - r.lo + 1n;
-  if ((size & (size - 1n)) === 0n && (r.lo & (size - 1n)) === 0n) return [{ family, base: r.lo, prefix: bits - (size.toString(2).length - 1) }];
+  if ((size & (size - 1n)) === 0n && (r.lo & (size - 1n)) === 0n) return [{ family, base: r.lo, prefix: bits - (bitLength(size) - 1) }];
   const out: Cidr[] = [];
   let lo = r.lo;
   while (lo <= r.hi) {
     // Largest block aligned at lo that does not pass hi.
-    let size = bits;
-    while (size > 0) {
-      const block = 1n << BigInt(bits - size + 1);
+    let prefix = bits;
+    while (prefix > 0) {
+      const block = sizes[prefix - 1];
       if ((lo & (block - 1n)) !== 0n || lo + block - 1n > r.hi) break;
-      size--;
+      prefix--;
     }
-    out.push({ family, base: lo, prefix: size });
-    lo += 1n << BigInt(bits - size);
+    out.push({ family, base: lo, prefix });
+    lo += sizes[prefix];
   }
   return out;
 }
 
-/** Canonical form of a set of blocks of one family: minimal sorted CIDRs. */
+/** Canonical form of a set of blocks of one family: minimal sorted CIDRs.
+ * A block that overlaps or touches no other is its own canonical form and
+ * is kept as the same object (its formatted text is cached on it). */
 export function normalizeCidrs(cidrs: Cidr[], family: Family): Cidr[] {
-  return mergeRanges(cidrs.filter((c) => c.family === family).map(cidrRange)).flatMap((r) => rangeToCidrs(r, family));
+  const mine = cidrs.filter((c) => c.family === family);
+  return family === 'ipv4' ? normalizeIPv4(mine) : normalizeIPv6(mine);
 }
 
-const formatted = new WeakMap<Cidr, string>();
+/** A run of blocks that overlap or touch: the merged range's minimal
+ * blocks; a block alone (`single`) is kept as it is, if aligned (as every
+ * parsed one is). */
+function emitRun(out: Cidr[], single: Cidr | undefined, lo: bigint, hi: bigint, family: Family): void {
+  if (single && (single.base & (BLOCK_SIZE[family][single.prefix] - 1n)) === 0n) out.push(single);
+  else for (const b of rangeToCidrs({ lo, hi }, family)) out.push(b);
+}
+
+/** IPv4 in plain numbers (exact below 2^53): no BigInt arithmetic per
+ * block, and sorted as one typed array of base * 64 + prefix (no comparator
+ * calls). Equal keys are equal blocks: either object will do. */
+function normalizeIPv4(mine: Cidr[]): Cidr[] {
+  const n = mine.length;
+  const keys = new Float64Array(n);
+  const byKey = new Map<number, Cidr>();
+  for (let i = 0; i < n; i++) {
+    const c = mine[i];
+    const key = Number(c.base) * 64 + c.prefix;
+    keys[i] = key;
+    byKey.set(key, c);
+  }
+  keys.sort();
+  const out: Cidr[] = [];
+  let first = 0; // key of the run's first block
+  let count = 0; // distinct blocks in the run
+  let runLo = 0;
+  let runEnd = 0; // exclusive
+  const flush = () => {
+    emitRun(out, count === 1 ? byKey.get(first) : undefined, BigInt(runLo), BigInt(runEnd - 1), 'ipv4');
+  };
+  for (let i = 0; i < n; i++) {
+    const key = keys[i];
+    if (i > 0 && key === keys[i - 1]) continue;
+    const prefix = key % 64;
+    const base = (key - prefix) / 64;
+    const end = base + IPV4_BLOCK[prefix];
+    if (count && base <= runEnd) {
+      count++;
+      if (end > runEnd) runEnd = end;
+      continue;
+    }
+    if (count) flush();
+    first = key;
+    count = 1;
+    runLo = base;
+    runEnd = end;
+  }
+  if (count) flush();
+  return out;
+}
+
+function normalizeIPv6(mine: Cidr[]): Cidr[] {
+  const sizes = BLOCK_SIZE.ipv6;
+  // Sorted by the top 64 bits as a number first (rounding keeps the order
+  // where it is strict), BigInt only to break ties.
+  const n = mine.length;
+  const top: number[] = new Array(n);
+  const order: number[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    top[i] = Number(mine[i].base >> 64n);
+    order[i] = i;
+  }
+  order.sort((a, b) => {
+    const x = mine[a].base;
+    const y = mine[b].base;
+    return top[a] - top[b] || (x < y ? -1 : x > y ? 1 : mine[a].prefix - mine[b].prefix);
+  });
+  const sorted = order.map((i) => mine[i]);
+  const out: Cidr[] = [];
+  let first = 0;
+  let runLo = 0n;
+  let runEnd = 0n; // exclusive
+  for (let i = 0; i < n; i++) {
+    const c = sorted[i];
+    const end = c.base + sizes[c.prefix];
+    if (i > first && c.base <= runEnd) {
+      if (end > runEnd) runEnd = end;
+      continue;
+    }
+    if (i > first) emitRun(out, i - first === 1 ? sorted[first] : undefined, runLo, runEnd - 1n, 'ipv6');
+    first = i;
+    runLo = c.base;
+    runEnd = end;
+  }
+  if (n) emitRun(out, n - first === 1 ? sorted[first] : undefined, runLo, runEnd - 1n, 'ipv6');
+  return out;
+}
 
 /** A host without /32 or /128, else CIDR; cached (every backend prints every set). */
 export function formatAddress(c: Cidr): string {
-  let s = formatted.get(c);
+  let s = (c as WithText)[TEXT];
   if (s === undefined) {
     s = c.prefix === BITS[c.family] ? fromBigInt(c.base, c.family) : formatCidr(c);
-    formatted.set(c, s);
+    (c as WithText)[TEXT] = s;
   }
   return s;
 }

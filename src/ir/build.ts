@@ -188,12 +188,17 @@ export function buildIR(catalog: Catalog, profile: Profile, role: string = catal
 
   // Address sets, per group and family, in canonical form.
   const sets = new Map<string, AddressSet>();
+  /** Names of sets found empty (a group without addresses of a family): asked again per rule. */
+  const empty = new Set<string>();
   const setFor = (group: string, family: Family): AddressSet | undefined => {
     const name = `${group}_${FAMILY_SUFFIX[family]}`;
     let set = sets.get(name);
-    if (!set) {
+    if (!set && !empty.has(name)) {
       const cidrs = normalizeCidrs(groups.get(group)!, family);
-      if (!cidrs.length) return undefined;
+      if (!cidrs.length) {
+        empty.add(name);
+        return undefined;
+      }
       set = { name, group, family, cidrs };
       sets.set(name, set);
     }

@@ -19,65 +19,188 @@ interface RawNode {
   result: unknown;
   /** Absent for a leaf (most nodes: a leaner tree for big documents). */
   children?: RawNode[];
+  /** A mapping's keys to the index of their key node in children, made on
+   * the first lookup. */
+  keys?: Map<string, number>;
 }
 
 const NO_CHILDREN: RawNode[] = [];
 
+/** Where values and keys are, by path: offsets into the text. */
+interface Positions {
+  /** Offsets of the value at path and of each ancestor, as far down as the
+   * document goes: [root, child, ...]. */
+  valueChain(path: readonly PathSeg[]): number[];
+  key(path: readonly PathSeg[]): number | undefined;
+  count(): number;
+}
+
+/** Positions looked up in the parser's node tree when asked for: nothing is
+ * indexed up front (documents hold tens of thousands of addresses, and only
+ * an error or an explanation asks where one of them is). */
+class TreePositions implements Positions {
+  private counted?: number;
+  constructor(
+    private readonly text: string,
+    private readonly root: RawNode,
+  ) {}
+
+  private offset(node: RawNode): number {
+    // A null value (`key:` with nothing after it) has no token of its own; the
+    // skip would land on the next line, so stay on the original line.
+    const at = node.result === null || node.result === undefined ? node.start : firstToken(this.text, node.start);
+    return Math.min(at, this.text.length);
+  }
+
+  /** The child holding the value at seg, and for a mapping its key node. */
+  private child(node: RawNode, seg: PathSeg): { value: RawNode; key?: RawNode } | undefined {
+    const children = node.children ?? NO_CHILDREN;
+    const result = node.result;
+    if (Array.isArray(result)) {
+      const s = String(seg);
+      const i = Number(s);
+      return Number.isInteger(i) && i >= 0 && String(i) === s && i < children.length ? { value: children[i] } : undefined;
+    }
+    if (result === null || typeof result !== 'object') return undefined;
+    if (!node.keys) {
+      node.keys = new Map();
+      // A repeated key: the last one, as the value has it.
+      for (let i = 0; i + 1 < children.length; i += 2) node.keys.set(String(unwrap(children[i]).result), i);
+    }
+    const i = node.keys.get(String(seg));
+    return i === undefined ? undefined : { value: children[i + 1], key: unwrap(children[i]) };
+  }
+
+  valueChain(path: readonly PathSeg[]): number[] {
+    let node = unwrap(this.root);
+    const chain = [this.offset(node)];
+    for (const seg of path) {
+      const c = this.child(node, seg);
+      if (!c) break;
+      node = unwrap(c.value);
+      chain.push(this.offset(node));
+    }
+    return chain;
+  }
+
+  key(path: readonly PathSeg[]): number | undefined {
+    if (!path.length) return undefined;
+    let node = unwrap(this.root);
+    for (let n = 0; n < path.length; n++) {
+      const c = this.child(node, path[n]);
+      if (!c) return undefined;
+      if (n === path.length - 1) return c.key && Math.min(firstToken(this.text, c.key.start), this.text.length);
+      node = unwrap(c.value);
+    }
+    return undefined;
+  }
+
+  count(): number {
+    if (this.counted === undefined) {
+      let n = 0;
+      const walk = (raw: RawNode): void => {
+        const node = unwrap(raw);
+        n++;
+        const children = node.children ?? NO_CHILDREN;
+        if (Array.isArray(node.result)) for (const c of children) walk(c);
+        else if (node.result !== null && typeof node.result === 'object') for (let i = 0; i + 1 < children.length; i += 2) walk(children[i + 1]);
+      };
+      walk(this.root);
+      this.counted = n;
+    }
+    return this.counted;
+  }
+}
+
+/** Positions from a snapshot: offsets by JSON pointer. */
+class MapPositions implements Positions {
+  constructor(
+    private readonly valueAt: Map<string, number>,
+    private readonly keyAt: Map<string, number>,
+  ) {}
+
+  valueChain(path: readonly PathSeg[]): number[] {
+    const chain: number[] = [];
+    let ptr = '';
+    for (let n = 0; n <= path.length; n++) {
+      if (n > 0) ptr += '/' + escapeSeg(String(path[n - 1]));
+      const o = this.valueAt.get(ptr);
+      if (o === undefined) break;
+      chain.push(o);
+    }
+    return chain;
+  }
+
+  key(path: readonly PathSeg[]): number | undefined {
+    return this.keyAt.get(pointer(path));
+  }
+
+  count(): number {
+    return this.valueAt.size;
+  }
+}
+
+const NO_POSITIONS: Positions = { valueChain: () => [], key: () => undefined, count: () => 0 };
+
 export class ParsedDoc {
-  /** Values and keys are indexed by JSON pointer to their offset in the
-   * text; a Position is made only when one is asked for. */
   constructor(
     readonly source: SourceText,
     readonly value: unknown,
-    private readonly valueAt: Map<string, number>,
-    private readonly keyAt: Map<string, number>,
+    private readonly positions: Positions,
   ) {}
 
   /** Value and positions as plain data, to rebuild the document without
    * parsing (the bundle carries the built-in catalog this way). */
   snapshot(): DocSnapshot {
-    const flat = (m: Map<string, number>): [string, number, number][] =>
-      [...m].map(([k, o]) => {
-        const p = this.source.positionAt(o);
-        return [k, p.line, p.col];
-      });
-    return { value: this.value, valuePos: flat(this.valueAt), keyPos: flat(this.keyAt) };
+    const valuePos: [string, number, number][] = [];
+    const keyPos: [string, number, number][] = [];
+    const at = (o: number): [number, number] => {
+      const p = this.source.positionAt(o);
+      return [p.line, p.col];
+    };
+    const walk = (value: unknown, path: PathSeg[]) => {
+      const chain = this.positions.valueChain(path);
+      if (chain.length !== path.length + 1) return;
+      valuePos.push([pointer(path), ...at(chain[chain.length - 1])]);
+      if (path.length) {
+        const k = this.positions.key(path);
+        if (k !== undefined) keyPos.push([pointer(path), ...at(k)]);
+      }
+      if (Array.isArray(value)) value.forEach((v, i) => walk(v, [...path, i]));
+      else if (value !== null && typeof value === 'object') for (const [k, v] of Object.entries(value)) walk(v, [...path, k]);
+    };
+    if (this.positions.count()) walk(this.value, []);
+    return { value: this.value, valuePos, keyPos };
   }
 
   static fromSnapshot(source: SourceText, snap: DocSnapshot): ParsedDoc {
     const map = (a: [string, number, number][]) => new Map(a.map(([k, line, col]) => [k, source.offsetAt({ line, col })]));
-    return new ParsedDoc(source, snap.value, map(snap.valuePos), map(snap.keyPos));
+    return new ParsedDoc(source, snap.value, new MapPositions(map(snap.valuePos), map(snap.keyPos)));
   }
 
   /** Position of the value at path; falls back to the nearest ancestor. */
   pos(path: readonly PathSeg[]): Position {
-    for (let n = path.length; n >= 0; n--) {
-      const o = this.valueAt.get(pointer(path.slice(0, n)));
-      if (o !== undefined) return this.source.positionAt(o);
-    }
-    return { line: 1, col: 1 };
+    const chain = this.positions.valueChain(path);
+    return chain.length ? this.source.positionAt(chain[chain.length - 1]) : { line: 1, col: 1 };
   }
 
   /** Position of the mapping key that holds the value at path. */
   keyPosOf(path: readonly PathSeg[]): Position {
-    const o = this.keyAt.get(pointer(path));
+    const o = this.positions.key(path);
     return o !== undefined ? this.source.positionAt(o) : this.pos(path);
   }
 
   /** How many values the document holds (keys not counted). */
   get size(): number {
-    return this.valueAt.size;
+    return this.positions.count();
   }
 
   /** Offset in the text of the value (or its key) at path, to sort by. */
   offsetOf(path: readonly PathSeg[], atKey = false): number {
-    const o = atKey ? this.keyAt.get(pointer(path)) : undefined;
+    const o = atKey ? this.positions.key(path) : undefined;
     if (o !== undefined) return o;
-    for (let n = path.length; n >= 0; n--) {
-      const v = this.valueAt.get(pointer(path.slice(0, n)));
-      if (v !== undefined) return v;
-    }
-    return 0;
+    const chain = this.positions.valueChain(path);
+    return chain.length ? chain[chain.length - 1] : 0;
   }
 
   error(path: readonly PathSeg[], message: string, hint?: string, atKey = false) {
@@ -104,6 +227,25 @@ class TooManyValues {
   constructor(readonly offset: number) {}
 }
 
+/** js-yaml's core schema, with its float type told first that a text with
+ * two dots is no float: every unquoted IPv4 address would otherwise be tried
+ * against the float pattern (a float has at most one dot, so what resolves
+ * is unchanged). */
+const SCHEMA = (() => {
+  // js-yaml exports its types as `types`; @types/js-yaml does not declare it.
+  const types = (yaml as unknown as { types: Record<'null' | 'bool' | 'int' | 'float', yaml.Type> }).types;
+  const float = types.float;
+  const options = (float as unknown as { options: yaml.TypeConstructorOptions }).options;
+  const fastFloat = new yaml.Type('tag:yaml.org,2002:float', {
+    ...options,
+    resolve: (data: string) => {
+      const dot = data.indexOf('.');
+      return (dot < 0 || data.indexOf('.', dot + 1) < 0) && float.resolve(data);
+    },
+  });
+  return yaml.FAILSAFE_SCHEMA.extend({ implicit: [types.null, types.bool, types.int, fastFloat] });
+})();
+
 export function parseYaml(source: SourceText): ParsedDoc {
   const text = source.text;
   const stack: RawNode[] = [];
@@ -113,7 +255,7 @@ export function parseYaml(source: SourceText): ParsedDoc {
   try {
     docs = yaml.loadAll(text, null, {
       filename: source.path,
-      schema: yaml.CORE_SCHEMA, // no timestamps or other implicit types beyond JSON's
+      schema: SCHEMA, // no timestamps or other implicit types beyond JSON's
       maxDepth: MAX_DEPTH,
       listener(event, state) {
         if (event === 'open') {
@@ -140,13 +282,10 @@ export function parseYaml(source: SourceText): ParsedDoc {
   }
   const value = docs[0];
   const root = roots[0]?.node;
-  const valuePos = new Map<string, number>();
-  const keyPos = new Map<string, number>();
-  if (root) {
-    checkExpansion(source, root);
-    index(source, root, '', valuePos, keyPos);
-  }
-  return new ParsedDoc(source, value, valuePos, keyPos);
+  if (!root) return new ParsedDoc(source, value, NO_POSITIONS);
+  // Without a '*' there is no alias, and nothing expands.
+  if (text.includes('*')) checkExpansion(source, root);
+  return new ParsedDoc(source, value, new TreePositions(text, root));
 }
 
 // js-yaml's own pattern for characters YAML does not allow in the stream.
@@ -297,26 +436,4 @@ function firstToken(text: string, offset: number): number {
 
 function escapeSeg(seg: string): string {
   return seg.includes('~') || seg.includes('/') ? seg.replace(/~/g, '~0').replace(/\//g, '~1') : seg;
-}
-
-/** Walks the node tree; `ptr` is the JSON pointer of `raw`, built
- * incrementally (documents hold tens of thousands of addresses). */
-function index(source: SourceText, raw: RawNode, ptr: string, valuePos: Map<string, number>, keyPos: Map<string, number>): void {
-  const node = unwrap(raw);
-  // A null value (`key:` with nothing after it) has no token of its own; the
-  // skip would land on the next line, so stay on the original line.
-  const at = node.result === null || node.result === undefined ? node.start : firstToken(source.text, node.start);
-  valuePos.set(ptr, Math.min(at, source.text.length));
-  const result = node.result;
-  const children = node.children ?? NO_CHILDREN;
-  if (Array.isArray(result)) {
-    for (let i = 0; i < children.length; i++) index(source, children[i], `${ptr}/${i}`, valuePos, keyPos);
-  } else if (result !== null && typeof result === 'object') {
-    for (let i = 0; i + 1 < children.length; i += 2) {
-      const keyNode = unwrap(children[i]);
-      const childPtr = `${ptr}/${escapeSeg(String(keyNode.result))}`;
-      keyPos.set(childPtr, Math.min(firstToken(source.text, keyNode.start), source.text.length));
-      index(source, children[i + 1], childPtr, valuePos, keyPos);
-    }
-  }
 }

@@ -96,6 +96,41 @@ export function usePrecompiledTemplates(specs: Record<string, Record<string, unk
   precompiled = specs;
 }
 
+/** Where the item goes when an eachText block is rendered once: characters
+ * that any helper transforming the item (escaping, quoting, case) changes,
+ * so that only a plain {{this}} leaves it whole. */
+const ITEM_MARK = '\u0000&<>"\'`\\$Item-mark\u0001';
+
+interface BlockOptions {
+  fn: (context: unknown) => string;
+  inverse: (context: unknown) => string;
+}
+
+/** {{#eachText list}}…{{this}}…{{/eachText}}: {{#each}} over a list of
+ * strings, for blocks that put the item in as a plain {{this}} and do not
+ * use @index/@first/@last (sets of thousands of addresses): the block is
+ * rendered once with a mark where the item goes, and each item is put in
+ * its place. A block that does anything else with the item (a helper, a
+ * condition, two uses) is rendered item by item instead, so the text is
+ * always what rendering each item would give. */
+export function eachText(this: unknown, items: unknown, options: BlockOptions): string {
+  if (!Array.isArray(items)) throw new Error(`internal: eachText needs a list, got ${typeof items}`);
+  if (!items.length) return options.inverse(this);
+  const shape = options.fn(ITEM_MARK);
+  const at = shape.indexOf(ITEM_MARK);
+  const before = shape.slice(0, at);
+  const after = shape.slice(at + ITEM_MARK.length);
+  const plain =
+    at >= 0 &&
+    !after.includes(ITEM_MARK) &&
+    items.every((x) => typeof x === 'string' && !x.includes('\u0000')) &&
+    before + items[0] + after === options.fn(items[0]);
+  if (!plain) return items.map((x) => options.fn(x)).join('');
+  let out = '';
+  for (const x of items) out += before + x + after;
+  return out;
+}
+
 /** A handlebars environment for one backend: its helpers, its templates. */
 export class TemplateSet {
   private runtime?: typeof HandlebarsRuntime;
@@ -113,12 +148,12 @@ export class TemplateSet {
       const spec = precompiled[this.backend]?.[name];
       if (spec) {
         this.runtime ??= HandlebarsRuntime.create();
-        this.runtime.registerHelper(this.helpers as never);
+        this.runtime.registerHelper({ eachText, ...this.helpers } as never);
         t = this.runtime.template(spec as never) as Template;
       } else {
         // eslint-disable-next-line @typescript-eslint/no-var-requires
         this.compiler ??= (require('handlebars') as typeof import('handlebars')).create();
-        this.compiler.registerHelper(this.helpers as never);
+        this.compiler.registerHelper({ eachText, ...this.helpers } as never);
         t = this.compiler.compile(fs.readFileSync(path.join(packagePath('templates'), this.backend, name), 'utf8'), TEMPLATE_OPTIONS) as Template;
       }
       this.cache.set(name, t);

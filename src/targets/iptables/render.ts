@@ -96,7 +96,8 @@ function checkRuleLine(line: string): string | undefined {
 }
 
 function checkIpsetLine(line: string): string | undefined {
-  if (/^\s*(#|$)/.test(line)) return undefined;
+  // Words need a separator each: a short line cannot hold too many.
+  if (line.length < 2 * IPSET_MAX_ARGS || /^\s*(#|$)/.test(line)) return undefined;
   const words = line.split(/\s+/).filter(Boolean);
   return words.length > IPSET_MAX_ARGS ? `${words.length} words, more than ipset restore's ${IPSET_MAX_ARGS}` : undefined;
 }

@@ -29,7 +29,8 @@ export const NFT_LINE_LIMIT: LineLimit = {
   maxBytes: NFT_LINE_MAX,
   reader: 'nft -f (no scanner limit; portcullis bounds its lines)',
   check(line) {
-    if (/^\s*#/.test(line)) return undefined;
+    // Most lines (set elements) hold no comment at all.
+    if (!line.includes(' comment "') || /^\s*#/.test(line)) return undefined;
     for (const m of line.matchAll(/ comment "([^"]*)"/g))
       if (utf8Length(m[1]) > NFT_COMMENT_MAX) return `a comment of ${utf8Length(m[1])} bytes, more than nft's ${NFT_COMMENT_MAX}`;
     return undefined;
