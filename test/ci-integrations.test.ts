@@ -112,6 +112,17 @@ test('pre-commit runs portcullis-check and portcullis-lint from this checkout: p
     assert.match(drift.out, /drift: firewall\/dev differs/);
     assert.not.match(drift.out, /firewall\/prod differs/);
     assert.match(drift.out, /portcullis lint\.+Passed/);
+    // A staged file named like an option is a file name: the check still runs and fails.
+    fs.writeFileSync(path.join(repo, '--help'), 'x\n');
+    fs.writeFileSync(path.join(repo, '--out-dir=envs'), 'x\n');
+    git(repo, env, 'add', '--', '--help', '--out-dir=envs');
+    const optionNames = run();
+    assert.is(optionNames.code, 1, optionNames.out);
+    assert.match(optionNames.out, /drift: firewall\/dev differs/);
+    assert.not.match(optionNames.out, /Options:|--version/, 'a file name was read as --help');
+    git(repo, env, 'rm', '-q', '--cached', '--', '--help', '--out-dir=envs');
+    fs.rmSync(path.join(repo, '--help'));
+    fs.rmSync(path.join(repo, '--out-dir=envs'));
 
     // Only the other profile staged: dev's drift is not this commit's concern.
     git(repo, env, 'reset', '-q');
