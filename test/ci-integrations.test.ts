@@ -112,6 +112,17 @@ test('pre-commit runs portcullis-check and portcullis-lint from this checkout: p
     assert.match(drift.out, /drift: firewall\/dev differs/);
     assert.not.match(drift.out, /firewall\/prod differs/);
     assert.match(drift.out, /portcullis lint\.+Passed/);
+    // A staged file named like an option is a file name: the check still runs and fails.
+    fs.writeFileSync(path.join(repo, '--help'), 'x\n');
+    fs.writeFileSync(path.join(repo, '--out-dir=envs'), 'x\n');
+    git(repo, env, 'add', '--', '--help', '--out-dir=envs');
+    const optionNames = run();
+    assert.is(optionNames.code, 1, optionNames.out);
+    assert.match(optionNames.out, /drift: firewall\/dev differs/);
+    assert.not.match(optionNames.out, /Options:|--version/, 'a file name was read as --help');
+    git(repo, env, 'rm', '-q', '--cached', '--', '--help', '--out-dir=envs');
+    fs.rmSync(path.join(repo, '--help'));
+    fs.rmSync(path.join(repo, '--out-dir=envs'));
 
     // Only the other profile staged: dev's drift is not this commit's concern.
     git(repo, env, 'reset', '-q');
@@ -263,7 +274,7 @@ test("action.yml's steps as shell: check, SARIF, the PR's markdown diff, the gua
     assert.is(sarif.runs.length, 1);
     const md = fs.readFileSync(a.outputs['markdown-file'], 'utf8');
     assert.match(md, /^## portcullis: policy changes$/m);
-    assert.match(md, /^### `envs\/dev\.yaml`$/m);
+    assert.match(md, /^### envs\/dev\.yaml$/m);
     assert.not.match(md, /envs\/prod\.yaml/, 'prod did not change');
     assert.match(md, /1 flow change opened, 0 closed/);
     assert.match(md, /T3\.1 SSH/);
@@ -299,8 +310,8 @@ test("action.yml's steps as shell: check, SARIF, the PR's markdown diff, the gua
     const sarif2 = JSON.parse(fs.readFileSync(path.join(repo, 'portcullis.sarif'), 'utf8')) as { runs: { results: { ruleId: string }[] }[] };
     assert.ok(sarif2.runs[0].results.some((r) => r.ruleId === 'PC001'));
     const md2 = fs.readFileSync(c.outputs['markdown-file'], 'utf8');
-    assert.match(md2, /^### `envs\/prod\.yaml`$/m);
-    assert.match(md2, /^### `envs\/dev\.yaml`$/m);
+    assert.match(md2, /^### envs\/prod\.yaml$/m);
+    assert.match(md2, /^### envs\/dev\.yaml$/m);
     assert.match(c.steps.verdict.out, /compile --check: exit 1/);
     assert.match(c.steps.verdict.out, /lint: exit 1/);
 
@@ -311,6 +322,80 @@ test("action.yml's steps as shell: check, SARIF, the PR's markdown diff, the gua
   } finally {
     rmTree(work);
   }
+});
+
+test('action.yml with hostile input: a base that is an option, a PR file name with markup and $(...), a comment over the limit', () => {
+  const work = tmpDir('pct-action-hostile-');
+  try {
+    const env = gitEnv(work);
+    const repo = sampleRepo(work, env);
+    const base = git(repo, env, 'rev-parse', 'HEAD');
+    // The pull request adds a profile whose name is markdown and shell.
+    const name = 'x`$(touch PWNED)` @octocat #12 <img src=http:__evil.example_p.png> [l](javascript:x).yaml';
+    fs.writeFileSync(path.join(repo, 'envs', name), profileText('evil'));
+    fs.writeFileSync(path.join(repo, 'envs', 'dev.yaml'), profileText('dev', (t) => t.replace('support: false ', 'support: true ')));
+    compileIn(repo);
+    git(repo, env, 'add', '-A');
+    git(repo, env, 'commit', '-qm', 'pr');
+    const temp = path.join(work, 'runner-temp');
+    fs.mkdirSync(temp);
+    const github: Github = { token: '', repository: 'acme/infra', event: { pull_request: { number: 7, base: { sha: base } } } };
+
+    const a = runAction(repo, temp, { install: 'false' }, github);
+    assert.is(a.failed, undefined, JSON.stringify(a.steps, null, 1));
+    assert.not.ok(fs.existsSync(path.join(repo, 'PWNED')) || fs.existsSync(path.join(repo, 'envs', 'PWNED')), 'a file name ran as shell');
+    const md = fs.readFileSync(a.outputs['markdown-file'], 'utf8');
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const { micromark } = require('micromark') as typeof import('micromark');
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const { gfm, gfmHtml } = require('micromark-extension-gfm') as typeof import('micromark-extension-gfm');
+    const html = micromark(md, { allowDangerousHtml: true, allowDangerousProtocol: true, extensions: [gfm()], htmlExtensions: [gfmHtml()] });
+    assert.not.match(html, /<img|<a |<code/i, html);
+    const heading = [...html.matchAll(/<h3>([^<]*)<\/h3>/g)].map((m) => m[1]).find((h) => h.includes('octocat'));
+    assert.ok(heading, html);
+    assert.not.match(heading!, /(^|[^\w\u200d])@octocat|#12/, 'a mention or reference GitHub would link');
+    assert.match(heading!.replace(/\u200d/g, ''), /x`\$\(touch PWNED\)` @octocat #12 &lt;img src=http:__evil\.example_p\.png&gt; \[l\]\(javascript:x\)\.yaml/);
+    // Untrusted output is printed between ::stop-commands:: and its token.
+    const stop = /^::stop-commands::(portcullis-\d+)$/m.exec(a.steps.diff.out);
+    assert.ok(stop, a.steps.diff.out);
+    assert.ok(a.steps.diff.out.includes(`\n::${stop![1]}::\n`));
+
+    // A base that is an option of git diff: refused, nothing written, the verdict fails.
+    const out = path.join(work, 'written-by-git');
+    const b = runAction(repo, temp, { install: 'false', base: `--output=${out}` }, github);
+    assert.not.ok(fs.existsSync(out), 'git diff took the base as an option');
+    assert.match(b.steps.diff.out, /base: not a revision/);
+    assert.is(b.failed, 'verdict');
+    // A branch name resolves to its commit; one that is not a commit is refused.
+    assert.is(runAction(repo, temp, { install: 'false', base: 'main~1' }, github).steps.diff.code, 0);
+    assert.match(runAction(repo, temp, { install: 'false', base: 'no-such-rev' }, github).steps.diff.out, /base: not a commit/);
+
+    // Over the limit: cut at a line end, with the note, under the limit.
+    process.env.PORTCULLIS_COMMENT_LIMIT = '300';
+    let c;
+    try {
+      c = runAction(repo, temp, { install: 'false' }, github);
+    } finally {
+      delete process.env.PORTCULLIS_COMMENT_LIMIT;
+    }
+    const cut = fs.readFileSync(c.outputs['markdown-file'], 'utf8');
+    assert.ok(cut.length <= 300, `${cut.length} characters`);
+    assert.match(cut, /\*\*portcullis:\*\* the comment is cut here \(\d+ more characters/);
+    assert.ok(md.startsWith(cut.slice(0, cut.indexOf('\n\n**portcullis:** the comment is cut'))), 'cut at a line of the whole comment');
+  } finally {
+    rmTree(work);
+  }
+});
+
+test('comment.js truncate: at most the limit, at a line end; a short comment is unchanged', () => {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const { truncate } = require(path.join(ROOT, 'integrations', 'github', 'comment.js')) as { truncate: (md: string, n: number) => string };
+  const md = Array.from({ length: 5000 }, (_, i) => `| in | ${i} | ${'y'.repeat(i % 50)} |`).join('\n') + '\n';
+  const t = truncate(md, 65000);
+  assert.ok(md.length > 65000 && t.length <= 65000, String(t.length));
+  const kept = t.slice(0, t.indexOf('\n\n**portcullis:**'));
+  assert.ok(md.startsWith(kept + '\n'), 'whole lines kept');
+  assert.is(truncate('short\n', 65000), 'short\n');
 });
 
 test.run();

@@ -316,5 +316,100 @@ chromeTest('10,000 nodes: a few hundred KB, addresses summarised, renders in Chr
   screenshot(file, 'report-10000.png', '1400,1600');
 });
 
+/** Characters that hide, fake or reorder text (bidi overrides, isolates
+ * and marks, zero-width and other invisible characters, controls), written
+ * here independently of src/report/html.ts. */
+// eslint-disable-next-line no-control-regex
+const INVISIBLE_RAW = /[\u0001-\u0008\u000b-\u001f\u007f-\u009f\u061c\u115f\u1160\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069\u3164\ufeff\uffa0]|\u{e0041}/u;
+
+chromeTest('bidi overrides, zero-width and control characters are shown quoted, never raw; the text is still there', () => {
+  const TRICK = 'SSH\u202e22 nimda\u202c zw\u200bsp\u200c\u200d\u2060\ufeff lrm\u200e iso\u2066x\u2069 ctl\u0001\u0007\u001b[31m\u0085 tag\u{e0041} ls\u2028ps\u2029 cr\r "q" \'a\' ]]> <!-- --> javascript:alert(1)';
+  const { catalog, profile } = hostileInputs({ egress: 'restrict', backupPorts: 3 }, (f) => `${f} ${TRICK}`);
+  const cat = path.join(dir, 'bidi-catalog.yaml');
+  const prof = path.join(dir, 'bidi-profile.yaml');
+  fs.writeFileSync(cat, catalog);
+  fs.writeFileSync(prof, profile);
+  const file = path.join(dir, 'bidi.html');
+  const html = report(['--profile', prof, '--catalog', cat], file);
+  const raw = INVISIBLE_RAW.exec(html);
+  assert.not.ok(raw, `raw U+${raw?.[0].codePointAt(0)!.toString(16)} in the page at ${raw?.index}`);
+  const dom = dumpDom(file);
+  const rawDom = INVISIBLE_RAW.exec(dom);
+  assert.not.ok(rawDom, `raw U+${rawDom?.[0].codePointAt(0)!.toString(16)} in the DOM`);
+  // Every character is there, quoted as the terminal quotes it.
+  const quoted = 'SSH\\u202e22 nimda\\u202c zw\\u200bsp\\u200c\\u200d\\u2060\\ufeff lrm\\u200e iso\\u2066x\\u2069 ctl\\x01\\x07\\x1b[31m\\x85 tag\\u{e0041} ls\\u2028ps\\u2029 cr\\x0d &quot;q&quot; \'a\' ]]&gt; &lt;!-- --&gt; javascript:alert(1)';
+  const ing = matrix(dom, 'nodes', 'ingress')!;
+  const ssh = cell(ing, 'tcp 22', 'admins')!;
+  assert.ok(ssh.text.includes(`rules.ssh.cells.service ${quoted}`), ssh.text);
+  // In text, the serialised DOM writes quotes as they are.
+  assert.ok(dom.includes(`<td>groups.admins.description ${quoted.replace(/&quot;/g, '"')}</td>`), 'a group description');
+  assert.is((dom.match(/<script/g) ?? []).length, 2);
+  assert.not.match(dom, /href="javascript/i);
+});
+
+chromeTest('the CSP blocks inline handlers and scripts: added to the page by hand, none runs, the page\'s own script does', () => {
+  const file = path.join(dir, 'csp.html');
+  const html = report(['--profile', EXAMPLE], file);
+  // What an injection would add, if one got through esc(): each would set the title.
+  const injected = html.replace(
+    '</body>',
+    '<img src="x.png" onerror="document.title=\'onerror ran\'"><svg onload="document.title=\'onload ran\'"></svg>' +
+      '<script>document.title="inline ran"</script><a id="jsurl" href="javascript:document.title=\'url ran\'">x</a>' +
+      '<iframe srcdoc="<script>parent.document.title=\'srcdoc ran\'</script>"></iframe><style>body{background:red}</style></body>',
+  );
+  const hacked = path.join(dir, 'csp-hacked.html');
+  fs.writeFileSync(hacked, injected);
+  const dom = dumpDom(hacked);
+  assert.match(dom, /<title>portcullis report: prod-east<\/title>/, 'no injected handler or script ran');
+  assert.not.match(/<input id="filter"[^>]*>/.exec(dom)![0], /hidden/, 'the page\'s own script ran (admitted by its hash)');
+  // The same page with a CSP that admits inline code: the test can fail.
+  const open = injected.replace(/<meta http-equiv="Content-Security-Policy"[^>]*>/, '');
+  const openFile = path.join(dir, 'csp-open.html');
+  fs.writeFileSync(openFile, open);
+  assert.match(dumpDom(openFile), /<title>(onerror|onload|inline|srcdoc) ran<\/title>/, 'without the CSP the injected code runs');
+});
+
+chromeTest('huge texts: a 50 KB service in a rule of 200 ports, and in every other field, gives a bounded page that renders', () => {
+  const big = (f: string) => `${f} ${'<b>&\u202e'.repeat(10)}${'x'.repeat(50_000)}`;
+  const { catalog, profile } = hostileInputs({ egress: 'restrict', backupPorts: 200 }, big);
+  const cat = path.join(dir, 'huge-catalog.yaml');
+  const prof = path.join(dir, 'huge-profile.yaml');
+  fs.writeFileSync(cat, catalog);
+  fs.writeFileSync(prof, profile);
+  const file = path.join(dir, 'huge.html');
+  const t0 = Date.now();
+  const html = report(['--profile', prof, '--catalog', cat], file);
+  const ms = Date.now() - t0;
+  console.log(`report.test: ${(catalog.length / 1024).toFixed(0)} KB of catalog text: a ${(html.length / 1024).toFixed(0)} KB page in ${ms} ms`);
+  // Each field once at most 5000 characters, each cell's texts 200:
+  // without the cut, 200 cells x 2 x 50 KB of the backup rule's service alone.
+  assert.ok(html.length < 1024 * 1024, `${html.length} characters`);
+  const eg = matrix(dumpDom(file, 60_000), 'nodes', 'egress')!;
+  const backup = cell(eg, 'tcp 20000', 'backup')!;
+  assert.ok(backup, 'the backup rule\'s first port');
+  assert.match(backup.text, /rules\.backup\.service &lt;b&gt;&amp;\\u202e/);
+  assert.match(backup.text, /x… \(\d+ more characters\)/);
+  assert.is(eg.rows.size >= 200, true);
+});
+
+chromeTest('a port open to many catalog rows: the cell lists 25 of them and counts the rest', () => {
+  // 60 rows, each from its own table, all admins -> nodes tcp 22 (the IR
+  // keeps every row's provenance on the one merged rule).
+  const rows = Array.from({ length: 60 }, (_, i) => `  - { id: r${i}, table: T1, row: ${i + 1}, cells: { service: "svc ${i}" }, ports: [22, ${30000 + 2 * i}], from: [admins], to: [nodes] }`);
+  const cat = path.join(dir, 'many-rows.yaml');
+  fs.writeFileSync(cat, `name: many\nhost: nodes\ntables: { T1: { heading: h } }\ngroups: { admins: {}, nodes: {} }\nrules:\n${rows.join('\n')}\n`);
+  const prof = path.join(dir, 'many-rows-profile.yaml');
+  fs.writeFileSync(prof, 'environment: many\ngroups:\n  admins: [192.0.2.0/28]\n  nodes: [192.0.2.100]\n');
+  const file = path.join(dir, 'many.html');
+  report(['--profile', prof, '--catalog', cat], file);
+  const ing = matrix(dumpDom(file), 'nodes', 'ingress')!;
+  const c = cell(ing, 'tcp 22', 'admins')!;
+  assert.is(c.refs.length, 25);
+  assert.match(c.text, /data-more="35"/);
+  assert.match(c.text, /\(\+35 more rows\)<\/summary>/);
+  assert.is((c.text.match(/<li><b>/g) ?? []).length, 25);
+  assert.equal(cell(ing, 'tcp 30002', 'admins')?.refs, ['T1.2']);
+});
+
 test.after(() => rmTree(dir));
 test.run();

@@ -37,9 +37,17 @@ export function markdownText(text: string): string {
     .replace(MARKUP, (c) => ENTITIES[c] ?? `\\${c}`);
 }
 
+/** Input characters in one table cell before it is cut, the cut said: a
+ * comment has room for 65536 characters, a table row is one line. */
+export const CELL_LIMIT = 2000;
+
 /** A table cell of `text`: markdownText(), with the surrounding spaces a
- * table would trim kept as entities. */
-export function markdownCell(text: string): string {
+ * table would trim kept as entities; at most `max` characters of it. */
+export function markdownCell(text: string, max = CELL_LIMIT): string {
+  if (text.length > max) {
+    const chars = Array.from(text);
+    if (chars.length > max) text = `${chars.slice(0, max).join('')}… (${chars.length - max} more characters)`;
+  }
   const m = /^( *)([\s\S]*?)( *)$/.exec(text)!;
   const spaces = (s: string) => '&#32;'.repeat(s.length);
   return spaces(m[1]) + markdownText(m[2]) + spaces(m[3]);

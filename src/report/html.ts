@@ -13,9 +13,56 @@ import type { IR } from '../ir/types';
 import { formatPortRange } from '../ports';
 import type { Cell, Matrix, RoleView } from './matrix';
 
-export function esc(s: unknown): string {
-  return String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
+/** Characters that would hide, reorder or fake text on the page: C0
+ * controls but tab and newline, DEL, C1 controls, the bidi embedding,
+ * override, isolate and mark characters, the zero-width and other
+ * invisible characters (ZWSP, ZWNJ, ZWJ, word joiner, invisible operators,
+ * BOM, Hangul fillers, Mongolian vowel separator, interlinear annotation,
+ * the tag characters), U+2028 and U+2029. */
+// eslint-disable-next-line no-control-regex
+const INVISIBLE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u115f\u1160\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\u3164\ufeff\uffa0\ufff9-\ufffb]|[\u{e0000}-\u{e007f}]/gu;
+
+function quoteChar(c: string): string {
+  const n = c.codePointAt(0)!;
+  return n <= 0xff ? `\\x${n.toString(16).padStart(2, '0')}` : n <= 0xffff ? `\\u${n.toString(16).padStart(4, '0')}` : `\\u{${n.toString(16)}}`;
 }
+
+/** `s` as HTML text or a double-quoted attribute value: `&<>"'` as
+ * entities, and every INVISIBLE character written visibly as `\xNN`,
+ * `\uNNNN` (as the terminal output quotes them), so no input text makes
+ * markup, hides text, or reorders what follows it. */
+export function esc(s: unknown): string {
+  return String(s)
+    .replace(INVISIBLE, quoteChar)
+    .replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
+}
+
+/** Longest input text shown where it repeats (a service or heading in every
+ * cell of its rule), and anywhere else, in characters. */
+export const REPEATED_TEXT_LIMIT = 200;
+export const TEXT_LIMIT = 5000;
+
+const clipped = new Map<string, string>();
+
+/** `s` cut to `max` characters (code points), the cut said. Memoised: the
+ * same long text is clipped once per cell of its rule. */
+export function clip(s: string, max: number): string {
+  if (s.length <= max) return s;
+  const key = `${max}:${s}`;
+  let out = clipped.get(key);
+  if (out === undefined) {
+    const chars = Array.from(s);
+    out = chars.length <= max ? s : `${chars.slice(0, max).join('')}… (${chars.length - max} more characters)`;
+    if (clipped.size > 10_000) clipped.clear();
+    clipped.set(key, out);
+  }
+  return out;
+}
+
+/** Catalog rows, IR rules and refs listed per matrix cell before "+N more". */
+export const CELL_LIMIT = 25;
+
+const firstOf = <T>(xs: T[], max: number): { shown: T[]; more: number } => ({ shown: xs.slice(0, max), more: Math.max(0, xs.length - max) });
 
 /** JSON safe inside a <script> element: no '<', '>', '&', U+2028/9 as such. */
 export function inlineJson(v: unknown): string {
@@ -74,19 +121,28 @@ function groupLines(loaded: Loaded, ir: IR, group: string): { lines: string[]; c
 
 function cellHtml(cell: Cell, m: Matrix, label: string, loaded: Loaded, ir: IR): string {
   const cls = ['c', cell.added ? 'added' : '', cell.removed ? 'removed' : '', cell.removed && !cell.sides.includes('new') ? 'gone' : ''].filter(Boolean).join(' ');
-  const refs = cell.rows.map((r) => r.ref).join(' ');
+  // A cell's lists are cut at CELL_LIMIT and its texts at
+  // REPEATED_TEXT_LIMIT: a rule is in every cell of its ports, so the page
+  // stays linear in the catalog whatever its texts and overlaps.
+  const rowsShown = firstOf(cell.rows, CELL_LIMIT);
+  const more = (n: number, what: string) => (n ? ` (+${n} more ${what})` : '');
+  const refs = rowsShown.shown.map((r) => r.ref).join(' ');
+  const moreRows = more(rowsShown.more, 'rows');
   const gl = groupLines(loaded, ir, cell.group);
   const mark = cell.added && cell.removed ? ' (changed)' : cell.added ? ' (opened)' : cell.removed ? ' (closed)' : '';
-  const title = `${m.direction} ${cell.group} ${label}: ${cell.rows.map((r) => `${r.ref} ${r.service}`).join('; ')}${mark}`;
-  const rows = cell.rows
-    .map((r) => `<li><b>${esc(r.ref)}</b> ${esc(r.service)} <span class="note">(${esc(r.heading)}${r.row !== undefined ? `, row ${esc(r.row)}` : ''}; rule ${esc(r.ruleId)})</span></li>`)
-    .join('');
+  const short = (t: string) => clip(t, REPEATED_TEXT_LIMIT);
+  const title = clip(`${m.direction} ${cell.group} ${label}: ${rowsShown.shown.map((r) => `${r.ref} ${short(r.service)}`).join('; ')}${moreRows}${mark}`, 4 * REPEATED_TEXT_LIMIT);
+  const rows =
+    rowsShown.shown
+      .map((r) => `<li><b>${esc(r.ref)}</b> ${esc(short(r.service))} <span class="note">(${esc(short(r.heading))}${r.row !== undefined ? `, row ${esc(r.row)}` : ''}; rule ${esc(r.ruleId)})</span></li>`)
+      .join('') + (rowsShown.more ? `<li class="note">${esc(`and ${rowsShown.more} more rows`)}</li>` : '');
   const profile = gl.count
-    ? `<li>profile: ${gl.lines.map(esc).join(', ')}${gl.count > LINE_LIMIT ? ` (${esc(gl.count)} entries)` : ''}</li>`
+    ? `<li>profile: ${gl.lines.map((l) => esc(short(l))).join(', ')}${gl.count > LINE_LIMIT ? ` (${esc(gl.count)} entries)` : ''}</li>`
     : `<li class="note">profile: catalog default addresses</li>`;
+  const rules = firstOf(cell.rules, CELL_LIMIT);
   return (
-    `<td class="${cls}" data-group="${esc(cell.group)}" data-refs="${esc(refs)}"${cell.added ? ' data-added="1"' : ''}${cell.removed ? ' data-removed="1"' : ''} title="${esc(title)}">` +
-    `<details><summary>${esc(refs)}${mark ? `<span class="note">${esc(mark)}</span>` : ''}</summary><ul>${rows}${profile}<li class="note">IR: ${cell.rules.map(esc).join(', ')} (${cell.families.map(esc).join(', ')})</li></ul></details></td>`
+    `<td class="${cls}" data-group="${esc(cell.group)}" data-refs="${esc(refs)}"${rowsShown.more ? ` data-more="${rowsShown.more}"` : ''}${cell.added ? ' data-added="1"' : ''}${cell.removed ? ' data-removed="1"' : ''} title="${esc(title)}">` +
+    `<details><summary>${esc(refs + moreRows)}${mark ? `<span class="note">${esc(mark)}</span>` : ''}</summary><ul>${rows}${profile}<li class="note">IR: ${rules.shown.map(esc).join(', ')}${esc(more(rules.more, 'rules'))} (${cell.families.map(esc).join(', ')})</li></ul></details></td>`
   );
 }
 
@@ -128,7 +184,7 @@ function changesHtml(title: string, list: Change[], cls: string): string {
     list
       .map(
         (c) =>
-          `<tr class="${cls}"><td>${esc(c.direction)}</td><td class="m" title="${esc(c.match)}">${esc(shortMatch(c))}</td><td>${esc(short(c.sources))}</td><td>${esc(short(c.destinations))}</td><td title="${esc(c.rows.map((r) => `${r.ref} ${r.service}`).join('; '))}">${esc(c.rows.map((r) => r.ref).join(', '))}</td><td>${esc(c.reason)}</td></tr>`,
+          `<tr class="${cls}"><td>${esc(c.direction)}</td><td class="m" title="${esc(c.match)}">${esc(shortMatch(c))}</td><td>${esc(short(c.sources))}</td><td>${esc(short(c.destinations))}</td><td title="${esc(clip(c.rows.map((r) => `${r.ref} ${clip(r.service, REPEATED_TEXT_LIMIT)}`).join('; '), 4 * REPEATED_TEXT_LIMIT))}">${esc(short(c.rows.map((r) => r.ref)))}</td><td>${esc(clip(c.reason, TEXT_LIMIT))}</td></tr>`,
       )
       .join('') +
     '</tbody></table></div></details>'
@@ -147,7 +203,7 @@ function addressesHtml(loaded: Loaded, ir: IR): string {
     const list = cidrs.length
       ? `<details><summary>${esc(cidrs.length)} entr${cidrs.length === 1 ? 'y' : 'ies'} (${esc(src)})</summary><pre>${esc(cidrs.slice(0, LIST_LIMIT).join('\n'))}${cidrs.length > LIST_LIMIT ? esc(`\n… and ${cidrs.length - LIST_LIMIT} more (see the profile)`) : ''}</pre></details>`
       : `<span class="note">${esc(src)}</span>`;
-    out.push(`<tr data-group-row="${esc(name)}"><td>${esc(name)}</td><td>${esc(g.description ?? '')}</td><td>${esc(count(0))}</td><td>${esc(count(1))}</td><td>${list}</td></tr>`);
+    out.push(`<tr data-group-row="${esc(name)}"><td>${esc(name)}</td><td>${esc(clip(g.description ?? '', TEXT_LIMIT))}</td><td>${esc(count(0))}</td><td>${esc(count(1))}</td><td>${list}</td></tr>`);
   }
   out.push('</tbody></table>');
   return out.join('\n');
@@ -159,12 +215,12 @@ function featuresHtml(loaded: Loaded, ir: IR): string {
   const feats = [...loaded.catalog.features].map(([name, f]) => {
     const on = ir.features[name] ?? f.default;
     const from = loaded.profile.features.has(name) ? `profile ${line(['features', name])}` : 'catalog default';
-    return `<tr data-feature="${esc(name)}" data-on="${on ? '1' : '0'}"><td>${esc(name)}</td><td class="${on ? 'on' : 'off'}">${on ? 'on' : 'off'}</td><td>${esc(from)}</td><td>${esc(f.description ?? '')}</td></tr>`;
+    return `<tr data-feature="${esc(name)}" data-on="${on ? '1' : '0'}"><td>${esc(name)}</td><td class="${on ? 'on' : 'off'}">${on ? 'on' : 'off'}</td><td>${esc(from)}</td><td>${esc(clip(f.description ?? '', TEXT_LIMIT))}</td></tr>`;
   });
   const params = [...loaded.catalog.params].map(([name, p]) => {
     const v = ir.params[name] ?? p.default;
     const from = loaded.profile.params.has(name) ? `profile ${line(['params', name])}` : 'catalog default';
-    return `<tr data-param="${esc(name)}"><td>${esc(name)}</td><td class="port">${esc(formatPortRange(v))}</td><td>${esc(from)}</td><td>${esc(p.description ?? '')}${p.choices ? esc(` (one of ${p.choices.join(', ')})`) : ''}</td></tr>`;
+    return `<tr data-param="${esc(name)}"><td>${esc(name)}</td><td class="port">${esc(formatPortRange(v))}</td><td>${esc(from)}</td><td>${esc(clip(p.description ?? '', TEXT_LIMIT))}${p.choices ? esc(` (one of ${p.choices.join(', ')})`) : ''}</td></tr>`;
   });
   return (
     `<h2 id="features">Features</h2>${feats.length ? `<table class="features"><thead><tr><th>feature</th><th>state</th><th>set by</th><th>description</th></tr></thead><tbody>${feats.join('')}</tbody></table>` : '<p class="note">the catalog has no feature.</p>'}` +
@@ -186,7 +242,7 @@ export function renderPage({ loaded, views, against }: PageInput): string {
   const body: string[] = [];
   body.push(`<h1>${esc(title)}</h1>`);
   body.push(
-    `<p>catalog <b>${esc(ir.catalog.title ?? ir.catalog.name)}</b>${ir.catalog.document ? ` (${esc(ir.catalog.document)})` : ''} · profile <code>${esc(loaded.profile.doc.source.path)}</code> · egress <b>${esc(ir.egress)}</b> · role${roles.length === 1 ? '' : 's'} ${roles.map((r) => `<a href="#role-${esc(r)}">${esc(r)}</a>`).join(', ')}</p>`,
+    `<p>catalog <b>${esc(clip(ir.catalog.title ?? ir.catalog.name, TEXT_LIMIT))}</b>${ir.catalog.document ? ` (${esc(clip(ir.catalog.document, TEXT_LIMIT))})` : ''} · profile <code>${esc(loaded.profile.doc.source.path)}</code> · egress <b>${esc(ir.egress)}</b> · role${roles.length === 1 ? '' : 's'} ${roles.map((r) => `<a href="#role-${esc(r)}">${esc(r)}</a>`).join(', ')}</p>`,
   );
   body.push(
     `<p class="legend"><span class="c">allowed: catalog rows</span>${against ? '<span class="added">opened by this change</span><span class="removed">closed by this change</span>' : ''} Each cell lists the catalog rows that open it; open a cell (or hover) for the services, the IR rules and the profile lines.</p>`,
