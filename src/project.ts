@@ -15,10 +15,11 @@
 
 import * as fs from 'fs';
 import * as path from 'path';
-import type { ErrorObject, ValidateFunction } from 'ajv';
-import { CompileError, describeValue, Diagnostic, quoteName, quoteText, SourceText } from './diagnostics';
+import type { ValidateFunction } from 'ajv';
+import { CompileError, Diagnostic, quoteText, SourceText } from './diagnostics';
 import { projectSchema } from './load/schemas';
-import { parseYaml, ParsedDoc, PathSeg } from './load/yaml';
+import { shapeDiagnostics, ShapeWording } from './load/validate';
+import { parseYaml, ParsedDoc } from './load/yaml';
 import { BUILTIN_CATALOGS, readFile } from './sources';
 import { visibleLine } from './terminal';
 
@@ -140,51 +141,36 @@ export interface Project {
 
 let validator: ValidateFunction | undefined;
 
-function validateProject(doc: ParsedDoc): Diagnostic[] {
-  if (!validator) {
-    // Compiled when a project file is first read (most runs read none).
+/** The standalone validator tools/generate.js wrote, when it matches the
+ * schema of this build (so the bundle needs no ajv); else compiled now. */
+function getValidator(): ValidateFunction {
+  if (validator) return validator;
+  try {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
-    const Ajv = (require('ajv') as typeof import('ajv')).default;
-    validator = new Ajv({ allErrors: true, strict: true, verbose: true }).compile(projectSchema);
+    const gen = require('./generated/validators') as { project?: ValidateFunction; projectStamp?: string };
+    if (gen.project && gen.projectStamp === JSON.stringify(projectSchema)) return (validator = gen.project);
+  } catch {
+    // not generated: fall through
   }
-  if (validator(doc.value)) return [];
-  const errors = (validator.errors ?? []) as ErrorObject[];
-  // A oneOf failure is reported as itself, unless errors below its value
-  // say more (an unknown name in a list of targets).
-  const deeper = (p: string) => errors.some((e) => e.instancePath.startsWith(p + '/'));
-  const oneOf = new Set(errors.filter((e) => e.keyword === 'oneOf' && !deeper(e.instancePath)).map((e) => e.instancePath));
-  const out: Diagnostic[] = [];
-  const seen = new Set<string>();
-  for (const e of errors) {
-    if (e.keyword === 'oneOf' ? !oneOf.has(e.instancePath) : [...oneOf].some((p) => e.instancePath === p || e.instancePath.startsWith(p + '/'))) continue;
-    // The other branch's complaint about the value as a whole ('must be string').
-    if (e.keyword !== 'oneOf' && !oneOf.has(e.instancePath) && errors.some((o) => o.keyword === 'oneOf' && o.instancePath === e.instancePath)) continue;
-    const at: PathSeg[] = e.instancePath
-      ? e.instancePath
-          .slice(1)
-          .split('/')
-          .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
-          .map((s) => (/^\d+$/.test(s) ? Number(s) : s))
-      : [];
-    let v: unknown = doc.value;
-    for (const s of at) v = v && typeof v === 'object' ? (v as Record<string, unknown>)[s] : undefined;
-    const where = at.length ? quoteName(at.join('.'), 120) : 'the project file';
-    let d: Diagnostic;
-    if (e.keyword === 'additionalProperties') {
-      const key = String(e.params.additionalProperty);
-      d = doc.error([...at, key], `unknown key ${quoteName(key)} in ${where}`, `known keys: ${Object.keys(projectSchema.properties).join(', ')}`, true);
-    } else if (e.keyword === 'required') d = doc.error(at, `${where} is missing the required key '${e.params.missingProperty}'`, "profiles: a list of profile files, directories or patterns, e.g. ['envs/*.yaml']");
-    else if (e.keyword === 'type') d = doc.error(at, `${where} must be ${e.params.type === 'array' ? 'a list' : e.params.type === 'object' ? 'a mapping' : `a ${e.params.type}`}, not ${describeValue(v)}`);
-    else if (e.keyword === 'enum') d = doc.error(at, `${where} must be one of ${(e.params.allowedValues as unknown[]).map((x) => `'${x}'`).join(', ')}, not ${describeValue(v)}`);
-    else if (e.keyword === 'oneOf') d = doc.error(at, `${where} has an invalid value ${describeValue(v)}`, (e.parentSchema as { description?: string }).description);
-    else d = doc.error(at, `${where} ${e.message ?? 'is invalid'}`);
-    const key = `${d.pos?.line}:${d.pos?.col}:${d.message}`;
-    if (!seen.has(key)) {
-      seen.add(key);
-      out.push(d);
-    }
-  }
-  return out;
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const Ajv = (require('ajv') as typeof import('ajv')).default;
+  return (validator = new Ajv({ allErrors: true, strict: true, verbose: true }).compile(projectSchema));
+}
+
+/** How the project file words its shape errors. A oneOf (targets) is
+ * reported as itself unless errors below its value say more (an unknown
+ * name in a list of targets); errors are listed in the schema's order. */
+const WORDING: ShapeWording = {
+  root: 'the project file',
+  unknownKeyHint: () => `known keys: ${Object.keys(projectSchema.properties).join(', ')}`,
+  missing: (_path, where, key) => ({ message: `${where} is missing the required key '${key}'`, hint: "profiles: a list of profile files, directories or patterns, e.g. ['envs/*.yaml']" }),
+  oneOf: 'deepest',
+  order: 'schema',
+  maxListed: Infinity,
+};
+
+function validateProject(doc: ParsedDoc): Diagnostic[] {
+  return shapeDiagnostics(doc, getValidator(), WORDING);
 }
 
 /** Whether `p` (absolute, resolved) is `root` or below it. */
