@@ -15,10 +15,11 @@
 
 import * as fs from 'fs';
 import * as path from 'path';
-import type { ErrorObject, ValidateFunction } from 'ajv';
-import { CompileError, describeValue, Diagnostic, quoteName, quoteText, SourceText } from './diagnostics';
+import type { ValidateFunction } from 'ajv';
+import { CompileError, Diagnostic, quoteText, SourceText } from './diagnostics';
 import { projectSchema } from './load/schemas';
-import { parseYaml, ParsedDoc, PathSeg } from './load/yaml';
+import { shapeDiagnostics, ShapeWording } from './load/validate';
+import { parseYaml, ParsedDoc } from './load/yaml';
 import { BUILTIN_CATALOGS, readFile } from './sources';
 import { visibleLine } from './terminal';
 
@@ -33,12 +34,48 @@ export function hasWildcard(s: string): boolean {
   return /[*?]/.test(s);
 }
 
-/** A pattern of one path segment as a regular expression. */
-export function segmentPattern(segment: string): RegExp {
-  let re = '';
-  for (const c of segment) re += c === '*' ? '[^/]*' : c === '?' ? '[^/]' : c.replace(/[\\^$.|+()[\]{}]/g, '\\$&');
-  // A leading '.' is matched only by a pattern that starts with one.
-  return new RegExp(`^${segment.startsWith('.') ? '' : '(?!\\.)'}${re}$`, 's');
+/** Whether a file name matches a pattern of one path segment: `*` any run
+ * of characters, `?` one character (code points), a leading '.' only by a
+ * pattern that starts with one. Not a regular expression: `*a*a*a*a*b` on
+ * a long name made one backtrack for minutes. This scan goes back only to
+ * the last `*` seen, so it takes at most pattern length x name length steps. */
+export function matchSegment(pattern: string, name: string): boolean {
+  return segmentPattern(pattern).test(name);
+}
+
+const SURROGATE = /[\uD800-\uDFFF]/;
+
+/** A pattern of one path segment, as a matcher (see matchSegment). */
+export function segmentPattern(segment: string): { test(name: string): boolean } {
+  // By code point ('?' is one character, an emoji too); indexing a string
+  // is the same when it holds no surrogates.
+  const p: string | string[] = SURROGATE.test(segment) ? [...segment] : segment;
+  const dotOnly = !segment.startsWith('.');
+  return {
+    test(name: string): boolean {
+      if (dotOnly && name.startsWith('.')) return false;
+      const n: string | string[] = SURROGATE.test(name) ? [...name] : name;
+      let i = 0;
+      let j = 0;
+      let star = -1;
+      let resume = 0;
+      while (j < n.length) {
+        if (i < p.length && p[i] === '*') {
+          star = i++;
+          resume = j;
+        } else if (i < p.length && (p[i] === '?' || p[i] === n[j])) {
+          i++;
+          j++;
+        } else if (star >= 0) {
+          // The last '*' takes one more character; nothing before it needs redoing.
+          i = star + 1;
+          j = ++resume;
+        } else return false;
+      }
+      while (i < p.length && p[i] === '*') i++;
+      return i === p.length;
+    },
+  };
 }
 
 /** What one spec names, or why it names nothing. */
@@ -52,12 +89,21 @@ function isDir(p: string): boolean {
   }
 }
 
-function entries(dir: string): fs.Dirent[] {
+/** Directory listings already read, by absolute path: a project file's
+ * thousand patterns over one big directory read it once. */
+export type Listings = Map<string, fs.Dirent[]>;
+
+function entries(dir: string, listings?: Listings): fs.Dirent[] {
+  const known = listings?.get(dir);
+  if (known) return known;
+  let list: fs.Dirent[];
   try {
-    return fs.readdirSync(dir, { withFileTypes: true });
+    list = fs.readdirSync(dir, { withFileTypes: true });
   } catch {
-    return [];
+    list = [];
   }
+  listings?.set(dir, list);
+  return list;
 }
 
 /** A dirent that is (or links to) a directory is never a profile. */
@@ -68,11 +114,11 @@ function notDirectory(dir: string, d: fs.Dirent): boolean {
 
 /** The files a `--profile` (or project `profiles:`) entry names; `base`
  * resolves relative specs (the files keep the spec's own spelling). */
-export function expandSpec(spec: string, base = '.'): Expansion {
+export function expandSpec(spec: string, base = '.', listings?: Listings): Expansion {
   const full = path.resolve(base, spec);
   const join = (name: string) => (spec.endsWith('/') ? `${spec}${name}` : `${spec}/${name}`);
   if (isDir(full)) {
-    const files = entries(full)
+    const files = entries(full, listings)
       .filter((d) => PROFILE_EXTENSIONS.test(d.name) && !d.name.startsWith('.') && notDirectory(full, d))
       .map((d) => d.name)
       .sort(byCodePoint)
@@ -89,7 +135,7 @@ export function expandSpec(spec: string, base = '.'): Expansion {
   const dir = path.resolve(base, dirPart || '.');
   if (!isDir(dir)) return { error: `no such directory ${quoteText(dirPart)}` };
   const re = segmentPattern(namePart);
-  const files = entries(dir)
+  const files = entries(dir, listings)
     .filter((d) => re.test(d.name) && notDirectory(dir, d))
     .map((d) => d.name)
     .sort(byCodePoint)
@@ -140,51 +186,36 @@ export interface Project {
 
 let validator: ValidateFunction | undefined;
 
-function validateProject(doc: ParsedDoc): Diagnostic[] {
-  if (!validator) {
-    // Compiled when a project file is first read (most runs read none).
+/** The standalone validator tools/generate.js wrote, when it matches the
+ * schema of this build (so the bundle needs no ajv); else compiled now. */
+function getValidator(): ValidateFunction {
+  if (validator) return validator;
+  try {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
-    const Ajv = (require('ajv') as typeof import('ajv')).default;
-    validator = new Ajv({ allErrors: true, strict: true, verbose: true }).compile(projectSchema);
+    const gen = require('./generated/validators') as { project?: ValidateFunction; projectStamp?: string };
+    if (gen.project && gen.projectStamp === JSON.stringify(projectSchema)) return (validator = gen.project);
+  } catch {
+    // not generated: fall through
   }
-  if (validator(doc.value)) return [];
-  const errors = (validator.errors ?? []) as ErrorObject[];
-  // A oneOf failure is reported as itself, unless errors below its value
-  // say more (an unknown name in a list of targets).
-  const deeper = (p: string) => errors.some((e) => e.instancePath.startsWith(p + '/'));
-  const oneOf = new Set(errors.filter((e) => e.keyword === 'oneOf' && !deeper(e.instancePath)).map((e) => e.instancePath));
-  const out: Diagnostic[] = [];
-  const seen = new Set<string>();
-  for (const e of errors) {
-    if (e.keyword === 'oneOf' ? !oneOf.has(e.instancePath) : [...oneOf].some((p) => e.instancePath === p || e.instancePath.startsWith(p + '/'))) continue;
-    // The other branch's complaint about the value as a whole ('must be string').
-    if (e.keyword !== 'oneOf' && !oneOf.has(e.instancePath) && errors.some((o) => o.keyword === 'oneOf' && o.instancePath === e.instancePath)) continue;
-    const at: PathSeg[] = e.instancePath
-      ? e.instancePath
-          .slice(1)
-          .split('/')
-          .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
-          .map((s) => (/^\d+$/.test(s) ? Number(s) : s))
-      : [];
-    let v: unknown = doc.value;
-    for (const s of at) v = v && typeof v === 'object' ? (v as Record<string, unknown>)[s] : undefined;
-    const where = at.length ? quoteName(at.join('.'), 120) : 'the project file';
-    let d: Diagnostic;
-    if (e.keyword === 'additionalProperties') {
-      const key = String(e.params.additionalProperty);
-      d = doc.error([...at, key], `unknown key ${quoteName(key)} in ${where}`, `known keys: ${Object.keys(projectSchema.properties).join(', ')}`, true);
-    } else if (e.keyword === 'required') d = doc.error(at, `${where} is missing the required key '${e.params.missingProperty}'`, "profiles: a list of profile files, directories or patterns, e.g. ['envs/*.yaml']");
-    else if (e.keyword === 'type') d = doc.error(at, `${where} must be ${e.params.type === 'array' ? 'a list' : e.params.type === 'object' ? 'a mapping' : `a ${e.params.type}`}, not ${describeValue(v)}`);
-    else if (e.keyword === 'enum') d = doc.error(at, `${where} must be one of ${(e.params.allowedValues as unknown[]).map((x) => `'${x}'`).join(', ')}, not ${describeValue(v)}`);
-    else if (e.keyword === 'oneOf') d = doc.error(at, `${where} has an invalid value ${describeValue(v)}`, (e.parentSchema as { description?: string }).description);
-    else d = doc.error(at, `${where} ${e.message ?? 'is invalid'}`);
-    const key = `${d.pos?.line}:${d.pos?.col}:${d.message}`;
-    if (!seen.has(key)) {
-      seen.add(key);
-      out.push(d);
-    }
-  }
-  return out;
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const Ajv = (require('ajv') as typeof import('ajv')).default;
+  return (validator = new Ajv({ allErrors: true, strict: true, verbose: true }).compile(projectSchema));
+}
+
+/** How the project file words its shape errors. A oneOf (targets) is
+ * reported as itself unless errors below its value say more (an unknown
+ * name in a list of targets); errors are listed in the schema's order. */
+const WORDING: ShapeWording = {
+  root: 'the project file',
+  unknownKeyHint: () => `known keys: ${Object.keys(projectSchema.properties).join(', ')}`,
+  missing: (_path, where, key) => ({ message: `${where} is missing the required key '${key}'`, hint: "profiles: a list of profile files, directories or patterns, e.g. ['envs/*.yaml']" }),
+  oneOf: 'deepest',
+  order: 'schema',
+  maxListed: Infinity,
+};
+
+function validateProject(doc: ParsedDoc): Diagnostic[] {
+  return shapeDiagnostics(doc, getValidator(), WORDING);
 }
 
 /** Whether `p` (absolute, resolved) is `root` or below it. */
@@ -213,6 +244,31 @@ function outsideWhy(rel: string, dir: string, realRoot: string): string | undefi
   return undefined;
 }
 
+/** Why a path that resolved inside the project cannot be a profile, for
+ * the errors a read would word without the project file's position: a loop
+ * of symbolic links. (A missing file is left to the read, as on the
+ * command line.) */
+function unreadableWhy(abs: string): string | undefined {
+  try {
+    fs.statSync(abs);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ELOOP') return 'it is a loop of symbolic links';
+  }
+  return undefined;
+}
+
+/** Why out_dir cannot be written to (it need not exist yet). */
+function outDirWhy(abs: string): string | undefined {
+  try {
+    if (!fs.statSync(abs).isDirectory()) return 'it is a file, not a directory';
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP') return 'it is a loop of symbolic links';
+    if (code === 'ENOTDIR') return 'a part of it is a file, not a directory';
+  }
+  return undefined;
+}
+
 /** Reads and checks `file` (default ./portcullis.yaml); throws CompileError
  * with positioned diagnostics, or InputError when it cannot be read. */
 export function loadProject(file = PROJECT_FILE): Project {
@@ -231,20 +287,23 @@ export function loadProject(file = PROJECT_FILE): Project {
 
   const profiles: string[] = [];
   const seen = new Set<string>();
+  const listings: Listings = new Map();
   raw.profiles.forEach((spec, i) => {
     const why = outsideWhy(spec, dir, realRoot);
     if (why) return errors.push(doc.error(['profiles', i], `profile ${quoteText(spec)} is not allowed: ${why}`));
-    const x = expandSpec(spec, dir);
+    const x = expandSpec(spec, dir, listings);
     if ('error' in x) return errors.push(doc.error(['profiles', i], `${quoteText(spec)}: ${x.error}`, x.hint));
     for (const f of x.files) {
-      const fwhy = outsideWhy(f, dir, realRoot);
-      if (fwhy) {
-        errors.push(doc.error(['profiles', i], `${quoteText(f)} (from ${quoteText(spec)}) is not allowed: ${fwhy}`));
-        continue;
-      }
+      // Each file is looked at once, however many entries name it.
       const key = path.resolve(dir, f);
       if (seen.has(key)) continue;
       seen.add(key);
+      const from = f === spec ? `profile ${quoteText(f)}` : `${quoteText(f)} (from ${quoteText(spec)})`;
+      const fwhy = outsideWhy(f, dir, realRoot) ?? unreadableWhy(key);
+      if (fwhy) {
+        errors.push(doc.error(['profiles', i], `${from} is not allowed: ${fwhy}`));
+        continue;
+      }
       profiles.push(shown(f));
     }
   });
@@ -266,7 +325,7 @@ export function loadProject(file = PROJECT_FILE): Project {
 
   let outDir: string | undefined;
   if (raw.out_dir !== undefined) {
-    const why = outsideWhy(raw.out_dir, dir, realRoot);
+    const why = outsideWhy(raw.out_dir, dir, realRoot) ?? outDirWhy(path.resolve(dir, raw.out_dir));
     if (why) errors.push(doc.error(['out_dir'], `out_dir ${quoteText(raw.out_dir)} is not allowed: ${why}`));
     else if (path.normalize(raw.out_dir) === '.') errors.push(doc.error(['out_dir'], "out_dir cannot be the project's directory itself", 'name a folder for the generated tree, e.g. out_dir: firewall'));
     else outDir = shown(raw.out_dir);

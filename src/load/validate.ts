@@ -62,12 +62,15 @@ export function validateProfileShape(doc: ParsedDoc): Diagnostic[] {
   return validateShape(doc, 'profile');
 }
 
+/** A JSON pointer's segments; all-digit ones as numbers (an index, or a
+ * key: positions are looked up by pointer, so the same either way). */
 function splitPointer(p: string): PathSeg[] {
   if (!p) return [];
   return p
     .slice(1)
     .split('/')
-    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map((s) => (/^\d+$/.test(s) ? Number(s) : s));
 }
 
 function valueAt(root: unknown, path: PathSeg[]): unknown {
@@ -86,49 +89,100 @@ function keyOf(e: ErrorObject): string | undefined {
   return undefined;
 }
 
-function validateShape(doc: ParsedDoc, kind: keyof Validators): Diagnostic[] {
-  const firstOnly = doc.size > ALL_ERRORS_UP_TO;
-  const validate = firstOnly ? getFirstErrorValidators()[kind] : getValidators()[kind];
+/** How one kind of input words and orders its shape errors, where it
+ * differs from a profile's and a catalog's (the defaults). */
+export interface ShapeWording {
+  /** The document as a whole in messages (default 'the document'). */
+  root?: string;
+  /** How a value is named in messages (default: its path joined with '.',
+   * quoted; `root` for the document itself). */
+  where?: (path: PathSeg[]) => string;
+  /** The hint of an unknown key (default: did you mean, and the mapping's known keys). */
+  unknownKeyHint?: (key: string, known: string[]) => string;
+  /** Message and hint of a missing required key (default: "WHERE is missing
+   * the required key 'KEY'", no hint). */
+  missing?: (path: PathSeg[], where: string, key: string) => { message: string; hint?: string };
+  /** The hint of a value of the wrong type (default none). */
+  typeHint?: (path: PathSeg[], value: unknown) => string | undefined;
+  /** Where errors under a oneOf go: 'oneOf' (default), the oneOf alone,
+   * described by the schema's description; 'deepest', the errors below its
+   * value when there are any (an unknown name in a list), else the oneOf. */
+  oneOf?: 'oneOf' | 'deepest';
+  /** 'document' (default): by the position of the value, or of the key for
+   * a key's error; 'value': by the position of the value (a key's error at
+   * its mapping); 'schema': as ajv reports them. */
+  order?: 'document' | 'value' | 'schema';
+  /** Most listed (default 200); past them the rest are counted in the last
+   * one's `more` unless `countRest` is false. */
+  maxListed?: number;
+  countRest?: boolean;
+}
+
+/** The diagnostics of a validator's errors on `doc` (none when it is valid):
+ * each at its value (or key) in the YAML, input text quoted and bounded,
+ * one per position and message. */
+export function shapeDiagnostics(doc: ParsedDoc, validate: ValidateFunction, wording: ShapeWording = {}): Diagnostic[] {
   if (validate(doc.value)) return [];
   const errors = (validate.errors ?? []) as ErrorObject[];
-  // oneOf failures also report every branch's own error; keep only the
-  // oneOf itself for those paths, described by the schema's description.
-  const oneOfPaths = new Set(errors.filter((e) => e.keyword === 'oneOf').map((e) => e.instancePath));
-  // In document order; only the first MAX_SHAPE_LISTED become diagnostics
-  // (a file of a million wrong values must not make a million messages).
+  const root = wording.root ?? 'the document';
+  const maxListed = wording.maxListed ?? MAX_SHAPE_LISTED;
+  const oneOfAt = new Set(errors.filter((e) => e.keyword === 'oneOf').map((e) => e.instancePath));
+  let reported = oneOfAt;
+  if (wording.oneOf === 'deepest' && oneOfAt.size) {
+    // Every proper prefix of a path that has an error: a oneOf there has errors below it.
+    const above = new Set<string>();
+    for (const { instancePath: p } of errors) for (let i = p.lastIndexOf('/'); i >= 0; i = i > 0 ? p.lastIndexOf('/', i - 1) : -1) above.add(p.slice(0, i));
+    reported = new Set([...oneOfAt].filter((p) => !above.has(p)));
+  }
+  // In the chosen order; only the first maxListed become diagnostics (a
+  // file of a million wrong values must not make a million messages).
   const found: { e: ErrorObject; path: PathSeg[]; at: number; i: number }[] = [];
   errors.forEach((e, i) => {
-    if (e.keyword !== 'oneOf' && underOneOf(e.instancePath, oneOfPaths)) return;
+    if (e.keyword === 'oneOf') {
+      if (!reported.has(e.instancePath)) return;
+    } else {
+      // A reported oneOf stands for the errors of its branches; under
+      // 'deepest', a oneOf with errors below is reported by those, not by
+      // the other branches' complaints about the value as a whole.
+      if (underOneOf(e.instancePath, reported)) return;
+      if (wording.oneOf === 'deepest' && oneOfAt.has(e.instancePath)) return;
+    }
     // A name's own failure (its pattern) is reported by propertyNames, at the
     // name; as itself it would describe the whole mapping.
     if ((e as ErrorObject & { propertyName?: string }).propertyName !== undefined) return;
     const path = splitPointer(e.instancePath);
     const key = keyOf(e);
-    found.push({ e, path, at: key === undefined ? doc.offsetOf(path) : doc.offsetOf([...path, key], true), i });
+    const order = wording.order ?? 'document';
+    const at = order === 'schema' ? 0 : key === undefined || order === 'value' ? doc.offsetOf(path) : doc.offsetOf([...path, key], true);
+    found.push({ e, path, at, i });
   });
   found.sort((a, b) => a.at - b.at || a.i - b.i);
   const out: Diagnostic[] = [];
   const seen = new Set<string>();
   for (let n = 0; n < found.length; n++) {
-    if (out.length === MAX_SHAPE_LISTED) {
+    if (out.length >= maxListed) {
+      if (wording.countRest === false) break;
       const rest = new Set(found.slice(n).map((f) => `${f.at}:${f.e.keyword}:${keyOf(f.e)}`));
       out[out.length - 1].more = rest.size;
       break;
     }
     const { e, path } = found[n];
     const value = valueAt(doc.value, path);
-    const where = path.length ? quoteName(path.map((s) => clip(String(s), 40)).join('.'), 120) : 'the document';
+    const where = wording.where ? wording.where(path) : path.length ? quoteName(path.map((s) => clip(String(s), 40)).join('.'), 120) : root;
     let d: Diagnostic;
     switch (e.keyword) {
       case 'additionalProperties': {
         const key = keyOf(e)!;
         const known = Object.keys((e.parentSchema as { properties?: object }).properties ?? {});
-        d = doc.error([...path, key], `unknown key ${quoteName(key)} in ${where}`, suggestion(key, known), true);
+        d = doc.error([...path, key], `unknown key ${quoteName(key)} in ${where}`, wording.unknownKeyHint ? wording.unknownKeyHint(key, known) : suggestion(key, known), true);
         break;
       }
-      case 'required':
-        d = doc.error(path, `${where} is missing the required key '${e.params.missingProperty}'`);
+      case 'required': {
+        const key = String(e.params.missingProperty);
+        const m = wording.missing ? wording.missing(path, where, key) : { message: `${where} is missing the required key '${key}'` };
+        d = doc.error(path, m.message, m.hint);
         break;
+      }
       case 'propertyNames': {
         const key = keyOf(e)!;
         d = doc.error([...path, key], `${quoteName(key)} is not a valid name in ${where}`, 'names are lower case letters, digits and _, starting with a letter', true);
@@ -138,7 +192,11 @@ function validateShape(doc: ParsedDoc, kind: keyof Validators): Diagnostic[] {
         d = doc.error(path, `${where} must be one of ${(e.params.allowedValues as unknown[]).map((v) => `'${v}'`).join(', ')}, not ${describeValue(value)}`);
         break;
       case 'type':
-        d = doc.error(path, `${where} must be ${e.params.type === 'array' ? 'a list' : e.params.type === 'object' ? 'a mapping' : `a ${e.params.type}`}, not ${describeValue(value)}`);
+        d = doc.error(
+          path,
+          `${where} must be ${e.params.type === 'array' ? 'a list' : e.params.type === 'object' ? 'a mapping' : `a ${e.params.type}`}, not ${describeValue(value)}`,
+          wording.typeHint?.(path, value),
+        );
         break;
       case 'pattern':
         d = doc.error(path, `${where} has an invalid value ${typeof value === 'string' ? quoteText(value) : describeValue(value)}`, `it must match ${e.params.pattern}`);
@@ -157,6 +215,12 @@ function validateShape(doc: ParsedDoc, kind: keyof Validators): Diagnostic[] {
       out.push(d);
     }
   }
+  return out;
+}
+
+function validateShape(doc: ParsedDoc, kind: keyof Validators): Diagnostic[] {
+  const firstOnly = doc.size > ALL_ERRORS_UP_TO;
+  const out = shapeDiagnostics(doc, firstOnly ? getFirstErrorValidators()[kind] : getValidators()[kind]);
   if (firstOnly && out.length) {
     const d = out[0];
     const note = `(the document holds ${doc.size} values: only its first shape error is reported)`;

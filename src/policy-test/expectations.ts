@@ -3,11 +3,12 @@
 // the JSON Schema in src/load/schemas.ts, then each entry's meaning (its
 // form, its addresses and groups, its ports) with FILE:LINE:COL errors.
 
-import type { ErrorObject, ValidateFunction } from 'ajv';
+import type { ValidateFunction } from 'ajv';
 import { AddrRange, cidrRange, Family, FULL_RANGE, mergeRanges, parseAddress } from '../addresses';
 import type { Loaded } from '../compile';
-import { CompileError, describeValue, Diagnostic, quoteName, quoteText, SourceText, suggestion } from '../diagnostics';
+import { CompileError, Diagnostic, quoteName, quoteText, SourceText, suggestion } from '../diagnostics';
 import { expectationsSchema } from '../load/schemas';
+import { shapeDiagnostics, ShapeWording } from '../load/validate';
 import { ParsedDoc, parseYaml, PathSeg } from '../load/yaml';
 import { parsePortSpec, PortSpec, PortSpecError } from './ports';
 
@@ -65,65 +66,27 @@ function getValidator(): ValidateFunction {
   return (validator = new Ajv({ allErrors: true, strict: true, useDefaults: true, verbose: true }).compile(expectationsSchema));
 }
 
-const KEYS = Object.keys(expectationsSchema.items.properties);
-const MAX_LISTED = 200;
-
-function shapeErrors(doc: ParsedDoc): Diagnostic[] {
-  const validate = getValidator();
-  if (validate(doc.value)) return [];
-  const out: Diagnostic[] = [];
-  const seen = new Set<string>();
-  const errors = ((validate.errors ?? []) as ErrorObject[])
-    .map((e) => ({ e, path: e.instancePath ? e.instancePath.slice(1).split('/').map((s) => (/^\d+$/.test(s) ? Number(s) : s.replace(/~1/g, '/').replace(/~0/g, '~'))) : ([] as PathSeg[]) }))
-    .sort((a, b) => doc.offsetOf(a.path) - doc.offsetOf(b.path));
-  for (const { e, path } of errors) {
-    if (out.length >= MAX_LISTED) break;
-    let value: unknown = doc.value;
-    for (const s of path) value = value && typeof value === 'object' ? (value as Record<string | number, unknown>)[s] : undefined;
-    const where = !path.length
+/** How the expectations file words its shape errors: entries by number. */
+const WORDING: ShapeWording = {
+  where: (path) =>
+    !path.length
       ? 'the document'
       : path.length === 1
         ? `expectation ${Number(path[0]) + 1}`
-        : `expectation ${Number(path[0]) + 1}: ${quoteName(String(path[1]))}${path.length > 2 ? ` item ${Number(path[2]) + 1}` : ''}`;
-    let d: Diagnostic;
-    switch (e.keyword) {
-      case 'additionalProperties': {
-        const key = String(e.params.additionalProperty);
-        d = doc.error([...path, key], `unknown key ${quoteName(key)} in expectation ${Number(path[0]) + 1}`, suggestion(key, KEYS), true);
-        break;
-      }
-      case 'required':
-        d = doc.error(path, `expectation ${Number(path[0]) + 1} has no '${e.params.missingProperty}'`, "every expectation names where the flows come from: from: ADDRESS, CIDR or group");
-        break;
-      case 'enum':
-        d = doc.error(path, `${where} must be one of ${(e.params.allowedValues as unknown[]).map((v) => `'${v}'`).join(', ')}, not ${describeValue(value)}`);
-        break;
-      case 'type': {
-        const want = e.params.type === 'array' ? 'a list' : e.params.type === 'object' ? 'a mapping' : `a ${e.params.type}`;
-        const hint = !path.length
-          ? 'the file is a list of expectations: - { from: users, to: nodes, port: 443/tcp, expect: allow }'
-          : typeof value === 'number' && /port|only/.test(String(path[1]))
-            ? `write the transport too, e.g. "${value}/tcp"`
-            : undefined;
-        d = doc.error(path, `${where} must be ${want}, not ${describeValue(value)}`, hint);
-        break;
-      }
-      case 'maxLength':
-      case 'minLength':
-      case 'maxItems':
-        d = doc.error(path, `${where} ${e.message ?? 'is invalid'}`);
-        break;
-      default:
-        d = doc.error(path, `${where} ${e.message ?? 'is invalid'}`);
-    }
-    const key = `${d.pos?.line}:${d.pos?.col}:${d.message}`;
-    if (!seen.has(key)) {
-      seen.add(key);
-      out.push(d);
-    }
-  }
-  return out;
-}
+        : `expectation ${Number(path[0]) + 1}: ${quoteName(String(path[1]))}${path.length > 2 ? ` item ${Number(path[2]) + 1}` : ''}`,
+  missing: (path, _where, key) => ({
+    message: `expectation ${Number(path[0]) + 1} has no '${key}'`,
+    hint: 'every expectation names where the flows come from: from: ADDRESS, CIDR or group',
+  }),
+  typeHint: (path, value) =>
+    !path.length
+      ? 'the file is a list of expectations: - { from: users, to: nodes, port: 443/tcp, expect: allow }'
+      : typeof value === 'number' && /port|only/.test(String(path[1]))
+        ? `write the transport too, e.g. "${value}/tcp"`
+        : undefined,
+  order: 'value',
+  countRest: false,
+};
 
 const EVERYWHERE: Ranges = { ipv4: [FULL_RANGE.ipv4], ipv6: [FULL_RANGE.ipv6] };
 
@@ -183,7 +146,7 @@ function defaultName(x: Omit<Expectation, 'name' | 'index' | 'at' | 'line'>): st
  * policy (its groups). Throws CompileError with every problem found. */
 export function loadExpectations(source: SourceText, loaded: Loaded): Expectation[] {
   const doc = parseYaml(source);
-  const shape = shapeErrors(doc);
+  const shape = shapeDiagnostics(doc, getValidator(), WORDING);
   if (shape.length) throw new CompileError(shape);
   const list = doc.value as RawEntry[];
   const errs: Diagnostic[] = [];

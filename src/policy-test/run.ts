@@ -47,7 +47,23 @@ export interface RunOptions {
 const MAX_FINDINGS = 50;
 const MAX_CIDRS = 8;
 
-function cidrTexts(ranges: AddrRange[], family: Family): string[] {
+/** cidrTexts' answers of one run: many findings name the same ranges
+ * (everywhere but the nodes), and splitting a wide IPv6 range into CIDRs
+ * is the costliest step of a run of many expectations. */
+type CidrMemo = Map<string, string[]>;
+
+/** At most MAX_CIDRS CIDRs, '…' for more. Depends on the first MAX_CIDRS + 1
+ * ranges only (each gives one CIDR at least), so those are its memo key. */
+function cidrTexts(ranges: AddrRange[], family: Family, memo?: CidrMemo): string[] {
+  const key = memo && `${family}|${ranges.length > MAX_CIDRS + 1}|${ranges.slice(0, MAX_CIDRS + 1).map((r) => `${r.lo}-${r.hi}`).join(',')}`;
+  const known = key === undefined ? undefined : memo!.get(key);
+  if (known) return [...known];
+  const texts = cidrTextsOf(ranges, family);
+  if (key !== undefined) memo!.set(key, texts);
+  return [...texts];
+}
+
+function cidrTextsOf(ranges: AddrRange[], family: Family): string[] {
   const out: Cidr[] = [];
   for (const r of ranges) {
     for (const c of rangeToCidrs(r, family)) {
@@ -118,10 +134,11 @@ class Collector {
 }
 
 export function runExpectations(ctx: PolicyContext, expectations: Expectation[], options: RunOptions = {}): ExpectationResult[] {
-  return expectations.map((x) => runOne(ctx, x, options));
+  const memo: CidrMemo = new Map();
+  return expectations.map((x) => runOne(ctx, x, options, memo));
 }
 
-function runOne(ctx: PolicyContext, x: Expectation, options: RunOptions): ExpectationResult {
+function runOne(ctx: PolicyContext, x: Expectation, options: RunOptions, memo?: CidrMemo): ExpectationResult {
   const fams = families(x);
   if (!fams.length) {
     const empty = [x.from, x.to].filter((e) => !e.ranges.ipv4.length && !e.ranges.ipv6.length).map((e) => `'${e.text}' has no addresses in this profile`);
@@ -142,8 +159,8 @@ function runOne(ctx: PolicyContext, x: Expectation, options: RunOptions): Expect
       const s = r.src[0].lo;
       const d = r.dst[0].lo !== s || r.dst[0].hi > s ? (r.dst[0].lo !== s ? r.dst[0].lo : s + 1n) : r.dst[1]?.lo ?? s;
       const example = explainPair(ctx, family, s, d, transport, piece.lo, options.targetFiles);
-      const sources = cidrTexts(r.src, family);
-      const destinations = cidrTexts(r.dst, family);
+      const sources = cidrTexts(r.src, family, memo);
+      const destinations = cidrTexts(r.dst, family, memo);
       const rules = example.explanations.flatMap((e) => e.explanation.rules.map((ru) => ru.id)).join(',');
       const key = `${want}|${family}|${transport}|${sources.join(',')}|${destinations.join(',')}|${rules}`;
       out.add(key, () => ({ problem: want === 'deny' ? 'allowed' : 'denied', family, transport, ports: [{ ...piece }], sources, destinations, example }), piece);
