@@ -235,7 +235,8 @@ export function buildIR(catalog: Catalog, profile: Profile, role: string = catal
         };
         merged.set(id, rule);
       }
-      rule.ports = mergePorts([...rule.ports, ...a.ports]);
+      // Merged once, after every rule has been added.
+      for (const p of a.ports) rule.ports.push(p);
       rule.provenance.push(provenanceOf(catalog, a.rule, a.ports));
       rule.antiLockout ||= a.rule.antiLockout;
     }
@@ -255,6 +256,7 @@ export function buildIR(catalog: Catalog, profile: Profile, role: string = catal
     }
   }
   for (const r of merged.values()) {
+    r.ports = mergePorts(r.ports);
     const seen = new Set<string>();
     r.provenance = r.provenance.filter((p) => !seen.has(p.ruleId) && seen.add(p.ruleId)).sort(compareProvenance);
   }
