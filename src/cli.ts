@@ -64,6 +64,8 @@ interface ManyArgs {
   profile?: string[];
   catalog?: string;
   changed?: string[];
+  /** The command, then what follows `--`. */
+  _?: (string | number)[];
 }
 
 /** Profiles named on the command line or by ./portcullis.yaml, read. Bad
@@ -115,10 +117,13 @@ function printBadInput(readErrors: string[], ds: Diagnostic[]): number {
 /** The loaded profiles `--changed` selects (all without it). */
 function selectChanged<T extends { file: string; environment: string }>(items: T[], args: ManyArgs, inputs: Inputs): T[] {
   if (args.changed === undefined) return items;
+  // `--changed -- -odd-name.yaml`: the files after `--` are changed files
+  // too (a file name may start with '-'); dropping them would check nothing.
+  const afterDashes = (args._ ?? []).slice(1).map(String);
   const chosen = new Set(
     changedProfiles({
       profiles: items,
-      changed: args.changed.map(String),
+      changed: [...args.changed.map(String), ...afterDashes],
       catalog: inputs.catalog && inputs.catalogSpec && fs.existsSync(inputs.catalogSpec) ? inputs.catalogSpec : undefined,
       projectFile: inputs.project?.file,
       outDir: inputs.outDir,

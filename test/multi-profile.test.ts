@@ -253,6 +253,8 @@ test('the project file: `compile` with no arguments builds it, `--check` checks 
     assert.is(cli(work, ['compile', '--check', '--changed', 'firewall/dev/nftables/portcullis.nft']).code, 1, 'a changed output file selects its environment');
     assert.is(cli(work, ['compile', '--check', '--changed', 'portcullis.yaml']).code, 1, 'a changed project file selects every environment');
     assert.is(cli(work, ['compile', '--check', '--changed']).code, 0, 'no changed file: nothing to check');
+    assert.is(cli(work, ['compile', '--check', '--changed', '--', 'envs/dev.yaml']).code, 1, 'files after -- are changed files too');
+    assert.is(cli(work, ['compile', '--check', '--changed', 'README.md', '--', 'envs/prod.yaml']).code, 0);
     // Options on the command line win over the project's.
     assert.is(cli(work, ['compile', '--target', 'nftables', '--out-dir', 'other']).code, 0);
     assert.equal(fs.readdirSync(path.join(work, 'other', 'dev')), ['nftables']);
