@@ -15,10 +15,9 @@
 
 import * as fs from 'fs';
 import * as path from 'path';
-import type { ValidateFunction } from 'ajv';
 import { CompileError, Diagnostic, quoteText, SourceText } from './diagnostics';
 import { projectSchema } from './load/schemas';
-import { shapeDiagnostics, ShapeWording } from './load/validate';
+import { generatedValidator, shapeDiagnostics, ShapeWording } from './load/validate';
 import { parseYaml, ParsedDoc } from './load/yaml';
 import { BUILTIN_CATALOGS, readFile } from './sources';
 import { visibleLine } from './terminal';
@@ -184,23 +183,9 @@ export interface Project {
   outDir?: string;
 }
 
-let validator: ValidateFunction | undefined;
-
 /** The standalone validator tools/generate.js wrote, when it matches the
- * schema of this build (so the bundle needs no ajv); else compiled now. */
-function getValidator(): ValidateFunction {
-  if (validator) return validator;
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
-    const gen = require('./generated/validators') as { project?: ValidateFunction; projectStamp?: string };
-    if (gen.project && gen.projectStamp === JSON.stringify(projectSchema)) return (validator = gen.project);
-  } catch {
-    // not generated: fall through
-  }
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const Ajv = (require('ajv') as typeof import('ajv')).default;
-  return (validator = new Ajv({ allErrors: true, strict: true, verbose: true }).compile(projectSchema));
-}
+ * schema of this build; else compiled with ajv (same options). */
+const getValidator = generatedValidator('project', 'projectStamp', () => JSON.stringify(projectSchema), projectSchema, { allErrors: true, strict: true, verbose: true });
 
 /** How the project file words its shape errors. A oneOf (targets) is
  * reported as itself unless errors below its value say more (an unknown

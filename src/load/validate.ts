@@ -5,54 +5,48 @@ import { clip, describeValue, Diagnostic, quoteName, quoteText, suggestion } fro
 import { ParsedDoc, PathSeg } from './yaml';
 import { catalogSchema, profileSchema } from './schemas';
 
-interface Validators {
-  catalog: ValidateFunction;
-  profile: ValidateFunction;
-}
-let validators: Validators | undefined;
+type AjvOptions = import('ajv').Options;
 
-/** The standalone validators tools/generate.js wrote, if they match the
- * schemas in this build; else compiled now with ajv (same options). */
-function getValidators(): Validators {
-  if (validators) return validators;
-  try {
+/** A validator that tools/generate.js wrote as export `name` of
+ * src/generated/validators, used when the export `stampKey` there equals
+ * `stamp` (the schema of this build, so the bundle needs no ajv); else
+ * compiled now with ajv and the same options. Made once, when first asked. */
+export function generatedValidator(name: string, stampKey: string, stamp: () => string, schema: object, options: AjvOptions): () => ValidateFunction {
+  let made: ValidateFunction | undefined;
+  return () => {
+    if (made) return made;
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-var-requires
+      const gen = require('../generated/validators') as Record<string, unknown>;
+      if (typeof gen[name] === 'function' && gen[stampKey] === stamp()) return (made = gen[name] as ValidateFunction);
+    } catch {
+      // not generated: fall through
+    }
     // eslint-disable-next-line @typescript-eslint/no-var-requires
-    const gen = require('../generated/validators') as Validators & { schemasStamp: string };
-    if (gen.schemasStamp === JSON.stringify([catalogSchema, profileSchema])) return (validators = gen);
-  } catch {
-    // not generated: fall through
-  }
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const Ajv = (require('ajv') as typeof import('ajv')).default;
-  const ajv = new Ajv({ allErrors: true, strict: true, useDefaults: true, verbose: true });
-  return (validators = { catalog: ajv.compile(catalogSchema), profile: ajv.compile(profileSchema) });
+    const Ajv = (require('ajv') as typeof import('ajv')).default;
+    return (made = new Ajv(options).compile(schema));
+  };
 }
+
+const SHAPE_OPTIONS: AjvOptions = { allErrors: true, strict: true, useDefaults: true, verbose: true };
+const schemasStamp = () => JSON.stringify([catalogSchema, profileSchema]);
+
+const validators = {
+  catalog: generatedValidator('catalog', 'schemasStamp', schemasStamp, catalogSchema, SHAPE_OPTIONS),
+  profile: generatedValidator('profile', 'schemasStamp', schemasStamp, profileSchema, SHAPE_OPTIONS),
+};
 
 /** Above this many values a document is checked for its first shape error
  * only: ajv's every-error mode makes up to three error objects per value
  * (a quarter of a GiB for the largest document the parser accepts). */
 const ALL_ERRORS_UP_TO = 20_000;
-let firstError: Validators | undefined;
 
-/** Validators that stop at the first error, compiled when first needed
- * (only a large invalid document needs them). */
-function getFirstErrorValidators(): Validators {
-  if (firstError) return firstError;
-  // Standalone ones from tools/generate.js when it wrote them (catalogFirstError,
-  // profileFirstError) for these schemas: compiling them costs ~0.1 s.
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
-    const gen = require('../generated/validators') as { schemasStamp?: string; catalogFirstError?: ValidateFunction; profileFirstError?: ValidateFunction };
-    if (gen.catalogFirstError && gen.profileFirstError && gen.schemasStamp === JSON.stringify([catalogSchema, profileSchema]))
-      return (firstError = { catalog: gen.catalogFirstError, profile: gen.profileFirstError });
-  } catch {
-    // not generated: fall through
-  }
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const Ajv = (require('ajv') as typeof import('ajv')).default;
-  const ajv = new Ajv({ allErrors: false, strict: true, useDefaults: true, verbose: true });
-  return (firstError = { catalog: ajv.compile(catalogSchema), profile: ajv.compile(profileSchema) });
-}
+/** Validators that stop at the first error (only a large document uses
+ * them; compiling them costs ~0.1 s, so the build writes them too). */
+const firstErrorValidators = {
+  catalog: generatedValidator('catalogFirstError', 'schemasStamp', schemasStamp, catalogSchema, { ...SHAPE_OPTIONS, allErrors: false }),
+  profile: generatedValidator('profileFirstError', 'schemasStamp', schemasStamp, profileSchema, { ...SHAPE_OPTIONS, allErrors: false }),
+};
 
 export function validateCatalogShape(doc: ParsedDoc): Diagnostic[] {
   return validateShape(doc, 'catalog');
@@ -218,9 +212,9 @@ export function shapeDiagnostics(doc: ParsedDoc, validate: ValidateFunction, wor
   return out;
 }
 
-function validateShape(doc: ParsedDoc, kind: keyof Validators): Diagnostic[] {
+function validateShape(doc: ParsedDoc, kind: 'catalog' | 'profile'): Diagnostic[] {
   const firstOnly = doc.size > ALL_ERRORS_UP_TO;
-  const out = shapeDiagnostics(doc, firstOnly ? getFirstErrorValidators()[kind] : getValidators()[kind]);
+  const out = shapeDiagnostics(doc, (firstOnly ? firstErrorValidators : validators)[kind]());
   if (firstOnly && out.length) {
     const d = out[0];
     const note = `(the document holds ${doc.size} values: only its first shape error is reported)`;

@@ -3,12 +3,11 @@
 // the JSON Schema in src/load/schemas.ts, then each entry's meaning (its
 // form, its addresses and groups, its ports) with FILE:LINE:COL errors.
 
-import type { ValidateFunction } from 'ajv';
 import { AddrRange, cidrRange, Family, FULL_RANGE, mergeRanges, parseAddress } from '../addresses';
 import type { Loaded } from '../compile';
 import { CompileError, Diagnostic, quoteName, quoteText, SourceText, suggestion } from '../diagnostics';
 import { expectationsSchema } from '../load/schemas';
-import { shapeDiagnostics, ShapeWording } from '../load/validate';
+import { generatedValidator, shapeDiagnostics, ShapeWording } from '../load/validate';
 import { ParsedDoc, parseYaml, PathSeg } from '../load/yaml';
 import { parsePortSpec, PortSpec, PortSpecError } from './ports';
 
@@ -48,23 +47,9 @@ interface RawEntry {
   reaches?: 'nothing';
 }
 
-let validator: ValidateFunction | undefined;
-
 /** The standalone validator tools/generate.js wrote, when it matches the
  * schema of this build; else compiled with ajv (same options). */
-function getValidator(): ValidateFunction {
-  if (validator) return validator;
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
-    const gen = require('../generated/validators') as { expectations?: ValidateFunction; expectationsStamp?: string };
-    if (gen.expectations && gen.expectationsStamp === JSON.stringify(expectationsSchema)) return (validator = gen.expectations);
-  } catch {
-    // not generated: fall through
-  }
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const Ajv = (require('ajv') as typeof import('ajv')).default;
-  return (validator = new Ajv({ allErrors: true, strict: true, useDefaults: true, verbose: true }).compile(expectationsSchema));
-}
+const getValidator = generatedValidator('expectations', 'expectationsStamp', () => JSON.stringify(expectationsSchema), expectationsSchema, { allErrors: true, strict: true, useDefaults: true, verbose: true });
 
 /** How the expectations file words its shape errors: entries by number. */
 const WORDING: ShapeWording = {
