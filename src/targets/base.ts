@@ -110,9 +110,10 @@ interface BlockOptions {
  * strings, for blocks that put the item in as a plain {{this}} and do not
  * use @index/@first/@last (sets of thousands of addresses): the block is
  * rendered once with a mark where the item goes, and each item is put in
- * its place. A block that does anything else with the item (a helper, a
- * condition, two uses) is rendered item by item instead, so the text is
- * always what rendering each item would give. */
+ * its place. That is exact only for such blocks, so the build
+ * (tools/each-text-check.js) refuses any other; here a block whose output
+ * does not hold the mark once, as it is (a helper changed it), or differs
+ * on the first item, is still rendered item by item. */
 export function eachText(this: unknown, items: unknown, options: BlockOptions): string {
   if (!Array.isArray(items)) throw new Error(`internal: eachText needs a list, got ${typeof items}`);
   if (!items.length) return options.inverse(this);
