@@ -180,8 +180,9 @@ function runCompile(args: CompileArgs): number {
     }
     const files = envs.flatMap((e) => e.files);
     if (!files.length) return 0;
-    writeOutputs(outDir, files, { onWait: (m) => process.stderr.write(m + '\n') });
-    for (const f of files) process.stderr.write(`wrote ${visibleLine(outDir)}/${f.path}\n`);
+    const { unchanged } = writeOutputs(outDir, files, { onWait: (m) => process.stderr.write(m + '\n') });
+    const kept = new Set(unchanged);
+    for (const f of files) process.stderr.write(`${kept.has(f.path.slice(0, f.path.indexOf('/'))) ? 'unchanged' : 'wrote'} ${visibleLine(outDir)}/${f.path}\n`);
     return 0;
   });
 }

@@ -10,7 +10,7 @@ export type { CompileOptions, CompileResult, CompileManyOptions, CompileManyResu
 export { expandSpec, expandSpecs, loadProject, PROJECT_FILE } from './project';
 export type { Project } from './project';
 export { CompileError, errorCount } from './diagnostics';
-export type { WriteOptions } from './output';
+export type { WriteOptions, WriteResult } from './output';
 export type { Diagnostic, Position } from './diagnostics';
 export type { IR, Rule, AddressSet, Provenance } from './ir/types';
 export type { TargetName } from './targets/base';
@@ -41,11 +41,11 @@ function checkOutputArgs(fn: string, outDir: unknown, entries: unknown): void {
   });
 }
 
-export function writeOutputs(outDir: string, entries: OutputEntry[], options: output.WriteOptions = {}): void {
+export function writeOutputs(outDir: string, entries: OutputEntry[], options: output.WriteOptions = {}): output.WriteResult {
   checkOutputArgs('writeOutputs', outDir, entries);
   if (!isRecord(options) || (options.onWait !== undefined && typeof options.onWait !== 'function'))
     throw new TypeError(`writeOutputs(): options must be {onWait?: (message: string) => void}, got ${describeArgument(options)}`);
-  output.writeOutputs(outDir, entries, options);
+  return output.writeOutputs(outDir, entries, options);
 }
 
 export function checkOutputs(outDir: string, entries: OutputEntry[]): string {

@@ -123,7 +123,15 @@ export interface WriteOptions {
   onWait?: (message: string) => void;
 }
 
-export function writeOutputs(outDir: string, entries: OutputEntry[], options: WriteOptions = {}): void {
+/** The environments written, and those left alone because their target
+ * directories already held exactly these files (their files keep their
+ * times, so tools that look at mtimes see no change). */
+export interface WriteResult {
+  written: string[];
+  unchanged: string[];
+}
+
+export function writeOutputs(outDir: string, entries: OutputEntry[], options: WriteOptions = {}): WriteResult {
   const created: string[] = [];
   let before: fs.Stats | undefined;
   try {
@@ -132,7 +140,7 @@ export function writeOutputs(outDir: string, entries: OutputEntry[], options: Wr
     before = undefined;
   }
   try {
-    writeAll(outDir, entries, created, options);
+    return writeAll(outDir, entries, created, options);
   } catch (e) {
     // The out-dir (and parents) this run created go too, and an existing
     // out-dir gets its times back (staging and the lock file touched it).
@@ -167,17 +175,22 @@ export function writeOutputs(outDir: string, entries: OutputEntry[], options: Wr
   }
 }
 
-function writeAll(outDir: string, entries: OutputEntry[], created: string[], options: WriteOptions): void {
+function writeAll(outDir: string, entries: OutputEntry[], created: string[], options: WriteOptions): WriteResult {
   const root = path.resolve(outDir);
   if (fs.existsSync(root) && !fs.statSync(root).isDirectory()) throw new OutputError(`error: --out-dir ${visibleLine(outDir)} is not a directory; nothing written`);
   const envs = new Map<string, Set<string>>();
+  const envEntries = new Map<string, OutputEntry[]>();
   for (const e of entries) {
     const parts = e.path.split('/');
     // A leading dot is kept for portcullis's own staging and lock names.
     if (parts.length < 3 || parts[0].startsWith('.') || parts.some((p) => !p || p === '.' || p === '..' || p.includes('\0'))) throw new OutputError(`error: refusing to write a bad output path: ${visibleLine(e.path)}`);
     inside(root, e.path);
-    if (!envs.has(parts[0])) envs.set(parts[0], new Set());
+    if (!envs.has(parts[0])) {
+      envs.set(parts[0], new Set());
+      envEntries.set(parts[0], []);
+    }
     envs.get(parts[0])!.add(parts[1]);
+    envEntries.get(parts[0])!.push(e);
   }
   for (const [env, targets] of envs) {
     const st = lstatOrUndefined(path.join(root, env));
@@ -190,15 +203,22 @@ function writeAll(outDir: string, entries: OutputEntry[], created: string[], opt
   }
   mkdirsRecording(root, created);
   const lock = acquireLock(root, outDir, options.onWait);
+  const result: WriteResult = { written: [], unchanged: [] };
   try {
     cleanLeftovers(root);
     const staged: { env: string; staging: string }[] = [];
     try {
       for (const [env, targets] of envs) {
+        // Under the lock, so no other compile changes it meanwhile.
+        if (unchangedOnDisk(root, envEntries.get(env)!) && !hasOldStyleLeftovers(path.join(root, env))) {
+          result.unchanged.push(env);
+          continue;
+        }
         const staging = path.join(root, `.${env}.portcullis-new-${suffix()}`);
         fs.mkdirSync(staging);
         staged.push({ env, staging });
-        stageEnv(path.join(root, env), staging, targets, entries.filter((e) => e.path.startsWith(env + '/')));
+        stageEnv(path.join(root, env), staging, targets, envEntries.get(env)!);
+        result.written.push(env);
       }
       lock.assertHeld();
       swapIn(root, staged);
@@ -209,6 +229,12 @@ function writeAll(outDir: string, entries: OutputEntry[], created: string[], opt
   } finally {
     lock.release();
   }
+  return result;
+}
+
+/** Whether envDir holds leftovers of older versions (removed by a rewrite). */
+function hasOldStyleLeftovers(envDir: string): boolean {
+  return fs.readdirSync(envDir, { withFileTypes: true }).some((d) => d.isDirectory() && OLD_STYLE_LEFTOVER.test(d.name));
 }
 
 function mkdirsRecording(dir: string, created: string[]): void {
@@ -491,13 +517,17 @@ function readChecked(full: string): { text: string } | { why: string } {
   }
 }
 
-/** Unified diff from what is on disk to what would be written; '' when equal.
- * Files on disk in a target directory that would no longer be written count
- * as drift. Reading follows the rules of writing: nothing is read through a
- * symbolic link below outDir; a link (or a file where a directory belongs)
- * is drift, reported without its content. */
-export function checkOutputs(outDir: string, entries: OutputEntry[]): string {
-  const patches: string[] = [];
+type Drift =
+  | { kind: 'blocked'; at: string; what: string }
+  | { kind: 'unread'; path: string; why: string; wanted: boolean }
+  | { kind: 'differs'; path: string; have: string | undefined; want: string | undefined };
+
+/** Every difference between what is on disk and what would be written, in
+ * path order. Files on disk in a target directory that would no longer be
+ * written count. Reading follows the rules of writing: nothing is read
+ * through a symbolic link below outDir; a link (or a file where a directory
+ * belongs) is a difference, reported without its content. */
+function* drifts(outDir: string, entries: OutputEntry[]): Generator<Drift> {
   const wanted = new Map(entries.map((e) => [e.path, e.content]));
   const onDisk = new Set<string>();
   const blocked = new Map<string, string>();
@@ -506,7 +536,7 @@ export function checkOutputs(outDir: string, entries: OutputEntry[]): string {
     if (o) blocked.set(o.at, o.what);
     else for (const f of listFiles(inside(outDir, rel))) onDisk.add(`${rel}/${f}`);
   }
-  for (const [at, what] of [...blocked].sort()) patches.push(`drift: ${visibleLine(at)} is ${what}; portcullis does not read through it\n`);
+  for (const [at, what] of [...blocked].sort()) yield { kind: 'blocked', at, what };
   const under = (p: string) => [...blocked.keys()].some((b) => p === b || p.startsWith(b + '/'));
   for (const p of [...new Set([...wanted.keys(), ...onDisk])].sort()) {
     if (under(p)) continue;
@@ -517,18 +547,38 @@ export function checkOutputs(outDir: string, entries: OutputEntry[]): string {
       const o = obstacle(outDir, p);
       const got = o ? { why: o.what } : readChecked(inside(outDir, p));
       if ('why' in got) {
-        patches.push(`drift: ${visibleLine(p)} is ${got.why}${want === undefined ? ', and portcullis writes nothing there' : ''}\n`);
+        yield { kind: 'unread', path: p, why: got.why, wanted: want !== undefined };
         continue;
       }
       have = got.text;
     }
-    if (want === have) continue;
+    if (want !== have) yield { kind: 'differs', path: p, have, want };
+  }
+}
+
+/** Whether the target directories on disk hold exactly these files, byte for byte. */
+function unchangedOnDisk(outDir: string, entries: OutputEntry[]): boolean {
+  return drifts(outDir, entries).next().done === true;
+}
+
+/** Unified diff from what is on disk to what would be written; '' when equal. */
+export function checkOutputs(outDir: string, entries: OutputEntry[]): string {
+  const patches: string[] = [];
+  for (const d of drifts(outDir, entries)) {
+    if (d.kind === 'blocked') {
+      patches.push(`drift: ${visibleLine(d.at)} is ${d.what}; portcullis does not read through it\n`);
+      continue;
+    }
+    if (d.kind === 'unread') {
+      patches.push(`drift: ${visibleLine(d.path)} is ${d.why}${d.wanted ? '' : ', and portcullis writes nothing there'}\n`);
+      continue;
+    }
     // Loaded only when there is drift to show.
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     const { createTwoFilesPatch } = require('diff') as typeof import('diff');
-    const name = visibleLine(p);
+    const name = visibleLine(d.path);
     patches.push(
-      visible(createTwoFilesPatch(have === undefined ? '/dev/null' : `a/${name}`, want === undefined ? '/dev/null' : `b/${name}`, have ?? '', want ?? '', undefined, undefined, { context: 3 })),
+      visible(createTwoFilesPatch(d.have === undefined ? '/dev/null' : `a/${name}`, d.want === undefined ? '/dev/null' : `b/${name}`, d.have ?? '', d.want ?? '', undefined, undefined, { context: 3 })),
     );
   }
   return patches.join('');

@@ -102,6 +102,55 @@ test('--check with several: 0 when clean, 1 and a diff of only the drifted envir
   });
 });
 
+test('writing again: an environment whose files are already byte-identical is left alone (same inodes and mtimes, "unchanged"); one that differs in any way is rewritten', () => {
+  withRepo((work) => {
+    const all = ['--profile', 'envs', '--out-dir', 'out'];
+    assert.is(cli(work, ['compile', ...all]).code, 0);
+    const out = path.join(work, 'out');
+    const stamp = (rel: string) => {
+      const st = fs.lstatSync(path.join(out, rel));
+      return `${st.ino}/${st.mtimeMs}`;
+    };
+    const files = (env: string) => [...readTree(path.join(out, env)).keys()].map((f) => `${env}/${f}`);
+    const stamps = (env: string) => files(env).map(stamp).concat(stamp(env));
+    const before = { dev: stamps('dev'), prod: stamps('prod'), stage: stamps('stage') };
+    const expected = readTree(out);
+    // Nothing changed: every file is reported unchanged and none touched.
+    const again = cli(work, ['compile', ...all]);
+    assert.is(again.code, 0, again.stderr);
+    assert.not.match(again.stderr, /^wrote /m);
+    assert.is(again.stderr.split('\n').filter((l) => l.startsWith('unchanged out/')).length, files('dev').length * 3, again.stderr);
+    for (const env of ['dev', 'prod', 'stage'] as const) assert.equal(stamps(env), before[env], `${env} was rewritten`);
+    // stage's profile changes: only stage is rewritten.
+    fs.writeFileSync(path.join(work, 'envs', 'stage.yaml'), profileText('stage', (t) => t.replace('ldap_port: 636', 'ldap_port: 389')));
+    const one = cli(work, ['compile', ...all]);
+    assert.is(one.code, 0, one.stderr);
+    assert.match(one.stderr, /^wrote out\/stage\/nftables\/portcullis\.nft$/m);
+    assert.match(one.stderr, /^unchanged out\/dev\/nftables\/portcullis\.nft$/m);
+    assert.equal(stamps('dev'), before.dev);
+    assert.not.equal(stamps('stage'), before.stage);
+    // Any difference on disk is rewritten back to the compiled tree: an edited
+    // byte, an extra file in a target directory, a file replaced by a link, a
+    // missing file.
+    const edits: [string, (f: string) => void][] = [
+      ['an edited byte', (f) => fs.appendFileSync(f, ' ')],
+      ['an extra file', (f) => fs.writeFileSync(path.join(path.dirname(f), 'extra.conf'), 'x')],
+      ['a symbolic link', (f) => (fs.rmSync(f), fs.symlinkSync('/etc/hostname', f))],
+      ['a missing file', (f) => fs.rmSync(f)],
+    ];
+    for (const [what, edit] of edits) {
+      assert.is(cli(work, ['compile', '--profile', 'envs/dev.yaml', '--out-dir', 'out']).code, 0);
+      const clean = readTree(path.join(out, 'dev'));
+      edit(path.join(out, 'dev', 'iptables', 'rules.v4'));
+      const r = cli(work, ['compile', '--profile', 'envs/dev.yaml', '--out-dir', 'out']);
+      assert.is(r.code, 0, r.stderr);
+      assert.match(r.stderr, /^wrote out\/dev\/iptables\/rules\.v4$/m, what);
+      assert.equal(readTree(path.join(out, 'dev')), clean, what);
+    }
+    assert.equal(readTree(path.join(out, 'dev')), new Map([...expected].filter(([k]) => k.startsWith('dev/')).map(([k, v]) => [k.slice(4), v])));
+  });
+});
+
 test('two profiles naming one environment: exit 2, an error at the later environment: naming the first file and its position', () => {
   withRepo((work) => {
     fs.writeFileSync(path.join(work, 'envs', 'prod-copy.yaml'), `# the same site again\n\n${profileText('prod')}`);
