@@ -5,7 +5,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { availableTargets, backendFor, ALL_TARGETS } from './targets';
 import { TargetLimitError, TargetName, TransportRefusal } from './targets/base';
-import { CompileError, Diagnostic, SourceText } from './diagnostics';
+import { clip, CompileError, Diagnostic, SourceText } from './diagnostics';
 import { buildRoleIRs } from './ir/build';
 import type { IR } from './ir/types';
 import { analyzeCatalog, Catalog, loadCatalog } from './load/catalog';
@@ -298,51 +298,102 @@ function checkManyOptions(fn: string, options: unknown, allowed: readonly string
   checkTargets(fn, 'options.targets', options.targets);
 }
 
-function loadManyChecked(options: CompileManyOptions): LoadManyResult {
-  let catalog: Catalog;
+/** The catalog of a many-profile run, or its diagnostics. */
+export function loadManyCatalog(options: Pick<CompileManyOptions, 'catalog'>): { ok: true; catalog: Catalog } | { ok: false; diagnostics: Diagnostic[] } {
   try {
-    catalog = options.catalog ? loadCatalog(new SourceText(options.catalog.path, options.catalog.text)) : loadBuiltinCatalog();
+    return { ok: true, catalog: options.catalog ? loadCatalog(new SourceText(options.catalog.path, options.catalog.text)) : loadBuiltinCatalog() };
   } catch (e) {
     if (e instanceof CompileError) return { ok: false, diagnostics: e.diagnostics };
     throw e;
   }
+}
+
+/** What duplicate detection needs of one loaded profile: its environment and
+ * a diagnostic at its `environment:` key (message to be filled in). */
+export interface NamedEnvironment {
+  environment: string;
+  at: Diagnostic;
+}
+
+function namedEnvironment(l: Loaded): NamedEnvironment {
+  return { environment: l.profile.environment, at: l.profile.doc.error(['environment'], '', undefined, true) };
+}
+
+/** One profile of a many-profile run, loaded and rendered on its own; plain
+ * data apart from `loaded`, so it can come from a worker thread. */
+export type ProfileStep =
+  | { profile: string; ok: false; loadDiagnostics: Diagnostic[] }
+  | ({ profile: string; ok: true; loaded?: Loaded; renderDiagnostics: Diagnostic[]; files: OutputEntry[] } & NamedEnvironment);
+
+function loadStep(catalog: Catalog, p: InputText): Loaded | Diagnostic[] {
+  try {
+    const profile = loadProfile(new SourceText(p.path, p.text), catalog);
+    const roles = buildRoleIRs(catalog, profile);
+    return { catalog, profile, ir: roles[0], roles };
+  } catch (e) {
+    if (e instanceof CompileError) return e.diagnostics;
+    throw e;
+  }
+}
+
+/** Loads and renders one profile. keepLoaded: keep the loaded policy (not
+ * sent between threads). */
+export function profileStep(catalog: Catalog, p: InputText, targets: TargetName[], keepLoaded: boolean): ProfileStep {
+  const l = loadStep(catalog, p);
+  if (Array.isArray(l)) return { profile: p.path, ok: false, loadDiagnostics: l };
+  let r: CompileResult;
+  try {
+    r = renderChecked(l, targets);
+  } catch (e) {
+    if (!(e instanceof CompileError)) throw e;
+    r = { ok: false, diagnostics: e.diagnostics };
+  }
+  return { profile: p.path, ok: true, ...namedEnvironment(l), loaded: keepLoaded ? l : undefined, renderDiagnostics: r.ok ? [] : r.diagnostics, files: r.ok ? r.files : [] };
+}
+
+/** The outcome of every profile's step, decided as a whole and in profile
+ * order: load errors of any profile, then environments named twice, then
+ * render errors; otherwise every environment. */
+export function assembleSteps(steps: ProfileStep[]): CompileManyResult {
+  const diagnostics = steps.flatMap((s) => (s.ok ? [] : s.loadDiagnostics));
+  const named = steps.filter((s): s is Extract<ProfileStep, { ok: true }> => s.ok);
+  diagnostics.push(...duplicateEnvironments(named));
+  if (!diagnostics.length) diagnostics.push(...named.flatMap((s) => s.renderDiagnostics));
+  if (diagnostics.length) return { ok: false, diagnostics };
+  const environments = named.map((s) => ({ environment: s.environment, profile: s.profile, loaded: s.loaded as Loaded, files: s.files }));
+  return { ok: true, environments, files: environments.flatMap((e) => e.files), diagnostics: [] };
+}
+
+function loadManyChecked(options: CompileManyOptions): LoadManyResult {
+  const c = loadManyCatalog(options);
+  if (!c.ok) return c;
   const diagnostics: Diagnostic[] = [];
   const loaded: Loaded[] = [];
   for (const p of options.profiles) {
-    try {
-      const profile = loadProfile(new SourceText(p.path, p.text), catalog);
-      const roles = buildRoleIRs(catalog, profile);
-      loaded.push({ catalog, profile, ir: roles[0], roles });
-    } catch (e) {
-      if (e instanceof CompileError) diagnostics.push(...e.diagnostics);
-      else throw e;
-    }
+    const l = loadStep(c.catalog, p);
+    if (Array.isArray(l)) diagnostics.push(...l);
+    else loaded.push(l);
   }
-  diagnostics.push(...duplicateEnvironments(loaded));
+  diagnostics.push(...duplicateEnvironments(loaded.map(namedEnvironment)));
   return diagnostics.length ? { ok: false, diagnostics } : { ok: true, loaded };
 }
 
 /** An error at every profile whose environment an earlier profile names. */
-function duplicateEnvironments(loaded: Loaded[]): Diagnostic[] {
-  const first = new Map<string, Loaded>();
+function duplicateEnvironments(named: NamedEnvironment[]): Diagnostic[] {
+  const first = new Map<string, NamedEnvironment>();
   const out: Diagnostic[] = [];
-  for (const l of loaded) {
-    const env = l.profile.environment;
-    const earlier = first.get(env);
+  for (const n of named) {
+    const earlier = first.get(n.environment);
     if (!earlier) {
-      first.set(env, l);
+      first.set(n.environment, n);
       continue;
     }
-    const at = earlier.profile.doc.keyPosOf(['environment']);
-    const there = `${earlier.profile.doc.source.path}:${at.line}:${at.col}`;
-    out.push(
-      l.profile.doc.error(
-        ['environment'],
-        `environment '${env}' is named by two profiles: this one and ${there}`,
-        'each environment is compiled from one profile (it names the output folder); rename one, or leave one file out',
-        true,
-      ),
-    );
+    const there = `${earlier.at.file}:${earlier.at.pos?.line}:${earlier.at.pos?.col}`;
+    out.push({
+      ...n.at,
+      message: clip(`environment '${n.environment}' is named by two profiles: this one and ${there}`),
+      hint: 'each environment is compiled from one profile (it names the output folder); rename one, or leave one file out',
+    });
   }
   return out;
 }
@@ -357,21 +408,8 @@ export function loadMany(options: Pick<CompileManyOptions, 'profiles' | 'catalog
 /** compile() for several profiles: all environments, or only diagnostics. */
 export function compileMany(options: CompileManyOptions): CompileManyResult {
   checkManyOptions('compileMany', options, COMPILE_MANY_OPTIONS);
-  const loaded = loadManyChecked(options);
-  if (!loaded.ok) return loaded;
+  const c = loadManyCatalog(options);
+  if (!c.ok) return c;
   const targets = options.targets ?? availableTargets();
-  const environments: EnvironmentResult[] = [];
-  const diagnostics: Diagnostic[] = [];
-  for (const l of loaded.loaded) {
-    try {
-      const r = renderChecked(l, targets);
-      if (r.ok) environments.push({ environment: r.environment, profile: l.profile.doc.source.path, loaded: l, files: r.files });
-      else diagnostics.push(...r.diagnostics);
-    } catch (e) {
-      if (e instanceof CompileError) diagnostics.push(...e.diagnostics);
-      else throw e;
-    }
-  }
-  if (diagnostics.length) return { ok: false, diagnostics };
-  return { ok: true, environments, files: environments.flatMap((e) => e.files), diagnostics: [] };
+  return assembleSteps(options.profiles.map((p) => profileStep(c.catalog, p, targets, true)));
 }
