@@ -9,7 +9,9 @@ const fs = require('fs');
 const path = require('path');
 const bundle = path.join(__dirname, '..', 'dist', 'portcullis.js');
 if (!fs.existsSync(bundle)) {
-  process.exitCode = require('../build/src/cli.js').main(process.argv.slice(2));
+  const workers = require('../build/src/compile-workers.js');
+  if (workers.isCompileWorker()) workers.runCompileShare();
+  else process.exitCode = require('../build/src/cli.js').main(process.argv.slice(2));
 } else {
   const vm = require('vm');
   const Module = require('module');
@@ -24,7 +26,7 @@ if (!fs.existsSync(bundle)) {
   const mod = { exports: {}, filename: bundle, id: bundle, loaded: false };
   script.runInThisContext()(mod.exports, Module.createRequire(bundle), mod, bundle, path.dirname(bundle));
   // The build runs one compile with this set, to record what it compiled.
-  if (process.env.PORTCULLIS_WRITE_CODE_CACHE === cacheFile) {
+  if (process.env.PORTCULLIS_WRITE_CODE_CACHE === cacheFile && require('worker_threads').isMainThread) {
     process.on('exit', () => fs.writeFileSync(cacheFile, script.createCachedData()));
   }
 }

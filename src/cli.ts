@@ -4,7 +4,8 @@
 import * as fs from 'fs';
 import type { TargetName } from './targets/base';
 import { availableTargets } from './targets';
-import { compileMany, InputText, isTargetName, load, loadMany, render } from './compile';
+import { compileMany, CompileManyResult, InputText, isTargetName, load, loadMany, render } from './compile';
+import { compileManyOnThreads, threadsFor } from './compile-workers';
 import { CompileError, Diagnostic, errorCount, formatDiagnostic, formatDiagnostics } from './diagnostics';
 import { catalogSchema, profileSchema } from './load/schemas';
 import { checkOutputs, OutputError, writeOutputs } from './output';
@@ -150,41 +151,53 @@ function runCompile(args: CompileArgs): number {
       );
     if (!inputs.profiles.length && !inputs.readErrors.length) throw new UsageError('error: no profile to compile');
     if (!inputs.profiles.length) return printBadInput(inputs.readErrors, []);
-    const result = compileMany({ profiles: inputs.profiles, catalog: inputs.catalog, targets });
-    if (!result.ok || inputs.readErrors.length) return printBadInput(inputs.readErrors, result.ok ? [] : result.diagnostics);
-    const envs = selectChanged(
-      result.environments.map((e) => ({ ...e, file: e.profile })),
-      args,
-      inputs,
+    const options = { profiles: inputs.profiles, catalog: inputs.catalog, targets };
+    const threads = threadsFor(inputs.profiles.length);
+    if (threads <= 1) return finishCompile(compileMany(options), args, inputs);
+    // Several threads: main() returns now, the exit code is set at the end.
+    asyncExit(
+      compileManyOnThreads(options, threads, args.check ? inputs.outDir : undefined).then(({ result, drift }) => reportingBadInput(() => finishCompile(result, args, inputs, drift))),
+      UsageError,
     );
-    const outDir = inputs.outDir;
-    if (args.stdout) {
-      const files = envs.flatMap((e) => e.files);
-      const many = files.length > 1;
-      for (const f of files) process.stdout.write((many ? `==> ${f.path} <==\n` : '') + f.content);
-      return 0;
-    }
-    if (args.check) {
-      const drifted: string[] = [];
-      for (const env of envs) {
-        const drift = checkOutputs(outDir, env.files);
-        if (!drift) continue;
-        process.stdout.write(drift);
-        drifted.push(env.environment);
-      }
-      if (!drifted.length) return 0;
-      if (result.environments.length === 1) process.stderr.write(`drift: ${visibleLine(outDir)} differs from what portcullis would write\n`);
-      else for (const env of drifted) process.stderr.write(`drift: ${visibleLine(outDir)}/${visibleLine(env)} differs from what portcullis would write\n`);
-      if (envs.length > 1) process.stderr.write(`${drifted.length} of ${envs.length} environments drifted\n`);
-      return 1;
-    }
-    const files = envs.flatMap((e) => e.files);
-    if (!files.length) return 0;
-    const { unchanged } = writeOutputs(outDir, files, { onWait: (m) => process.stderr.write(m + '\n') });
-    const kept = new Set(unchanged);
-    for (const f of files) process.stderr.write(`${kept.has(f.path.slice(0, f.path.indexOf('/'))) ? 'unchanged' : 'wrote'} ${visibleLine(outDir)}/${f.path}\n`);
     return 0;
   });
+}
+
+/** What compile does with the compiled environments: print, check or write. */
+function finishCompile(result: CompileManyResult, args: CompileArgs, inputs: Inputs, drifts?: Map<string, string>): number {
+  if (!result.ok || inputs.readErrors.length) return printBadInput(inputs.readErrors, result.ok ? [] : result.diagnostics);
+  const envs = selectChanged(
+    result.environments.map((e) => ({ ...e, file: e.profile })),
+    args,
+    inputs,
+  );
+  const outDir = inputs.outDir;
+  if (args.stdout) {
+    const files = envs.flatMap((e) => e.files);
+    const many = files.length > 1;
+    for (const f of files) process.stdout.write((many ? `==> ${f.path} <==\n` : '') + f.content);
+    return 0;
+  }
+  if (args.check) {
+    const drifted: string[] = [];
+    for (const env of envs) {
+      const drift = drifts?.get(env.environment) ?? checkOutputs(outDir, env.files);
+      if (!drift) continue;
+      process.stdout.write(drift);
+      drifted.push(env.environment);
+    }
+    if (!drifted.length) return 0;
+    if (result.environments.length === 1) process.stderr.write(`drift: ${visibleLine(outDir)} differs from what portcullis would write\n`);
+    else for (const env of drifted) process.stderr.write(`drift: ${visibleLine(outDir)}/${visibleLine(env)} differs from what portcullis would write\n`);
+    if (envs.length > 1) process.stderr.write(`${drifted.length} of ${envs.length} environments drifted\n`);
+    return 1;
+  }
+  const files = envs.flatMap((e) => e.files);
+  if (!files.length) return 0;
+  const { unchanged } = writeOutputs(outDir, files, { onWait: (m) => process.stderr.write(m + '\n') });
+  const kept = new Set(unchanged);
+  for (const f of files) process.stderr.write(`${kept.has(f.path.slice(0, f.path.indexOf('/'))) ? 'unchanged' : 'wrote'} ${visibleLine(outDir)}/${f.path}\n`);
+  return 0;
 }
 
 function runValidate(args: ManyArgs): number {
