@@ -589,7 +589,7 @@ export function main(argv: string[]): number {
               y2
                 .positional('doc', { type: 'string', demandOption: true, describe: 'the vendor document (markdown)' })
                 .option('base', { type: 'string', describe: 'catalog whose decisions are kept for unchanged rows (a file or git REV:PATH)' })
-                .option('map', { type: 'string', describe: 'YAML: phrase -> group, port cell -> param, params, host' })
+                .option('map', { type: 'string', describe: 'YAML: groups (phrase -> group), ports (port cell -> param), params, host or roles, unions, headings, features' })
                 .option('output', { alias: 'o', type: 'string', describe: 'write the catalog here (default: stdout)' }),
             (a) => {
               code = runCatalogImport(a as unknown as CatalogImportArgs);
