@@ -322,6 +322,8 @@ export function safeComment(text: string, max: number): string {
 
 /** Compact citation of rows: "T1.1 T2.1-16,18-41,prose". */
 export function citeRows(provenance: readonly Provenance[]): string {
+  // One row, the common case: what the general path below makes of it.
+  if (provenance.length === 1) return `${provenance[0].table}.${provenance[0].row ?? 'prose'}`;
   const byTable = new Map<string, { rows: number[]; prose: boolean }>();
   for (const p of provenance) {
     const t = byTable.get(p.table) ?? { rows: [], prose: false };
