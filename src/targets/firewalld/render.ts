@@ -57,7 +57,7 @@ import { Family, formatAddress, formatCidr } from '../../addresses';
 import type { AddressSet, BaselineRule, IR, Rule } from '../../ir/types';
 import { formatPortRange } from '../../ports';
 import { describeMatch, icmpTypeName, isFullSpace, TRANSPORT_FACTS, transportKind } from '../../transports';
-import { refuseTransports, Backend, boundedName, checkLines, citeRows, commentLines, hashNetEntries, headerLines, LineLimit, oneLine, OutputFile, TemplateSet } from '../base';
+import { refuseTransports, Backend, boundedName, checkLines, citeRows, commentLines, hashNetEntries, headerLines, LineLimit, oneLine, OutputFile, TemplateSet, wrapLine } from '../base';
 
 export const ZONE_NAME = 'portcullis';
 export const EGRESS_POLICY_NAME = 'portcullis-out';
@@ -112,7 +112,9 @@ export function xmlCommentLine(text: string): string {
 
 /** Text as lines for inside `<!-- … -->`: made comment-safe, then wrapped. */
 export function xmlCommentLines(text: string): string[] {
-  return commentLines(xmlCommentLine(text));
+  // xmlCommentLine's text is one line but for the space after a final dash,
+  // which commentLines (its oneLine) drops; the template puts one there.
+  return wrapLine(xmlCommentLine(text).trimEnd());
 }
 
 const templates = new TemplateSet('firewalld', {

@@ -474,7 +474,8 @@ function once<T extends object | string>(make: () => T): () => T {
 function dedupe(rules: AwsRule[]): AwsRule[] {
   const bySig = new Map<string, AwsRule[]>();
   for (const r of rules) {
-    const sig = [r.direction, r.kind, r.protocol, r.from, r.to, r.cidr ?? r.prefixList?.name ?? `sg:${r.ref ?? 'self'}`].join('|');
+    // No field but the last can hold a '|': one text per rule, unambiguous.
+    const sig = `${r.direction}|${r.kind}|${r.protocol}|${r.from}|${r.to}|${r.cidr ?? r.prefixList?.name ?? `sg:${r.ref ?? 'self'}`}`;
     const same = bySig.get(sig);
     if (same) same.push(r);
     else bySig.set(sig, [r]);
@@ -584,18 +585,11 @@ function buildLists(rules: AwsRule[], role?: string) {
     for (const r of mine) {
       let g = groups[groups.length - 1];
       if (!g || g.heading !== r.heading) groups.push((g = { heading: r.heading, headingLines: commentLines(r.heading), lines: [] }));
-      const fields: [string, string | number | null][] = [
-        ['key', r.key],
-        ['sg', r.sg],
-        ['ip_protocol', r.protocol],
-        ['from_port', r.from],
-        ['to_port', r.to],
-      ];
-      if (r.cidr !== undefined) fields.push(['cidr', r.cidr]);
-      if (r.prefixList) fields.push(['pl', r.prefixList.name]);
-      if (role !== undefined && r.kind === 'nodes') fields.push(['peer', r.ref!]);
-      fields.push(['description', descriptionOf(r)]);
-      g.lines.push(`{ ${fields.map(([k, v]) => `${k} = ${hclValue(v)}`).join(', ')} },`);
+      let line = `{ key = ${hclString(r.key)}, sg = ${hclString(r.sg)}, ip_protocol = ${hclString(r.protocol)}, from_port = ${hclValue(r.from)}, to_port = ${hclValue(r.to)}`;
+      if (r.cidr !== undefined) line += `, cidr = ${hclString(r.cidr)}`;
+      if (r.prefixList) line += `, pl = ${hclString(r.prefixList.name)}`;
+      if (role !== undefined && r.kind === 'nodes') line += `, peer = ${hclString(r.ref!)}`;
+      g.lines.push(`${line}, description = ${hclString(descriptionOf(r))} },`);
     }
     const peer: [string, string] =
       l.kind === 'nodes'
