@@ -98,6 +98,9 @@ export function hclString(text: string): string {
  * for CIDR rules but the same list without `&` for rules that reference a
  * group or a prefix list, so `&` is left out too. */
 const AWS_DESCRIPTION_CHAR = /[A-Za-z0-9 ._\-:/()#,@[\]+=;{}!$*]/;
+/** Every character but those (the class turned around). */
+const NOT_AWS_DESCRIPTION_CHAR = new RegExp(`[^${AWS_DESCRIPTION_CHAR.source.slice(1)}`, 'g');
+const SURROGATE = /[\ud800-\udfff]/;
 /** A text of AWS_DESCRIPTION_CHAR characters only. */
 const AWS_DESCRIPTION_TEXT = /^[A-Za-z0-9 ._\-:/()#,@[\]+=;{}!$*]*$/;
 
@@ -109,6 +112,13 @@ export function awsDescription(text: string, max = AWS_DESCRIPTION_MAX): string 
   const line = oneLine(text);
   // The common case: short enough and every character accepted as it is.
   if (line.length <= max && AWS_DESCRIPTION_TEXT.test(line)) return line;
+  // No surrogate among the units the loop below would read: each is a code
+  // point of its own, and one replace does what the loop does.
+  const head = line.slice(0, max + 2);
+  if (!SURROGATE.test(head)) {
+    const s = head.slice(0, max + 1).replace(NOT_AWS_DESCRIPTION_CHAR, '_');
+    return line.length > max ? s.slice(0, max - 3).trimEnd() + '...' : s;
+  }
   let s = '';
   let n = 0;
   for (const c of line) {
