@@ -231,7 +231,7 @@ function rowsFor(provenance: readonly Provenance[], range: PortRange): Provenanc
  * sorted and disjoint, as matchItems makes them, instead of every row
  * against every range. */
 function rowsForEach(provenance: readonly Provenance[], ranges: readonly PortRange[]): Provenance[][] {
-  if (!ranges.every((r, i) => i === 0 || ranges[i - 1].hi < r.lo)) return ranges.map((r) => rowsFor(provenance, r));
+  if (!ranges.every((r, i) => r.lo <= r.hi && (i === 0 || ranges[i - 1].hi < r.lo))) return ranges.map((r) => rowsFor(provenance, r));
   const hits: Provenance[][] = ranges.map(() => []);
   for (const p of provenance)
     for (const q of p.ports ?? []) {
