@@ -57,7 +57,7 @@ import { Family, formatAddress, formatCidr } from '../../addresses';
 import type { AddressSet, BaselineRule, IR, Rule } from '../../ir/types';
 import { formatPortRange } from '../../ports';
 import { describeMatch, icmpTypeName, isFullSpace, TRANSPORT_FACTS, transportKind } from '../../transports';
-import { refuseTransports, Backend, boundedName, checkLines, citeRows, commentLines, hashNetEntries, headerLines, LineLimit, oneLine, OutputFile, TemplateSet } from '../base';
+import { refuseTransports, Backend, boundedName, checkLines, citeRows, commentLines, hashNetEntries, headerLines, LineLimit, oneLine, OutputFile, TemplateSet, wrapLine } from '../base';
 
 export const ZONE_NAME = 'portcullis';
 export const EGRESS_POLICY_NAME = 'portcullis-out';
@@ -112,7 +112,9 @@ export function xmlCommentLine(text: string): string {
 
 /** Text as lines for inside `<!-- … -->`: made comment-safe, then wrapped. */
 export function xmlCommentLines(text: string): string[] {
-  return commentLines(xmlCommentLine(text));
+  // xmlCommentLine's text is one line but for the space after a final dash,
+  // which commentLines (its oneLine) drops; the template puts one there.
+  return wrapLine(xmlCommentLine(text).trimEnd());
 }
 
 const templates = new TemplateSet('firewalld', {
@@ -241,13 +243,37 @@ const portList = (rule: Rule) => rule.ports.map((p) => formatPortRange(p)).join(
 /** "tcp 22,80" as before; ICMP types by name, "esp" for a portless protocol. */
 const matchText = (rule: Rule) => (transportKind(rule.transport) === 'ports' ? `${rule.transport} ${portList(rule)}` : describeMatch(rule.transport, rule.ports));
 
-function ruleSummary(rule: Rule): string {
-  return `${rule.id}${rule.antiLockout ? ' (anti-lockout)' : ''}: ${rule.sourceGroup} -> ${rule.destinationGroup}, ${matchText(rule)} (${citeRows(rule.provenance)})`;
+/** What the comments and descriptions say about one rule. */
+interface RuleTexts {
+  /** "id: source -> destination, match (rows)". */
+  summary: string;
+  /** One text per contributing catalog row. */
+  provenance: string[];
+  /** The rule's rows, compact (citeRows). */
+  cite: string;
 }
 
-function provenanceTexts(rule: Rule): string[] {
+function ruleTexts(rule: Rule): RuleTexts {
+  const cite = citeRows(rule.provenance);
   const opens = (ports: Rule['ports']) => (transportKind(rule.transport) === 'ports' ? ports.map((r) => formatPortRange(r)).join(',') : describeMatch(rule.transport, ports));
-  return rule.provenance.map((p) => `${p.ref} ${p.service} (${p.ruleId}; ${opens(p.ports)}): ${p.description}`);
+  return {
+    summary: `${rule.id}${rule.antiLockout ? ' (anti-lockout)' : ''}: ${rule.sourceGroup} -> ${rule.destinationGroup}, ${matchText(rule)} (${cite})`,
+    provenance: rule.provenance.map((p) => `${p.ref} ${p.service} (${p.ruleId}; ${opens(p.ports)}): ${p.description}`),
+    cite,
+  };
+}
+
+/** Texts of each rule, made once per render: the zone's comments and
+ * <description>, the policy's and the ipsets' descriptions cite the same rules. */
+type TextsOf = (rule: Rule) => RuleTexts;
+
+function textsCache(): TextsOf {
+  const made = new Map<Rule, RuleTexts>();
+  return (rule) => {
+    let t = made.get(rule);
+    if (!t) made.set(rule, (t = ruleTexts(rule)));
+    return t;
+  };
 }
 
 /** The ICMP protocol as firewalld's <protocol> names it (/etc/protocols). */
@@ -299,13 +325,13 @@ function ruleElements(rule: Rule): Pick<RichRule, 'port' | 'protocol' | 'icmpTyp
   }
 }
 
-function ruleGroup(rule: Rule, names: Map<string, string>): RuleGroup {
+function ruleGroup(rule: Rule, names: Map<string, string>, textsOf: TextsOf): RuleGroup {
   const peer = rule.direction === 'ingress' ? rule.source : rule.destination;
   const ipset = peer === undefined ? undefined : names.get(peer);
   if (!ipset) throw new Error(`firewalld: rule '${rule.id}' names no known address set`);
   const end = { kind: 'ipset' as const, value: ipset };
   return {
-    notes: [ruleSummary(rule), ...provenanceTexts(rule)].flatMap(xmlCommentLines),
+    notes: [textsOf(rule).summary, ...textsOf(rule).provenance].flatMap(xmlCommentLines),
     rules: ruleElements(rule).map((element) =>
       rich({
         family: rule.family,
@@ -382,8 +408,8 @@ function finalDrop(ir: IR, direction: 'in' | 'out', what: string): FinalDrop {
 /** <description> text: one entry per line, a long one wrapped over several
  * (firewalld reads line breaks as spaces, so each entry is also a readable
  * sentence on its own). Raw text: the template escapes it. */
-function describeRules(intro: string, rules: Rule[]): string[] {
-  return [intro, ...rules.flatMap((r) => [ruleSummary(r) + '.', ...provenanceTexts(r)])].flatMap((t) => commentLines(t));
+function describeRules(intro: string, rules: Rule[], textsOf: TextsOf): string[] {
+  return [intro, ...rules.flatMap((r) => [textsOf(r).summary + '.', ...textsOf(r).provenance])].flatMap((t) => commentLines(t));
 }
 
 // ------------------------------------------------------------------ ipsets
@@ -391,15 +417,15 @@ function describeRules(intro: string, rules: Rule[]): string[] {
 /** firewalld's and ipset's default maxelem. */
 const DEFAULT_MAXELEM = 65536;
 
-function renderIpset(ir: IR, set: AddressSet, name: string, users: Rule[]): OutputFile {
+function renderIpset(ir: IR, header: string[], set: AddressSet, name: string, users: Rule[], textsOf: TextsOf): OutputFile {
   const entries = hashNetEntries(set.cidrs);
   const family = set.family === 'ipv4' ? 'IPv4' : 'IPv6';
   const context = {
-    header: headerLines(ir).flatMap(xmlCommentLines),
+    header,
     zoneName: ZONE_NAME,
     short: `portcullis ${set.name}`,
     description: commentLines(
-      `Addresses of group ${set.group} (${family}), IR set ${set.name}, environment ${ir.environment}; used by ${users.map((r) => `${r.id} (${citeRows(r.provenance)})`).join(', ')}.`,
+      `Addresses of group ${set.group} (${family}), IR set ${set.name}, environment ${ir.environment}; used by ${users.map((r) => `${r.id} (${textsOf(r).cite})`).join(', ')}.`,
     ),
     family: set.family === 'ipv4' ? 'inet' : 'inet6',
     maxelem: entries.length > DEFAULT_MAXELEM ? String(entries.length) : null,
@@ -421,6 +447,10 @@ export function renderFirewalld(ir: IR): OutputFile[] {
   const emitted = [...ingress, ...egress];
   refuseTransports('firewalld', { ...ir, rules: emitted }, unsupported);
 
+  const textsOf = textsCache();
+  // The same header heads every file.
+  const header = headerLines(ir).flatMap(xmlCommentLines);
+
   // One ipset per IR set that an emitted rule uses, in the IR's order.
   const names = new Map<string, string>();
   const owners = new Map<string, string>();
@@ -433,13 +463,12 @@ export function renderFirewalld(ir: IR): OutputFile[] {
     if (clash) throw new Error(`firewalld: address sets '${clash}' and '${set.name}' both map to ipset '${name}'`);
     owners.set(name, set.name);
     names.set(set.name, name);
-    files.push(renderIpset(ir, set, name, users));
+    files.push(renderIpset(ir, header, set, name, users, textsOf));
   }
 
-  const header = headerLines(ir).flatMap(xmlCommentLines);
   const offHost = ir.rules
     .filter((r) => r.scope === 'off-host')
-    .map(ruleSummary)
+    .map((r) => textsOf(r).summary)
     .flatMap(xmlCommentLines);
 
   const baseline = (direction: 'ingress' | 'egress') => ir.hostPolicy.baseline.filter((b) => b.direction === direction).map(baselineGroup);
@@ -455,13 +484,13 @@ export function renderFirewalld(ir: IR): OutputFile[] {
         interfaces.length ? `, bound to ${interfaces.join(', ')}` : ''
       }: gets the traffic no other zone claims; drops what no rule accepts (last rule, priority ${FINAL_PRIORITY}); forwarded traffic is left to whoever routes it (target ACCEPT). Rules and the catalog rows they come from:`,
       ingress,
+      textsOf,
     ),
     interfaces,
     interfacesText: xmlCommentLine(interfaces.join(', ')),
     trustedText: trusted.length ? xmlCommentLine(trusted.join(', ')) : null,
-    icmp: icmpGroups(ir, 'ingress'),
-    baseline: baseline('ingress'),
-    rules: ingress.map((r) => ruleGroup(r, names)),
+    // Rich rules in the order they are listed: ICMP, host baseline, the IR's rules.
+    groups: [...icmpGroups(ir, 'ingress'), ...baseline('ingress'), ...ingress.map((r) => ruleGroup(r, names, textsOf))],
     final: finalDrop(ir, 'in', 'inbound traffic'),
     offHost,
   };
@@ -478,11 +507,10 @@ export function renderFirewalld(ir: IR): OutputFile[] {
       ? describeRules(
           `portcullis egress policy for environment ${ir.environment} (catalog ${ir.catalog.name}), egress: restrict: the nodes may open only these connections. Rules and the catalog rows they come from:`,
           egress,
+          textsOf,
         )
       : commentLines(`portcullis egress policy for environment ${ir.environment} (catalog ${ir.catalog.name}), egress: allow: outbound is not restricted (target CONTINUE, no rules).`),
-    icmp: restrict ? icmpGroups(ir, 'egress') : [],
-    baseline: restrict ? baseline('egress') : [],
-    rules: egress.map((r) => ruleGroup(r, names)),
+    groups: restrict ? [...icmpGroups(ir, 'egress'), ...baseline('egress'), ...egress.map((r) => ruleGroup(r, names, textsOf))] : [],
     trustedText: restrict && trusted.length ? xmlCommentLine(trusted.join(', ')) : null,
     // Target DROP drops silently; the log needs a rule of its own.
     final: restrict && ir.hostPolicy.logDrops ? finalDrop(ir, 'out', 'outbound traffic') : null,

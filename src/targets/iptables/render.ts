@@ -84,8 +84,15 @@ function restoreWords(line: string): string[] {
   return words;
 }
 
+/** UTF-8 bytes up to which a rule line cannot break checkRuleLine's limits:
+ * none of its words is longer than the line, and it has at most (bytes + 1)
+ * / 2 of them (every word but the last takes a separator). */
+const RULE_LINE_FITS = Math.min(IPTABLES_COMMENT_MAX, IPTABLES_PARAM_MAX, 2 * IPTABLES_MAX_ARGC - 1);
+
 function checkRuleLine(line: string): string | undefined {
   if (line === '' || line.startsWith('#')) return undefined;
+  // Most lines: short enough not to need splitting into words.
+  if (line.length * 3 <= RULE_LINE_FITS || utf8Length(line) <= RULE_LINE_FITS) return undefined;
   const words = restoreWords(line);
   if (words.length > IPTABLES_MAX_ARGC) return `${words.length} arguments, more than iptables-restore's ${IPTABLES_MAX_ARGC}`;
   for (const [i, w] of words.entries()) {
@@ -251,7 +258,7 @@ function trustedLines(ir: IR, chain: string, flag: '-i' | '-o'): string[] {
   return ir.hostPolicy.trustedInterfaces.map((i) => `-A ${chain} ${flag} ${i} -m comment --comment "trusted interface" -j RETURN`);
 }
 
-function rulesFile(ir: IR, family: Family): OutputFile {
+function rulesFile(ir: IR, header: string[], family: Family): OutputFile {
   const suffix = family === 'ipv4' ? 'v4' : 'v6';
   const host = ir.rules.filter((r) => r.scope === 'host' && r.family === family);
   const restrict = ir.egress === 'restrict';
@@ -260,7 +267,7 @@ function rulesFile(ir: IR, family: Family): OutputFile {
   const hook = ir.hostPolicy.iptables.hook;
   const cmd = family === 'ipv4' ? 'iptables' : 'ip6tables';
   const context = {
-    header: commentBlock(headerLines(ir)),
+    header,
     family: suffix,
     cmd,
     bootDir: BOOT_DIR,
@@ -293,7 +300,7 @@ function rulesFile(ir: IR, family: Family): OutputFile {
 }
 
 /** One `ipsets` file for both families (ipset-persistent reads one). */
-function ipsetsFile(ir: IR): OutputFile {
+function ipsetsFile(ir: IR, header: string[]): OutputFile {
   const restrict = ir.egress === 'restrict';
   const emitted = ir.rules.filter((r) => r.scope === 'host' && (r.direction === 'ingress' || restrict));
   const used = ir.sets.filter((s) => emitted.some((r) => r.source === s.name || r.destination === s.name));
@@ -307,13 +314,15 @@ function ipsetsFile(ir: IR): OutputFile {
         return { name: ipsetName(s), group: s.group, options: `hash:net family ${family === 'ipv4' ? 'inet' : 'inet6'} maxelem ${IPSET_MAXELEM}`, entries };
       }),
   );
-  const context = { header: commentBlock(headerLines(ir)), bootDir: BOOT_DIR, liveCommand: LIVE_COMMANDS[0], maxelem: IPSET_MAXELEM, ipsets };
+  const context = { header, bootDir: BOOT_DIR, liveCommand: LIVE_COMMANDS[0], maxelem: IPSET_MAXELEM, ipsets };
   return { path: 'ipsets', content: templates.render('ipsets.hbs', context) };
 }
 
 export const iptablesBackend: Backend = {
   name: 'iptables',
   render(ir: IR): OutputFile[] {
-    return checkLines('iptables', [ipsetsFile(ir), rulesFile(ir, 'ipv4'), rulesFile(ir, 'ipv6')], (path) => (path === 'ipsets' ? IPSETS_LINE_LIMIT : RULES_LINE_LIMIT));
+    // The same header heads the three files.
+    const header = commentBlock(headerLines(ir));
+    return checkLines('iptables', [ipsetsFile(ir, header), rulesFile(ir, header, 'ipv4'), rulesFile(ir, header, 'ipv6')], (path) => (path === 'ipsets' ? IPSETS_LINE_LIMIT : RULES_LINE_LIMIT));
   },
 };

@@ -98,6 +98,9 @@ export function hclString(text: string): string {
  * for CIDR rules but the same list without `&` for rules that reference a
  * group or a prefix list, so `&` is left out too. */
 const AWS_DESCRIPTION_CHAR = /[A-Za-z0-9 ._\-:/()#,@[\]+=;{}!$*]/;
+/** Every character but those (the class turned around). */
+const NOT_AWS_DESCRIPTION_CHAR = new RegExp(`[^${AWS_DESCRIPTION_CHAR.source.slice(1)}`, 'g');
+const SURROGATE = /[\ud800-\udfff]/;
 /** A text of AWS_DESCRIPTION_CHAR characters only. */
 const AWS_DESCRIPTION_TEXT = /^[A-Za-z0-9 ._\-:/()#,@[\]+=;{}!$*]*$/;
 
@@ -109,6 +112,13 @@ export function awsDescription(text: string, max = AWS_DESCRIPTION_MAX): string 
   const line = oneLine(text);
   // The common case: short enough and every character accepted as it is.
   if (line.length <= max && AWS_DESCRIPTION_TEXT.test(line)) return line;
+  // No surrogate among the units the loop below would read: each is a code
+  // point of its own, and one replace does what the loop does.
+  const head = line.slice(0, max + 2);
+  if (!SURROGATE.test(head)) {
+    const s = head.slice(0, max + 1).replace(NOT_AWS_DESCRIPTION_CHAR, '_');
+    return line.length > max ? s.slice(0, max - 3).trimEnd() + '...' : s;
+  }
   let s = '';
   let n = 0;
   for (const c of line) {
@@ -216,9 +226,36 @@ function rowsFor(provenance: readonly Provenance[], range: PortRange): Provenanc
   return hit.length ? hit : [...provenance];
 }
 
-function describe(name: string, rows: readonly Provenance[]): string {
+/** rowsFor of each of several ranges (a merged node-to-node rule has
+ * dozens): each row's ports are looked up among the ranges when these are
+ * sorted and disjoint, as matchItems makes them, instead of every row
+ * against every range. */
+function rowsForEach(provenance: readonly Provenance[], ranges: readonly PortRange[]): Provenance[][] {
+  if (!ranges.every((r, i) => r.lo <= r.hi && (i === 0 || ranges[i - 1].hi < r.lo))) return ranges.map((r) => rowsFor(provenance, r));
+  const hits: Provenance[][] = ranges.map(() => []);
+  for (const p of provenance)
+    for (const q of p.ports ?? []) {
+      // The first range that ends at or after q starts; those after it that start by q's end meet q.
+      let lo = 0;
+      let hi = ranges.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (ranges[mid].hi < q.lo) lo = mid + 1;
+        else hi = mid;
+      }
+      for (let i = lo; i < ranges.length && ranges[i].lo <= q.hi; i++) if (hits[i][hits[i].length - 1] !== p) hits[i].push(p);
+    }
+  return hits.map((h) => (h.length ? h : [...provenance]));
+}
+
+/** "service - description" of a row, as rule descriptions cite it. */
+function rowText(p: Provenance): string {
+  return `${p.service} - ${oneLine(p.description).replace(/\.$/, '')}`;
+}
+
+function describe(name: string, rows: readonly Provenance[], textOf: (p: Provenance) => string): string {
   // The citation first, so truncation to 255 characters never cuts it.
-  const texts = rows.map((p) => `${p.service} - ${oneLine(p.description).replace(/\.$/, '')}`);
+  const texts = rows.map(textOf);
   return awsDescription(`${name} ${citeRows(rows)}: ${texts.join('; ')}`);
 }
 
@@ -285,6 +322,13 @@ export function awsRules(ir: IR): AwsRule[] {
     }
   }
   const emittedSelf = new Set<string>();
+  // Rows are cited by many rules (every port range, every address): each text once.
+  const rowTexts = new Map<Provenance, string>();
+  const textOf = (p: Provenance) => {
+    let t = rowTexts.get(p);
+    if (t === undefined) rowTexts.set(p, (t = rowText(p)));
+    return t;
+  };
 
   // Canonical keys: an ICMP rule that is also a baseline rule (same list,
   // type, any code, from or to anywhere) has the baseline's key
@@ -317,7 +361,9 @@ export function awsRules(ir: IR): AwsRule[] {
         const heading = multi
           ? oneLine(`${name}: ${s.direction === 'ingress' ? `${ref} -> ${ir.host}` : `${ir.host} -> ${ref}`} (members of the ${ref} security group${ref === ir.host ? ', this one' : ''}), ${matchText(s.transport, s.ports)} (${citeRows(s.provenance)}); from IR ${s.ids.join(', ')}`)
           : oneLine(`${name}: ${r.direction === 'ingress' ? `${peer} -> ${ir.host}` : `${ir.host} -> ${peer}`} (the nodes' own security group), ${matchText(s.transport, s.ports)} (${citeRows(s.provenance)}); from IR ${s.ids.join(', ')}`);
-        for (const m of matchItems(s.transport, s.ports))
+        const items = matchItems(s.transport, s.ports);
+        const rows = once(() => rowsForEach(s.provenance, items.map((m) => m.range)));
+        items.forEach((m, i) =>
           out.push({
             key: `${s.transport}/${m.label}/${ref === ir.host ? 'self' : `sg:${ref}`}`,
             direction: s.direction,
@@ -326,11 +372,12 @@ export function awsRules(ir: IR): AwsRule[] {
             from: m.from,
             to: m.to,
             ...(multi ? { ref } : {}),
-            describe: () => describe(name, rowsFor(s.provenance, m.range)),
+            describe: () => describe(name, rows()[i], textOf),
             sg: '',
             tier: 1,
             heading,
-          });
+          }),
+        );
       }
       continue;
     }
@@ -349,29 +396,34 @@ export function awsRules(ir: IR): AwsRule[] {
           from: m.from,
           to: m.to,
           prefixList: { name: set.name, family: set.family, maxEntries: set.cidrs.length },
-          describe: () => describe(r.id, rowsFor(r.provenance, m.range)),
+          describe: () => describe(r.id, rowsFor(r.provenance, m.range), textOf),
           sg: '',
           tier: 2,
           heading,
         });
       continue;
     }
-    // Address-major: one address's rules are contiguous lines.
-    for (const cidr of set.cidrs)
-      for (const m of matchItems(r.transport, r.ports))
+    // Address-major: one address's rules are contiguous lines. The rules of
+    // one port range say the same whatever their address: one description.
+    const items = matchItems(r.transport, r.ports).map((m) => ({ ...m, describe: once(() => describe(r.id, rowsFor(r.provenance, m.range), textOf)) }));
+    const protocol = awsProtocol(r.transport);
+    for (const c of set.cidrs) {
+      const cidr = formatCidr(c);
+      for (const m of items)
         out.push({
-          key: `${r.transport}/${icmpLabel(r.direction, r.family, r.transport, m, formatCidr(cidr))}/${formatCidr(cidr)}`,
+          key: `${r.transport}/${icmpLabel(r.direction, r.family, r.transport, m, cidr)}/${cidr}`,
           direction: r.direction,
           kind: r.family,
-          protocol: awsProtocol(r.transport),
+          protocol,
           from: m.from,
           to: m.to,
-          cidr: formatCidr(cidr),
-          describe: () => describe(r.id, rowsFor(r.provenance, m.range)),
+          cidr,
+          describe: m.describe,
           sg: '',
           tier: 2,
           heading,
         });
+    }
   }
 
   // Baseline ICMP, from/to anywhere, one rule per type (all codes).
@@ -417,6 +469,12 @@ export function awsRules(ir: IR): AwsRule[] {
   return dedupe(out);
 }
 
+/** `make`'s value, made on the first call and kept. */
+function once<T extends object | string>(make: () => T): () => T {
+  let value: T | undefined;
+  return () => (value ??= make());
+}
+
 /** AWS refuses two identical rules in one group: rules that differ only by
  * the IR rule they come from (overlapping groups, merged catalog rules, a
  * catalog rule repeating a baseline ICMP rule) become one, citing all. The
@@ -426,7 +484,8 @@ export function awsRules(ir: IR): AwsRule[] {
 function dedupe(rules: AwsRule[]): AwsRule[] {
   const bySig = new Map<string, AwsRule[]>();
   for (const r of rules) {
-    const sig = [r.direction, r.kind, r.protocol, r.from, r.to, r.cidr ?? r.prefixList?.name ?? `sg:${r.ref ?? 'self'}`].join('|');
+    // No field but the last can hold a '|': one text per rule, unambiguous.
+    const sig = `${r.direction}|${r.kind}|${r.protocol}|${r.from}|${r.to}|${r.cidr ?? r.prefixList?.name ?? `sg:${r.ref ?? 'self'}`}`;
     const same = bySig.get(sig);
     if (same) same.push(r);
     else bySig.set(sig, [r]);
@@ -536,18 +595,11 @@ function buildLists(rules: AwsRule[], role?: string) {
     for (const r of mine) {
       let g = groups[groups.length - 1];
       if (!g || g.heading !== r.heading) groups.push((g = { heading: r.heading, headingLines: commentLines(r.heading), lines: [] }));
-      const fields: [string, string | number | null][] = [
-        ['key', r.key],
-        ['sg', r.sg],
-        ['ip_protocol', r.protocol],
-        ['from_port', r.from],
-        ['to_port', r.to],
-      ];
-      if (r.cidr !== undefined) fields.push(['cidr', r.cidr]);
-      if (r.prefixList) fields.push(['pl', r.prefixList.name]);
-      if (role !== undefined && r.kind === 'nodes') fields.push(['peer', r.ref!]);
-      fields.push(['description', descriptionOf(r)]);
-      g.lines.push(`{ ${fields.map(([k, v]) => `${k} = ${hclValue(v)}`).join(', ')} },`);
+      let line = `{ key = ${hclString(r.key)}, sg = ${hclString(r.sg)}, ip_protocol = ${hclString(r.protocol)}, from_port = ${hclValue(r.from)}, to_port = ${hclValue(r.to)}`;
+      if (r.cidr !== undefined) line += `, cidr = ${hclString(r.cidr)}`;
+      if (r.prefixList) line += `, pl = ${hclString(r.prefixList.name)}`;
+      if (role !== undefined && r.kind === 'nodes') line += `, peer = ${hclString(r.ref!)}`;
+      g.lines.push(`${line}, description = ${hclString(descriptionOf(r))} },`);
     }
     const peer: [string, string] =
       l.kind === 'nodes'
