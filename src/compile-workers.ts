@@ -15,8 +15,11 @@ import type { Diagnostic } from './diagnostics';
 import { packagePath } from './paths';
 import { availableTargets } from './targets';
 
-/** workerData.role of a worker thread that compiles a share. */
+/** workerData.role of a worker thread that compiles a share; also its
+ * process.argv[2], so the entry can tell without loading worker_threads
+ * (which a plain run never needs). */
 export const WORKER_ROLE = 'portcullis-compile-share';
+export const WORKER_ARG = `--portcullis-role=${WORKER_ROLE}`;
 /** At most this many threads: more cores than that gain little here. */
 const MAX_THREADS = 4;
 /** A thread is worth starting for at least this many profiles: starting one
@@ -80,7 +83,7 @@ export async function compileManyOnThreads(
   const replies: Promise<ShareReply>[] = [];
   for (let t = 1; t < threads; t++) {
     const workerData: ShareRequest = { role: WORKER_ROLE, ...share };
-    const w = new Worker(packagePath('bin', 'portcullis.js'), { workerData });
+    const w = new Worker(packagePath('bin', 'portcullis.js'), { workerData, argv: [WORKER_ARG] });
     workers.push(w);
     replies.push(replyOf(w));
   }
@@ -126,8 +129,10 @@ export function runCompileShare(): void {
   parentPort!.postMessage(reply);
 }
 
-/** Whether this thread is a compile worker (checked by the CLI's entry). */
+/** Whether this thread is a compile worker (checked by the CLI's entry):
+ * the role argument, and really a worker started with the role. */
 export function isCompileWorker(): boolean {
+  if (process.argv[2] !== WORKER_ARG) return false;
   const wt = require('worker_threads') as typeof import('worker_threads');
   return !wt.isMainThread && (wt.workerData as { role?: unknown } | null)?.role === WORKER_ROLE;
 }
