@@ -24,8 +24,10 @@ export const WORKER_ARG = `--portcullis-role=${WORKER_ROLE}`;
 const MAX_THREADS = 4;
 /** A thread is worth starting for at least this many profiles: starting one
  * (a new V8 isolate, the bundle from its code cache, the catalog) costs
- * about what compiling a few example-sized profiles does. */
-const MIN_PROFILES_PER_THREAD = 6;
+ * about what compiling six example-sized profiles does, and V8's own
+ * garbage-collector and compiler threads already keep a second core
+ * partly busy. */
+const MIN_PROFILES_PER_THREAD = 12;
 
 /** Work that one thread does: the profiles are taken one at a time from a
  * shared counter, so a thread that starts late (as a worker does) or runs
