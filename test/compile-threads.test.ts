@@ -38,10 +38,10 @@ function cli(args: string[], jobs: string | undefined, cwd = work) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** The same run with 1, 2 and 4 threads and the default: identical results. */
+/** The same run on 1, 2 and 4 threads: identical results. */
 function sameOnAnyThreads(what: string, args: (jobs: string) => string[], after?: (jobs: string) => unknown) {
-  const runs = ['1', '2', '4', 'default'].map((jobs) => {
-    const r = cli(args(jobs), jobs === 'default' ? undefined : jobs);
+  const runs = ['1', '2', '4'].map((jobs) => {
+    const r = cli(args(jobs), jobs);
     return { jobs, ...r, after: after?.(jobs) };
   });
   const norm = (r: (typeof runs)[number]) => ({ ...r, jobs: undefined, stdout: r.stdout.split(`/${r.jobs}/`).join('/J/'), stderr: r.stderr.split(`/${r.jobs}/`).join('/J/') });
@@ -103,25 +103,25 @@ test('the worker path alone (every profile compiled by worker threads) gives wha
 });
 
 test('CLI: the tree written, a second write (unchanged), --check clean and with drift: the same on 1, 2 and 4 threads', () => {
-  const dir = profiles(path.join(work, 'cli'), 14);
+  const dir = profiles(path.join(work, 'cli'), 10);
   const out = (jobs: string) => path.join(work, 'out', jobs);
   const w = sameOnAnyThreads('write', (j) => ['compile', '--profile', dir, '--out-dir', out(j)], (j) => readTree(out(j)));
   assert.is(w.code, 0, w.stderr);
-  assert.is(w.stderr.split('\n').filter((l) => l.startsWith('wrote ')).length, 14 * 14);
+  assert.is(w.stderr.split('\n').filter((l) => l.startsWith('wrote ')).length, 10 * 14);
   const again = sameOnAnyThreads('write again', (j) => ['compile', '--profile', dir, '--out-dir', out(j)]);
   assert.match(again.stderr, /^unchanged /m);
   assert.not.match(again.stderr, /^wrote /m);
   const clean = sameOnAnyThreads('check', (j) => ['compile', '--profile', dir, '--out-dir', out(j), '--check']);
   assert.is(clean.code, 0, clean.stderr);
-  for (const j of ['1', '2', '4', 'default']) fs.appendFileSync(path.join(out(j), 'env-09', 'nftables', 'portcullis.nft'), '# edited\n');
+  for (const j of ['1', '2', '4']) fs.appendFileSync(path.join(out(j), 'env-09', 'nftables', 'portcullis.nft'), '# edited\n');
   const drift = sameOnAnyThreads('drift', (j) => ['compile', '--profile', dir, '--out-dir', out(j), '--check']);
   assert.is(drift.code, 1);
   assert.match(drift.stdout, /^-# edited$/m);
-  assert.match(drift.stderr, /^1 of 14 environments drifted$/m);
+  assert.match(drift.stderr, /^1 of 10 environments drifted$/m);
 });
 
 test('CLI: bad input found on any thread (a load error, an environment named twice, a target limit): the same diagnostics in the same order, exit 2, nothing written', () => {
-  const dir = profiles(path.join(work, 'bad'), 13, (env, text) =>
+  const dir = profiles(path.join(work, 'bad'), 11, (env, text) =>
     env === 'env-04' ? text.replace('admins:', 'admin:') : env === 'env-11' ? text.replace(/^environment: \S+/m, 'environment: env-02') : text,
   );
   const out = (jobs: string) => path.join(work, 'bad-out', jobs);
@@ -131,7 +131,7 @@ test('CLI: bad input found on any thread (a load error, an environment named twi
   assert.match(r.stderr, /env-11\.yaml:1:1: error: environment 'env-02' is named by two profiles: this one and .*env-02\.yaml:1:1/);
   assert.is(r.after, false, 'something was written');
   // A profile over a target's limit (AWS rules per security group) among good ones.
-  const limits = profiles(path.join(work, 'limit'), 12);
+  const limits = profiles(path.join(work, 'limit'), 9);
   fs.writeFileSync(path.join(limits, 'env-07.yaml'), scaleProfile(1000).replace(/^environment: \S+/m, 'environment: env-07'));
   const l = sameOnAnyThreads('limit', (j) => ['compile', '--profile', limits, '--target', 'terraform-aws', '--out-dir', out(`l${j}`)], (j) => fs.existsSync(out(`l${j}`)));
   assert.is(l.code, 2, l.stderr);
