@@ -22,6 +22,8 @@ export const WORKER_ROLE = 'portcullis-compile-share';
 export const WORKER_ARG = `--portcullis-role=${WORKER_ROLE}`;
 /** At most this many threads: more cores than that gain little here. */
 const MAX_THREADS = 4;
+/** At most this many when PORTCULLIS_JOBS asks for more. */
+const MAX_SET_THREADS = 32;
 /** A thread is worth starting for at least this many profiles: starting one
  * (a new V8 isolate, the bundle from its code cache, the catalog) costs
  * about what compiling six example-sized profiles does, and V8's own
@@ -48,11 +50,12 @@ type ShareReply = { steps: [number, CheckedStep][] } | { catalogDiagnostics: Dia
 export type CheckedStep = ProfileStep & { drift?: string };
 
 /** How many threads compile `profiles` profiles: PORTCULLIS_JOBS when set
- * (1: this thread only), else one per core, up to MAX_THREADS, with at
- * least MIN_PROFILES_PER_THREAD profiles each. */
+ * (1: this thread only; at most MAX_SET_THREADS), else one per core, up to
+ * MAX_THREADS, with at least MIN_PROFILES_PER_THREAD profiles each. */
 export function threadsFor(profiles: number): number {
   const set = process.env.PORTCULLIS_JOBS;
-  if (set !== undefined && /^[1-9][0-9]{0,2}$/.test(set)) return Math.min(Number(set), profiles);
+  // Set by hand, still bounded: each thread is a V8 heap of its own.
+  if (set !== undefined && /^[1-9][0-9]{0,2}$/.test(set)) return Math.min(Number(set), profiles, MAX_SET_THREADS);
   const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
   return Math.max(1, Math.min(cores, MAX_THREADS, Math.floor(profiles / MIN_PROFILES_PER_THREAD)));
 }

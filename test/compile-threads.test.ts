@@ -60,6 +60,9 @@ test('threads are used for many profiles and never for one; PORTCULLIS_JOBS sets
     assert.is(threadsFor(2), 2);
     process.env.PORTCULLIS_JOBS = '1';
     assert.is(threadsFor(50), 1);
+    // Bounded even when asked for more: each thread is a heap of its own.
+    process.env.PORTCULLIS_JOBS = '999';
+    assert.is(threadsFor(5000), 32);
     // Not a count: the default.
     delete process.env.PORTCULLIS_JOBS;
     const auto = threadsFor(50);
