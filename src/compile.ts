@@ -152,7 +152,12 @@ const COMPILE_OPTIONS = ['profile', 'catalog', 'targets'] as const;
 
 function loadChecked(options: CompileOptions): Loaded {
   const catalog = options.catalog ? loadCatalog(new SourceText(options.catalog.path, options.catalog.text)) : loadBuiltinCatalog();
-  const profile = loadProfile(new SourceText(options.profile.path, options.profile.text), catalog);
+  return loadAgainst(catalog, options.profile);
+}
+
+/** A profile loaded against a loaded catalog, with every role's IR; throws CompileError. */
+function loadAgainst(catalog: Catalog, p: InputText): Loaded {
+  const profile = loadProfile(new SourceText(p.path, p.text), catalog);
   const roles = buildRoleIRs(catalog, profile);
   return { catalog, profile, ir: roles[0], roles };
 }
@@ -327,9 +332,7 @@ export type ProfileStep =
 
 function loadStep(catalog: Catalog, p: InputText): Loaded | Diagnostic[] {
   try {
-    const profile = loadProfile(new SourceText(p.path, p.text), catalog);
-    const roles = buildRoleIRs(catalog, profile);
-    return { catalog, profile, ir: roles[0], roles };
+    return loadAgainst(catalog, p);
   } catch (e) {
     if (e instanceof CompileError) return e.diagnostics;
     throw e;

@@ -325,6 +325,17 @@ export function safeComment(text: string, max: number): string {
   return `"${s}"`;
 }
 
+/** make(key), made once per key and kept: for texts a render cites many times. */
+export function cachedBy<K, V>(make: (key: K) => V): (key: K) => V {
+  const made = new Map<K, V>();
+  return (key) => {
+    if (made.has(key)) return made.get(key)!;
+    const v = make(key);
+    made.set(key, v);
+    return v;
+  };
+}
+
 /** Compact citation of rows: "T1.1 T2.1-16,18-41,prose". */
 export function citeRows(provenance: readonly Provenance[]): string {
   // One row, the common case: what the general path below makes of it.

@@ -57,7 +57,7 @@ import { Family, formatAddress, formatCidr } from '../../addresses';
 import type { AddressSet, BaselineRule, IR, Rule } from '../../ir/types';
 import { formatPortRange } from '../../ports';
 import { describeMatch, icmpTypeName, isFullSpace, TRANSPORT_FACTS, transportKind } from '../../transports';
-import { refuseTransports, Backend, boundedName, checkLines, citeRows, commentLines, hashNetEntries, headerLines, LineLimit, oneLine, OutputFile, TemplateSet, wrapLine } from '../base';
+import { refuseTransports, Backend, boundedName, cachedBy, checkLines, citeRows, commentLines, hashNetEntries, headerLines, LineLimit, oneLine, OutputFile, TemplateSet, wrapLine } from '../base';
 
 export const ZONE_NAME = 'portcullis';
 export const EGRESS_POLICY_NAME = 'portcullis-out';
@@ -263,18 +263,9 @@ function ruleTexts(rule: Rule): RuleTexts {
   };
 }
 
-/** Texts of each rule, made once per render: the zone's comments and
- * <description>, the policy's and the ipsets' descriptions cite the same rules. */
+/** Texts of each rule, made once per render (cachedBy): the zone's comments
+ * and <description>, the policy's and the ipsets' descriptions cite the same rules. */
 type TextsOf = (rule: Rule) => RuleTexts;
-
-function textsCache(): TextsOf {
-  const made = new Map<Rule, RuleTexts>();
-  return (rule) => {
-    let t = made.get(rule);
-    if (!t) made.set(rule, (t = ruleTexts(rule)));
-    return t;
-  };
-}
 
 /** The ICMP protocol as firewalld's <protocol> names it (/etc/protocols). */
 const ICMP_PROTOCOL: Record<Family, string> = { ipv4: 'icmp', ipv6: 'ipv6-icmp' };
@@ -447,7 +438,7 @@ export function renderFirewalld(ir: IR): OutputFile[] {
   const emitted = [...ingress, ...egress];
   refuseTransports('firewalld', { ...ir, rules: emitted }, unsupported);
 
-  const textsOf = textsCache();
+  const textsOf: TextsOf = cachedBy(ruleTexts);
   // The same header heads every file.
   const header = headerLines(ir).flatMap(xmlCommentLines);
 

@@ -44,7 +44,7 @@ import { Family, formatCidr } from '../../addresses';
 import type { AddressSet, IR, Provenance, Rule } from '../../ir/types';
 import { formatPortRange, mergePorts, PortRange } from '../../ports';
 import { describeMatch, isFullSpace, TRANSPORT_FACTS, transportKind, Transport } from '../../transports';
-import { refuseTransports, Backend, checkLines, citeRows, commentBlock, commentLines, headerLines, ICMP_TYPE_NUMBERS, LineLimit, oneLine, OutputFile, TargetLimitError, TemplateSet, rolesHeaderLines } from '../base';
+import { refuseTransports, Backend, cachedBy, checkLines, citeRows, commentBlock, commentLines, headerLines, ICMP_TYPE_NUMBERS, LineLimit, oneLine, OutputFile, TargetLimitError, TemplateSet, rolesHeaderLines } from '../base';
 import { compareText } from '../../order';
 
 /** AWS: inbound (and, separately, outbound) rules per security group, per family. */
@@ -323,12 +323,7 @@ export function awsRules(ir: IR): AwsRule[] {
   }
   const emittedSelf = new Set<string>();
   // Rows are cited by many rules (every port range, every address): each text once.
-  const rowTexts = new Map<Provenance, string>();
-  const textOf = (p: Provenance) => {
-    let t = rowTexts.get(p);
-    if (t === undefined) rowTexts.set(p, (t = rowText(p)));
-    return t;
-  };
+  const textOf = cachedBy(rowText);
 
   // Canonical keys: an ICMP rule that is also a baseline rule (same list,
   // type, any code, from or to anywhere) has the baseline's key
