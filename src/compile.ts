@@ -363,6 +363,8 @@ export function assembleSteps(steps: ProfileStep[]): CompileManyResult {
   diagnostics.push(...duplicateEnvironments(named));
   if (!diagnostics.length) diagnostics.push(...named.flatMap((s) => s.renderDiagnostics));
   if (diagnostics.length) return { ok: false, diagnostics };
+  // Steps from worker threads carry no `loaded` (it does not cross threads);
+  // only the CLI gets those results, and it reads files and names only.
   const environments = named.map((s) => ({ environment: s.environment, profile: s.profile, loaded: s.loaded as Loaded, files: s.files }));
   return { ok: true, environments, files: environments.flatMap((e) => e.files), diagnostics: [] };
 }
