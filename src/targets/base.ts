@@ -336,6 +336,23 @@ export function cachedBy<K, V>(make: (key: K) => V): (key: K) => V {
   };
 }
 
+/** make(key) for a pure function of a text, kept across renders: the texts
+ * made from catalog rows (descriptions, comments, citations) are the same
+ * in every environment of a many-profile run. Bounded: past `max` keys it
+ * starts again, so a long-lived process (a library user) holds at most
+ * that many. */
+export function memoAcrossRenders<V>(make: (key: string) => V, max = 50_000): (key: string) => V {
+  let made = new Map<string, V>();
+  return (key) => {
+    const had = made.get(key);
+    if (had !== undefined) return had;
+    const v = make(key);
+    if (made.size >= max) made = new Map();
+    made.set(key, v);
+    return v;
+  };
+}
+
 /** Compact citation of rows: "T1.1 T2.1-16,18-41,prose". */
 export function citeRows(provenance: readonly Provenance[]): string {
   // One row, the common case: what the general path below makes of it.
