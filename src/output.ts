@@ -40,21 +40,42 @@ function inside(outDir: string, rel: string): string {
 /** The first component of rel below outDir that is a symbolic link or not a
  * directory where one is needed (only the last component may be a file). */
 function obstacle(outDir: string, rel: string): { at: string; what: string } | undefined {
-  const parts = rel.split('/').filter(Boolean);
-  let cur = path.resolve(outDir);
-  for (let i = 0; i < parts.length; i++) {
-    cur = path.join(cur, parts[i]);
-    let st: fs.Stats;
-    try {
-      st = fs.lstatSync(cur);
-    } catch {
-      return undefined;
+  return obstacleChecker(outDir)(rel);
+}
+
+/** obstacle(), with each component looked at once per checker: the files of
+ * one directory share its components' checks. With dirsOnly, only the
+ * directories above rel's last component are looked at. */
+function obstacleChecker(outDir: string): (rel: string, dirsOnly?: boolean) => { at: string; what: string } | undefined {
+  const root = path.resolve(outDir);
+  /** Per component path: what it is, as far as obstacles go. */
+  const seen = new Map<string, 'missing' | 'link' | 'dir' | 'other'>();
+  const kind = (at: string) => {
+    let k = seen.get(at);
+    if (k === undefined) {
+      let st: fs.Stats | undefined;
+      try {
+        st = fs.lstatSync(path.join(root, at));
+      } catch {
+        st = undefined;
+      }
+      k = !st ? 'missing' : st.isSymbolicLink() ? 'link' : st.isDirectory() ? 'dir' : 'other';
+      seen.set(at, k);
     }
-    const at = parts.slice(0, i + 1).join('/');
-    if (st.isSymbolicLink()) return { at, what: 'a symbolic link' };
-    if (i < parts.length - 1 && !st.isDirectory()) return { at, what: 'not a directory' };
-  }
-  return undefined;
+    return k;
+  };
+  return (rel, dirsOnly = false) => {
+    const parts = rel.split('/').filter(Boolean);
+    let at = '';
+    for (let i = 0; i < parts.length - (dirsOnly ? 1 : 0); i++) {
+      at = i ? `${at}/${parts[i]}` : parts[i];
+      const k = kind(at);
+      if (k === 'missing') return undefined;
+      if (k === 'link') return { at, what: 'a symbolic link' };
+      if (i < parts.length - 1 && k !== 'dir') return { at, what: 'not a directory' };
+    }
+    return undefined;
+  };
 }
 
 /** Target directories ("<env>/<target>") the entries belong to. */
@@ -531,20 +552,24 @@ function* drifts(outDir: string, entries: OutputEntry[]): Generator<Drift> {
   const wanted = new Map(entries.map((e) => [e.path, e.content]));
   const onDisk = new Set<string>();
   const blocked = new Map<string, string>();
+  const listed = obstacleChecker(outDir);
   for (const rel of targetDirs(entries)) {
-    const o = obstacle(outDir, rel);
+    const o = listed(rel);
     if (o) blocked.set(o.at, o.what);
     else for (const f of listFiles(inside(outDir, rel))) onDisk.add(`${rel}/${f}`);
   }
   for (const [at, what] of [...blocked].sort()) yield { kind: 'blocked', at, what };
   const under = (p: string) => [...blocked.keys()].some((b) => p === b || p.startsWith(b + '/'));
+  // Checked again before reading, each component once (files are read in
+  // path order, a directory's together): one may have changed since the
+  // listing. The file itself is opened without following a link.
+  const reading = obstacleChecker(outDir);
   for (const p of [...new Set([...wanted.keys(), ...onDisk])].sort()) {
     if (under(p)) continue;
     const want = wanted.get(p);
     let have: string | undefined;
     if (onDisk.has(p)) {
-      // Checked again right before reading: a component may have changed since the listing.
-      const o = obstacle(outDir, p);
+      const o = reading(p, true);
       const got = o ? { why: o.what } : readChecked(inside(outDir, p));
       if ('why' in got) {
         yield { kind: 'unread', path: p, why: got.why, wanted: want !== undefined };

@@ -63,8 +63,15 @@ test('threads are used for many profiles and never for one; PORTCULLIS_JOBS sets
     // Bounded even when asked for more: each thread is a heap of its own.
     process.env.PORTCULLIS_JOBS = '999';
     assert.is(threadsFor(5000), 32);
-    // Not a count: the default.
+    // Not a count: the default, one per core but one (V8's own threads
+    // keep a core busy), up to 4, at least 12 profiles each.
     delete process.env.PORTCULLIS_JOBS;
+    assert.is(threadsFor(50, 1), 1);
+    assert.is(threadsFor(50, 2), 1);
+    assert.is(threadsFor(50, 3), 2);
+    assert.is(threadsFor(50, 16), 4);
+    assert.is(threadsFor(30, 16), 2);
+    assert.is(threadsFor(11, 16), 1);
     const auto = threadsFor(50);
     for (const v of ['-1', '0', 'lots', '2x', '']) {
       process.env.PORTCULLIS_JOBS = v;

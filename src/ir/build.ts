@@ -166,9 +166,13 @@ export function buildIR(catalog: Catalog, profile: Profile, role: string = catal
   // group -> the rules needing it, each with the feature that gates that need.
   const needs = new Map<string, { rule: CatalogRule; gate?: string }[]>();
   for (const a of active)
-    for (const ref of [...a.rule.from, ...a.rule.to])
-      if (enabled(ref.feature) && (a.from.includes(ref.group) || a.to.includes(ref.group)))
-        needs.set(ref.group, [...(needs.get(ref.group) ?? []), { rule: a.rule, gate: ref.feature ?? a.rule.feature }]);
+    for (const refs of [a.rule.from, a.rule.to])
+      for (const ref of refs)
+        if (enabled(ref.feature) && (a.from.includes(ref.group) || a.to.includes(ref.group))) {
+          let uses = needs.get(ref.group);
+          if (!uses) needs.set(ref.group, (uses = []));
+          uses.push({ rule: a.rule, gate: ref.feature ?? a.rule.feature });
+        }
   const errors: Diagnostic[] = [];
   for (const [group, uses] of [...needs].sort(([a], [b]) => compareText(a, b))) {
     if (groups.get(group)!.length) continue;
