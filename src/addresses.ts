@@ -331,7 +331,10 @@ function normalizeIPv4(mine: Cidr[]): Cidr[] {
   let runLo = 0;
   let runEnd = 0; // exclusive
   const flush = () => {
-    emitRun(out, count === 1 ? byKey.get(first) : undefined, BigInt(runLo), BigInt(runEnd - 1), 'ipv4');
+    // A block alone and aligned (every parsed one is) is its own canonical
+    // form: told in numbers, with no BigInt made per block.
+    if (count === 1 && runLo % (runEnd - runLo) === 0) out.push(byKey.get(first)!);
+    else emitRun(out, undefined, BigInt(runLo), BigInt(runEnd - 1), 'ipv4');
   };
   for (let i = 0; i < n; i++) {
     const key = keys[i];
