@@ -153,7 +153,9 @@ function runCompile(args: CompileArgs): number {
     if (!inputs.profiles.length) return printBadInput(inputs.readErrors, []);
     const options = { profiles: inputs.profiles, catalog: inputs.catalog, targets };
     const threads = threadsFor(inputs.profiles.length);
-    if (threads <= 1) return finishCompile(compileMany(options), args, inputs);
+    // --check compares each environment as soon as it is compiled (the
+    // threaded path does, on one thread too); writing needs them all first.
+    if (threads <= 1 && !(args.check && inputs.profiles.length > 1)) return finishCompile(compileMany(options), args, inputs);
     // Several threads: main() returns now, the exit code is set at the end.
     asyncExit(
       compileManyOnThreads(options, threads, args.check ? inputs.outDir : undefined).then(({ result, drift }) => reportingBadInput(() => finishCompile(result, args, inputs, drift))),

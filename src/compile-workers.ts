@@ -74,7 +74,12 @@ function work(share: Share, catalog: Catalog): [number, CheckedStep][] {
     const i = Atomics.add(share.next, 0, 1);
     if (i >= share.profiles.length) return done;
     const step: CheckedStep = profileStep(catalog, share.profiles[i], share.targets, false);
-    if (share.checkOutDir !== undefined && step.ok && !step.renderDiagnostics.length) step.drift = checkOutputs(share.checkOutDir, step.files);
+    if (share.checkOutDir !== undefined && step.ok && !step.renderDiagnostics.length) {
+      step.drift = checkOutputs(share.checkOutDir, step.files);
+      // --check needs only the drift: the files are not kept (nor sent
+      // between threads), which leaves the collector less to copy.
+      step.files = [];
+    }
     done.push([i, step]);
   }
 }
@@ -88,12 +93,12 @@ export async function compileManyOnThreads(
   checkOutDir?: string,
   thisThreadWorks = true,
 ): Promise<{ result: CompileManyResult; drift: Map<string, string> }> {
-  const { Worker } = require('worker_threads') as typeof import('worker_threads');
   const share: Share = { profiles: options.profiles, targets: options.targets ?? availableTargets(), catalog: options.catalog, checkOutDir, next: new Int32Array(new SharedArrayBuffer(4)) };
   // The workers first, so they start while this thread works.
   const workers: Worker[] = [];
   const replies: Promise<ShareReply>[] = [];
   for (let t = 1; t < threads; t++) {
+    const { Worker } = require('worker_threads') as typeof import('worker_threads');
     const workerData: ShareRequest = { role: WORKER_ROLE, ...share };
     const w = new Worker(packagePath('bin', 'portcullis.js'), { workerData, argv: [WORKER_ARG] });
     workers.push(w);
