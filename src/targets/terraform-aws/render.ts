@@ -569,21 +569,32 @@ export function awsRules(ir: IR): AwsRule[] {
  * of them), with its key, place and group: so adding or removing the
  * repetition changes only the description. */
 function dedupe(rules: AwsRule[]): AwsRule[] {
-  const bySig = new Map<string, AwsRule[]>();
+  const bySig = new Map<string, AwsRule>();
+  // Only rules whose signature another rule has, by signature: most policies have none.
+  let same: Map<string, AwsRule[]> | undefined;
   for (const r of rules) {
     // No field but the last can hold a '|': one text per rule, unambiguous.
     const sig = `${r.direction}|${r.kind}|${r.protocol}|${r.from}|${r.to}|${r.cidr ?? r.prefixList?.name ?? `sg:${r.ref ?? 'self'}`}`;
-    const same = bySig.get(sig);
-    if (same) same.push(r);
-    else bySig.set(sig, [r]);
+    const first = bySig.get(sig);
+    if (first === undefined) bySig.set(sig, r);
+    else {
+      same ??= new Map();
+      const all = same.get(sig);
+      if (all) all.push(r);
+      else same.set(sig, [first, r]);
+    }
   }
-  const kept = new Set<AwsRule>();
-  for (const same of bySig.values()) {
-    const keep = same.reduce((a, b) => (b.tier < a.tier ? b : a));
-    for (const r of same) if (r !== keep) (keep.merged ??= []).push(r.text.description);
-    kept.add(keep);
+  if (!same) return rules;
+  const dropped = new Set<AwsRule>();
+  for (const all of same.values()) {
+    const keep = all.reduce((a, b) => (b.tier < a.tier ? b : a));
+    for (const r of all)
+      if (r !== keep) {
+        (keep.merged ??= []).push(r.text.description);
+        dropped.add(r);
+      }
   }
-  return rules.filter((r) => kept.has(r));
+  return rules.filter((r) => !dropped.has(r));
 }
 
 /** A rule's description: its own, then each merged rule's, cut to what AWS accepts. */
@@ -623,7 +634,18 @@ export function packRules(ir: IR, rules: AwsRule[], limit = AWS_RULES_PER_GROUP,
     parts.push(p);
     return p;
   };
-  newPart();
+  const first = newPart();
+  // The common case: everything fits in the first group, where first-fit puts each rule.
+  const total = first.count;
+  for (const r of rules) {
+    total[r.direction].ipv4 += weight(r, 'ipv4');
+    total[r.direction].ipv6 += weight(r, 'ipv6');
+  }
+  if ([total.ingress, total.egress].every((c) => c.ipv4 <= limit && c.ipv6 <= limit)) {
+    for (const r of rules) r.sg = first.name;
+    return parts;
+  }
+  first.count = { ingress: { ipv4: 0, ipv6: 0 }, egress: { ipv4: 0, ipv6: 0 } };
   // Tier order, listing order within a tier (tiers are small numbers).
   const byTier: AwsRule[][] = [];
   for (const r of rules) (byTier[r.tier] ??= []).push(r);
@@ -669,9 +691,24 @@ const templates = new TemplateSet('terraform-aws', {
 
 /** `key = value` lines aligned the way `terraform fmt` aligns them. */
 function align(pairs: [string, string][]): { lhs: string; rhs: string }[] {
+  return alignedOf(JSON.stringify(pairs));
+}
+
+/** align of the JSON of pairs: most blocks (resources, groups, variables)
+ * are the same in every environment. */
+const alignedOf = memoAcrossRenders((key: string) => {
+  const pairs = JSON.parse(key) as [string, string][];
   const w = Math.max(...pairs.map(([k]) => k.length));
   return pairs.map(([k, v]) => ({ lhs: k.padEnd(w), rhs: v }));
-}
+}, 10_000);
+
+/** A template's output for a context of plain data, by the JSON of [name,
+ * context]: for the small files (outputs.tf, variables.tf), the same in
+ * every environment of a many-profile run. */
+const renderedOf = memoAcrossRenders((key: string) => {
+  const [name, context] = JSON.parse(key) as [string, object];
+  return templates.render(name, context);
+}, 1_000);
 
 function hclValue(v: string | number | null): string {
   return v === null ? 'null' : typeof v === 'number' ? String(v) : hclString(v);
@@ -841,13 +878,13 @@ export function renderTerraformAws(ir: IR): OutputFile[] {
   };
   const files: OutputFile[] = [
     { path: 'main.tf', content: templates.render('main.tf.hbs', context) },
-    { path: 'outputs.tf', content: templates.render('outputs.tf.hbs', context) },
+    { path: 'outputs.tf', content: renderedOf(JSON.stringify(['outputs.tf.hbs', { sgs: sgs.map((g) => ({ name: g.name })), ruleOutputs: context.ruleOutputs }])) },
   ];
   files.push({
     path: 'variables.tf',
-    content: templates.render('variables.tf.hbs', {
-      variables: variables.map((v) => ({ name: v.name, attrs: align([['description', hclString(v.description)], ['type', v.type], ...(v.default !== undefined ? [['default', v.default] as [string, string]] : [])]) })),
-    }),
+    content: renderedOf(
+      JSON.stringify(['variables.tf.hbs', { variables: variables.map((v) => ({ name: v.name, attrs: align([['description', hclString(v.description)], ['type', v.type], ...(v.default !== undefined ? [['default', v.default] as [string, string]] : [])]) })) }]),
+    ),
   });
   return checkLines('terraform-aws', files, () => TERRAFORM_LINE_LIMIT);
 }
@@ -939,12 +976,12 @@ export function renderTerraformAwsRoles(irs: IR[]): OutputFile[] {
   };
   const files: OutputFile[] = [
     { path: 'main.tf', content: templates.render('roles-main.tf.hbs', context) },
-    { path: 'outputs.tf', content: templates.render('roles-outputs.tf.hbs', context) },
+    { path: 'outputs.tf', content: renderedOf(JSON.stringify(['roles-outputs.tf.hbs', { mainIds: context.mainIds, roleIds: context.roleIds, roleGroups: context.roleGroups, ruleOutputs: context.ruleOutputs }])) },
     {
       path: 'variables.tf',
-      content: templates.render('variables.tf.hbs', {
-        variables: variables.map((v) => ({ name: v.name, attrs: align([['description', hclString(v.description)], ['type', v.type], ...(v.default !== undefined ? [['default', v.default] as [string, string]] : [])]) })),
-      }),
+      content: renderedOf(
+        JSON.stringify(['variables.tf.hbs', { variables: variables.map((v) => ({ name: v.name, attrs: align([['description', hclString(v.description)], ['type', v.type], ...(v.default !== undefined ? [['default', v.default] as [string, string]] : [])]) })) }]),
+      ),
     },
   ];
   return checkLines('terraform-aws', files, () => TERRAFORM_LINE_LIMIT);
