@@ -192,7 +192,7 @@ export interface ItemText {
   description: string;
   /** The description as an HCL string. */
   quoted: string;
-  /** `ip_protocol = …, from_port = …, to_port = …`, as its line lists them. */
+  /** `, ip_protocol = …, from_port = …, to_port = …`, as its line lists them. */
   match: string;
 }
 
@@ -214,6 +214,12 @@ export interface AwsRule {
    * list's max entries. */
   prefixList?: { name: string; family: Family; maxEntries: number };
   text: ItemText;
+  /** The line's parts around `sg = …`: `key = …` quoted, and what follows
+   * up to the description (match, then cidr or pl). */
+  quotedKey: string;
+  fields: string;
+  /** Index of the list (LISTS) the rule is listed in. */
+  list: number;
   /** Descriptions of the rules that allow the same and were merged into this one (dedupe). */
   merged?: string[];
   /** Security group resource name ("nodes", "nodes_2", …), set by packing. */
@@ -292,16 +298,19 @@ interface TextsSpec {
   head: string;
   tail: string;
   transport: Transport;
+  /** Node-to-node: the keys' last part (self, sg:<role>); their rules have no address. */
+  peer?: string;
   parts: { ports: PortRange[]; rows: RowSpec[] }[];
 }
 type RowSpec = [ruleId: string, table: string, row: number | null, service: string, description: string, ports: PortRange[] | null];
 
-function textsKey(name: string, head: string, tail: string, transport: Transport, rules: readonly Rule[]): string {
+function textsKey(name: string, head: string, tail: string, transport: Transport, rules: readonly Rule[], peer?: string): string {
   const spec: TextsSpec = {
     name,
     head,
     tail,
     transport,
+    peer,
     parts: rules.map((r) => ({ ports: r.ports, rows: r.provenance.map((p): RowSpec => [p.ruleId, p.table, p.row ?? null, p.service, p.description, p.ports ?? null]) })),
   };
   return JSON.stringify(spec);
@@ -311,7 +320,8 @@ interface RuleTexts {
   heading: string;
   headingLines: string[];
   protocol: string;
-  items: ({ from: number | null; to: number | null; label: string } & ItemText)[];
+  /** quotedKey: for node-to-node rules (spec.peer), else ''. */
+  items: ({ from: number | null; to: number | null; label: string; quotedKey: string } & ItemText)[];
 }
 
 /** The texts of a listed rule, made from catalog rows and port ranges
@@ -336,12 +346,18 @@ const ruleTexts = memoAcrossRenders((key: string): RuleTexts => {
     heading,
     headingLines: commentLines(heading),
     protocol,
-    items: items.map((m, i) => ({ from: m.from, to: m.to, label: m.label, ...itemText(protocol, m.from, m.to, describe(spec.name, itemRows[i], textOf)) })),
+    items: items.map((m, i) => ({
+      from: m.from,
+      to: m.to,
+      label: m.label,
+      quotedKey: spec.peer !== undefined ? hclString(`${spec.transport}/${m.label}/${spec.peer}`) : '',
+      ...itemText(protocol, m.from, m.to, describe(spec.name, itemRows[i], textOf)),
+    })),
   };
 }, 5_000);
 
 function itemText(protocol: string, from: number | null, to: number | null, description: string): ItemText {
-  return { description, quoted: hclString(description), match: `ip_protocol = ${hclString(protocol)}, from_port = ${hclValue(from)}, to_port = ${hclValue(to)}` };
+  return { description, quoted: hclString(description), match: `, ip_protocol = ${hclString(protocol)}, from_port = ${hclValue(from)}, to_port = ${hclValue(to)}` };
 }
 
 /** Baseline ICMP of one direction and family, from/to anywhere, one rule
@@ -355,11 +371,14 @@ const baselineTexts = memoAcrossRenders((key: string) => {
     heading,
     headingLines: commentLines(heading),
     protocol,
+    cidr: `, cidr = ${hclString(ANY[family])}`,
     items: types.map((t) => {
       const type = ICMP_TYPES[family][t];
       if (type === undefined) throw new Error(`internal: unknown ${family} ICMP type '${t}'`);
+      const key = `${protocol}/${t}/${ANY[family]}`;
       return {
-        key: `${protocol}/${t}/${ANY[family]}`,
+        key,
+        quotedKey: hclString(key),
         type,
         ...itemText(protocol, type, -1, awsDescription(`${name} ${t} (type ${type}) - ICMP${family === 'ipv6' ? 'v6' : ''} that ${family === 'ipv4' ? 'IPv4' : 'IPv6'} needs`)),
       };
@@ -371,7 +390,8 @@ const baselineTexts = memoAcrossRenders((key: string) => {
 const egressAllTexts = memoAcrossRenders((family: string) => {
   const suffix = SUFFIX[family as Family];
   const heading = `egress-all-${suffix}: outbound open (egress: allow; Terraform removes the AWS default rule)`;
-  return { heading, headingLines: commentLines(heading), text: itemText('-1', null, null, awsDescription(`egress-all-${suffix} - outbound open (profile egress: allow)`)) };
+  const text = itemText('-1', null, null, awsDescription(`egress-all-${suffix} - outbound open (profile egress: allow)`));
+  return { heading, headingLines: commentLines(heading), text, quotedKey: hclString(`all/${ANY[family as Family]}`), fields: `${text.match}, cidr = ${hclString(ANY[family as Family])}` };
 });
 
 /** The roles whose security groups a rule's peer stands for, or undefined
@@ -455,8 +475,9 @@ export function awsRules(ir: IR): AwsRule[] {
         const head = multi
           ? `${name}: ${s.direction === 'ingress' ? `${ref} -> ${ir.host}` : `${ir.host} -> ${ref}`} (members of the ${ref} security group${ref === ir.host ? ', this one' : ''}), `
           : `${name}: ${r.direction === 'ingress' ? `${peer} -> ${ir.host}` : `${ir.host} -> ${peer}`} (the nodes' own security group), `;
-        const texts = ruleTexts(textsKey(name, head, `; from IR ${s.ids.join(', ')}`, s.transport, s.rules));
         const peerKey = ref === ir.host ? 'self' : `sg:${ref}`;
+        const texts = ruleTexts(textsKey(name, head, `; from IR ${s.ids.join(', ')}`, s.transport, s.rules, peerKey));
+        const list = listIndex(s.direction, 'nodes');
         for (const m of texts.items)
           out.push({
             key: `${s.transport}/${m.label}/${peerKey}`,
@@ -467,6 +488,9 @@ export function awsRules(ir: IR): AwsRule[] {
             to: m.to,
             ref: multi ? ref : undefined,
             text: m,
+            quotedKey: m.quotedKey,
+            fields: m.match,
+            list,
             sg: '',
             tier: 1,
             heading: texts.heading,
@@ -482,9 +506,12 @@ export function awsRules(ir: IR): AwsRule[] {
     const texts = ruleTexts(textsKey(r.id, `${r.id}: ${arrow}, `, '', r.transport, [r]));
     if (prefixGroups.has(set.group)) {
       // The group's addresses are a managed prefix list: one rule per port range.
-      for (const m of texts.items)
+      const list = listIndex(r.direction, 'prefix');
+      const pl = `, pl = ${hclString(set.name)}`;
+      for (const m of texts.items) {
+        const key = `${r.transport}/${m.label}/pl:${set.name}`;
         out.push({
-          key: `${r.transport}/${m.label}/pl:${set.name}`,
+          key,
           direction: r.direction,
           kind: 'prefix',
           protocol: texts.protocol,
@@ -492,19 +519,26 @@ export function awsRules(ir: IR): AwsRule[] {
           to: m.to,
           prefixList: { name: set.name, family: set.family, maxEntries: set.cidrs.length },
           text: m,
+          quotedKey: hclString(key),
+          fields: m.match + pl,
+          list,
           sg: '',
           tier: 2,
           heading: texts.heading,
           headingLines: texts.headingLines,
         });
+      }
       return;
     }
     // Address-major: one address's rules are contiguous lines.
+    const list = listIndex(r.direction, r.family);
     for (const c of set.cidrs) {
       const cidr = formatCidr(c);
-      for (const m of texts.items)
+      const quotedCidr = `, cidr = ${hclString(cidr)}`;
+      for (const m of texts.items) {
+        const key = `${r.transport}/${icmpLabel(r.direction, r.family, r.transport, m, cidr)}/${cidr}`;
         out.push({
-          key: `${r.transport}/${icmpLabel(r.direction, r.family, r.transport, m, cidr)}/${cidr}`,
+          key,
           direction: r.direction,
           kind: r.family,
           protocol: texts.protocol,
@@ -512,16 +546,21 @@ export function awsRules(ir: IR): AwsRule[] {
           to: m.to,
           cidr,
           text: m,
+          quotedKey: hclString(key),
+          fields: m.match + quotedCidr,
+          list,
           sg: '',
           tier: 2,
           heading: texts.heading,
           headingLines: texts.headingLines,
         });
+      }
     }
   });
 
   const icmp = (direction: Direction, family: Family, types: readonly string[]) => {
     const texts = baselineTexts(JSON.stringify([direction, family, types]));
+    const list = listIndex(direction, family);
     for (const m of texts.items)
       out.push({
         key: m.key,
@@ -532,6 +571,9 @@ export function awsRules(ir: IR): AwsRule[] {
         to: -1,
         cidr: ANY[family],
         text: m,
+        quotedKey: m.quotedKey,
+        fields: m.match + texts.cidr,
+        list,
         sg: '',
         tier: 0,
         heading: texts.heading,
@@ -552,6 +594,9 @@ export function awsRules(ir: IR): AwsRule[] {
         to: null,
         cidr: ANY[family],
         text: texts.text,
+        quotedKey: texts.quotedKey,
+        fields: texts.fields,
+        list: listIndex('egress', family),
         sg: '',
         tier: 0,
         heading: texts.heading,
@@ -717,6 +762,11 @@ function hclValue(v: string | number | null): string {
 /** The kinds in list order, within each direction (LISTS). */
 const KINDS: Kind[] = ['ipv4', 'ipv6', 'nodes', 'prefix'];
 
+/** Index in LISTS of the list of a direction and kind. */
+function listIndex(direction: Direction, kind: Kind): number {
+  return (direction === 'ingress' ? 0 : KINDS.length) + KINDS.indexOf(kind);
+}
+
 /** Ingress lists, then egress; each direction's in KINDS order. */
 const LISTS: { direction: Direction; kind: Kind; local: string; title: string }[] = [
   { direction: 'ingress', kind: 'ipv4', local: 'ingress_ipv4', title: 'Inbound from IPv4 addresses' },
@@ -736,18 +786,19 @@ const LISTS: { direction: Direction; kind: Kind; local: string; title: string }[
 function buildLists(rules: AwsRule[], role?: string) {
   // Each list's rules, in listing order.
   const listed = LISTS.map((): AwsRule[] => []);
-  for (const r of rules) listed[(r.direction === 'ingress' ? 0 : KINDS.length) + KINDS.indexOf(r.kind)].push(r);
+  for (const r of rules) listed[r.list].push(r);
   return LISTS.map((l, i) => {
     const mine = listed[i];
     const groups: { heading: string; headingLines: string[]; lines: string[] }[] = [];
+    // Groups are few: each one's name quoted once.
+    let sg = '';
+    let quotedSg = '';
     for (const r of mine) {
       let g = groups[groups.length - 1];
       if (!g || g.heading !== r.heading) groups.push((g = { heading: r.heading, headingLines: r.headingLines, lines: [] }));
-      let line = `{ key = ${hclString(r.key)}, sg = ${hclString(r.sg)}, ${r.text.match}`;
-      if (r.cidr !== undefined) line += `, cidr = ${hclString(r.cidr)}`;
-      if (r.prefixList) line += `, pl = ${hclString(r.prefixList.name)}`;
-      if (role !== undefined && r.kind === 'nodes') line += `, peer = ${hclString(r.ref!)}`;
-      g.lines.push(`${line}, description = ${r.merged ? hclString(descriptionOf(r)) : r.text.quoted} },`);
+      if (r.sg !== sg) quotedSg = hclString((sg = r.sg));
+      const peer = role !== undefined && r.kind === 'nodes' ? `, peer = ${hclString(r.ref!)}` : '';
+      g.lines.push(`{ key = ${r.quotedKey}, sg = ${quotedSg}${r.fields}${peer}, description = ${r.merged ? hclString(descriptionOf(r)) : r.text.quoted} },`);
     }
     const peer: [string, string] =
       l.kind === 'nodes'
@@ -810,8 +861,15 @@ function offHostLines(irs: readonly IR[]): string[] {
 
 /** Header notes on transports; only when such rules exist: other modules keep their bytes. */
 function transportNotesOf(rules: readonly AwsRule[]): string[] {
-  const numbered = [...new Set(rules.filter((r) => /^[0-9]+$/.test(r.protocol)).map((r) => r.protocol))].sort((a, b) => Number(a) - Number(b));
-  const icmpTyped = rules.some((r) => r.tier > 0 && (r.protocol === 'icmp' || r.protocol === 'icmpv6'));
+  const seen = new Set<string>();
+  let icmpTyped = false;
+  for (const r of rules) {
+    const c = r.protocol.charCodeAt(0);
+    // A number, or a name (tcp, icmp, ...) or -1 (all): the test only for those that start with a digit.
+    if (c >= 48 && c <= 57 && /^[0-9]+$/.test(r.protocol)) seen.add(r.protocol);
+    else if (r.tier > 0 && (r.protocol === 'icmp' || r.protocol === 'icmpv6')) icmpTyped = true;
+  }
+  const numbered = [...seen].sort((a, b) => Number(a) - Number(b));
   return [
     ...(numbered.length
       ? [
