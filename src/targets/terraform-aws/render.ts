@@ -779,6 +779,22 @@ const LISTS: { direction: Direction; kind: Kind; local: string; title: string }[
   { direction: 'egress', kind: 'prefix', local: 'egress_prefix_lists', title: 'Outbound to the managed prefix lists (terraform.prefix_lists)' },
 ];
 
+/** A list's rules as lines, under the headings of their rule groups. */
+function listedGroups(rules: readonly AwsRule[], role?: string): { heading: string; headingLines: string[]; lines: string[] }[] {
+  const groups: { heading: string; headingLines: string[]; lines: string[] }[] = [];
+  // Groups are few: each one's name quoted once.
+  let sg = '';
+  let quotedSg = '';
+  for (const r of rules) {
+    let g = groups[groups.length - 1];
+    if (!g || g.heading !== r.heading) groups.push((g = { heading: r.heading, headingLines: r.headingLines, lines: [] }));
+    if (r.sg !== sg) quotedSg = hclString((sg = r.sg));
+    const peer = role !== undefined && r.kind === 'nodes' ? `, peer = ${hclString(r.ref!)}` : '';
+    g.lines.push(`{ key = ${r.quotedKey}, sg = ${quotedSg}${r.fields}${peer}, description = ${r.merged ? hclString(descriptionOf(r)) : r.text.quoted} },`);
+  }
+  return groups;
+}
+
 /** The locals lists and their resources. One role: today's names
  * (ingress_ipv4, in_ipv4, ...). Several: each role's own, prefixed with
  * the role (servers_ingress_ipv4, servers_in_ipv4; servers_ingress_groups,
@@ -789,17 +805,7 @@ function buildLists(rules: AwsRule[], role?: string) {
   for (const r of rules) listed[r.list].push(r);
   return LISTS.map((l, i) => {
     const mine = listed[i];
-    const groups: { heading: string; headingLines: string[]; lines: string[] }[] = [];
-    // Groups are few: each one's name quoted once.
-    let sg = '';
-    let quotedSg = '';
-    for (const r of mine) {
-      let g = groups[groups.length - 1];
-      if (!g || g.heading !== r.heading) groups.push((g = { heading: r.heading, headingLines: r.headingLines, lines: [] }));
-      if (r.sg !== sg) quotedSg = hclString((sg = r.sg));
-      const peer = role !== undefined && r.kind === 'nodes' ? `, peer = ${hclString(r.ref!)}` : '';
-      g.lines.push(`{ key = ${r.quotedKey}, sg = ${quotedSg}${r.fields}${peer}, description = ${r.merged ? hclString(descriptionOf(r)) : r.text.quoted} },`);
-    }
+    const groups = listedGroups(mine, role);
     const peer: [string, string] =
       l.kind === 'nodes'
         ? ['referenced_security_group_id', role !== undefined ? 'local.security_group_ids[each.value.peer]' : 'aws_security_group.nodes.id']
