@@ -44,7 +44,7 @@ import { Family, formatCidr } from '../../addresses';
 import type { AddressSet, IR, Provenance, Rule } from '../../ir/types';
 import { formatPortRange, mergePorts, PortRange } from '../../ports';
 import { describeMatch, isFullSpace, TRANSPORT_FACTS, transportKind, Transport } from '../../transports';
-import { refuseTransports, Backend, cachedBy, checkLines, citeRows, commentBlock, commentLines, headerLines, ICMP_TYPE_NUMBERS, LineLimit, oneLine, OutputFile, TargetLimitError, TemplateSet, rolesHeaderLines } from '../base';
+import { refuseTransports, Backend, cachedBy, checkLines, citeRows, commentBlock, commentLines, headerLines, ICMP_TYPE_NUMBERS, LineLimit, memoAcrossRenders, oneLine, OutputFile, TargetLimitError, TemplateSet, rolesHeaderLines } from '../base';
 import { compareText } from '../../order';
 
 /** AWS: inbound (and, separately, outbound) rules per security group, per family. */
@@ -185,6 +185,17 @@ type Direction = 'ingress' | 'egress';
 /** Which resource (and so which peer attribute) a rule belongs to. */
 type Kind = 'ipv4' | 'ipv6' | 'nodes' | 'prefix';
 
+/** What a listed rule says that is the same for every address it is
+ * listed for: made once per match item (ruleTexts). */
+export interface ItemText {
+  /** The rule's own description, as AWS accepts it. */
+  description: string;
+  /** The description as an HCL string. */
+  quoted: string;
+  /** `, ip_protocol = …, from_port = …, to_port = …`, as its line lists them. */
+  match: string;
+}
+
 /** One AWS security group rule. */
 export interface AwsRule {
   key: string;
@@ -202,26 +213,29 @@ export interface AwsRule {
    * and size: AWS counts a rule that references a prefix list as the
    * list's max entries. */
   prefixList?: { name: string; family: Family; maxEntries: number };
-  /** The rule's description, made on demand (descriptionOf): a profile over
-   * the quota fails before 100,000 descriptions are written. */
-  describe: () => string;
-  /** Rules that allow the same and were merged into this one (dedupe). */
-  merged?: (() => string)[];
+  text: ItemText;
+  /** The line's parts around `sg = …`: `key = …` quoted, and what follows
+   * up to the description (match, then cidr or pl). */
+  quotedKey: string;
+  fields: string;
+  /** Index of the list (LISTS) the rule is listed in. */
+  list: number;
+  /** Descriptions of the rules that allow the same and were merged into this one (dedupe). */
+  merged?: string[];
   /** Security group resource name ("nodes", "nodes_2", …), set by packing. */
   sg: string;
   /** Packing order class: baseline, node-to-node, per-address. */
   tier: number;
-  /** Listing: comment header of the rule group it is listed under. */
+  /** Listing: comment header of the rule group it is listed under, and its comment lines. */
   heading: string;
+  headingLines: string[];
 }
 
-function weight(r: AwsRule): Record<Family, number> {
-  if (r.prefixList) return { ipv4: r.prefixList.family === 'ipv4' ? r.prefixList.maxEntries : 0, ipv6: r.prefixList.family === 'ipv6' ? r.prefixList.maxEntries : 0 };
-  return { ipv4: r.kind === 'ipv6' ? 0 : 1, ipv6: r.kind === 'ipv4' ? 0 : 1 };
-}
+/** What the texts of a rule read of a contributing row (Provenance). */
+type Row = Pick<Provenance, 'ruleId' | 'table' | 'row' | 'service' | 'description' | 'ports'>;
 
 /** Rows of a rule whose ports meet the range (all rows if none report ports). */
-function rowsFor(provenance: readonly Provenance[], range: PortRange): Provenance[] {
+function rowsFor(provenance: readonly Row[], range: PortRange): Row[] {
   const hit = provenance.filter((p) => (p.ports ?? []).some((q) => q.lo <= range.hi && range.lo <= q.hi));
   return hit.length ? hit : [...provenance];
 }
@@ -230,9 +244,9 @@ function rowsFor(provenance: readonly Provenance[], range: PortRange): Provenanc
  * dozens): each row's ports are looked up among the ranges when these are
  * sorted and disjoint, as matchItems makes them, instead of every row
  * against every range. */
-function rowsForEach(provenance: readonly Provenance[], ranges: readonly PortRange[]): Provenance[][] {
+function rowsForEach(provenance: readonly Row[], ranges: readonly PortRange[]): Row[][] {
   if (!ranges.every((r, i) => r.lo <= r.hi && (i === 0 || ranges[i - 1].hi < r.lo))) return ranges.map((r) => rowsFor(provenance, r));
-  const hits: Provenance[][] = ranges.map(() => []);
+  const hits: Row[][] = ranges.map(() => []);
   for (const p of provenance)
     for (const q of p.ports ?? []) {
       // The first range that ends at or after q starts; those after it that start by q's end meet q.
@@ -249,17 +263,22 @@ function rowsForEach(provenance: readonly Provenance[], ranges: readonly PortRan
 }
 
 /** "service - description" of a row, as rule descriptions cite it. */
-function rowText(p: Provenance): string {
+function rowText(p: Row): string {
   return `${p.service} - ${oneLine(p.description).replace(/\.$/, '')}`;
 }
 
-function describe(name: string, rows: readonly Provenance[], textOf: (p: Provenance) => string): string {
-  // The citation first, so truncation to 255 characters never cuts it.
-  const texts = rows.map(textOf);
-  return awsDescription(`${name} ${citeRows(rows)}: ${texts.join('; ')}`);
+/** citeRows of rows, which reads only their table and row. */
+function cite(rows: readonly Row[]): string {
+  return citeRows(rows as readonly Provenance[]);
 }
 
-function unionProvenance(a: readonly Provenance[], b: readonly Provenance[]): Provenance[] {
+function describe(name: string, rows: readonly Row[], textOf: (p: Row) => string): string {
+  // The citation first, so truncation to 255 characters never cuts it.
+  const texts = rows.map(textOf);
+  return awsDescription(`${name} ${cite(rows)}: ${texts.join('; ')}`);
+}
+
+function unionProvenance(a: readonly Row[], b: readonly Row[]): Row[] {
   const seen = new Set<string>();
   return [...a, ...b]
     .filter((p) => !seen.has(p.ruleId) && !!seen.add(p.ruleId))
@@ -269,6 +288,111 @@ function unionProvenance(a: readonly Provenance[], b: readonly Provenance[]): Pr
 function portsText(ports: readonly PortRange[]): string {
   return ports.map((p) => formatPortRange(p)).join(',');
 }
+
+/** Everything ruleTexts reads: a listed rule's name (in descriptions), its
+ * heading around "<match> (<citation>)", its transport and the IR rules it
+ * stands for (one; or, node-to-node, every one merged into it, in order):
+ * their ports and rows as RowSpec. Its JSON is the memo's key. */
+interface TextsSpec {
+  name: string;
+  head: string;
+  tail: string;
+  transport: Transport;
+  /** Node-to-node: the keys' last part (self, sg:<role>); their rules have no address. */
+  peer?: string;
+  parts: { ports: PortRange[]; rows: RowSpec[] }[];
+}
+type RowSpec = [ruleId: string, table: string, row: number | null, service: string, description: string, ports: PortRange[] | null];
+
+function textsKey(name: string, head: string, tail: string, transport: Transport, rules: readonly Rule[], peer?: string): string {
+  const spec: TextsSpec = {
+    name,
+    head,
+    tail,
+    transport,
+    peer,
+    parts: rules.map((r) => ({ ports: r.ports, rows: r.provenance.map((p): RowSpec => [p.ruleId, p.table, p.row ?? null, p.service, p.description, p.ports ?? null]) })),
+  };
+  return JSON.stringify(spec);
+}
+
+interface RuleTexts {
+  heading: string;
+  headingLines: string[];
+  protocol: string;
+  /** quotedKey: for node-to-node rules (spec.peer), else ''. */
+  items: ({ from: number | null; to: number | null; label: string; quotedKey: string } & ItemText)[];
+}
+
+/** The texts of a listed rule, made from catalog rows and port ranges
+ * only: the same in every environment of a many-profile run, so made once
+ * (a merged node-to-node rule cites dozens of rows). */
+const ruleTexts = memoAcrossRenders((key: string): RuleTexts => {
+  const spec = JSON.parse(key) as TextsSpec;
+  const rowsOf = (rows: RowSpec[]) => rows.map(([ruleId, table, row, service, description, ports]): Row => ({ ruleId, table, row: row ?? undefined, service, description, ports: ports ?? (undefined as never) }));
+  let ports = spec.parts[0].ports;
+  let rows = rowsOf(spec.parts[0].rows);
+  for (const part of spec.parts.slice(1)) {
+    ports = mergePorts([...ports, ...part.ports]);
+    rows = unionProvenance(rows, rowsOf(part.rows));
+  }
+  const heading = oneLine(`${spec.head}${matchText(spec.transport, ports)} (${cite(rows)})${spec.tail}`);
+  const items = matchItems(spec.transport, ports);
+  const itemRows = rowsForEach(rows, items.map((m) => m.range));
+  // Rows are cited by many items (every port range): each text once.
+  const textOf = cachedBy(rowText);
+  const protocol = awsProtocol(spec.transport);
+  return {
+    heading,
+    headingLines: commentLines(heading),
+    protocol,
+    items: items.map((m, i) => ({
+      from: m.from,
+      to: m.to,
+      label: m.label,
+      quotedKey: spec.peer !== undefined ? hclString(`${spec.transport}/${m.label}/${spec.peer}`) : '',
+      ...itemText(protocol, m.from, m.to, describe(spec.name, itemRows[i], textOf)),
+    })),
+  };
+}, 5_000);
+
+function itemText(protocol: string, from: number | null, to: number | null, description: string): ItemText {
+  return { description, quoted: hclString(description), match: `, ip_protocol = ${hclString(protocol)}, from_port = ${hclValue(from)}, to_port = ${hclValue(to)}` };
+}
+
+/** Baseline ICMP of one direction and family, from/to anywhere, one rule
+ * per type (all codes); key: the JSON of [direction, family, types]. */
+const baselineTexts = memoAcrossRenders((key: string) => {
+  const [direction, family, types] = JSON.parse(key) as [Direction, Family, string[]];
+  const name = `icmp-${direction === 'ingress' ? 'in' : 'out'}-${SUFFIX[family]}`;
+  const heading = `${name}: the ICMP${family === 'ipv6' ? 'v6' : ''} that ${family === 'ipv4' ? 'IPv4' : 'IPv6'} needs (portcullis baseline)`;
+  const protocol = family === 'ipv4' ? 'icmp' : 'icmpv6';
+  return {
+    heading,
+    headingLines: commentLines(heading),
+    protocol,
+    cidr: `, cidr = ${hclString(ANY[family])}`,
+    items: types.map((t) => {
+      const type = ICMP_TYPES[family][t];
+      if (type === undefined) throw new Error(`internal: unknown ${family} ICMP type '${t}'`);
+      const key = `${protocol}/${t}/${ANY[family]}`;
+      return {
+        key,
+        quotedKey: hclString(key),
+        type,
+        ...itemText(protocol, type, -1, awsDescription(`${name} ${t} (type ${type}) - ICMP${family === 'ipv6' ? 'v6' : ''} that ${family === 'ipv4' ? 'IPv4' : 'IPv6'} needs`)),
+      };
+    }),
+  };
+});
+
+/** The allow-all egress rule of a family (egress: allow). */
+const egressAllTexts = memoAcrossRenders((family: string) => {
+  const suffix = SUFFIX[family as Family];
+  const heading = `egress-all-${suffix}: outbound open (egress: allow; Terraform removes the AWS default rule)`;
+  const text = itemText('-1', null, null, awsDescription(`egress-all-${suffix} - outbound open (profile egress: allow)`));
+  return { heading, headingLines: commentLines(heading), text, quotedKey: hclString(`all/${ANY[family as Family]}`), fields: `${text.match}, cidr = ${hclString(ANY[family as Family])}` };
+});
 
 /** The roles whose security groups a rule's peer stands for, or undefined
  * when the peer is addresses. One role: the host group itself (the nodes'
@@ -296,34 +420,29 @@ export function awsRules(ir: IR): AwsRule[] {
   // Node-to-node: one SG-reference rule per (direction, referenced role,
   // transport), both families merged. One role: the nodes' own group.
   interface SelfRule {
-    name: string;
     direction: Direction;
     transport: Transport;
-    ref: string;
-    ports: PortRange[];
-    provenance: Provenance[];
+    rules: Rule[];
     ids: string[];
   }
   const selfRules = new Map<string, SelfRule>();
   const peerGroup = (r: Rule) => (r.direction === 'ingress' ? r.sourceGroup : r.destinationGroup);
   const selfName = (r: Rule, ref: string) => `${r.direction === 'ingress' ? 'in' : 'out'}-${ref}-${r.transport}`;
+  const refsOf = host.map((r) => referencedRoles(ir, peerGroup(r)));
 
-  for (const r of host) {
-    for (const ref of referencedRoles(ir, peerGroup(r)) ?? []) {
+  host.forEach((r, i) => {
+    for (const ref of refsOf[i] ?? []) {
       const name = selfName(r, ref);
       const s = selfRules.get(name);
       if (s) {
-        s.ports = mergePorts([...s.ports, ...r.ports]);
-        s.provenance = unionProvenance(s.provenance, r.provenance);
+        s.rules.push(r);
         s.ids.push(r.id);
       } else {
-        selfRules.set(name, { name, direction: r.direction, transport: r.transport, ref, ports: r.ports, provenance: r.provenance, ids: [r.id] });
+        selfRules.set(name, { direction: r.direction, transport: r.transport, rules: [r], ids: [r.id] });
       }
     }
-  }
+  });
   const emittedSelf = new Set<string>();
-  // Rows are cited by many rules (every port range, every address): each text once.
-  const textOf = cachedBy(rowText);
 
   // Canonical keys: an ICMP rule that is also a baseline rule (same list,
   // type, any code, from or to anywhere) has the baseline's key
@@ -344,109 +463,128 @@ export function awsRules(ir: IR): AwsRule[] {
   const icmpLabel = (direction: Direction, family: Family, t: Transport, m: { from: number | null; to: number | null; label: string }, cidr: string) =>
     (t === 'icmp' || t === 'icmpv6') && m.from !== null && m.from >= 0 && m.to === -1 && cidr === ANY[family] ? (baselineNames.get(`${direction}|${family}|${m.from}`) ?? m.label) : m.label;
 
-  for (const r of host) {
+  host.forEach((r, i) => {
     const peer = peerGroup(r);
-    const refs = referencedRoles(ir, peer);
+    const refs = refsOf[i];
     if (refs) {
       for (const ref of refs) {
         const name = selfName(r, ref);
         if (emittedSelf.has(name)) continue;
         emittedSelf.add(name);
         const s = selfRules.get(name)!;
-        const heading = multi
-          ? oneLine(`${name}: ${s.direction === 'ingress' ? `${ref} -> ${ir.host}` : `${ir.host} -> ${ref}`} (members of the ${ref} security group${ref === ir.host ? ', this one' : ''}), ${matchText(s.transport, s.ports)} (${citeRows(s.provenance)}); from IR ${s.ids.join(', ')}`)
-          : oneLine(`${name}: ${r.direction === 'ingress' ? `${peer} -> ${ir.host}` : `${ir.host} -> ${peer}`} (the nodes' own security group), ${matchText(s.transport, s.ports)} (${citeRows(s.provenance)}); from IR ${s.ids.join(', ')}`);
-        const items = matchItems(s.transport, s.ports);
-        const rows = once(() => rowsForEach(s.provenance, items.map((m) => m.range)));
-        items.forEach((m, i) =>
+        const head = multi
+          ? `${name}: ${s.direction === 'ingress' ? `${ref} -> ${ir.host}` : `${ir.host} -> ${ref}`} (members of the ${ref} security group${ref === ir.host ? ', this one' : ''}), `
+          : `${name}: ${r.direction === 'ingress' ? `${peer} -> ${ir.host}` : `${ir.host} -> ${peer}`} (the nodes' own security group), `;
+        const peerKey = ref === ir.host ? 'self' : `sg:${ref}`;
+        const texts = ruleTexts(textsKey(name, head, `; from IR ${s.ids.join(', ')}`, s.transport, s.rules, peerKey));
+        const list = listIndex(s.direction, 'nodes');
+        for (const m of texts.items)
           out.push({
-            key: `${s.transport}/${m.label}/${ref === ir.host ? 'self' : `sg:${ref}`}`,
+            key: `${s.transport}/${m.label}/${peerKey}`,
             direction: s.direction,
             kind: 'nodes',
-            protocol: awsProtocol(s.transport),
+            protocol: texts.protocol,
             from: m.from,
             to: m.to,
-            ...(multi ? { ref } : {}),
-            describe: () => describe(name, rows()[i], textOf),
+            ref: multi ? ref : undefined,
+            text: m,
+            quotedKey: m.quotedKey,
+            fields: m.match,
+            list,
             sg: '',
             tier: 1,
-            heading,
-          }),
-        );
+            heading: texts.heading,
+            headingLines: texts.headingLines,
+          });
       }
-      continue;
+      return;
     }
     const arrow = r.direction === 'ingress' ? `${peer} -> ${ir.host}` : `${ir.host} -> ${peer}`;
     const set = setsByName.get((r.direction === 'ingress' ? r.source : r.destination)!);
     if (!set) throw new Error(`internal: rule ${r.id} names an unknown address set`);
-    const heading = oneLine(`${r.id}: ${arrow}, ${matchText(r.transport, r.ports)} (${citeRows(r.provenance)})`);
+    // The rules of one port range say the same whatever their address: one text.
+    const texts = ruleTexts(textsKey(r.id, `${r.id}: ${arrow}, `, '', r.transport, [r]));
     if (prefixGroups.has(set.group)) {
       // The group's addresses are a managed prefix list: one rule per port range.
-      for (const m of matchItems(r.transport, r.ports))
+      const list = listIndex(r.direction, 'prefix');
+      const pl = `, pl = ${hclString(set.name)}`;
+      for (const m of texts.items) {
+        const key = `${r.transport}/${m.label}/pl:${set.name}`;
         out.push({
-          key: `${r.transport}/${m.label}/pl:${set.name}`,
+          key,
           direction: r.direction,
           kind: 'prefix',
-          protocol: awsProtocol(r.transport),
+          protocol: texts.protocol,
           from: m.from,
           to: m.to,
           prefixList: { name: set.name, family: set.family, maxEntries: set.cidrs.length },
-          describe: () => describe(r.id, rowsFor(r.provenance, m.range), textOf),
+          text: m,
+          quotedKey: hclString(key),
+          fields: m.match + pl,
+          list,
           sg: '',
           tier: 2,
-          heading,
+          heading: texts.heading,
+          headingLines: texts.headingLines,
         });
-      continue;
+      }
+      return;
     }
-    // Address-major: one address's rules are contiguous lines. The rules of
-    // one port range say the same whatever their address: one description.
-    const items = matchItems(r.transport, r.ports).map((m) => ({ ...m, describe: once(() => describe(r.id, rowsFor(r.provenance, m.range), textOf)) }));
-    const protocol = awsProtocol(r.transport);
+    // Address-major: one address's rules are contiguous lines.
+    const list = listIndex(r.direction, r.family);
     for (const c of set.cidrs) {
       const cidr = formatCidr(c);
-      for (const m of items)
+      const quotedCidr = `, cidr = ${hclString(cidr)}`;
+      for (const m of texts.items) {
+        const key = `${r.transport}/${icmpLabel(r.direction, r.family, r.transport, m, cidr)}/${cidr}`;
         out.push({
-          key: `${r.transport}/${icmpLabel(r.direction, r.family, r.transport, m, cidr)}/${cidr}`,
+          key,
           direction: r.direction,
           kind: r.family,
-          protocol,
+          protocol: texts.protocol,
           from: m.from,
           to: m.to,
           cidr,
-          describe: m.describe,
+          text: m,
+          quotedKey: hclString(key),
+          fields: m.match + quotedCidr,
+          list,
           sg: '',
           tier: 2,
-          heading,
+          heading: texts.heading,
+          headingLines: texts.headingLines,
         });
+      }
     }
-  }
+  });
 
-  // Baseline ICMP, from/to anywhere, one rule per type (all codes).
   const icmp = (direction: Direction, family: Family, types: readonly string[]) => {
-    const name = `icmp-${direction === 'ingress' ? 'in' : 'out'}-${SUFFIX[family]}`;
-    const heading = `${name}: the ICMP${family === 'ipv6' ? 'v6' : ''} that ${family === 'ipv4' ? 'IPv4' : 'IPv6'} needs (portcullis baseline)`;
-    for (const t of types) {
-      const type = ICMP_TYPES[family][t];
-      if (type === undefined) throw new Error(`internal: unknown ${family} ICMP type '${t}'`);
+    const texts = baselineTexts(JSON.stringify([direction, family, types]));
+    const list = listIndex(direction, family);
+    for (const m of texts.items)
       out.push({
-        key: `${family === 'ipv4' ? 'icmp' : 'icmpv6'}/${t}/${ANY[family]}`,
+        key: m.key,
         direction,
         kind: family,
-        protocol: family === 'ipv4' ? 'icmp' : 'icmpv6',
-        from: type,
+        protocol: texts.protocol,
+        from: m.type,
         to: -1,
         cidr: ANY[family],
-        describe: () => awsDescription(`${name} ${t} (type ${type}) - ICMP${family === 'ipv6' ? 'v6' : ''} that ${family === 'ipv4' ? 'IPv4' : 'IPv6'} needs`),
+        text: m,
+        quotedKey: m.quotedKey,
+        fields: m.match + texts.cidr,
+        list,
         sg: '',
         tier: 0,
-        heading,
+        heading: texts.heading,
+        headingLines: texts.headingLines,
       });
-    }
   };
   for (const family of ['ipv4', 'ipv6'] as Family[]) icmp('ingress', family, ir.icmp.ingress[family]);
   if (restrict) for (const family of ['ipv4', 'ipv6'] as Family[]) icmp('egress', family, ir.icmp.egress[family]);
   else
-    for (const family of ['ipv4', 'ipv6'] as Family[])
+    for (const family of ['ipv4', 'ipv6'] as Family[]) {
+      const texts = egressAllTexts(family);
       out.push({
         key: `all/${ANY[family]}`,
         direction: 'egress',
@@ -455,19 +593,18 @@ export function awsRules(ir: IR): AwsRule[] {
         from: null,
         to: null,
         cidr: ANY[family],
-        describe: () => awsDescription(`egress-all-${SUFFIX[family]} - outbound open (profile egress: allow)`),
+        text: texts.text,
+        quotedKey: texts.quotedKey,
+        fields: texts.fields,
+        list: listIndex('egress', family),
         sg: '',
         tier: 0,
-        heading: `egress-all-${SUFFIX[family]}: outbound open (egress: allow; Terraform removes the AWS default rule)`,
+        heading: texts.heading,
+        headingLines: texts.headingLines,
       });
+    }
 
   return dedupe(out);
-}
-
-/** `make`'s value, made on the first call and kept. */
-function once<T extends object | string>(make: () => T): () => T {
-  let value: T | undefined;
-  return () => (value ??= make());
 }
 
 /** AWS refuses two identical rules in one group: rules that differ only by
@@ -477,27 +614,38 @@ function once<T extends object | string>(make: () => T): () => T {
  * of them), with its key, place and group: so adding or removing the
  * repetition changes only the description. */
 function dedupe(rules: AwsRule[]): AwsRule[] {
-  const bySig = new Map<string, AwsRule[]>();
+  const bySig = new Map<string, AwsRule>();
+  // Only rules whose signature another rule has, by signature: most policies have none.
+  let same: Map<string, AwsRule[]> | undefined;
   for (const r of rules) {
     // No field but the last can hold a '|': one text per rule, unambiguous.
     const sig = `${r.direction}|${r.kind}|${r.protocol}|${r.from}|${r.to}|${r.cidr ?? r.prefixList?.name ?? `sg:${r.ref ?? 'self'}`}`;
-    const same = bySig.get(sig);
-    if (same) same.push(r);
-    else bySig.set(sig, [r]);
+    const first = bySig.get(sig);
+    if (first === undefined) bySig.set(sig, r);
+    else {
+      same ??= new Map();
+      const all = same.get(sig);
+      if (all) all.push(r);
+      else same.set(sig, [first, r]);
+    }
   }
-  const kept = new Set<AwsRule>();
-  for (const same of bySig.values()) {
-    const keep = same.reduce((a, b) => (b.tier < a.tier ? b : a));
-    for (const r of same) if (r !== keep) (keep.merged ??= []).push(r.describe);
-    kept.add(keep);
+  if (!same) return rules;
+  const dropped = new Set<AwsRule>();
+  for (const all of same.values()) {
+    const keep = all.reduce((a, b) => (b.tier < a.tier ? b : a));
+    for (const r of all)
+      if (r !== keep) {
+        (keep.merged ??= []).push(r.text.description);
+        dropped.add(r);
+      }
   }
-  return rules.filter((r) => kept.has(r));
+  return rules.filter((r) => !dropped.has(r));
 }
 
 /** A rule's description: its own, then each merged rule's, cut to what AWS accepts. */
 export function descriptionOf(r: AwsRule): string {
-  let d = r.describe();
-  for (const m of r.merged ?? []) d = awsDescription(`${d} + ${m()}`);
+  let d = r.text.description;
+  for (const m of r.merged ?? []) d = awsDescription(`${d} + ${m}`);
   return d;
 }
 
@@ -514,6 +662,12 @@ function partName(i: number, base = 'nodes'): string {
   return i === 0 ? base : `${base}_${i + 1}`;
 }
 
+/** What a rule counts against a group's quota of a family. */
+function weight(r: AwsRule, f: Family): number {
+  if (r.prefixList) return r.prefixList.family === f ? r.prefixList.maxEntries : 0;
+  return r.kind === (f === 'ipv4' ? 'ipv6' : 'ipv4') ? 0 : 1;
+}
+
 /** Assigns each rule a security group: first-fit, baseline rules first, then
  * node-to-node, then per-address rules in listing order. Deterministic; a
  * change moves at most the rules past the point of change across a group
@@ -525,19 +679,41 @@ export function packRules(ir: IR, rules: AwsRule[], limit = AWS_RULES_PER_GROUP,
     parts.push(p);
     return p;
   };
-  newPart();
-  const order = rules.map((r, i) => ({ r, i })).sort((a, b) => a.r.tier - b.r.tier || a.i - b.i);
-  for (const { r } of order) {
-    const w = weight(r);
-    const fits = (p: Part) => p.count[r.direction].ipv4 + w.ipv4 <= limit && p.count[r.direction].ipv6 + w.ipv6 <= limit;
-    const part = parts.find(fits) ?? newPart();
-    part.count[r.direction].ipv4 += w.ipv4;
-    part.count[r.direction].ipv6 += w.ipv6;
-    r.sg = part.name;
-    if (parts.length > maxGroups) break; // over the limit: no need to place the rest
+  const first = newPart();
+  // The common case: everything fits in the first group, where first-fit puts each rule.
+  const total = first.count;
+  for (const r of rules) {
+    total[r.direction].ipv4 += weight(r, 'ipv4');
+    total[r.direction].ipv6 += weight(r, 'ipv6');
   }
+  if ([total.ingress, total.egress].every((c) => c.ipv4 <= limit && c.ipv6 <= limit)) {
+    for (const r of rules) r.sg = first.name;
+    return parts;
+  }
+  first.count = { ingress: { ipv4: 0, ipv6: 0 }, egress: { ipv4: 0, ipv6: 0 } };
+  // Tier order, listing order within a tier (tiers are small numbers).
+  const byTier: AwsRule[][] = [];
+  for (const r of rules) (byTier[r.tier] ??= []).push(r);
+  place: for (const tier of byTier)
+    for (const r of tier ?? []) {
+      const w4 = weight(r, 'ipv4');
+      const w6 = weight(r, 'ipv6');
+      let part: Part | undefined;
+      for (const p of parts) {
+        const c = p.count[r.direction];
+        if (c.ipv4 + w4 <= limit && c.ipv6 + w6 <= limit) {
+          part = p;
+          break;
+        }
+      }
+      part ??= newPart();
+      part.count[r.direction].ipv4 += w4;
+      part.count[r.direction].ipv6 += w6;
+      r.sg = part.name;
+      if (parts.length > maxGroups) break place; // over the limit: no need to place the rest
+    }
   if (parts.length > maxGroups) {
-    const need = (d: Direction, f: Family) => rules.filter((r) => r.direction === d && weight(r)[f]).length;
+    const need = (d: Direction, f: Family) => rules.filter((r) => r.direction === d && weight(r, f)).length;
     const worst = (['ingress', 'egress'] as Direction[])
       .flatMap((d) => (['ipv4', 'ipv6'] as Family[]).map((f) => ({ d, f, n: need(d, f) })))
       .sort((a, b) => b.n - a.n)[0];
@@ -560,14 +736,38 @@ const templates = new TemplateSet('terraform-aws', {
 
 /** `key = value` lines aligned the way `terraform fmt` aligns them. */
 function align(pairs: [string, string][]): { lhs: string; rhs: string }[] {
+  return alignedOf(JSON.stringify(pairs));
+}
+
+/** align of the JSON of pairs: most blocks (resources, groups, variables)
+ * are the same in every environment. */
+const alignedOf = memoAcrossRenders((key: string) => {
+  const pairs = JSON.parse(key) as [string, string][];
   const w = Math.max(...pairs.map(([k]) => k.length));
   return pairs.map(([k, v]) => ({ lhs: k.padEnd(w), rhs: v }));
-}
+}, 10_000);
+
+/** A template's output for a context of plain data, by the JSON of [name,
+ * context]: for the small files (outputs.tf, variables.tf), the same in
+ * every environment of a many-profile run. */
+const renderedOf = memoAcrossRenders((key: string) => {
+  const [name, context] = JSON.parse(key) as [string, object];
+  return templates.render(name, context);
+}, 1_000);
 
 function hclValue(v: string | number | null): string {
   return v === null ? 'null' : typeof v === 'number' ? String(v) : hclString(v);
 }
 
+/** The kinds in list order, within each direction (LISTS). */
+const KINDS: Kind[] = ['ipv4', 'ipv6', 'nodes', 'prefix'];
+
+/** Index in LISTS of the list of a direction and kind. */
+function listIndex(direction: Direction, kind: Kind): number {
+  return (direction === 'ingress' ? 0 : KINDS.length) + KINDS.indexOf(kind);
+}
+
+/** Ingress lists, then egress; each direction's in KINDS order. */
 const LISTS: { direction: Direction; kind: Kind; local: string; title: string }[] = [
   { direction: 'ingress', kind: 'ipv4', local: 'ingress_ipv4', title: 'Inbound from IPv4 addresses' },
   { direction: 'ingress', kind: 'ipv6', local: 'ingress_ipv6', title: 'Inbound from IPv6 addresses' },
@@ -579,23 +779,33 @@ const LISTS: { direction: Direction; kind: Kind; local: string; title: string }[
   { direction: 'egress', kind: 'prefix', local: 'egress_prefix_lists', title: 'Outbound to the managed prefix lists (terraform.prefix_lists)' },
 ];
 
+/** A list's rules as lines, under the headings of their rule groups. */
+function listedGroups(rules: readonly AwsRule[], role?: string): { heading: string; headingLines: string[]; lines: string[] }[] {
+  const groups: { heading: string; headingLines: string[]; lines: string[] }[] = [];
+  // Groups are few: each one's name quoted once.
+  let sg = '';
+  let quotedSg = '';
+  for (const r of rules) {
+    let g = groups[groups.length - 1];
+    if (!g || g.heading !== r.heading) groups.push((g = { heading: r.heading, headingLines: r.headingLines, lines: [] }));
+    if (r.sg !== sg) quotedSg = hclString((sg = r.sg));
+    const peer = role !== undefined && r.kind === 'nodes' ? `, peer = ${hclString(r.ref!)}` : '';
+    g.lines.push(`{ key = ${r.quotedKey}, sg = ${quotedSg}${r.fields}${peer}, description = ${r.merged ? hclString(descriptionOf(r)) : r.text.quoted} },`);
+  }
+  return groups;
+}
+
 /** The locals lists and their resources. One role: today's names
  * (ingress_ipv4, in_ipv4, ...). Several: each role's own, prefixed with
  * the role (servers_ingress_ipv4, servers_in_ipv4; servers_ingress_groups,
  * whose rules name the referenced role's group in `peer`). */
 function buildLists(rules: AwsRule[], role?: string) {
-  return LISTS.map((l) => {
-    const mine = rules.filter((r) => r.direction === l.direction && r.kind === l.kind);
-    const groups: { heading: string; headingLines: string[]; lines: string[] }[] = [];
-    for (const r of mine) {
-      let g = groups[groups.length - 1];
-      if (!g || g.heading !== r.heading) groups.push((g = { heading: r.heading, headingLines: commentLines(r.heading), lines: [] }));
-      let line = `{ key = ${hclString(r.key)}, sg = ${hclString(r.sg)}, ip_protocol = ${hclString(r.protocol)}, from_port = ${hclValue(r.from)}, to_port = ${hclValue(r.to)}`;
-      if (r.cidr !== undefined) line += `, cidr = ${hclString(r.cidr)}`;
-      if (r.prefixList) line += `, pl = ${hclString(r.prefixList.name)}`;
-      if (role !== undefined && r.kind === 'nodes') line += `, peer = ${hclString(r.ref!)}`;
-      g.lines.push(`${line}, description = ${hclString(descriptionOf(r))} },`);
-    }
+  // Each list's rules, in listing order.
+  const listed = LISTS.map((): AwsRule[] => []);
+  for (const r of rules) listed[r.list].push(r);
+  return LISTS.map((l, i) => {
+    const mine = listed[i];
+    const groups = listedGroups(mine, role);
     const peer: [string, string] =
       l.kind === 'nodes'
         ? ['referenced_security_group_id', role !== undefined ? 'local.security_group_ids[each.value.peer]' : 'aws_security_group.nodes.id']
@@ -657,8 +867,15 @@ function offHostLines(irs: readonly IR[]): string[] {
 
 /** Header notes on transports; only when such rules exist: other modules keep their bytes. */
 function transportNotesOf(rules: readonly AwsRule[]): string[] {
-  const numbered = [...new Set(rules.filter((r) => /^[0-9]+$/.test(r.protocol)).map((r) => r.protocol))].sort((a, b) => Number(a) - Number(b));
-  const icmpTyped = rules.some((r) => r.tier > 0 && (r.protocol === 'icmp' || r.protocol === 'icmpv6'));
+  const seen = new Set<string>();
+  let icmpTyped = false;
+  for (const r of rules) {
+    const c = r.protocol.charCodeAt(0);
+    // A number, or a name (tcp, icmp, ...) or -1 (all): the test only for those that start with a digit.
+    if (c >= 48 && c <= 57 && /^[0-9]+$/.test(r.protocol)) seen.add(r.protocol);
+    else if (r.tier > 0 && (r.protocol === 'icmp' || r.protocol === 'icmpv6')) icmpTyped = true;
+  }
+  const numbered = [...seen].sort((a, b) => Number(a) - Number(b));
   return [
     ...(numbered.length
       ? [
@@ -725,13 +942,13 @@ export function renderTerraformAws(ir: IR): OutputFile[] {
   };
   const files: OutputFile[] = [
     { path: 'main.tf', content: templates.render('main.tf.hbs', context) },
-    { path: 'outputs.tf', content: templates.render('outputs.tf.hbs', context) },
+    { path: 'outputs.tf', content: renderedOf(JSON.stringify(['outputs.tf.hbs', { sgs: sgs.map((g) => ({ name: g.name })), ruleOutputs: context.ruleOutputs }])) },
   ];
   files.push({
     path: 'variables.tf',
-    content: templates.render('variables.tf.hbs', {
-      variables: variables.map((v) => ({ name: v.name, attrs: align([['description', hclString(v.description)], ['type', v.type], ...(v.default !== undefined ? [['default', v.default] as [string, string]] : [])]) })),
-    }),
+    content: renderedOf(
+      JSON.stringify(['variables.tf.hbs', { variables: variables.map((v) => ({ name: v.name, attrs: align([['description', hclString(v.description)], ['type', v.type], ...(v.default !== undefined ? [['default', v.default] as [string, string]] : [])]) })) }]),
+    ),
   });
   return checkLines('terraform-aws', files, () => TERRAFORM_LINE_LIMIT);
 }
@@ -823,12 +1040,12 @@ export function renderTerraformAwsRoles(irs: IR[]): OutputFile[] {
   };
   const files: OutputFile[] = [
     { path: 'main.tf', content: templates.render('roles-main.tf.hbs', context) },
-    { path: 'outputs.tf', content: templates.render('roles-outputs.tf.hbs', context) },
+    { path: 'outputs.tf', content: renderedOf(JSON.stringify(['roles-outputs.tf.hbs', { mainIds: context.mainIds, roleIds: context.roleIds, roleGroups: context.roleGroups, ruleOutputs: context.ruleOutputs }])) },
     {
       path: 'variables.tf',
-      content: templates.render('variables.tf.hbs', {
-        variables: variables.map((v) => ({ name: v.name, attrs: align([['description', hclString(v.description)], ['type', v.type], ...(v.default !== undefined ? [['default', v.default] as [string, string]] : [])]) })),
-      }),
+      content: renderedOf(
+        JSON.stringify(['variables.tf.hbs', { variables: variables.map((v) => ({ name: v.name, attrs: align([['description', hclString(v.description)], ['type', v.type], ...(v.default !== undefined ? [['default', v.default] as [string, string]] : [])]) })) }]),
+      ),
     },
   ];
   return checkLines('terraform-aws', files, () => TERRAFORM_LINE_LIMIT);
