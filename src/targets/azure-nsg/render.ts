@@ -34,7 +34,8 @@ import { formatAddress } from '../../addresses';
 import type { AddressSet, Family, IR, Rule } from '../../ir/types';
 import { formatPortRange, mergePorts } from '../../ports';
 import { isFullSpace, TRANSPORT_FACTS, transportKind, Transport } from '../../transports';
-import { refuseTransports, Backend, checkLines, citeRows, commentBlock, headerLines, LineLimit, oneLine, OutputFile, provenanceLines, TargetLimitError, TemplateSet, rolesHeaderLines } from '../base';
+import { refuseTransports, Backend, checkLines, citeRows, commentBlock, commentLines, headerLines, LineLimit, memoAcrossRenders, oneLine, OutputFile, TargetLimitError, TemplateSet, rolesHeaderLines } from '../base';
+import type { Provenance } from '../../ir/types';
 import { compareText } from '../../order';
 
 export const ARM_SCHEMA = 'https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#';
@@ -110,25 +111,32 @@ function toJson(v: ArmValue): unknown {
   if (Array.isArray(v)) return v.map(toJson);
   if (typeof v === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) if (x !== undefined) out[k] = toJson(x);
+    for (const k of Object.keys(v)) {
+      const x = v[k];
+      if (x !== undefined) out[k] = toJson(x);
+    }
     return out;
   }
   return v;
 }
 
-/** 2-space JSON, nested `indent` levels deep (its first line is not indented). */
-function serialize(v: ArmValue, indent = 1): string {
-  return JSON.stringify(toJson(v), null, 2).replace(/\n/g, '\n' + '  '.repeat(indent));
+/** What JSON.stringify writes before a member's value one level deep. */
+const MEMBER_HEAD = '{\n  "v": '.length;
+
+/** 2-space JSON one level deep (its first line is not indented): the value
+ * as JSON.stringify indents a member, cut out of its object (cheaper than
+ * indenting every line after). */
+function serialize(v: ArmValue): string {
+  return JSON.stringify({ v: toJson(v) }, null, 2).slice(MEMBER_HEAD, -2);
 }
 
 function hash32(text: string): number {
   return createHash('sha256').update(text, 'utf8').digest().readUInt32BE(0);
 }
 
-/** The slot a rule id asks for, from its id alone. */
-export function homePriority(id: string): number {
-  return PRIORITY.bandLo + (hash32(id) % PRIORITY.bandSize);
-}
+/** The slot a rule id asks for, from its id alone (kept across renders:
+ * every environment has the same ids). */
+export const homePriority = memoAcrossRenders((id: string): number => PRIORITY.bandLo + (hash32(id) % PRIORITY.bandSize));
 
 /**
  * Priorities for the rules of one direction.
@@ -174,12 +182,25 @@ export function allocatePriorities(ids: readonly string[]): Map<string, number> 
 
 /** A security rule name from an IR rule id: the id itself when Azure
  * accepts it, else a sanitized prefix plus a hash of the id. */
-export function ruleName(id: string): string {
+export const ruleName = memoAcrossRenders((id: string): string => {
   if (NAME_RE.test(id)) return id;
   const hash = createHash('sha256').update(id, 'utf8').digest('hex').slice(0, 8);
   const stem = id.replace(/[^A-Za-z0-9_.-]/g, '_').replace(/^[^A-Za-z0-9]+/, '').slice(0, AZURE_LIMITS.ruleNameLength - 9);
   return `${stem || 'rule'}-${hash}`;
-}
+});
+
+/** A catalog row's provenance text as comment lines (provenanceLines, then
+ * commentBlock): the text is all the input, the same in every environment. */
+const rowComment = memoAcrossRenders((text: string) => commentLines(text));
+
+/** A rule's description: its id and the rows it cites, one line, clipped.
+ * Keyed by the id and each row's table and number (all citeRows reads). */
+const describeRule = memoAcrossRenders((key: string): string => {
+  const [id, ...rows] = JSON.parse(key) as [string, ...[string, number | null][]];
+  const cited = rows.map(([table, row]) => ({ table, row: row ?? undefined }) as Provenance);
+  return clip(oneLine(`${id} ${citeRows(cited)}`), AZURE_LIMITS.descriptionLength);
+});
+const descriptionKey = (r: Rule) => JSON.stringify([r.id, ...r.provenance.map((p) => [p.table, p.row ?? null])]);
 
 /** Cut to at most `max` UTF-16 units (what Azure counts) on a code point
  * boundary, marking the cut. */
@@ -419,16 +440,16 @@ export function buildNsg(ir: IR, roles = false): NsgPlan {
     const egressHost = r.scope === 'host' && r.direction === 'egress';
     const src = egressHost ? hostEnd(r.family) : peerEnd(r.source, r);
     const dst = ingressHost ? hostEnd(r.family) : peerEnd(r.destination, r);
-    const texts = provenanceLines(r);
-    if (r.scope === 'off-host') texts.unshift(`Off-host: ${r.sourceGroup} -> ${r.destinationGroup}; enforced where this NSG filters the ${r.destinationGroup} addresses.`);
-    if (r.antiLockout) texts.unshift('Anti-lockout: carries the admins\' SSH rule.');
-    const lines = commentBlock(texts);
+    const lines: string[] = [];
+    if (r.antiLockout) lines.push(...rowComment('Anti-lockout: carries the admins\' SSH rule.'));
+    if (r.scope === 'off-host') lines.push(...rowComment(`Off-host: ${r.sourceGroup} -> ${r.destinationGroup}; enforced where this NSG filters the ${r.destinationGroup} addresses.`));
+    for (const p of r.provenance) lines.push(...rowComment(`${p.ref} ${p.service} (${p.ruleId}): ${p.description}`));
     addRule(
       r.id,
       {
         name,
         properties: {
-          description: clip(oneLine(`${r.id} ${citeRows(r.provenance)}`), AZURE_LIMITS.descriptionLength),
+          description: describeRule(descriptionKey(r)),
           protocol: PROTOCOL[r.transport]!,
           sourcePortRange: '*',
           // Port rules list their ports; ICMP (any type, see nsgIcmpRefusal)
