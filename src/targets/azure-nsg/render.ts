@@ -90,9 +90,13 @@ const NAME_RE = /^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?$/;
 
 /** An ARM template expression, written as-is (not escaped). */
 class ArmExpr {
-  constructor(readonly text: string) {}
+  constructor(
+    readonly text: string,
+    /** The variable it references, for variableRef's. */
+    readonly variable?: string,
+  ) {}
 }
-const variableRef = (name: string) => new ArmExpr(`[variables('${name}')]`);
+const variableRef = (name: string) => new ArmExpr(`[variables('${name}')]`, name);
 const parameterRef = (name: string) => new ArmExpr(`[parameters('${name}')]`);
 
 /** A literal string ARM must not read as an expression: one that starts
@@ -189,18 +193,32 @@ export const ruleName = memoAcrossRenders((id: string): string => {
   return `${stem || 'rule'}-${hash}`;
 });
 
+/** A text as comment lines (commentLines), kept across renders. */
+const commentText = memoAcrossRenders((text: string) => commentLines(text));
+
 /** A catalog row's provenance text as comment lines (provenanceLines, then
- * commentBlock): the text is all the input, the same in every environment. */
-const rowComment = memoAcrossRenders((text: string) => commentLines(text));
+ * commentBlock), kept across renders. */
+const rowComment = (p: Provenance) => commentText(`${p.ref} ${p.service} (${p.ruleId}): ${p.description}`);
 
 /** A rule's description: its id and the rows it cites, one line, clipped.
- * Keyed by the id and each row's table and number (all citeRows reads). */
+ * Keyed by the rows' refs (`<table>.<row>` or `<table>.prose`: all citeRows
+ * reads), each before a space (table ids have no space, line feed or dot),
+ * then a line feed and the id. */
 const describeRule = memoAcrossRenders((key: string): string => {
-  const [id, ...rows] = JSON.parse(key) as [string, ...[string, number | null][]];
-  const cited = rows.map(([table, row]) => ({ table, row: row ?? undefined }) as Provenance);
+  const end = key.indexOf('\n');
+  const id = key.slice(end + 1);
+  const cited = key.slice(0, end).split(' ').slice(0, -1).map((ref) => {
+    const dot = ref.lastIndexOf('.');
+    const row = ref.slice(dot + 1);
+    return { table: ref.slice(0, dot), row: row === 'prose' ? undefined : Number(row) } as Provenance;
+  });
   return clip(oneLine(`${id} ${citeRows(cited)}`), AZURE_LIMITS.descriptionLength);
 });
-const descriptionKey = (r: Rule) => JSON.stringify([r.id, ...r.provenance.map((p) => [p.table, p.row ?? null])]);
+function descriptionKey(r: Rule): string {
+  let key = '';
+  for (const p of r.provenance) key += p.ref + ' ';
+  return key + '\n' + r.id;
+}
 
 /** Cut to at most `max` UTF-16 units (what Azure counts) on a code point
  * boundary, marking the cut. */
@@ -268,6 +286,12 @@ interface SecurityRule {
 /** One end of a rule: a variable holding prefixes, a single tag/'*', or
  * application security groups (the nodes'; with several roles, the roles'). */
 type End = { set: AddressSet } | { tag: string } | { asg: ArmExpr[] };
+
+/** A rule end's property, per side and kind (constant keys: none made per rule). */
+const END_KEYS = {
+  source: { asg: 'sourceApplicationSecurityGroups', tag: 'sourceAddressPrefix', set: 'sourceAddressPrefixes' },
+  destination: { asg: 'destinationApplicationSecurityGroups', tag: 'destinationAddressPrefix', set: 'destinationAddressPrefixes' },
+} as const;
 
 /** The nodes' ASG, as the template's parameter names it. */
 const ASG_ID = new ArmExpr("[resourceId('Microsoft.Network/applicationSecurityGroups', parameters('asgName'))]");
@@ -343,10 +367,11 @@ export function buildNsg(ir: IR, roles = false): NsgPlan {
   const restrict = ir.egress === 'restrict';
   const used = new Set<string>();
   const endProps = (side: 'source' | 'destination', end: End) => {
-    if ('asg' in end) return { [`${side}ApplicationSecurityGroups`]: end.asg.map((id) => ({ id })) };
-    if ('tag' in end) return { [`${side}AddressPrefix`]: end.tag };
+    const key = END_KEYS[side];
+    if ('asg' in end) return { [key.asg]: end.asg.map((id) => ({ id })) };
+    if ('tag' in end) return { [key.tag]: end.tag };
     used.add(end.set.name);
-    return { [`${side}AddressPrefixes`]: variableRef(end.set.name) };
+    return { [key.set]: variableRef(end.set.name) };
   };
 
   // The IR rules this NSG carries: host ingress, off-host (network-level:
@@ -441,9 +466,9 @@ export function buildNsg(ir: IR, roles = false): NsgPlan {
     const src = egressHost ? hostEnd(r.family) : peerEnd(r.source, r);
     const dst = ingressHost ? hostEnd(r.family) : peerEnd(r.destination, r);
     const lines: string[] = [];
-    if (r.antiLockout) lines.push(...rowComment('Anti-lockout: carries the admins\' SSH rule.'));
-    if (r.scope === 'off-host') lines.push(...rowComment(`Off-host: ${r.sourceGroup} -> ${r.destinationGroup}; enforced where this NSG filters the ${r.destinationGroup} addresses.`));
-    for (const p of r.provenance) lines.push(...rowComment(`${p.ref} ${p.service} (${p.ruleId}): ${p.description}`));
+    if (r.antiLockout) lines.push(...commentText('Anti-lockout: carries the admins\' SSH rule.'));
+    if (r.scope === 'off-host') lines.push(...commentText(`Off-host: ${r.sourceGroup} -> ${r.destinationGroup}; enforced where this NSG filters the ${r.destinationGroup} addresses.`));
+    for (const p of r.provenance) lines.push(...rowComment(p));
     addRule(
       r.id,
       {
@@ -513,7 +538,7 @@ function checkLimits(rules: SecurityRule[], variables: Map<string, string[]>, gr
       max: AZURE_LIMITS.rulesPerNsg,
       message: `${rules.length} security rules, over Azure's limit of ${AZURE_LIMITS.rulesPerNsg} rules per NSG`,
     });
-  const varName = (e: ArmExpr) => /^\[variables\('(.*)'\)\]$/.exec(e.text)![1];
+  const varName = (e: ArmExpr) => e.variable!;
   // A single value ('*', a tag, one prefix) counts as one: conservative.
   const count = (one: string | undefined, many: ArmExpr | string[] | undefined): number => {
     if (many instanceof ArmExpr) return variables.get(varName(many))!.length;
