@@ -196,6 +196,13 @@ export const ruleName = memoAcrossRenders((id: string): string => {
 /** A text as comment lines (commentLines), kept across renders. */
 const commentText = memoAcrossRenders((text: string) => commentLines(text));
 
+/** Texts as comment lines (commentBlock), each kept across renders. */
+function commentBlockOf(texts: readonly string[]): string[] {
+  const lines: string[] = [];
+  for (const t of texts) lines.push(...commentText(t));
+  return lines;
+}
+
 /** A catalog row's provenance text as comment lines (provenanceLines, then
  * commentBlock), kept across renders. */
 const rowComment = (p: Provenance) => commentText(`${p.ref} ${p.service} (${p.ruleId}): ${p.description}`);
@@ -588,7 +595,7 @@ export function renderAzureNsg(ir: IR): string {
   const location = ir.azure?.location;
   const metadata: ArmValue = {
     generator: 'portcullis',
-    comments: commentBlock(headerLines(ir)),
+    comments: commentBlockOf(headerLines(ir)),
     deploy: [
       'az deployment group create --resource-group RG --template-file nsg.json' + (nsgName ? '' : ' --parameters nsgName=NAME'),
       'Associate the NSG with the nodes\' network interfaces (recommended), or with a subnet that holds only nodes: the inbound deny-all applies to every host the NSG covers.',
