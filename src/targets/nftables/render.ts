@@ -114,6 +114,10 @@ function setExpr(items: readonly string[]): string {
  * breaks after a comma inside `{ }`). */
 function wrappedSet(items: readonly string[]): string {
   if (items.length === 1) return items[0];
+  // One line when every element and its `, ` fit (the loop below would
+  // make one row): one length for the whole set instead of one per item.
+  const joined = items.join(', ');
+  if (utf8Length(joined) + 2 <= NFT_SET_LINE_MAX) return `{ ${joined} }`;
   const rows: string[][] = [[]];
   let width = 0;
   for (const item of items) {
