@@ -34,7 +34,8 @@ import { formatAddress } from '../../addresses';
 import type { AddressSet, Family, IR, Rule } from '../../ir/types';
 import { formatPortRange, mergePorts } from '../../ports';
 import { isFullSpace, TRANSPORT_FACTS, transportKind, Transport } from '../../transports';
-import { refuseTransports, Backend, checkLines, citeRows, commentBlock, headerLines, LineLimit, oneLine, OutputFile, provenanceLines, TargetLimitError, TemplateSet, rolesHeaderLines } from '../base';
+import { refuseTransports, Backend, checkLines, citeRows, commentBlock, commentLines, headerLines, LineLimit, memoAcrossRenders, oneLine, OutputFile, TargetLimitError, TemplateSet, rolesHeaderLines } from '../base';
+import type { Provenance } from '../../ir/types';
 import { compareText } from '../../order';
 
 export const ARM_SCHEMA = 'https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#';
@@ -89,9 +90,13 @@ const NAME_RE = /^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?$/;
 
 /** An ARM template expression, written as-is (not escaped). */
 class ArmExpr {
-  constructor(readonly text: string) {}
+  constructor(
+    readonly text: string,
+    /** The variable it references, for variableRef's. */
+    readonly variable?: string,
+  ) {}
 }
-const variableRef = (name: string) => new ArmExpr(`[variables('${name}')]`);
+const variableRef = (name: string) => new ArmExpr(`[variables('${name}')]`, name);
 const parameterRef = (name: string) => new ArmExpr(`[parameters('${name}')]`);
 
 /** A literal string ARM must not read as an expression: one that starts
@@ -110,25 +115,32 @@ function toJson(v: ArmValue): unknown {
   if (Array.isArray(v)) return v.map(toJson);
   if (typeof v === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) if (x !== undefined) out[k] = toJson(x);
+    for (const k of Object.keys(v)) {
+      const x = v[k];
+      if (x !== undefined) out[k] = toJson(x);
+    }
     return out;
   }
   return v;
 }
 
-/** 2-space JSON, nested `indent` levels deep (its first line is not indented). */
-function serialize(v: ArmValue, indent = 1): string {
-  return JSON.stringify(toJson(v), null, 2).replace(/\n/g, '\n' + '  '.repeat(indent));
+/** What JSON.stringify writes before a member's value one level deep. */
+const MEMBER_HEAD = '{\n  "v": '.length;
+
+/** 2-space JSON one level deep (its first line is not indented): the value
+ * as JSON.stringify indents a member, cut out of its object (cheaper than
+ * indenting every line after). */
+function serialize(v: ArmValue): string {
+  return JSON.stringify({ v: toJson(v) }, null, 2).slice(MEMBER_HEAD, -2);
 }
 
 function hash32(text: string): number {
   return createHash('sha256').update(text, 'utf8').digest().readUInt32BE(0);
 }
 
-/** The slot a rule id asks for, from its id alone. */
-export function homePriority(id: string): number {
-  return PRIORITY.bandLo + (hash32(id) % PRIORITY.bandSize);
-}
+/** The slot a rule id asks for, from its id alone (kept across renders:
+ * every environment has the same ids). */
+export const homePriority = memoAcrossRenders((id: string): number => PRIORITY.bandLo + (hash32(id) % PRIORITY.bandSize));
 
 /**
  * Priorities for the rules of one direction.
@@ -174,11 +186,45 @@ export function allocatePriorities(ids: readonly string[]): Map<string, number> 
 
 /** A security rule name from an IR rule id: the id itself when Azure
  * accepts it, else a sanitized prefix plus a hash of the id. */
-export function ruleName(id: string): string {
+export const ruleName = memoAcrossRenders((id: string): string => {
   if (NAME_RE.test(id)) return id;
   const hash = createHash('sha256').update(id, 'utf8').digest('hex').slice(0, 8);
   const stem = id.replace(/[^A-Za-z0-9_.-]/g, '_').replace(/^[^A-Za-z0-9]+/, '').slice(0, AZURE_LIMITS.ruleNameLength - 9);
   return `${stem || 'rule'}-${hash}`;
+});
+
+/** A text as comment lines (commentLines), kept across renders. */
+const commentText = memoAcrossRenders((text: string) => commentLines(text));
+
+/** Texts as comment lines (commentBlock), each kept across renders. */
+function commentBlockOf(texts: readonly string[]): string[] {
+  const lines: string[] = [];
+  for (const t of texts) lines.push(...commentText(t));
+  return lines;
+}
+
+/** A catalog row's provenance text as comment lines (provenanceLines, then
+ * commentBlock), kept across renders. */
+const rowComment = (p: Provenance) => commentText(`${p.ref} ${p.service} (${p.ruleId}): ${p.description}`);
+
+/** A rule's description: its id and the rows it cites, one line, clipped.
+ * Keyed by the rows' refs (`<table>.<row>` or `<table>.prose`: all citeRows
+ * reads), each before a space (table ids have no space, line feed or dot),
+ * then a line feed and the id. */
+const describeRule = memoAcrossRenders((key: string): string => {
+  const end = key.indexOf('\n');
+  const id = key.slice(end + 1);
+  const cited = key.slice(0, end).split(' ').slice(0, -1).map((ref) => {
+    const dot = ref.lastIndexOf('.');
+    const row = ref.slice(dot + 1);
+    return { table: ref.slice(0, dot), row: row === 'prose' ? undefined : Number(row) } as Provenance;
+  });
+  return clip(oneLine(`${id} ${citeRows(cited)}`), AZURE_LIMITS.descriptionLength);
+});
+function descriptionKey(r: Rule): string {
+  let key = '';
+  for (const p of r.provenance) key += p.ref + ' ';
+  return key + '\n' + r.id;
 }
 
 /** Cut to at most `max` UTF-16 units (what Azure counts) on a code point
@@ -247,6 +293,12 @@ interface SecurityRule {
 /** One end of a rule: a variable holding prefixes, a single tag/'*', or
  * application security groups (the nodes'; with several roles, the roles'). */
 type End = { set: AddressSet } | { tag: string } | { asg: ArmExpr[] };
+
+/** A rule end's property, per side and kind (constant keys: none made per rule). */
+const END_KEYS = {
+  source: { asg: 'sourceApplicationSecurityGroups', tag: 'sourceAddressPrefix', set: 'sourceAddressPrefixes' },
+  destination: { asg: 'destinationApplicationSecurityGroups', tag: 'destinationAddressPrefix', set: 'destinationAddressPrefixes' },
+} as const;
 
 /** The nodes' ASG, as the template's parameter names it. */
 const ASG_ID = new ArmExpr("[resourceId('Microsoft.Network/applicationSecurityGroups', parameters('asgName'))]");
@@ -322,10 +374,11 @@ export function buildNsg(ir: IR, roles = false): NsgPlan {
   const restrict = ir.egress === 'restrict';
   const used = new Set<string>();
   const endProps = (side: 'source' | 'destination', end: End) => {
-    if ('asg' in end) return { [`${side}ApplicationSecurityGroups`]: end.asg.map((id) => ({ id })) };
-    if ('tag' in end) return { [`${side}AddressPrefix`]: end.tag };
+    const key = END_KEYS[side];
+    if ('asg' in end) return { [key.asg]: end.asg.map((id) => ({ id })) };
+    if ('tag' in end) return { [key.tag]: end.tag };
     used.add(end.set.name);
-    return { [`${side}AddressPrefixes`]: variableRef(end.set.name) };
+    return { [key.set]: variableRef(end.set.name) };
   };
 
   // The IR rules this NSG carries: host ingress, off-host (network-level:
@@ -419,16 +472,16 @@ export function buildNsg(ir: IR, roles = false): NsgPlan {
     const egressHost = r.scope === 'host' && r.direction === 'egress';
     const src = egressHost ? hostEnd(r.family) : peerEnd(r.source, r);
     const dst = ingressHost ? hostEnd(r.family) : peerEnd(r.destination, r);
-    const texts = provenanceLines(r);
-    if (r.scope === 'off-host') texts.unshift(`Off-host: ${r.sourceGroup} -> ${r.destinationGroup}; enforced where this NSG filters the ${r.destinationGroup} addresses.`);
-    if (r.antiLockout) texts.unshift('Anti-lockout: carries the admins\' SSH rule.');
-    const lines = commentBlock(texts);
+    const lines: string[] = [];
+    if (r.antiLockout) lines.push(...commentText('Anti-lockout: carries the admins\' SSH rule.'));
+    if (r.scope === 'off-host') lines.push(...commentText(`Off-host: ${r.sourceGroup} -> ${r.destinationGroup}; enforced where this NSG filters the ${r.destinationGroup} addresses.`));
+    for (const p of r.provenance) lines.push(...rowComment(p));
     addRule(
       r.id,
       {
         name,
         properties: {
-          description: clip(oneLine(`${r.id} ${citeRows(r.provenance)}`), AZURE_LIMITS.descriptionLength),
+          description: describeRule(descriptionKey(r)),
           protocol: PROTOCOL[r.transport]!,
           sourcePortRange: '*',
           // Port rules list their ports; ICMP (any type, see nsgIcmpRefusal)
@@ -492,7 +545,7 @@ function checkLimits(rules: SecurityRule[], variables: Map<string, string[]>, gr
       max: AZURE_LIMITS.rulesPerNsg,
       message: `${rules.length} security rules, over Azure's limit of ${AZURE_LIMITS.rulesPerNsg} rules per NSG`,
     });
-  const varName = (e: ArmExpr) => /^\[variables\('(.*)'\)\]$/.exec(e.text)![1];
+  const varName = (e: ArmExpr) => e.variable!;
   // A single value ('*', a tag, one prefix) counts as one: conservative.
   const count = (one: string | undefined, many: ArmExpr | string[] | undefined): number => {
     if (many instanceof ArmExpr) return variables.get(varName(many))!.length;
@@ -542,7 +595,7 @@ export function renderAzureNsg(ir: IR): string {
   const location = ir.azure?.location;
   const metadata: ArmValue = {
     generator: 'portcullis',
-    comments: commentBlock(headerLines(ir)),
+    comments: commentBlockOf(headerLines(ir)),
     deploy: [
       'az deployment group create --resource-group RG --template-file nsg.json' + (nsgName ? '' : ' --parameters nsgName=NAME'),
       'Associate the NSG with the nodes\' network interfaces (recommended), or with a subnet that holds only nodes: the inbound deny-all applies to every host the NSG covers.',

@@ -3,11 +3,11 @@
 // count does not grow with the number of addresses.
 
 import { Cidr, formatAddress } from '../../addresses';
-import type { BaselineRule, HostPolicy, IR, Rule } from '../../ir/types';
+import type { BaselineRule, HostPolicy, IR, Provenance, Rule } from '../../ir/types';
 import { formatPortRange, PortRange } from '../../ports';
 import { describeMatch, hasPorts, icmpTypeName, isFullSpace, TRANSPORT_FACTS, transportKind } from '../../transports';
 import type { Transport } from '../../transports';
-import { Backend, checkLines, citeRows, commentBlock, commentLines, headerLines, LineLimit, OutputFile, safeComment, TemplateSet, utf8Length } from '../base';
+import { Backend, checkLines, citeRows, commentLines, headerLines, LineLimit, memoAcrossRenders, OutputFile, safeComment, TemplateSet, utf8Length } from '../base';
 import { BOOT_COMMANDS, LIVE_COMMANDS } from './host';
 
 /** nft refuses a longer comment: src/parser_bison.y, comment_spec, checks
@@ -44,9 +44,63 @@ export function nftComment(text: string): string {
   return safeComment(text, NFT_COMMENT_MAX - 1);
 }
 
-const templates = new TemplateSet('nftables', {
-  nftComment: (s: string) => nftComment(s),
+const templates = new TemplateSet('nftables', {});
+
+/** A text as comment lines (commentLines), kept across renders: most are
+ * catalog rows' texts, the same in every environment. */
+const commentText = memoAcrossRenders((text: string) => commentLines(text));
+
+/** Texts as comment lines (commentBlock). */
+function commentBlockOf(texts: readonly string[]): string[] {
+  const lines: string[] = [];
+  for (const t of texts) lines.push(...commentText(t));
+  return lines;
+}
+
+/** A rule's `#` lines, one or more per catalog row (commentBlock of the
+ * rows' texts), kept across renders. Keyed by the texts, each after its
+ * length: one lookup per rule. */
+const rowNotes = memoAcrossRenders((key: string): string[] => {
+  const lines: string[] = [];
+  for (let at = 0; at < key.length; ) {
+    const colon = key.indexOf(':', at);
+    const end = colon + 1 + Number(key.slice(at, colon));
+    lines.push(...commentLines(key.slice(colon + 1, end)));
+    at = end;
+  }
+  return lines;
 });
+function notesKey(rule: Rule): string {
+  let key = '';
+  for (const p of rule.provenance) {
+    const text = `${p.ref} ${p.service}: ${p.description}`;
+    key += `${text.length}:${text}`;
+  }
+  return key;
+}
+
+/** A rule's comment: its id and the rows it cites. Keyed by the rows' refs
+ * (`<table>.<row>` or `<table>.prose`: all citeRows reads), each before a
+ * space (table ids have no space, line feed or dot), then a line feed and
+ * the id. */
+const ruleComment = memoAcrossRenders((key: string): string => {
+  const end = key.indexOf('\n');
+  const cited = key
+    .slice(0, end)
+    .split(' ')
+    .slice(0, -1)
+    .map((ref) => {
+      const dot = ref.lastIndexOf('.');
+      const row = ref.slice(dot + 1);
+      return { table: ref.slice(0, dot), row: row === 'prose' ? undefined : Number(row) } as Provenance;
+    });
+  return nftComment(`${key.slice(end + 1)} ${citeRows(cited)}`);
+});
+function ruleCommentKey(r: Rule): string {
+  let key = '';
+  for (const p of r.provenance) key += p.ref + ' ';
+  return key + '\n' + r.id;
+}
 
 const FAMILY_KEYWORD = { ipv4: 'ip', ipv6: 'ip6' } as const;
 
@@ -60,6 +114,10 @@ function setExpr(items: readonly string[]): string {
  * breaks after a comma inside `{ }`). */
 function wrappedSet(items: readonly string[]): string {
   if (items.length === 1) return items[0];
+  // One line when every element and its `, ` fit (the loop below would
+  // make one row): one length for the whole set instead of one per item.
+  const joined = items.join(', ');
+  if (utf8Length(joined) + 2 <= NFT_SET_LINE_MAX) return `{ ${joined} }`;
   const rows: string[][] = [[]];
   let width = 0;
   for (const item of items) {
@@ -124,9 +182,9 @@ function ruleContext(rule: Rule, policy: HostPolicy) {
   const field = rule.direction === 'ingress' ? 'saddr' : 'daddr';
   return {
     // Descriptions go in `#` lines, one or more per catalog row.
-    notes: commentBlock(rule.provenance.map((p) => `${p.ref} ${p.service}: ${p.description}`)),
+    notes: rowNotes(notesKey(rule)),
     statement: `${FAMILY_KEYWORD[rule.family]} ${field} @${peerSet} ${transportMatch(rule.transport, rule.ports)} ${verdict(policy, 'accept')}`,
-    comment: `${rule.id} ${citeRows(rule.provenance)}`,
+    comment: ruleComment(ruleCommentKey(rule)),
   };
 }
 
@@ -142,7 +200,7 @@ function baselineContext(rule: BaselineRule, policy: HostPolicy) {
     `${rule.transport} dport ${portsExpr(rule.ports)}`,
   ];
   if (!rule.source?.length && !rule.destination?.length) matches.unshift(`meta nfproto ${rule.family}`);
-  return { notes: commentBlock([`${rule.id}: ${rule.why}`]), statement: `${matches.join(' ')} ${verdict(policy, 'accept')}`, comment: rule.id };
+  return { notes: commentText(`${rule.id}: ${rule.why}`), statement: `${matches.join(' ')} ${verdict(policy, 'accept')}`, comment: nftComment(rule.id) };
 }
 
 /** Interface names go into nft strings, which have no escapes: the profile
@@ -181,7 +239,7 @@ export function renderNftables(ir: IR): string {
   const trusted = policy.trustedInterfaces.length ? interfaces(policy.trustedInterfaces) : undefined;
   const c = (v: 'accept' | 'drop') => verdict(policy, v);
   const context = {
-    header: commentBlock(headerLines(ir)),
+    header: commentBlockOf(headerLines(ir)),
     live: LIVE_COMMANDS[0],
     bootCommands: BOOT_COMMANDS,
     priority: chainPriority(policy.nftables.priority),
@@ -204,8 +262,9 @@ export function renderNftables(ir: IR): string {
         group: s.group,
         elements: s.cidrs.map(formatAddress),
       })),
-    icmpIn: ir.icmp.ingress,
-    icmpOut: ir.icmp.egress,
+    // The ICMP types a rule accepts, as the elements of its set.
+    icmpIn: { ipv4: ir.icmp.ingress.ipv4.join(', '), ipv6: ir.icmp.ingress.ipv6.join(', ') },
+    icmpOut: { ipv6: ir.icmp.egress.ipv6.join(', ') },
     inputRules: host.filter((r) => r.direction === 'ingress').map((r) => ruleContext(r, policy)),
     outputPolicy: restrict ? 'drop' : 'accept',
     restrict,
