@@ -57,7 +57,7 @@ import { Family, formatAddress, formatCidr } from '../../addresses';
 import type { AddressSet, BaselineRule, IR, Rule } from '../../ir/types';
 import { formatPortRange } from '../../ports';
 import { describeMatch, icmpTypeName, isFullSpace, TRANSPORT_FACTS, transportKind } from '../../transports';
-import { refuseTransports, Backend, boundedName, cachedBy, checkLines, citeRows, commentLines, hashNetEntries, headerLines, LineLimit, oneLine, OutputFile, TemplateSet, wrapLine } from '../base';
+import { refuseTransports, Backend, boundedName, cachedBy, checkLines, citeRows, commentLines, hashNetEntries, headerLines, LineLimit, memoAcrossRenders, oneLine, OutputFile, TemplateSet, wrapLine } from '../base';
 
 export const ZONE_NAME = 'portcullis';
 export const EGRESS_POLICY_NAME = 'portcullis-out';
@@ -110,15 +110,27 @@ export function xmlCommentLine(text: string): string {
   return s;
 }
 
-/** Text as lines for inside `<!-- … -->`: made comment-safe, then wrapped. */
-export function xmlCommentLines(text: string): string[] {
+/** Text as lines for inside `<!-- … -->`: made comment-safe, then wrapped.
+ * Kept across renders: most texts are the catalog's, the same in every
+ * environment. The lines are shared: never change them. */
+export const xmlCommentLines: (text: string) => readonly string[] = memoAcrossRenders((text) =>
   // xmlCommentLine's text is one line but for the space after a final dash,
   // which commentLines (its oneLine) drops; the template puts one there.
-  return wrapLine(xmlCommentLine(text).trimEnd());
-}
+  wrapLine(xmlCommentLine(text).trimEnd()),
+);
+
+/** Texts at least this long are escaped once and kept (xmlTextOfLong). */
+const KEPT_TEXT_MIN = 256;
+
+/** xmlText of the long texts (a rule's lines of a <description>, the same
+ * in every environment) kept across renders, at most a few thousand. */
+const xmlTextOfLong = memoAcrossRenders(xmlText, 2_000);
 
 const templates = new TemplateSet('firewalld', {
-  xml: (s: string) => xmlText(String(s)),
+  xml: (s: string) => {
+    const text = String(s);
+    return text.length >= KEPT_TEXT_MIN ? xmlTextOfLong(text) : xmlText(text);
+  },
 });
 
 // ------------------------------------------------------------------- names
@@ -201,6 +213,15 @@ interface RuleGroup {
   notes: string[];
   rules: RichRuleContext[];
 }
+
+/** A group's lines (rule-group.xml.hbs; a group has a note at least),
+ * without the last line feed: the zone and the policy put each group on
+ * lines of their own. The key is the
+ * template's whole context, so each group is rendered once and kept: the
+ * same catalog gives the same groups in every environment. */
+const ruleGroupXml = memoAcrossRenders((context: string) => templates.render('rule-group.xml.hbs', JSON.parse(context) as RuleGroup).slice(0, -1), 5_000);
+
+const groupXml = (group: RuleGroup): string => ruleGroupXml(JSON.stringify(group));
 
 function icmpGroups(ir: IR, direction: 'ingress' | 'egress'): RuleGroup[] {
   const policy = ir.icmp[direction];
@@ -396,11 +417,17 @@ function finalDrop(ir: IR, direction: 'in' | 'out', what: string): FinalDrop {
   };
 }
 
+/** Description lines of one text (commentLines), kept across renders. */
+const descriptionLines: (text: string) => readonly string[] = memoAcrossRenders((text) => commentLines(text));
+
 /** <description> text: one entry per line, a long one wrapped over several
  * (firewalld reads line breaks as spaces, so each entry is also a readable
- * sentence on its own). Raw text: the template escapes it. */
+ * sentence on its own). Raw text, the template escapes it and puts a line
+ * break between items: an item is the intro's lines or one rule's (the same
+ * in every environment, so their escaped text is kept: xmlTextOfLong). */
 function describeRules(intro: string, rules: Rule[], textsOf: TextsOf): string[] {
-  return [intro, ...rules.flatMap((r) => [textsOf(r).summary + '.', ...textsOf(r).provenance])].flatMap((t) => commentLines(t));
+  const block = (texts: string[]) => texts.flatMap(descriptionLines).join('\n');
+  return [block([intro]), ...rules.map((r) => block([textsOf(r).summary + '.', ...textsOf(r).provenance]))];
 }
 
 // ------------------------------------------------------------------ ipsets
@@ -481,7 +508,7 @@ export function renderFirewalld(ir: IR): OutputFile[] {
     interfacesText: xmlCommentLine(interfaces.join(', ')),
     trustedText: trusted.length ? xmlCommentLine(trusted.join(', ')) : null,
     // Rich rules in the order they are listed: ICMP, host baseline, the IR's rules.
-    groups: [...icmpGroups(ir, 'ingress'), ...baseline('ingress'), ...ingress.map((r) => ruleGroup(r, names, textsOf))],
+    groups: [...icmpGroups(ir, 'ingress'), ...baseline('ingress'), ...ingress.map((r) => ruleGroup(r, names, textsOf))].map(groupXml),
     final: finalDrop(ir, 'in', 'inbound traffic'),
     offHost,
   };
@@ -501,7 +528,7 @@ export function renderFirewalld(ir: IR): OutputFile[] {
           textsOf,
         )
       : commentLines(`portcullis egress policy for environment ${ir.environment} (catalog ${ir.catalog.name}), egress: allow: outbound is not restricted (target CONTINUE, no rules).`),
-    groups: restrict ? [...icmpGroups(ir, 'egress'), ...baseline('egress'), ...egress.map((r) => ruleGroup(r, names, textsOf))] : [],
+    groups: restrict ? [...icmpGroups(ir, 'egress'), ...baseline('egress'), ...egress.map((r) => ruleGroup(r, names, textsOf))].map(groupXml) : [],
     trustedText: restrict && trusted.length ? xmlCommentLine(trusted.join(', ')) : null,
     // Target DROP drops silently; the log needs a rule of its own.
     final: restrict && ir.hostPolicy.logDrops ? finalDrop(ir, 'out', 'outbound traffic') : null,
