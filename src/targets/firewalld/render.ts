@@ -57,7 +57,7 @@ import { Family, formatAddress, formatCidr } from '../../addresses';
 import type { AddressSet, BaselineRule, IR, Rule } from '../../ir/types';
 import { formatPortRange } from '../../ports';
 import { describeMatch, icmpTypeName, isFullSpace, TRANSPORT_FACTS, transportKind } from '../../transports';
-import { refuseTransports, Backend, boundedName, cachedBy, checkLines, citeRows, commentLines, hashNetEntries, headerLines, LineLimit, oneLine, OutputFile, TemplateSet, wrapLine } from '../base';
+import { refuseTransports, Backend, boundedName, cachedBy, checkLines, citeRows, commentLines, hashNetEntries, headerLines, LineLimit, memoAcrossRenders, oneLine, OutputFile, TemplateSet, wrapLine } from '../base';
 
 export const ZONE_NAME = 'portcullis';
 export const EGRESS_POLICY_NAME = 'portcullis-out';
@@ -110,15 +110,27 @@ export function xmlCommentLine(text: string): string {
   return s;
 }
 
-/** Text as lines for inside `<!-- … -->`: made comment-safe, then wrapped. */
-export function xmlCommentLines(text: string): string[] {
+/** Text as lines for inside `<!-- … -->`: made comment-safe, then wrapped.
+ * Kept across renders: most texts are the catalog's, the same in every
+ * environment. The lines are shared: never change them. */
+export const xmlCommentLines: (text: string) => readonly string[] = memoAcrossRenders((text) =>
   // xmlCommentLine's text is one line but for the space after a final dash,
   // which commentLines (its oneLine) drops; the template puts one there.
-  return wrapLine(xmlCommentLine(text).trimEnd());
-}
+  wrapLine(xmlCommentLine(text).trimEnd()),
+);
+
+/** Texts at least this long are escaped once and kept (xmlTextOfLong). */
+const KEPT_TEXT_MIN = 256;
+
+/** xmlText of the long texts (one rule's lines of a <description>, the
+ * same in every environment) kept across renders, at most a few thousand. */
+const xmlTextOfLong = memoAcrossRenders(xmlText, 2_000);
 
 const templates = new TemplateSet('firewalld', {
-  xml: (s: string) => xmlText(String(s)),
+  xml: (s: string) => {
+    const text = String(s);
+    return text.length >= KEPT_TEXT_MIN ? xmlTextOfLong(text) : xmlText(text);
+  },
 });
 
 // ------------------------------------------------------------------- names
@@ -198,45 +210,53 @@ type RichRuleContext = ReturnType<typeof rich>;
 
 interface RuleGroup {
   /** Comment lines, comment-safe and wrapped (xmlCommentLines). */
-  notes: string[];
+  notes: readonly string[];
   rules: RichRuleContext[];
 }
 
-function icmpGroups(ir: IR, direction: 'ingress' | 'egress'): RuleGroup[] {
-  const policy = ir.icmp[direction];
-  const groups: RuleGroup[] = [];
-  for (const family of ['ipv4', 'ipv6'] as const) {
-    const names = policy[family];
-    if (!names.length) continue;
-    const rules: RichRuleContext[] = [];
-    const mld = names.filter((n) => MLD_TYPES.has(n));
-    for (const name of names) {
-      if (family === 'ipv6' && MLD_TYPES.has(name)) continue;
-      const type = ICMP_TYPES[family][name];
-      if (!type) throw new Error(`firewalld: no firewalld icmptype for ${family} ICMP type '${name}'`);
-      rules.push(rich({ family, icmpType: type }));
-    }
-    const notes = [
-      `${family === 'ipv4' ? 'ICMP' : 'ICMPv6'} ${direction === 'ingress' ? 'in' : 'out'}: ${names.join(', ')}`,
-    ];
-    if (family === 'ipv6' && mld.length) {
-      rules.push(
-        rich(
-          direction === 'ingress'
-            ? { family, source: { kind: 'address', value: MLD_INGRESS_SOURCE }, protocol: 'ipv6-icmp' }
-            : { family, destination: { kind: 'address', value: MLD_EGRESS_DESTINATION }, protocol: 'ipv6-icmp' },
-        ),
-      );
-      notes.push(
-        `firewalld has no icmptype for ${mld.join(', ')}: allowed as ICMPv6 ${
-          direction === 'ingress' ? `from ${MLD_INGRESS_SOURCE} (MLD queries come from link-local addresses)` : `to ${MLD_EGRESS_DESTINATION} (MLD reports go to link-scope multicast)`
-        }`,
-      );
-    }
-    groups.push({ notes: notes.flatMap(xmlCommentLines), rules });
-  }
-  return groups;
+/** A group's lines (rule-group.xml.hbs; a group has a note at least),
+ * without the last line feed: the zone and the policy put each group on
+ * lines of their own. Each group is rendered once, by a memo whose key
+ * holds everything the group is made of: the same catalog gives the same
+ * groups in every environment. */
+function groupXml(group: RuleGroup): string {
+  return templates.render('rule-group.xml.hbs', group).slice(0, -1);
 }
+
+function icmpGroups(ir: IR, direction: 'ingress' | 'egress'): string[] {
+  const policy = ir.icmp[direction];
+  return (['ipv4', 'ipv6'] as const).filter((family) => policy[family].length).map((family) => icmpGroupXml(JSON.stringify([direction, family, policy[family]])));
+}
+
+/** The ICMP group of one direction and family, by the JSON of [direction,
+ * family, IR type names] (groupXml). */
+const icmpGroupXml = memoAcrossRenders((key: string): string => {
+  const [direction, family, names] = JSON.parse(key) as ['ingress' | 'egress', Family, string[]];
+  const rules: RichRuleContext[] = [];
+  const mld = names.filter((n) => MLD_TYPES.has(n));
+  for (const name of names) {
+    if (family === 'ipv6' && MLD_TYPES.has(name)) continue;
+    const type = ICMP_TYPES[family][name];
+    if (!type) throw new Error(`firewalld: no firewalld icmptype for ${family} ICMP type '${name}'`);
+    rules.push(rich({ family, icmpType: type }));
+  }
+  const notes = [`${family === 'ipv4' ? 'ICMP' : 'ICMPv6'} ${direction === 'ingress' ? 'in' : 'out'}: ${names.join(', ')}`];
+  if (family === 'ipv6' && mld.length) {
+    rules.push(
+      rich(
+        direction === 'ingress'
+          ? { family, source: { kind: 'address', value: MLD_INGRESS_SOURCE }, protocol: 'ipv6-icmp' }
+          : { family, destination: { kind: 'address', value: MLD_EGRESS_DESTINATION }, protocol: 'ipv6-icmp' },
+      ),
+    );
+    notes.push(
+      `firewalld has no icmptype for ${mld.join(', ')}: allowed as ICMPv6 ${
+        direction === 'ingress' ? `from ${MLD_INGRESS_SOURCE} (MLD queries come from link-local addresses)` : `to ${MLD_EGRESS_DESTINATION} (MLD reports go to link-scope multicast)`
+      }`,
+    );
+  }
+  return groupXml({ notes: notes.flatMap(xmlCommentLines), rules });
+});
 
 const portList = (rule: Rule) => rule.ports.map((p) => formatPortRange(p)).join(',');
 
@@ -296,7 +316,7 @@ function unsupported(rule: Rule): { why: string; hint?: string } | undefined {
 }
 
 /** The match elements of an IR rule: one rich rule each (a rich rule holds one element). */
-function ruleElements(rule: Rule): Pick<RichRule, 'port' | 'protocol' | 'icmpType'>[] {
+function ruleElements(rule: Pick<Rule, 'id' | 'family' | 'transport' | 'ports'>): Pick<RichRule, 'port' | 'protocol' | 'icmpType'>[] {
   switch (transportKind(rule.transport)) {
     case 'ports':
       return rule.ports.map((p) => ({ port: { port: formatPortRange(p), protocol: rule.transport } }));
@@ -316,22 +336,50 @@ function ruleElements(rule: Rule): Pick<RichRule, 'port' | 'protocol' | 'icmpTyp
   }
 }
 
-function ruleGroup(rule: Rule, names: Map<string, string>, textsOf: TextsOf): RuleGroup {
+/** What the zone or the policy says of one IR rule. */
+interface RuleXml {
+  /** Its rich rules with their comment (groupXml). */
+  group: string;
+  /** Its lines of the <description> (describeRules), raw text joined by line feeds. */
+  description: string;
+}
+
+function ruleXml(rule: Rule, names: Map<string, string>, textsOf: TextsOf): RuleXml {
   const peer = rule.direction === 'ingress' ? rule.source : rule.destination;
   const ipset = peer === undefined ? undefined : names.get(peer);
   if (!ipset) throw new Error(`firewalld: rule '${rule.id}' names no known address set`);
+  const { summary, provenance } = textsOf(rule);
+  return ruleXmlOf(JSON.stringify([ipset, rule.id, rule.family, rule.direction, rule.transport, rule.ports, summary, provenance]));
+}
+
+/** ruleXml by the JSON of everything it is made of: [ipset, id, family,
+ * direction, transport, ports, summary, provenance texts]. */
+const ruleXmlOf = memoAcrossRenders((key: string): RuleXml => {
+  const [ipset, id, family, direction, transport, ports, summary, provenance] = JSON.parse(key) as [
+    string,
+    string,
+    Family,
+    Rule['direction'],
+    Rule['transport'],
+    Rule['ports'],
+    string,
+    string[],
+  ];
   const end = { kind: 'ipset' as const, value: ipset };
   return {
-    notes: [textsOf(rule).summary, ...textsOf(rule).provenance].flatMap(xmlCommentLines),
-    rules: ruleElements(rule).map((element) =>
-      rich({
-        family: rule.family,
-        ...(rule.direction === 'ingress' ? { source: end } : { destination: end }),
-        ...element,
-      }),
-    ),
+    group: groupXml({
+      notes: [summary, ...provenance].flatMap(xmlCommentLines),
+      rules: ruleElements({ id, family, transport, ports }).map((element) =>
+        rich({
+          family,
+          ...(direction === 'ingress' ? { source: end } : { destination: end }),
+          ...element,
+        }),
+      ),
+    }),
+    description: [summary + '.', ...provenance].flatMap((t) => commentLines(t)).join('\n'),
   };
-}
+}, 5_000);
 
 // ---------------------------------------------------------------- baseline
 
@@ -339,17 +387,35 @@ function ruleGroup(rule: Rule, names: Map<string, string>, textsOf: TextsOf): Ru
  * absent side matches any address. firewalld's rich rule holds one element,
  * so the destination port is the element and the source port is not
  * matched (firewalld's own dhcpv6-client service does the same). */
-function baselineGroup(b: BaselineRule): RuleGroup {
-  const ends = (cidrs: BaselineRule['source']) => (cidrs ?? [undefined]).map((c) => (c ? { kind: 'address' as const, value: formatAddress(c) } : undefined));
-  const rules: RichRuleContext[] = [];
-  for (const source of ends(b.source))
-    for (const destination of ends(b.destination))
-      for (const p of b.ports) rules.push(rich({ family: b.family, source, destination, port: { port: formatPortRange(p), protocol: b.transport } }));
-  const notes = [`${b.id} (host baseline): ${b.why}`];
-  if (b.sourcePorts)
-    notes.push(`source port ${b.sourcePorts.map((p) => formatPortRange(p)).join(',')} not matched: a firewalld rich rule holds one element, here the destination port`);
-  return { notes: notes.flatMap(xmlCommentLines), rules };
+function baselineGroup(b: BaselineRule): string {
+  const addresses = (cidrs: BaselineRule['source']) => (cidrs ? cidrs.map(formatAddress) : null);
+  return baselineGroupXml(JSON.stringify([b.id, b.why, b.family, b.transport, addresses(b.source), addresses(b.destination), b.sourcePorts ?? null, b.ports]));
 }
+
+/** baselineGroup by the JSON of what it is made of: [id, why, family,
+ * transport, sources, destinations (formatted; null: any), source ports
+ * (null: any), ports] (groupXml). */
+const baselineGroupXml = memoAcrossRenders((key: string): string => {
+  const [id, why, family, transport, sources, destinations, sourcePorts, ports] = JSON.parse(key) as [
+    string,
+    string,
+    Family,
+    BaselineRule['transport'],
+    string[] | null,
+    string[] | null,
+    BaselineRule['ports'] | null,
+    BaselineRule['ports'],
+  ];
+  const ends = (addresses: string[] | null) => (addresses ?? [undefined]).map((a) => (a ? { kind: 'address' as const, value: a } : undefined));
+  const rules: RichRuleContext[] = [];
+  for (const source of ends(sources))
+    for (const destination of ends(destinations))
+      for (const p of ports) rules.push(rich({ family, source, destination, port: { port: formatPortRange(p), protocol: transport } }));
+  const notes = [`${id} (host baseline): ${why}`];
+  if (sourcePorts)
+    notes.push(`source port ${sourcePorts.map((p) => formatPortRange(p)).join(',')} not matched: a firewalld rich rule holds one element, here the destination port`);
+  return groupXml({ notes: notes.flatMap(xmlCommentLines), rules });
+});
 
 // ------------------------------------------------------------ final drop
 
@@ -398,9 +464,11 @@ function finalDrop(ir: IR, direction: 'in' | 'out', what: string): FinalDrop {
 
 /** <description> text: one entry per line, a long one wrapped over several
  * (firewalld reads line breaks as spaces, so each entry is also a readable
- * sentence on its own). Raw text: the template escapes it. */
-function describeRules(intro: string, rules: Rule[], textsOf: TextsOf): string[] {
-  return [intro, ...rules.flatMap((r) => [textsOf(r).summary + '.', ...textsOf(r).provenance])].flatMap((t) => commentLines(t));
+ * sentence on its own). Raw text: the template escapes each item and puts a
+ * line feed between them; an item is the intro's lines or one rule's (made
+ * once per catalog: ruleXml). */
+function describeRules(intro: string, rules: RuleXml[]): string[] {
+  return [commentLines(intro).join('\n'), ...rules.map((r) => r.description)];
 }
 
 // ------------------------------------------------------------------ ipsets
@@ -465,6 +533,9 @@ export function renderFirewalld(ir: IR): OutputFile[] {
   const baseline = (direction: 'ingress' | 'egress') => ir.hostPolicy.baseline.filter((b) => b.direction === direction).map(baselineGroup);
   const interfaces = ir.hostPolicy.firewalld.interfaces;
   const trusted = ir.hostPolicy.trustedInterfaces;
+  // Rich rules in the order they are listed: ICMP, host baseline, the IR's rules.
+  const ingressGroups = [...icmpGroups(ir, 'ingress'), ...baseline('ingress')];
+  const ingressRules = ingress.map((r) => ruleXml(r, names, textsOf));
   const zone = {
     header,
     name: ZONE_NAME,
@@ -474,19 +545,19 @@ export function renderFirewalld(ir: IR): OutputFile[] {
       `portcullis inbound policy for environment ${ir.environment} (catalog ${ir.catalog.name}): the default zone${
         interfaces.length ? `, bound to ${interfaces.join(', ')}` : ''
       }: gets the traffic no other zone claims; drops what no rule accepts (last rule, priority ${FINAL_PRIORITY}); forwarded traffic is left to whoever routes it (target ACCEPT). Rules and the catalog rows they come from:`,
-      ingress,
-      textsOf,
+      ingressRules,
     ),
     interfaces,
     interfacesText: xmlCommentLine(interfaces.join(', ')),
     trustedText: trusted.length ? xmlCommentLine(trusted.join(', ')) : null,
-    // Rich rules in the order they are listed: ICMP, host baseline, the IR's rules.
-    groups: [...icmpGroups(ir, 'ingress'), ...baseline('ingress'), ...ingress.map((r) => ruleGroup(r, names, textsOf))],
+    groups: [...ingressGroups, ...ingressRules.map((r) => r.group)],
     final: finalDrop(ir, 'in', 'inbound traffic'),
     offHost,
   };
   files.push({ path: `zones/${ZONE_NAME}.xml`, content: templates.render('zone.xml.hbs', zone) });
 
+  const egressGroups = restrict ? [...icmpGroups(ir, 'egress'), ...baseline('egress')] : [];
+  const egressRules = egress.map((r) => ruleXml(r, names, textsOf));
   const policy = {
     header,
     name: EGRESS_POLICY_NAME,
@@ -497,11 +568,10 @@ export function renderFirewalld(ir: IR): OutputFile[] {
     description: restrict
       ? describeRules(
           `portcullis egress policy for environment ${ir.environment} (catalog ${ir.catalog.name}), egress: restrict: the nodes may open only these connections. Rules and the catalog rows they come from:`,
-          egress,
-          textsOf,
+          egressRules,
         )
       : commentLines(`portcullis egress policy for environment ${ir.environment} (catalog ${ir.catalog.name}), egress: allow: outbound is not restricted (target CONTINUE, no rules).`),
-    groups: restrict ? [...icmpGroups(ir, 'egress'), ...baseline('egress'), ...egress.map((r) => ruleGroup(r, names, textsOf))] : [],
+    groups: [...egressGroups, ...egressRules.map((r) => r.group)],
     trustedText: restrict && trusted.length ? xmlCommentLine(trusted.join(', ')) : null,
     // Target DROP drops silently; the log needs a rule of its own.
     final: restrict && ir.hostPolicy.logDrops ? finalDrop(ir, 'out', 'outbound traffic') : null,
