@@ -29,23 +29,24 @@ const LOCK_TEMP = /^\.portcullis\.lock\.(?:stale-)?(\d+)-[0-9a-f]+$/;
 /** Leftovers of versions that swapped target directories one by one. */
 const OLD_STYLE_LEFTOVER = /^(?:\..+\.staging-\d+|.+\.old-\d+)$/;
 
+/** A relative path of plain names: no empty, '.' or '..' component, no NUL. */
+const PLAIN_RELATIVE = /^(?!\.\.?(?:\/|$))[^/\0]+(?:\/(?!\.\.?(?:\/|$))[^/\0]+)*$/;
+
 /** Resolve a relative output path, refusing anything that leaves outDir. */
 function inside(outDir: string, rel: string): string {
   const root = path.resolve(outDir);
+  // The common case without path.resolve: plain names, no '.' or '..'.
+  if (PLAIN_RELATIVE.test(rel)) return root === path.sep ? root + rel : root + path.sep + rel;
   const full = path.resolve(root, rel);
   if (full !== root && !full.startsWith(root + path.sep)) throw new OutputError(`error: refusing to write outside --out-dir: ${visibleLine(rel)}`);
   return full;
 }
 
-/** The first component of rel below outDir that is a symbolic link or not a
- * directory where one is needed (only the last component may be a file). */
-function obstacle(outDir: string, rel: string): { at: string; what: string } | undefined {
-  return obstacleChecker(outDir)(rel);
-}
-
-/** obstacle(), with each component looked at once per checker: the files of
- * one directory share its components' checks. With dirsOnly, only the
- * directories above rel's last component are looked at. */
+/** A checker of paths below outDir: the first component of rel that is a
+ * symbolic link, or not a directory where one is needed (only the last
+ * component may be a file). Each component is looked at once per checker,
+ * so the files of one directory share its components' checks. With
+ * dirsOnly, only the directories above rel's last component are looked at. */
 function obstacleChecker(outDir: string): (rel: string, dirsOnly?: boolean) => { at: string; what: string } | undefined {
   const root = path.resolve(outDir);
   /** Per component path: what it is, as far as obstacles go. */
@@ -213,6 +214,7 @@ function writeAll(outDir: string, entries: OutputEntry[], created: string[], opt
     envs.get(parts[0])!.add(parts[1]);
     envEntries.get(parts[0])!.push(e);
   }
+  const blocking = obstacleChecker(root);
   for (const [env, targets] of envs) {
     const st = lstatOrUndefined(path.join(root, env));
     if (st && !st.isDirectory())
@@ -220,7 +222,7 @@ function writeAll(outDir: string, entries: OutputEntry[], created: string[], opt
         `error: cannot write ${visibleLine(path.join(outDir, env))}: it is ${st.isSymbolicLink() ? 'a symbolic link, which portcullis never writes through' : 'a file, not a directory'}; nothing written`,
       );
     // A committed link in place of a target directory is refused rather than replaced.
-    for (const t of targets) if (obstacle(root, `${env}/${t}`)?.what === 'a symbolic link') throw new OutputError(`error: refusing to write through a symbolic link: ${visibleLine(path.join(outDir, env, t))}; nothing written`);
+    for (const t of targets) if (blocking(`${env}/${t}`)?.what === 'a symbolic link') throw new OutputError(`error: refusing to write through a symbolic link: ${visibleLine(path.join(outDir, env, t))}; nothing written`);
   }
   mkdirsRecording(root, created);
   const lock = acquireLock(root, outDir, options.onWait);
