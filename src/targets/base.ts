@@ -353,6 +353,65 @@ export function memoAcrossRenders<V>(make: (key: string) => V, max = 50_000): (k
   };
 }
 
+/** commentLines(text), kept across renders: most such texts are catalog
+ * rows', the same in every environment. */
+export const keptCommentLines = memoAcrossRenders((text: string) => commentLines(text));
+
+/** commentBlock(texts), each text's lines kept across renders. */
+export function keptCommentBlock(texts: readonly string[]): string[] {
+  const lines: string[] = [];
+  for (const t of texts) lines.push(...keptCommentLines(t));
+  return lines;
+}
+
+/** A rule's `#` lines: commentBlock of "<ref> <service>: <description>" per
+ * catalog row, kept across renders with one lookup per rule (keyed by the
+ * texts, each after its length). */
+export function rowNoteLines(rule: Rule): string[] {
+  let key = '';
+  for (const p of rule.provenance) {
+    const text = `${p.ref} ${p.service}: ${p.description}`;
+    key += `${text.length}:${text}`;
+  }
+  return rowNotesOf(key);
+}
+
+const rowNotesOf = memoAcrossRenders((key: string): string[] => {
+  const lines: string[] = [];
+  for (let at = 0; at < key.length; ) {
+    const colon = key.indexOf(':', at);
+    const end = colon + 1 + Number(key.slice(at, colon));
+    lines.push(...commentLines(key.slice(colon + 1, end)));
+    at = end;
+  }
+  return lines;
+});
+
+/** "<rule id> <citeRows of its rows>", the one-line citation a target puts
+ * in a rule's comment or description, kept across renders. Keyed by the
+ * rows' refs (`<table>.<row>` or `<table>.prose`: all citeRows reads), each
+ * before a space (table ids have no space, line feed or dot), then a line
+ * feed and the id. */
+export function ruleCitation(rule: Rule): string {
+  let key = '';
+  for (const p of rule.provenance) key += p.ref + ' ';
+  return ruleCitationOf(key + '\n' + rule.id);
+}
+
+const ruleCitationOf = memoAcrossRenders((key: string): string => {
+  const end = key.indexOf('\n');
+  const cited = key
+    .slice(0, end)
+    .split(' ')
+    .slice(0, -1)
+    .map((ref) => {
+      const dot = ref.lastIndexOf('.');
+      const row = ref.slice(dot + 1);
+      return { table: ref.slice(0, dot), row: row === 'prose' ? undefined : Number(row) } as Provenance;
+    });
+  return `${key.slice(end + 1)} ${citeRows(cited)}`;
+});
+
 /** Compact citation of rows: "T1.1 T2.1-16,18-41,prose". */
 export function citeRows(provenance: readonly Provenance[]): string {
   // One row, the common case: what the general path below makes of it.

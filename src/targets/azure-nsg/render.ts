@@ -34,7 +34,7 @@ import { formatAddress } from '../../addresses';
 import type { AddressSet, Family, IR, Rule } from '../../ir/types';
 import { formatPortRange, mergePorts } from '../../ports';
 import { isFullSpace, TRANSPORT_FACTS, transportKind, Transport } from '../../transports';
-import { refuseTransports, Backend, checkLines, citeRows, commentBlock, commentLines, headerLines, LineLimit, memoAcrossRenders, oneLine, OutputFile, TargetLimitError, TemplateSet, rolesHeaderLines } from '../base';
+import { refuseTransports, Backend, checkLines, citeRows, commentBlock, headerLines, LineLimit, memoAcrossRenders, oneLine, OutputFile, TargetLimitError, TemplateSet, rolesHeaderLines, keptCommentLines, ruleCitation, keptCommentBlock } from '../base';
 import type { Provenance } from '../../ir/types';
 import { compareText } from '../../order';
 
@@ -193,39 +193,13 @@ export const ruleName = memoAcrossRenders((id: string): string => {
   return `${stem || 'rule'}-${hash}`;
 });
 
-/** A text as comment lines (commentLines), kept across renders. */
-const commentText = memoAcrossRenders((text: string) => commentLines(text));
-
-/** Texts as comment lines (commentBlock), each kept across renders. */
-function commentBlockOf(texts: readonly string[]): string[] {
-  const lines: string[] = [];
-  for (const t of texts) lines.push(...commentText(t));
-  return lines;
-}
-
 /** A catalog row's provenance text as comment lines (provenanceLines, then
  * commentBlock), kept across renders. */
-const rowComment = (p: Provenance) => commentText(`${p.ref} ${p.service} (${p.ruleId}): ${p.description}`);
+const rowComment = (p: Provenance) => keptCommentLines(`${p.ref} ${p.service} (${p.ruleId}): ${p.description}`);
 
-/** A rule's description: its id and the rows it cites, one line, clipped.
- * Keyed by the rows' refs (`<table>.<row>` or `<table>.prose`: all citeRows
- * reads), each before a space (table ids have no space, line feed or dot),
- * then a line feed and the id. */
-const describeRule = memoAcrossRenders((key: string): string => {
-  const end = key.indexOf('\n');
-  const id = key.slice(end + 1);
-  const cited = key.slice(0, end).split(' ').slice(0, -1).map((ref) => {
-    const dot = ref.lastIndexOf('.');
-    const row = ref.slice(dot + 1);
-    return { table: ref.slice(0, dot), row: row === 'prose' ? undefined : Number(row) } as Provenance;
-  });
-  return clip(oneLine(`${id} ${citeRows(cited)}`), AZURE_LIMITS.descriptionLength);
-});
-function descriptionKey(r: Rule): string {
-  let key = '';
-  for (const p of r.provenance) key += p.ref + ' ';
-  return key + '\n' + r.id;
-}
+/** A rule's description: its citation (ruleCitation), one line, clipped;
+ * kept across renders. */
+const describeRule = memoAcrossRenders((citation: string) => clip(oneLine(citation), AZURE_LIMITS.descriptionLength));
 
 /** Cut to at most `max` UTF-16 units (what Azure counts) on a code point
  * boundary, marking the cut. */
@@ -473,15 +447,15 @@ export function buildNsg(ir: IR, roles = false): NsgPlan {
     const src = egressHost ? hostEnd(r.family) : peerEnd(r.source, r);
     const dst = ingressHost ? hostEnd(r.family) : peerEnd(r.destination, r);
     const lines: string[] = [];
-    if (r.antiLockout) lines.push(...commentText('Anti-lockout: carries the admins\' SSH rule.'));
-    if (r.scope === 'off-host') lines.push(...commentText(`Off-host: ${r.sourceGroup} -> ${r.destinationGroup}; enforced where this NSG filters the ${r.destinationGroup} addresses.`));
+    if (r.antiLockout) lines.push(...keptCommentLines('Anti-lockout: carries the admins\' SSH rule.'));
+    if (r.scope === 'off-host') lines.push(...keptCommentLines(`Off-host: ${r.sourceGroup} -> ${r.destinationGroup}; enforced where this NSG filters the ${r.destinationGroup} addresses.`));
     for (const p of r.provenance) lines.push(...rowComment(p));
     addRule(
       r.id,
       {
         name,
         properties: {
-          description: describeRule(descriptionKey(r)),
+          description: describeRule(ruleCitation(r)),
           protocol: PROTOCOL[r.transport]!,
           sourcePortRange: '*',
           // Port rules list their ports; ICMP (any type, see nsgIcmpRefusal)
@@ -595,7 +569,7 @@ export function renderAzureNsg(ir: IR): string {
   const location = ir.azure?.location;
   const metadata: ArmValue = {
     generator: 'portcullis',
-    comments: commentBlockOf(headerLines(ir)),
+    comments: keptCommentBlock(headerLines(ir)),
     deploy: [
       'az deployment group create --resource-group RG --template-file nsg.json' + (nsgName ? '' : ' --parameters nsgName=NAME'),
       'Associate the NSG with the nodes\' network interfaces (recommended), or with a subnet that holds only nodes: the inbound deny-all applies to every host the NSG covers.',

@@ -6,10 +6,10 @@
 // the rule count does not grow with them.
 
 import { Cidr, formatAddress, type Family } from '../../addresses';
-import type { AddressSet, BaselineRule, IR, Provenance, Rule } from '../../ir/types';
+import type { AddressSet, BaselineRule, IR, Rule } from '../../ir/types';
 import { formatPortRange, PortRange } from '../../ports';
 import { carries, isFullSpace, TRANSPORT_FACTS, transportKind } from '../../transports';
-import { Backend, boundedName, checkLines, citeRows, commentLines, hashNetEntries, headerLines, ICMP_TYPE_NUMBERS, LineLimit, memoAcrossRenders, OutputFile, safeComment, TargetLimitError, TemplateSet, utf8Length } from '../base';
+import { Backend, boundedName, checkLines, hashNetEntries, headerLines, ICMP_TYPE_NUMBERS, LineLimit, memoAcrossRenders, OutputFile, safeComment, TargetLimitError, TemplateSet, utf8Length, keptCommentLines, rowNoteLines, ruleCitation, keptCommentBlock } from '../base';
 import { BOOT_COMMANDS, BOOT_DIR, INPUT_CHAIN, LIVE_COMMANDS, OUTPUT_CHAIN } from './host';
 
 export { INPUT_CHAIN, OUTPUT_CHAIN } from './host';
@@ -168,61 +168,8 @@ export const IPSET_MAXELEM = 1 << 24;
 
 const templates = new TemplateSet('iptables', {});
 
-/** A text as comment lines (commentLines), kept across renders: most are
- * catalog rows' texts, the same in every environment. */
-const commentText = memoAcrossRenders((text: string) => commentLines(text));
-
-/** Texts as comment lines (commentBlock). */
-function commentBlockOf(texts: readonly string[]): string[] {
-  const lines: string[] = [];
-  for (const t of texts) lines.push(...commentText(t));
-  return lines;
-}
-
-/** A rule's comment match: its id and the rows it cites. Keyed by the rows'
- * refs (`<table>.<row>` or `<table>.prose`: all citeRows reads), each
- * before a space (table ids have no space, line feed or dot), then a line
- * feed and the id. */
-const ruleComment = memoAcrossRenders((key: string): string => {
-  const end = key.indexOf('\n');
-  const cited = key
-    .slice(0, end)
-    .split(' ')
-    .slice(0, -1)
-    .map((ref) => {
-      const dot = ref.lastIndexOf('.');
-      const row = ref.slice(dot + 1);
-      return { table: ref.slice(0, dot), row: row === 'prose' ? undefined : Number(row) } as Provenance;
-    });
-  return iptablesComment(`${key.slice(end + 1)} ${citeRows(cited)}`);
-});
-/** A rule's `#` lines, one or more per catalog row (commentBlock of the
- * rows' texts), kept across renders. Keyed by the texts, each after its
- * length: one lookup per rule. */
-const rowNotes = memoAcrossRenders((key: string): string[] => {
-  const lines: string[] = [];
-  for (let at = 0; at < key.length; ) {
-    const colon = key.indexOf(':', at);
-    const end = colon + 1 + Number(key.slice(at, colon));
-    lines.push(...commentLines(key.slice(colon + 1, end)));
-    at = end;
-  }
-  return lines;
-});
-function notesKey(rule: Rule): string {
-  let key = '';
-  for (const p of rule.provenance) {
-    const text = `${p.ref} ${p.service}: ${p.description}`;
-    key += `${text.length}:${text}`;
-  }
-  return key;
-}
-
-function ruleCommentKey(r: Rule): string {
-  let key = '';
-  for (const p of r.provenance) key += p.ref + ' ';
-  return key + '\n' + r.id;
-}
+/** A rule's comment match from its citation (ruleCitation), kept across renders. */
+const ruleComment = memoAcrossRenders(iptablesComment);
 
 const ports = (list: PortRange[]) => list.map((p) => formatPortRange(p, ':')).join(',');
 
@@ -270,10 +217,10 @@ function ruleLines(rule: Rule, sets: Map<string, AddressSet>): { notes: string[]
   const chain = rule.direction === 'ingress' ? INPUT_CHAIN : OUTPUT_CHAIN;
   const peer = sets.get((rule.direction === 'ingress' ? rule.source : rule.destination)!)!;
   const dir = rule.direction === 'ingress' ? 'src' : 'dst';
-  const comment = ruleComment(ruleCommentKey(rule));
+  const comment = ruleComment(ruleCitation(rule));
   const proto = protocolMatch(rule);
   return {
-    notes: rowNotes(notesKey(rule)),
+    notes: rowNoteLines(rule),
     lines: matchTails(rule).map((tail) => `-A ${chain} -m set --match-set ${ipsetName(peer)} ${dir} ${proto}${tail} -m comment --comment ${comment} -j ACCEPT`),
   };
 }
@@ -289,7 +236,7 @@ function baselineLines(rule: BaselineRule): { notes: string[]; lines: string[] }
   words.push(`-p ${rule.transport}`);
   if (rule.sourcePorts) words.push(portMatch('sport', rule.sourcePorts));
   words.push(portMatch('dport', rule.ports), `-m comment --comment ${iptablesComment(rule.id)}`, '-j ACCEPT');
-  return { notes: commentText(`${rule.id}: ${rule.why}`), lines: [words.join(' ')] };
+  return { notes: keptCommentLines(`${rule.id}: ${rule.why}`), lines: [words.join(' ')] };
 }
 
 /** ICMP by type number: unambiguous in both iptables and ip6tables. */
@@ -379,7 +326,7 @@ export const iptablesBackend: Backend = {
   name: 'iptables',
   render(ir: IR): OutputFile[] {
     // The same header heads the three files.
-    const header = commentBlockOf(headerLines(ir));
+    const header = keptCommentBlock(headerLines(ir));
     return checkLines('iptables', [ipsetsFile(ir, header), rulesFile(ir, header, 'ipv4'), rulesFile(ir, header, 'ipv6')], (path) => (path === 'ipsets' ? IPSETS_LINE_LIMIT : RULES_LINE_LIMIT));
   },
 };

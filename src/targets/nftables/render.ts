@@ -3,11 +3,11 @@
 // count does not grow with the number of addresses.
 
 import { Cidr, formatAddress } from '../../addresses';
-import type { BaselineRule, HostPolicy, IR, Provenance, Rule } from '../../ir/types';
+import type { BaselineRule, HostPolicy, IR, Rule } from '../../ir/types';
 import { formatPortRange, PortRange } from '../../ports';
 import { describeMatch, hasPorts, icmpTypeName, isFullSpace, TRANSPORT_FACTS, transportKind } from '../../transports';
 import type { Transport } from '../../transports';
-import { Backend, checkLines, citeRows, commentLines, headerLines, LineLimit, memoAcrossRenders, OutputFile, safeComment, TemplateSet, utf8Length } from '../base';
+import { Backend, checkLines, citeRows, commentLines, headerLines, LineLimit, memoAcrossRenders, OutputFile, safeComment, TemplateSet, utf8Length, keptCommentLines, rowNoteLines, ruleCitation, keptCommentBlock } from '../base';
 import { BOOT_COMMANDS, LIVE_COMMANDS } from './host';
 
 /** nft refuses a longer comment: src/parser_bison.y, comment_spec, checks
@@ -46,61 +46,8 @@ export function nftComment(text: string): string {
 
 const templates = new TemplateSet('nftables', {});
 
-/** A text as comment lines (commentLines), kept across renders: most are
- * catalog rows' texts, the same in every environment. */
-const commentText = memoAcrossRenders((text: string) => commentLines(text));
-
-/** Texts as comment lines (commentBlock). */
-function commentBlockOf(texts: readonly string[]): string[] {
-  const lines: string[] = [];
-  for (const t of texts) lines.push(...commentText(t));
-  return lines;
-}
-
-/** A rule's `#` lines, one or more per catalog row (commentBlock of the
- * rows' texts), kept across renders. Keyed by the texts, each after its
- * length: one lookup per rule. */
-const rowNotes = memoAcrossRenders((key: string): string[] => {
-  const lines: string[] = [];
-  for (let at = 0; at < key.length; ) {
-    const colon = key.indexOf(':', at);
-    const end = colon + 1 + Number(key.slice(at, colon));
-    lines.push(...commentLines(key.slice(colon + 1, end)));
-    at = end;
-  }
-  return lines;
-});
-function notesKey(rule: Rule): string {
-  let key = '';
-  for (const p of rule.provenance) {
-    const text = `${p.ref} ${p.service}: ${p.description}`;
-    key += `${text.length}:${text}`;
-  }
-  return key;
-}
-
-/** A rule's comment: its id and the rows it cites. Keyed by the rows' refs
- * (`<table>.<row>` or `<table>.prose`: all citeRows reads), each before a
- * space (table ids have no space, line feed or dot), then a line feed and
- * the id. */
-const ruleComment = memoAcrossRenders((key: string): string => {
-  const end = key.indexOf('\n');
-  const cited = key
-    .slice(0, end)
-    .split(' ')
-    .slice(0, -1)
-    .map((ref) => {
-      const dot = ref.lastIndexOf('.');
-      const row = ref.slice(dot + 1);
-      return { table: ref.slice(0, dot), row: row === 'prose' ? undefined : Number(row) } as Provenance;
-    });
-  return nftComment(`${key.slice(end + 1)} ${citeRows(cited)}`);
-});
-function ruleCommentKey(r: Rule): string {
-  let key = '';
-  for (const p of r.provenance) key += p.ref + ' ';
-  return key + '\n' + r.id;
-}
+/** A rule's comment from its citation (ruleCitation), kept across renders. */
+const ruleComment = memoAcrossRenders(nftComment);
 
 const FAMILY_KEYWORD = { ipv4: 'ip', ipv6: 'ip6' } as const;
 
@@ -182,9 +129,9 @@ function ruleContext(rule: Rule, policy: HostPolicy) {
   const field = rule.direction === 'ingress' ? 'saddr' : 'daddr';
   return {
     // Descriptions go in `#` lines, one or more per catalog row.
-    notes: rowNotes(notesKey(rule)),
+    notes: rowNoteLines(rule),
     statement: `${FAMILY_KEYWORD[rule.family]} ${field} @${peerSet} ${transportMatch(rule.transport, rule.ports)} ${verdict(policy, 'accept')}`,
-    comment: ruleComment(ruleCommentKey(rule)),
+    comment: ruleComment(ruleCitation(rule)),
   };
 }
 
@@ -200,7 +147,7 @@ function baselineContext(rule: BaselineRule, policy: HostPolicy) {
     `${rule.transport} dport ${portsExpr(rule.ports)}`,
   ];
   if (!rule.source?.length && !rule.destination?.length) matches.unshift(`meta nfproto ${rule.family}`);
-  return { notes: commentText(`${rule.id}: ${rule.why}`), statement: `${matches.join(' ')} ${verdict(policy, 'accept')}`, comment: nftComment(rule.id) };
+  return { notes: keptCommentLines(`${rule.id}: ${rule.why}`), statement: `${matches.join(' ')} ${verdict(policy, 'accept')}`, comment: nftComment(rule.id) };
 }
 
 /** Interface names go into nft strings, which have no escapes: the profile
@@ -239,7 +186,7 @@ export function renderNftables(ir: IR): string {
   const trusted = policy.trustedInterfaces.length ? interfaces(policy.trustedInterfaces) : undefined;
   const c = (v: 'accept' | 'drop') => verdict(policy, v);
   const context = {
-    header: commentBlockOf(headerLines(ir)),
+    header: keptCommentBlock(headerLines(ir)),
     live: LIVE_COMMANDS[0],
     bootCommands: BOOT_COMMANDS,
     priority: chainPriority(policy.nftables.priority),
