@@ -5,6 +5,7 @@
 
 import * as yaml from 'js-yaml';
 import { CompileError, Position, SourceText } from '../diagnostics';
+import { itemStarts, maskLists, ScannedList } from './yaml-lists';
 
 export type PathSeg = string | number;
 
@@ -22,9 +23,22 @@ interface RawNode {
   /** A mapping's keys to the index of their key node in children, made on
    * the first lookup. */
   keys?: Map<string, number>;
+  /** A list read by maskLists: its items become children when first asked for. */
+  list?: ScannedList;
 }
 
 const NO_CHILDREN: RawNode[] = [];
+
+/** A node's children; a scanned list's are made here, on the first call. */
+function childrenOf(text: string, node: RawNode): RawNode[] {
+  const list = node.list;
+  if (list) {
+    const starts = itemStarts(text, list);
+    node.children = list.values.map((result, i) => ({ start: starts[i], result }));
+    node.list = undefined;
+  }
+  return node.children ?? NO_CHILDREN;
+}
 
 /** Where values and keys are, by path: offsets into the text. */
 interface Positions {
@@ -54,7 +68,7 @@ class TreePositions implements Positions {
 
   /** The child holding the value at seg, and for a mapping its key node. */
   private child(node: RawNode, seg: PathSeg): { value: RawNode; key?: RawNode } | undefined {
-    const children = node.children ?? NO_CHILDREN;
+    const children = childrenOf(this.text, node);
     const result = node.result;
     if (Array.isArray(result)) {
       const s = String(seg);
@@ -101,7 +115,11 @@ class TreePositions implements Positions {
       const walk = (raw: RawNode): void => {
         const node = unwrap(raw);
         n++;
-        const children = node.children ?? NO_CHILDREN;
+        if (node.list) {
+          n += node.list.values.length;
+          return;
+        }
+        const children = childrenOf(this.text, node);
         if (Array.isArray(node.result)) for (const c of children) walk(c);
         else if (node.result !== null && typeof node.result === 'object') for (let i = 0; i + 1 < children.length; i += 2) walk(children[i + 1]);
       };
@@ -246,14 +264,55 @@ const SCHEMA = (() => {
   return yaml.FAILSAFE_SCHEMA.extend({ implicit: [types.null, types.bool, types.int, fastFloat] });
 })();
 
+/** Texts shorter than this are parsed as they are: no list long enough to matter. */
+const MASK_FROM_LENGTH = 4096;
+/** A masked parse this close to MAX_VALUES is redone on the original text,
+ * which counts open wrapper nodes too and so decides the limit exactly. */
+const MASK_LIMIT_MARGIN = 10 * MAX_DEPTH;
+
 export function parseYaml(source: SourceText): ParsedDoc {
-  const text = source.text;
+  return (source.text.length >= MASK_FROM_LENGTH && parseMasked(source)) || parseYamlAsWritten(source);
+}
+
+/** The document read with its long lists scanned (yaml-lists.ts), or
+ * undefined when there is no such list or the scan's reading is not certain
+ * to be js-yaml's; then, and for every error, parseYamlAsWritten decides. */
+export function parseMasked(source: SourceText): ParsedDoc | undefined {
+  const masked = maskLists(source.text);
+  if (!masked) return undefined;
+  try {
+    const parsed = readDocuments(source, masked.text, new Map(masked.lists.map((l) => [l.open, l])));
+    return parsed && documentOf(source, parsed);
+  } catch {
+    return undefined; // the original text's parse gives the error, with its position
+  }
+}
+
+/** parseYaml without the list scan: js-yaml alone (what the scan is tested against). */
+export function parseYamlAsWritten(source: SourceText): ParsedDoc {
+  return documentOf(source, readDocuments(source, source.text, undefined)!);
+}
+
+interface Parsed {
+  docs: unknown[];
+  roots: { node: RawNode; end: number }[];
+}
+
+/**
+ * js-yaml's documents and node tree of input (the source's text, or it with
+ * lists masked by maskLists). With lists: each empty flow list js-yaml reads
+ * at a list's offset gets that list's items; undefined unless every list was
+ * read so, as a value, within the value limit (the caller then parses the
+ * original text).
+ */
+function readDocuments(source: SourceText, input: string, lists: Map<number, ScannedList> | undefined): Parsed | undefined {
   const stack: RawNode[] = [];
   const roots: { node: RawNode; end: number }[] = [];
+  const filled = new Set<unknown[]>();
   let opened = 0;
   let docs: unknown[];
   try {
-    docs = yaml.loadAll(text, null, {
+    docs = yaml.loadAll(input, null, {
       filename: source.path,
       schema: SCHEMA, // no timestamps or other implicit types beyond JSON's
       maxDepth: MAX_DEPTH,
@@ -263,7 +322,19 @@ export function parseYaml(source: SourceText): ParsedDoc {
           stack.push({ start: state.position, result: undefined });
         } else {
           const node = stack.pop()!;
-          node.result = state.result;
+          const result = state.result;
+          node.result = result;
+          if (lists && Array.isArray(result) && result.length === 0) {
+            const list = lists.get(firstToken(input, node.start));
+            if (list) {
+              lists.delete(list.open);
+              const values = list.values;
+              for (let i = 0; i < values.length; i++) result.push(values[i]);
+              node.list = list;
+              opened += values.length;
+              filled.add(result);
+            }
+          }
           if (isWrapper(node)) opened--; // not a value of its own
           if (stack.length) (stack[stack.length - 1].children ??= []).push(node);
           else roots.push({ node, end: state.position });
@@ -271,11 +342,34 @@ export function parseYaml(source: SourceText): ParsedDoc {
       },
     } as yaml.LoadOptions);
   } catch (e) {
+    if (lists) throw e;
     if (e instanceof TooManyValues)
-      throw new CompileError([source.diagnostic(source.positionAt(firstToken(text, e.offset)), `the document holds more than ${MAX_VALUES} values`, 'split it, or list address ranges as CIDRs')]);
+      throw new CompileError([source.diagnostic(source.positionAt(firstToken(input, e.offset)), `the document holds more than ${MAX_VALUES} values`, 'split it, or list address ranges as CIDRs')]);
     if (e instanceof yaml.YAMLException) throw new CompileError([yamlError(source, e)]);
     throw e;
   }
+  if (lists && (lists.size || docs.length !== 1 || opened > MAX_VALUES - MASK_LIMIT_MARGIN || !allValues(docs[0], filled))) return undefined;
+  return { docs, roots };
+}
+
+/** Whether each of lists is reached from value as a value (not only as a key). */
+function allValues(value: unknown, lists: Set<unknown[]>): boolean {
+  const seen = new Set<object>();
+  let found = 0;
+  const todo: unknown[] = [value];
+  while (todo.length) {
+    const v = todo.pop();
+    if (v === null || typeof v !== 'object' || seen.has(v)) continue;
+    seen.add(v);
+    if (lists.has(v as unknown[])) found++;
+    else if (Array.isArray(v)) for (const x of v) todo.push(x);
+    else for (const x of Object.values(v)) todo.push(x);
+  }
+  return found === lists.size;
+}
+
+function documentOf(source: SourceText, { docs, roots }: Parsed): ParsedDoc {
+  const text = source.text;
   if (docs.length > 1) {
     const at = secondDocumentStart(text, roots);
     throw new CompileError([source.diagnostic(source.positionAt(at), 'invalid YAML: a second document starts here; the file must hold exactly one', "remove the '---' line and what follows, or put each document in a file of its own")]);
@@ -356,7 +450,8 @@ function checkExpansion(source: SourceText, root: RawNode): void {
       return;
     }
     total += 1;
-    for (const c of node.children ?? NO_CHILDREN) walk(c, depth + 1);
+    if (node.list) total += node.list.values.length; // strings, no alias among them
+    else for (const c of node.children ?? NO_CHILDREN) walk(c, depth + 1);
   };
   walk(root, 0);
 }
