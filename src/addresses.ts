@@ -42,31 +42,36 @@ function fromBigInt(v: bigint, family: Family): string {
     const n = Number(v);
     return `${Math.floor(n / 16777216) & 255}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
   }
-  // RFC 5952: lower case, no leading zeros, the longest run (>= 2) of zero groups as "::".
   const hex = v.toString(16).padStart(32, '0');
-  const groups: string[] = [];
-  for (let g = 0; g < 32; g += 4) {
-    let i = g;
-    while (i < g + 3 && hex.charCodeAt(i) === 48 /* 0 */) i++;
-    groups.push(hex.slice(i, g + 4));
-  }
+  const groups: number[] = [];
+  for (let g = 0; g < 32; g += 4) groups.push(parseInt(hex.slice(g, g + 4), 16));
+  return ipv6Text(groups);
+}
+
+/** RFC 5952 text of eight 16-bit groups: lower case, no leading zeros, the
+ * longest run (>= 2, the first of equal ones) of zero groups as "::". */
+function ipv6Text(groups: readonly number[]): string {
   let best = -1;
   let bestLen = 1;
   for (let i = 0; i < 8; ) {
-    if (groups[i] !== '0') {
+    if (groups[i] !== 0) {
       i++;
       continue;
     }
     let j = i;
-    while (j < 8 && groups[j] === '0') j++;
+    while (j < 8 && groups[j] === 0) j++;
     if (j - i > bestLen) {
       best = i;
       bestLen = j - i;
     }
     i = j;
   }
-  if (best < 0) return groups.join(':');
-  return `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`;
+  const hex = (from: number, to: number) => {
+    let out = '';
+    for (let i = from; i < to; i++) out += (i > from ? ':' : '') + groups[i].toString(16);
+    return out;
+  };
+  return best < 0 ? hex(0, 8) : `${hex(0, best)}::${hex(best + bestLen, 8)}`;
 }
 
 /** Dotted quad text[start, end) to a number; undefined unless four decimal
@@ -130,7 +135,7 @@ function hexGroups(text: string, start: number, end: number, out: number[]): boo
  * read by parseIPv4's rules. No zone index (%eth0). Written here rather
  * than taken from a library: ipaddr.js reads "::ffff:0x0a.0.0.1" and
  * "::010.0.0.1" (as ::ffff:10.0.0.1, a different address). */
-function parseIPv6(text: string): bigint | undefined {
+function ipv6Groups(text: string): number[] | undefined {
   const lastColon = text.lastIndexOf(':');
   if (lastColon < 0) return undefined;
   let end = text.length;
@@ -158,7 +163,11 @@ function parseIPv6(text: string): bigint | undefined {
   // ::a.b.c.d, the IPv4-compatible form RFC 4291 deprecates: what was meant
   // is a.b.c.d or ::ffff:a.b.c.d, not this address.
   if (tail !== undefined && groups[0] === 0 && groups[1] === 0 && groups[2] === 0 && groups[3] === 0 && groups[4] === 0 && groups[5] === 0) return undefined;
-  // Four 32-bit words (exact as numbers), then one BigInt each.
+  return groups;
+}
+
+/** The address of eight groups: four 32-bit words (exact as numbers), then one BigInt each. */
+function groupsValue(groups: readonly number[]): bigint {
   const word = (i: number) => BigInt(groups[i] * 65536 + groups[i + 1]);
   return (word(0) << 96n) | (word(2) << 64n) | (word(4) << 32n) | word(6);
 }
@@ -207,9 +216,12 @@ export function parseAddress(text: string): ParseResult {
   const v4 = ipv4Value(addrPart, 0, addrPart.length);
   let family: Family;
   let value: bigint | undefined;
+  let groups: number[] | undefined;
   if (v4 !== undefined) family = 'ipv4';
-  else if ((value = parseIPv6(addrPart)) !== undefined) family = 'ipv6';
-  else return { ok: false, message: `'${text}' is not an IP address or CIDR`, hint: addressHint(addrPart) };
+  else if ((groups = ipv6Groups(addrPart)) !== undefined) {
+    family = 'ipv6';
+    value = groupsValue(groups);
+  } else return { ok: false, message: `'${text}' is not an IP address or CIDR`, hint: addressHint(addrPart) };
   const bits = BITS[family];
   let prefix = bits;
   if (prefixPart !== undefined) {
@@ -237,8 +249,13 @@ export function parseAddress(text: string): ParseResult {
     };
   }
   const cidr: WithText = { family, base: value, prefix };
-  // A parsed IPv4 text is canonical already (decimal, no leading zeros).
-  if (family === 'ipv4') cidr[TEXT] = prefix === 32 ? addrPart : `${addrPart}/${prefix}`;
+  // A parsed IPv4 text is canonical already (decimal, no leading zeros, and
+  // so is its prefix); an IPv6 one is made from its groups.
+  if (family === 'ipv4') cidr[TEXT] = prefix === 32 ? addrPart : trimmed;
+  else {
+    const text6 = ipv6Text(groups!);
+    cidr[TEXT] = prefix === 128 ? text6 : `${text6}/${prefix}`;
+  }
   return { ok: true, cidr };
 }
 

@@ -13,7 +13,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { AZURE_LIMITS, AZURE_LINE_MAX } from '../src/targets/azure-nsg/render';
 import { checkLines, COMMENT_TEXT_MAX, commentLines, oneLine, utf8Length } from '../src/targets/base';
-import type { TargetName } from '../src/targets/base';
+import type { LineLimit, TargetName } from '../src/targets/base';
 import { FIREWALLD_LINE_MAX } from '../src/targets/firewalld/render';
 import { IPSET_RESTORE_LINE_MAX, IPSETS_LINE_LIMIT, IPTABLES_COMMENT_MAX, IPTABLES_RESTORE_LINE_MAX, RULES_LINE_LIMIT } from '../src/targets/iptables/render';
 import { NFT_COMMENT_MAX, NFT_LINE_LIMIT, NFT_LINE_MAX } from '../src/targets/nftables/render';
@@ -89,6 +89,35 @@ test('checkLines: a line over the limit, a control character or a bad rule line 
   assert.not.throws(() => ipsets('  # a b c d e f g h i j k l m n o p q r s t u v w x y z 1 2 3 4 5 6'));
   assert.throws(() => ipsets(`add s${' x'.repeat(40)}`), /42 words, more than ipset restore's 30/);
   assert.throws(() => ipsets(`# ${'x'.repeat(IPSET_RESTORE_LINE_MAX)}`), /1024 bytes, more than the 1022 that ipset restore/);
+});
+
+test('checkLines: a limit\'s checkOnly pattern holds on every line its check finds a problem in, so the two readings agree', () => {
+  const word = fc.oneof(
+    fc.constantFrom('-A', 'X', '-m', 'comment', '--comment', 'add', 's', 'accept', '#', 'comment "', '"', ' comment "x"', '-j', 'ACCEPT', '\t'),
+    fc.string({ maxLength: 8 }).map((w) => w.replace(/[\n\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029]/g, '')),
+    fc.nat(400).map((n) => 'c'.repeat(n)),
+    fc.nat(300).map((n) => 'x '.repeat(n)),
+  );
+  const line = fc.array(word, { maxLength: 40 }).map((ws) => ws.join(' '));
+  for (const limit of [RULES_LINE_LIMIT, IPSETS_LINE_LIMIT, NFT_LINE_LIMIT]) {
+    const only = new RegExp(limit.checkOnly!.source, 'm');
+    fc.assert(
+      fc.property(fc.array(line, { minLength: 1, maxLength: 6 }), (lines) => {
+        for (const l of lines) if (limit.check!(l) !== undefined) assert.ok(only.test(l), `a problem in a line checkOnly skips: ${JSON.stringify(l.slice(0, 200))}`);
+        const content = lines.join('\n');
+        const outcome = (lim: LineLimit) => {
+          try {
+            checkLines('iptables', [{ path: 'f', content }], () => lim);
+            return 'ok';
+          } catch (e) {
+            return (e as Error).message;
+          }
+        };
+        assert.is(outcome(limit), outcome({ ...limit, checkOnly: undefined }));
+      }),
+      { numRuns: 400, seed: 7 },
+    );
+  }
 });
 
 // ------------------------------------------------------------ every target

@@ -259,6 +259,9 @@ export interface LineLimit {
   reader: string;
   /** Further checks of one line (argument counts, ...); returns a problem or undefined. */
   check?: (line: string) => string | undefined;
+  /** Lines check can find a problem in all hold a match of this (`^` is a
+   * line's start): only those are given to it. Every line when absent. */
+  checkOnly?: RegExp;
 }
 
 /** Characters no output line may hold: controls other than tab (a reader
@@ -278,14 +281,10 @@ export function checkLines(target: TargetName, files: OutputFile[], limitOf: (pa
     // The common case at once: no breaking character anywhere, and every
     // line short enough that its UTF-8 length (at most 3 bytes per UTF-16
     // unit) cannot exceed the limit; only the per-line checks remain.
-    if (!LINE_BREAKING.test(f.content) && longestLine(f.content) * 3 <= limit.maxBytes) {
+    if (!LINE_BREAKING.test(f.content) && !lineOfAtLeast(Math.floor(limit.maxBytes / 3) + 1).test(f.content)) {
       if (limit.check) {
-        const check = limit.check;
-        const lines = f.content.split('\n');
-        for (let n = 0; n < lines.length; n++) {
-          const problem = check(lines[n]);
-          if (problem) throw new Error(`internal: ${target}: ${f.path} line ${n + 1}: ${problem}`);
-        }
+        const problem = limit.checkOnly ? checkMatchingLines(f.content, limit.check, limit.checkOnly) : checkEveryLine(f.content, limit.check);
+        if (problem) throw new Error(`internal: ${target}: ${f.path} line ${problem.line}: ${problem.text}`);
       }
       continue;
     }
@@ -304,16 +303,43 @@ export function checkLines(target: TargetName, files: OutputFile[], limitOf: (pa
   return files;
 }
 
-/** Length (UTF-16 units) of the longest line of text. */
-function longestLine(text: string): number {
-  let max = 0;
-  for (let start = 0; start <= text.length; ) {
-    let end = text.indexOf('\n', start);
-    if (end < 0) end = text.length;
-    if (end - start > max) max = end - start;
-    start = end + 1;
+const LINE_OF_AT_LEAST = new Map<number, RegExp>();
+
+/** Matches a line of at least n UTF-16 units: tried at line starts only
+ * (linear, where a loop over the lines runs interpreted). */
+export function lineOfAtLeast(n: number): RegExp {
+  let re = LINE_OF_AT_LEAST.get(n);
+  if (!re) LINE_OF_AT_LEAST.set(n, (re = new RegExp(`^[^\\n]{${n}}`, 'm')));
+  return re;
+}
+
+type LineProblem = { line: number; text: string };
+
+function checkEveryLine(content: string, check: (line: string) => string | undefined): LineProblem | undefined {
+  const lines = content.split('\n');
+  for (let n = 0; n < lines.length; n++) {
+    const problem = check(lines[n]);
+    if (problem) return { line: n + 1, text: problem };
   }
-  return max;
+  return undefined;
+}
+
+const GLOBAL_OF = new Map<RegExp, RegExp>();
+
+/** check on each line holding a match of only (once per line). */
+function checkMatchingLines(content: string, check: (line: string) => string | undefined, only: RegExp): LineProblem | undefined {
+  let re = GLOBAL_OF.get(only);
+  if (!re) GLOBAL_OF.set(only, (re = new RegExp(only.source, 'gm')));
+  re.lastIndex = 0;
+  for (let m = re.exec(content); m; m = re.exec(content)) {
+    const start = m.index > 0 ? content.lastIndexOf('\n', m.index - 1) + 1 : 0;
+    let end = content.indexOf('\n', m.index);
+    if (end < 0) end = content.length;
+    const problem = check(content.slice(start, end));
+    if (problem) return { line: content.slice(0, start).split('\n').length, text: problem };
+    re.lastIndex = end + 1;
+  }
+  return undefined;
 }
 
 /** A quoted comment string for tools whose strings have no escapes (nft)
