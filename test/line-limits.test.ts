@@ -100,10 +100,11 @@ test('checkLines: a limit\'s checkOnly pattern holds on every line its check fin
   );
   const line = fc.array(word, { maxLength: 40 }).map((ws) => ws.join(' '));
   for (const limit of [RULES_LINE_LIMIT, IPSETS_LINE_LIMIT, NFT_LINE_LIMIT]) {
-    const only = new RegExp(limit.checkOnly!.source, 'm');
+    const only = limit.checkOnly!;
+    const picks = (l: string) => ('holding' in only ? l.includes(only.holding) : l.length >= only.minLength);
     fc.assert(
       fc.property(fc.array(line, { minLength: 1, maxLength: 6 }), (lines) => {
-        for (const l of lines) if (limit.check!(l) !== undefined) assert.ok(only.test(l), `a problem in a line checkOnly skips: ${JSON.stringify(l.slice(0, 200))}`);
+        for (const l of lines) if (limit.check!(l) !== undefined) assert.ok(picks(l), `a problem in a line checkOnly skips: ${JSON.stringify(l.slice(0, 200))}`);
         const content = lines.join('\n');
         const outcome = (lim: LineLimit) => {
           try {

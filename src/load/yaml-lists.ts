@@ -5,20 +5,23 @@
 // The scan accepts only a strict subset whose meaning is certain: items that
 // are quoted without escapes, or plain and unable to resolve to anything but
 // a string, in a flow list `[a, b]` or a block list of `- a` lines. Each list
-// is replaced in the text by an empty flow list `[ ]` padded with spaces, so
-// every other offset stays where it was. parseYaml (yaml.ts) parses that
-// masked text and keeps the result only if js-yaml read every `[ ]` as a
-// value at that offset; otherwise, or on any error, it parses the original
-// text. A document reads the same, with the same positions and errors,
-// either way. Whole lists are matched by regular expressions (compiled code
-// from the first run, where a loop over characters is interpreted).
+// is replaced in the text by an empty flow list `[]` that keeps the list's
+// line breaks (every line stays where it was; offsets map back).
+// parseYaml (yaml.ts) parses that masked text and keeps the result only if
+// js-yaml read every `[]` as a value where the list was; otherwise, or on
+// any error, it parses the original text. A document reads the same, with
+// the same positions and errors, either way. Whole lists are matched by
+// regular expressions (compiled code from the first run, where a loop over
+// characters is interpreted).
 
 /** Fewer items than this are left to js-yaml: nothing to gain. */
 export const MIN_SCANNED_ITEMS = 32;
 
 export interface ScannedList {
-  /** Offset of the masked list's `[`: the original's `[`, or its first `-`. */
+  /** Offset of the list in the original: of its `[`, or of its first `-`. */
   open: number;
+  /** Offset of the `[` that stands for it in the masked text. */
+  maskedOpen?: number;
   /** The text the list's items are in. */
   from: number;
   to: number;
@@ -28,6 +31,8 @@ export interface ScannedList {
 export interface MaskedText {
   text: string;
   lists: ScannedList[];
+  /** An offset in text to the offset in the original it stands for. */
+  original: (masked: number) => number;
 }
 
 // Items: hex digits, '.', ':' and '/' (addresses and CIDRs). A plain item
@@ -37,9 +42,10 @@ export interface MaskedText {
 const C = '0-9A-Fa-f.:/';
 const PLAIN = `(?![./])(?=[${C}]*?(?:[:/]|\\.[${C}]*?\\.))[${C}]*[0-9A-Fa-f./]`;
 const ITEM = `(?:"[${C}]+"|'[${C}]+'|${PLAIN})`;
-/** Inside a flow list: spaces, line breaks, and comments after either (a
- * comment only as a whole line's rest: no shorter reading to backtrack to). */
-const FLOW_SPACE = '(?:[ \\r\\n]|(?<=[ \\r\\n])#[^\\r\\n]*(?![^\\r\\n]))*';
+/** Inside a flow list: spaces, line breaks (a CR only before a LF), and
+ * comments after either (a comment only as a whole line's rest: no shorter
+ * reading to backtrack to). */
+const FLOW_SPACE = '(?:[ \\n]|\\r(?=\\n)|(?<=[ \\n])#[^\\r\\n]*(?![^\\r\\n]))*';
 const FLOW_LIST = new RegExp(`\\[${FLOW_SPACE}${ITEM}(?:${FLOW_SPACE},${FLOW_SPACE}${ITEM})*${FLOW_SPACE}(?:,${FLOW_SPACE})?\\]`, 'y');
 /** `- item` lines at n spaces, with blank and comment lines between and after. */
 const blockRun = (n: number) => new RegExp(`(?: {${n}}- +${ITEM}(?: +#[^\\r\\n]*| *)(?:\\r?\\n(?: *(?:#[^\\r\\n]*)?\\r?\\n)*|$))+`, 'y');
@@ -138,27 +144,52 @@ function scanBlock(text: string, s: number, n: number, prevLineStart: number): {
   return { list: { open: s + n, from: s + n, to: end, values }, end, compact };
 }
 
+/** A list's text in the original and what stands for it in the masked one. */
+interface Piece {
+  from: number;
+  to: number;
+  /** Offsets in the masked text: where the piece starts, its '[' and its end. */
+  maskedFrom: number;
+  maskedOpen: number;
+  maskedTo: number;
+  /** Where a node starting at the piece's start is in the original. */
+  startsAt: number;
+  /** Where the list is in the original (its '[' or first '-'). */
+  open: number;
+}
+
+/** The line breaks of text[from, to), each with the spaces that begin the
+ * line after it when keepIndent: the lines stay, their content goes. */
+function breaksOf(text: string, from: number, to: number, keepIndent: boolean): string {
+  let out = '';
+  for (let br = text.indexOf('\n', from); br >= 0 && br < to; br = text.indexOf('\n', br + 1)) {
+    out += br > from && text.charCodeAt(br - 1) === 13 ? '\r\n' : '\n';
+    if (keepIndent) out += ' '.repeat(Math.min(indentOf(text, br + 1), to - br - 1));
+  }
+  return out;
+}
+
+/** After a flow list's ']': nothing but spaces, and a comment after a space, to the line's end. */
+const LINE_REST_EMPTY = / *(?:\r?\n|$)| +#/y;
+
 /**
- * The text with every long list of simple items masked, and the lists; or
- * undefined when there is none. Never wrong, only sometimes unused: parseYaml
- * checks what js-yaml made of each mask.
+ * The text with every long list of simple items replaced by an empty flow
+ * list `[]` (its line breaks kept, so every line stays where it was), the
+ * lists, and a map from offsets in that text to offsets in the original; or
+ * undefined when there is no such list. Never wrong, only sometimes unused:
+ * parseYaml checks what js-yaml made of each mask.
  */
 export function maskLists(text: string): MaskedText | undefined {
   const lists: ScannedList[] = [];
+  const pieces: Piece[] = [];
   const out: string[] = [];
   let copied = 0;
-  /** text[from, to) as spaces, keeping line breaks unless joined. */
-  const blank = (from: number, to: number, join: boolean) => {
-    out.push(text.slice(copied, from));
-    let at = from;
-    if (!join) {
-      for (let br = text.indexOf('\n', at); br >= 0 && br < to; br = text.indexOf('\n', at)) {
-        const cr = br > at && text.charCodeAt(br - 1) === 13 ? 1 : 0;
-        out.push(' '.repeat(br - cr - at), cr ? '\r\n' : '\n');
-        at = br + 1;
-      }
-    }
-    out.push(' '.repeat(to - at));
+  let shift = 0; // masked offset - original offset, from `copied` on
+  const replace = (from: number, to: number, open: number, replacement: string, openInReplacement: number) => {
+    out.push(text.slice(copied, from), replacement);
+    const maskedFrom = from + shift;
+    pieces.push({ from, to, maskedFrom, maskedOpen: maskedFrom + openInReplacement, maskedTo: maskedFrom + replacement.length, startsAt: from, open });
+    shift += replacement.length - (to - from);
     copied = to;
   };
   let prevLineStart = -1;
@@ -172,10 +203,8 @@ export function maskLists(text: string): MaskedText | undefined {
       if (block) {
         const { list, end, compact } = block;
         // The compact form's list moves up onto its key's line.
-        if (compact) blank(lineEnd(text, prevLineStart), list.open, true);
-        out.push(text.slice(copied, list.open), '[]');
-        copied = list.open + 2;
-        blank(copied, end, false);
+        if (compact) replace(lineEnd(text, prevLineStart), end, list.open, ' []' + breaksOf(text, list.open, end, false), 1);
+        else replace(list.open, end, list.open, '[]' + breaksOf(text, list.open, end, false), 0);
         lists.push(list);
         prevLineStart = -1;
         line = end;
@@ -193,9 +222,11 @@ export function maskLists(text: string): MaskedText | undefined {
       FLOW_LIST.lastIndex = at;
       if (!FLOW_LIST.test(text)) continue;
       const close = FLOW_LIST.lastIndex - 1;
+      LINE_REST_EMPTY.lastIndex = close + 1;
+      if (!LINE_REST_EMPTY.test(text)) continue;
       const values = valuesIn(text, at + 1, close);
       if (values.length < MIN_SCANNED_ITEMS) continue;
-      blank(at + 1, close, false);
+      replace(at, close + 1, at, '[' + breaksOf(text, at, close, true) + ']', 0);
       lists.push({ open: at, from: at + 1, to: close, values });
       next = nextLine(text, close);
       break;
@@ -206,5 +237,27 @@ export function maskLists(text: string): MaskedText | undefined {
   }
   if (!lists.length) return undefined;
   out.push(text.slice(copied));
-  return { text: out.join(''), lists };
+  lists.forEach((l, i) => (l.maskedOpen = pieces[i].maskedOpen));
+  return { text: out.join(''), lists, original: originalOffsets(pieces) };
+}
+
+/** Offsets in the masked text to offsets in the original: outside the
+ * pieces by their shift; inside one, up to its '[' to where the list's
+ * node starts, after it to the piece's end (no node starts there). */
+function originalOffsets(pieces: Piece[]): (masked: number) => number {
+  return (m) => {
+    let lo = 0;
+    let hi = pieces.length - 1;
+    // The last piece starting at or before m.
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (pieces[mid].maskedFrom <= m) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    if (hi < 0) return m;
+    const p = pieces[hi];
+    if (m >= p.maskedTo) return m - p.maskedTo + p.to;
+    if (m === p.maskedFrom) return p.startsAt;
+    return m <= p.maskedOpen ? p.open : p.to;
+  };
 }

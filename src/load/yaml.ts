@@ -281,7 +281,7 @@ export function parseMasked(source: SourceText): ParsedDoc | undefined {
   const masked = maskLists(source.text);
   if (!masked) return undefined;
   try {
-    const parsed = readDocuments(source, masked.text, new Map(masked.lists.map((l) => [l.open, l])));
+    const parsed = readDocuments(source, masked.text, { byOpen: new Map(masked.lists.map((l) => [l.maskedOpen!, l])), original: masked.original });
     return parsed && documentOf(source, parsed);
   } catch {
     return undefined; // the original text's parse gives the error, with its position
@@ -305,8 +305,12 @@ interface Parsed {
  * read so, as a value, within the value limit (the caller then parses the
  * original text).
  */
-function readDocuments(source: SourceText, input: string, lists: Map<number, ScannedList> | undefined): Parsed | undefined {
+function readDocuments(source: SourceText, input: string, masked: { byOpen: Map<number, ScannedList>; original: (offset: number) => number } | undefined): Parsed | undefined {
+  const lists = masked?.byOpen;
+  const original = masked?.original;
   const stack: RawNode[] = [];
+  /** Where each open node starts in input (the masked text, if masked). */
+  const inputStarts: number[] = [];
   const roots: { node: RawNode; end: number }[] = [];
   const filled = new Set<unknown[]>();
   let opened = 0;
@@ -319,15 +323,18 @@ function readDocuments(source: SourceText, input: string, lists: Map<number, Sca
       listener(event, state) {
         if (event === 'open') {
           if (++opened > MAX_VALUES) throw new TooManyValues(state.position);
-          stack.push({ start: state.position, result: undefined });
+          stack.push({ start: original ? original(state.position) : state.position, result: undefined });
+          inputStarts.push(state.position);
         } else {
           const node = stack.pop()!;
+          const inputStart = inputStarts.pop()!;
           const result = state.result;
           node.result = result;
           if (lists && Array.isArray(result) && result.length === 0) {
-            const list = lists.get(firstToken(input, node.start));
+            const at = firstToken(input, inputStart);
+            const list = lists.get(at);
             if (list) {
-              lists.delete(list.open);
+              lists.delete(at);
               const values = list.values;
               for (let i = 0; i < values.length; i++) result.push(values[i]);
               node.list = list;
@@ -337,7 +344,7 @@ function readDocuments(source: SourceText, input: string, lists: Map<number, Sca
           }
           if (isWrapper(node)) opened--; // not a value of its own
           if (stack.length) (stack[stack.length - 1].children ??= []).push(node);
-          else roots.push({ node, end: state.position });
+          else roots.push({ node, end: original ? original(state.position) : state.position });
         }
       },
     } as yaml.LoadOptions);

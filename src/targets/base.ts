@@ -259,9 +259,10 @@ export interface LineLimit {
   reader: string;
   /** Further checks of one line (argument counts, ...); returns a problem or undefined. */
   check?: (line: string) => string | undefined;
-  /** Lines check can find a problem in all hold a match of this (`^` is a
-   * line's start): only those are given to it. Every line when absent. */
-  checkOnly?: RegExp;
+  /** The lines check can find a problem in: at least minLength UTF-16
+   * units long, or holding a text. Only those are given to it; every line
+   * when absent. */
+  checkOnly?: { minLength: number } | { holding: string };
 }
 
 /** Characters no output line may hold: controls other than tab (a reader
@@ -281,7 +282,7 @@ export function checkLines(target: TargetName, files: OutputFile[], limitOf: (pa
     // The common case at once: no breaking character anywhere, and every
     // line short enough that its UTF-8 length (at most 3 bytes per UTF-16
     // unit) cannot exceed the limit; only the per-line checks remain.
-    if (!LINE_BREAKING.test(f.content) && !lineOfAtLeast(Math.floor(limit.maxBytes / 3) + 1).test(f.content)) {
+    if (!LINE_BREAKING.test(f.content) && longestLine(f.content) * 3 <= limit.maxBytes) {
       if (limit.check) {
         const problem = limit.checkOnly ? checkMatchingLines(f.content, limit.check, limit.checkOnly) : checkEveryLine(f.content, limit.check);
         if (problem) throw new Error(`internal: ${target}: ${f.path} line ${problem.line}: ${problem.text}`);
@@ -303,14 +304,16 @@ export function checkLines(target: TargetName, files: OutputFile[], limitOf: (pa
   return files;
 }
 
-const LINE_OF_AT_LEAST = new Map<number, RegExp>();
-
-/** Matches a line of at least n UTF-16 units: tried at line starts only
- * (linear, where a loop over the lines runs interpreted). */
-export function lineOfAtLeast(n: number): RegExp {
-  let re = LINE_OF_AT_LEAST.get(n);
-  if (!re) LINE_OF_AT_LEAST.set(n, (re = new RegExp(`^[^\\n]{${n}}`, 'm')));
-  return re;
+/** Length (UTF-16 units) of the longest line of text. */
+function longestLine(text: string): number {
+  let max = 0;
+  for (let start = 0; start <= text.length; ) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    if (end - start > max) max = end - start;
+    start = end + 1;
+  }
+  return max;
 }
 
 type LineProblem = { line: number; text: string };
@@ -324,20 +327,32 @@ function checkEveryLine(content: string, check: (line: string) => string | undef
   return undefined;
 }
 
-const GLOBAL_OF = new Map<RegExp, RegExp>();
-
-/** check on each line holding a match of only (once per line). */
-function checkMatchingLines(content: string, check: (line: string) => string | undefined, only: RegExp): LineProblem | undefined {
-  let re = GLOBAL_OF.get(only);
-  if (!re) GLOBAL_OF.set(only, (re = new RegExp(only.source, 'gm')));
-  re.lastIndex = 0;
-  for (let m = re.exec(content); m; m = re.exec(content)) {
-    const start = m.index > 0 ? content.lastIndexOf('\n', m.index - 1) + 1 : 0;
-    let end = content.indexOf('\n', m.index);
-    if (end < 0) end = content.length;
+/** check on the lines `only` picks (each once), found by indexOf: a line
+ * of its own for each line would be most of the work in a large file. */
+function checkMatchingLines(content: string, check: (line: string) => string | undefined, only: NonNullable<LineLimit['checkOnly']>): LineProblem | undefined {
+  const at = (start: number, end: number): LineProblem | undefined => {
     const problem = check(content.slice(start, end));
-    if (problem) return { line: content.slice(0, start).split('\n').length, text: problem };
-    re.lastIndex = end + 1;
+    return problem ? { line: content.slice(0, start).split('\n').length, text: problem } : undefined;
+  };
+  if ('holding' in only) {
+    for (let hit = content.indexOf(only.holding); hit >= 0; ) {
+      const start = content.lastIndexOf('\n', hit) + 1;
+      let end = content.indexOf('\n', hit);
+      if (end < 0) end = content.length;
+      const problem = at(start, end);
+      if (problem) return problem;
+      hit = content.indexOf(only.holding, end);
+    }
+    return undefined;
+  }
+  for (let start = 0; start <= content.length; ) {
+    let end = content.indexOf('\n', start);
+    if (end < 0) end = content.length;
+    if (end - start >= only.minLength) {
+      const problem = at(start, end);
+      if (problem) return problem;
+    }
+    start = end + 1;
   }
   return undefined;
 }

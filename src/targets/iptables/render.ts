@@ -9,7 +9,7 @@ import { Cidr, formatAddress, type Family } from '../../addresses';
 import type { AddressSet, BaselineRule, IR, Rule } from '../../ir/types';
 import { formatPortRange, PortRange } from '../../ports';
 import { carries, isFullSpace, TRANSPORT_FACTS, transportKind } from '../../transports';
-import { Backend, boundedName, checkLines, lineOfAtLeast, hashNetEntries, headerLines, ICMP_TYPE_NUMBERS, LineLimit, memoAcrossRenders, OutputFile, safeComment, TargetLimitError, TemplateSet, utf8Length, keptCommentLines, rowNoteLines, ruleCitation, keptCommentBlock } from '../base';
+import { Backend, boundedName, checkLines, hashNetEntries, headerLines, ICMP_TYPE_NUMBERS, LineLimit, memoAcrossRenders, OutputFile, safeComment, TargetLimitError, TemplateSet, utf8Length, keptCommentLines, rowNoteLines, ruleCitation, keptCommentBlock } from '../base';
 import { BOOT_COMMANDS, BOOT_DIR, INPUT_CHAIN, LIVE_COMMANDS, OUTPUT_CHAIN } from './host';
 
 export { INPUT_CHAIN, OUTPUT_CHAIN } from './host';
@@ -113,14 +113,14 @@ export const RULES_LINE_LIMIT: LineLimit = {
   maxBytes: IPTABLES_RESTORE_LINE_MAX,
   reader: 'iptables-restore (xtables-restore.c: fgets into a 10240-byte buffer)',
   check: checkRuleLine,
-  checkOnly: lineOfAtLeast(Math.floor(RULE_LINE_FITS / 3) + 1),
+  checkOnly: { minLength: Math.floor(RULE_LINE_FITS / 3) + 1 },
 };
 
 export const IPSETS_LINE_LIMIT: LineLimit = {
   maxBytes: IPSET_RESTORE_LINE_MAX,
   reader: 'ipset restore (lib/ipset.c: fgets into a 1024-byte buffer)',
   check: checkIpsetLine,
-  checkOnly: lineOfAtLeast(2 * IPSET_MAX_ARGS),
+  checkOnly: { minLength: 2 * IPSET_MAX_ARGS },
 };
 
 /** The multiport match takes at most 15 ports, a range counting as two. */

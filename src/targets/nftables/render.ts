@@ -35,7 +35,7 @@ export const NFT_LINE_LIMIT: LineLimit = {
       if (utf8Length(m[1]) > NFT_COMMENT_MAX) return `a comment of ${utf8Length(m[1])} bytes, more than nft's ${NFT_COMMENT_MAX}`;
     return undefined;
   },
-  checkOnly: / comment "/,
+  checkOnly: { holding: ' comment "' },
 };
 
 /** nft strings have no escapes, so only a safe alphabet goes in a comment,
