@@ -531,11 +531,16 @@ export function headerLines(ir: IR): string[] {
  * refuses it; firewalld drops it with a mere warning): the whole address
  * space is written as its two /1 halves. */
 export function hashNetEntries(cidrs: readonly Cidr[]): string[] {
-  return cidrs.flatMap((c) => {
-    if (c.prefix !== 0) return [formatAddress(c)];
+  const entries: string[] = [];
+  for (const c of cidrs) {
+    if (c.prefix !== 0) {
+      entries.push(formatAddress(c));
+      continue;
+    }
     const half = 1n << BigInt((c.family === 'ipv4' ? 32 : 128) - 1);
-    return [formatAddress({ family: c.family, base: 0n, prefix: 1 }), formatAddress({ family: c.family, base: half, prefix: 1 })];
-  });
+    entries.push(formatAddress({ family: c.family, base: 0n, prefix: 1 }), formatAddress({ family: c.family, base: half, prefix: 1 }));
+  }
+  return entries;
 }
 
 /** `prefix + name` when it fits in `max` characters of [A-Za-z0-9_.-];

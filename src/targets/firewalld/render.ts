@@ -491,7 +491,7 @@ function renderIpset(ir: IR, header: string[], set: AddressSet, name: string, us
     splitNote: set.cidrs.some((c) => c.prefix === 0)
       ? xmlCommentLines(`${set.cidrs.filter((c) => c.prefix === 0).map(formatCidr).join(', ')} is written as its two /1 halves: hash:net cannot hold a /0.`)
       : null,
-    entries,
+    entries: entries.map(xmlText),
   };
   return { path: `ipsets/${name}.xml`, content: templates.render('ipset.xml.hbs', context) };
 }
