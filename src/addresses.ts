@@ -209,6 +209,15 @@ function prefixValue(text: string): number | undefined {
 }
 
 export function parseAddress(text: string): ParseResult {
+  const r = parseCidr(text);
+  return 'ok' in r ? r : { ok: true, cidr: r };
+}
+
+export type ParseFailure = Extract<ParseResult, { ok: false }>;
+
+/** The block a text names, or why it names none: parseAddress without an
+ * object around each success (profiles list tens of thousands). */
+export function parseCidr(text: string): Cidr | ParseFailure {
   const trimmed = text.trim();
   const slash = trimmed.indexOf('/');
   const addrPart = slash >= 0 ? trimmed.slice(0, slash) : trimmed;
@@ -256,7 +265,7 @@ export function parseAddress(text: string): ParseResult {
     const text6 = ipv6Text(groups!);
     cidr[TEXT] = prefix === 128 ? text6 : `${text6}/${prefix}`;
   }
-  return { ok: true, cidr };
+  return cidr;
 }
 
 export function formatCidr(c: Cidr): string {

@@ -1,7 +1,7 @@
 // Loads a site profile against a catalog: shape by schema, then every name
 // checked against the catalog and every address parsed, with positions.
 
-import { Cidr, parseAddress } from '../addresses';
+import { Cidr, parseAddress, parseCidr } from '../addresses';
 import { CompileError, Diagnostic, sortDiagnostics, SourceText, suggestion } from '../diagnostics';
 import { parsePortSpec, PortRange } from '../ports';
 import type { Transport } from '../transports';
@@ -11,10 +11,25 @@ import { validateProfileShape } from './validate';
 import { ParsedDoc, parseYaml, PathSeg } from './yaml';
 
 export interface ProfileAddress {
-  cidr: Cidr;
+  readonly cidr: Cidr;
   /** As typed, and where, for explain/lint. */
-  text: string;
-  path: PathSeg[];
+  readonly text: string;
+  readonly path: PathSeg[];
+}
+
+/** An address of a group: its path is made when asked for (by an error,
+ * lint or explain), not kept for each of tens of thousands. */
+class GroupAddress implements ProfileAddress {
+  constructor(
+    readonly cidr: Cidr,
+    readonly text: string,
+    private readonly group: string,
+    private readonly index: number,
+  ) {}
+
+  get path(): PathSeg[] {
+    return ['groups', this.group, this.index];
+  }
 }
 
 export interface Profile {
@@ -132,12 +147,13 @@ export function loadProfile(source: SourceText, catalog: Catalog): Profile {
     }
     if (!Array.isArray(list)) continue;
     const addrs: ProfileAddress[] = [];
-    list.forEach((text, i) => {
-      if (typeof text !== 'string') return;
-      const r = parseAddress(text);
-      if (r.ok) addrs.push({ cidr: r.cidr, text, path: ['groups', name, i] });
-      else err(['groups', name, i], `in group '${name}': ${r.message}`, r.hint);
-    });
+    for (let i = 0; i < list.length; i++) {
+      const text: unknown = list[i];
+      if (typeof text !== 'string') continue;
+      const r = parseCidr(text);
+      if ('ok' in r) err(['groups', name, i], `in group '${name}': ${r.message}`, r.hint);
+      else addrs.push(new GroupAddress(r, text, name, i));
+    }
     groups.set(name, addrs);
   }
 
