@@ -121,15 +121,12 @@ export function eachText(this: unknown, items: unknown, options: BlockOptions): 
   const at = shape.indexOf(ITEM_MARK);
   const before = shape.slice(0, at);
   const after = shape.slice(at + ITEM_MARK.length);
-  const plain =
-    at >= 0 &&
-    !after.includes(ITEM_MARK) &&
-    items.every((x) => typeof x === 'string' && !x.includes('\u0000')) &&
-    before + items[0] + after === options.fn(items[0]);
-  if (!plain) return items.map((x) => options.fn(x)).join('');
-  let out = '';
-  for (const x of items) out += before + x + after;
-  return out;
+  let strings = at >= 0 && !after.includes(ITEM_MARK);
+  for (let i = 0; strings && i < items.length; i++) strings = typeof items[i] === 'string';
+  // One join for the whole list: the same text as each item put in its place.
+  const joined = strings ? (items as string[]).join(after + before) : '';
+  const plain = strings && !joined.includes('\u0000') && before + items[0] + after === options.fn(items[0]);
+  return plain ? before + joined + after : items.map((x) => options.fn(x)).join('');
 }
 
 /** A handlebars environment for one backend: its helpers, its templates. */
