@@ -12,7 +12,7 @@ import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CompileError, SourceText } from '../src/diagnostics';
-import { ParsedDoc, parseMasked, parseYaml, parseYamlAsWritten, PathSeg } from '../src/load/yaml';
+import { MAX_VALUES, ParsedDoc, parseMasked, parseYaml, parseYamlAsWritten, PathSeg } from '../src/load/yaml';
 import { maskLists, MIN_SCANNED_ITEMS } from '../src/load/yaml-lists';
 import * as path from 'path';
 import { ROOT } from './helpers/cli';
@@ -266,6 +266,20 @@ test('an error inside or after a scanned list is js-yaml\'s, at its place', () =
     assertSame(text, fast, slow);
     assert.ok(!fast.ok, `expected an error for\n${text}`);
   }
+});
+
+test('lists that may hold more than the value limit are left to js-yaml: no more strings made, the same error', () => {
+  const items = (n: number) => Array.from({ length: n }, (_, i) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);
+  const flow = `nodes: [${items(200).join(', ')}]\n`;
+  const block = `nodes:\n${items(200).map((a) => `  - ${a}`).join('\n')}\n`;
+  for (const text of [flow, block]) {
+    assert.ok(maskLists(text, 200), 'a list within the limit is scanned');
+    assert.is(maskLists(text, 199), undefined, 'a list over the limit is not');
+    assert.is(maskLists(text + text.replace('nodes', 'more'), 300), undefined, 'nor lists over it together');
+  }
+  const over = `environment: lab\ngroups:\n  nodes: [${items(MAX_VALUES + 1).join(', ')}]\n`;
+  assert.is(parseMasked(new SourceText('p.yaml', over)), undefined);
+  assertSame(over, outcome(() => parseYaml(new SourceText('p.yaml', over))), outcome(() => parseYamlAsWritten(new SourceText('p.yaml', over))));
 });
 
 test('hostile shapes of about 200 KB are scanned in bounded time (hang guard, not a timing)', () => {

@@ -97,6 +97,13 @@ function lineEnd(text: string, s: number): number {
   return e > s && text.charCodeAt(e - 1) === 13 /* \r */ ? e - 1 : e;
 }
 
+/** How many times ch occurs in text[from, to), counting no further than max + 1. */
+function countUpTo(text: string, ch: string, from: number, to: number, max: number): number {
+  let n = 0;
+  for (let i = text.indexOf(ch, from); i >= 0 && i < to && n <= max; i = text.indexOf(ch, i + 1)) n++;
+  return n;
+}
+
 function nextLine(text: string, s: number): number {
   const n = text.indexOf('\n', s);
   return n < 0 ? text.length : n + 1;
@@ -122,7 +129,7 @@ function contentColumn(text: string, s: number): number {
  * indented, and end in `:` or be `-` marks alone. The line after the run must end the list in YAML too: less
  * indented, or in the compact form the parent's next key.
  */
-function scanBlock(text: string, s: number, n: number, prevLineStart: number): { list: ScannedList; end: number; compact: boolean } | undefined {
+function scanBlock(text: string, s: number, n: number, prevLineStart: number, room: number): { list: ScannedList; end: number; compact: boolean } | 'too many' | undefined {
   let compact = false;
   if (prevLineStart >= 0) {
     const prev = text.slice(prevLineStart, lineEnd(text, prevLineStart));
@@ -139,6 +146,9 @@ function scanBlock(text: string, s: number, n: number, prevLineStart: number): {
     const next = indentOf(text, end);
     if (!(next < n || (compact && next === n && text.charCodeAt(end + next) !== DASH))) return undefined;
   }
+  // At most one item per line (of 4 characters at least): no more strings
+  // made than there is room for.
+  if ((end - s) / 4 + 1 > room && countUpTo(text, '\n', s, end - 1, room) + 1 > room) return 'too many';
   const values = valuesIn(text, s, end);
   if (values.length < MIN_SCANNED_ITEMS) return undefined;
   return { list: { open: s + n, from: s + n, to: end, values }, end, compact };
@@ -176,10 +186,13 @@ const LINE_REST_EMPTY = / *(?:\r?\n|$)| +#/y;
  * The text with every long list of simple items replaced by an empty flow
  * list `[]` (its line breaks kept, so every line stays where it was), the
  * lists, and a map from offsets in that text to offsets in the original; or
- * undefined when there is no such list. Never wrong, only sometimes unused:
- * parseYaml checks what js-yaml made of each mask.
+ * undefined when there is no such list, or when the lists may hold more
+ * than maxItems items (js-yaml then reads the text, and stops at its
+ * limit: the scan never makes more strings than that). Never wrong, only
+ * sometimes unused: parseYaml checks what js-yaml made of each mask.
  */
-export function maskLists(text: string): MaskedText | undefined {
+export function maskLists(text: string, maxItems = Infinity): MaskedText | undefined {
+  let room = maxItems;
   const lists: ScannedList[] = [];
   const pieces: Piece[] = [];
   const out: string[] = [];
@@ -199,9 +212,12 @@ export function maskLists(text: string): MaskedText | undefined {
     const e = lineEnd(text, line);
     const indent = indentOf(text, line);
     if (text.charCodeAt(line + indent) === DASH && text.charCodeAt(line + indent + 1) === SPACE) {
-      const block = scanBlock(text, line, indent, prevLineStart);
+      const block = scanBlock(text, line, indent, prevLineStart, room);
+      if (block === 'too many') return undefined;
       if (block) {
         const { list, end, compact } = block;
+        room -= list.values.length;
+        if (room < 0) return undefined;
         // The compact form's list moves up onto its key's line.
         if (compact) replace(lineEnd(text, prevLineStart), end, list.open, ' []' + breaksOf(text, list.open, end, false), 1);
         else replace(list.open, end, list.open, '[]' + breaksOf(text, list.open, end, false), 0);
@@ -224,7 +240,11 @@ export function maskLists(text: string): MaskedText | undefined {
       const close = FLOW_LIST.lastIndex - 1;
       LINE_REST_EMPTY.lastIndex = close + 1;
       if (!LINE_REST_EMPTY.test(text)) continue;
+      // One item more than its commas at most (an item and its comma are 2
+      // characters at least): no more strings made than there is room for.
+      if ((close - at) / 2 + 1 > room && countUpTo(text, ',', at + 1, close, room) + 1 > room) return undefined;
       const values = valuesIn(text, at + 1, close);
+      room -= values.length;
       if (values.length < MIN_SCANNED_ITEMS) continue;
       replace(at, close + 1, at, '[' + breaksOf(text, at, close, true) + ']', 0);
       lists.push({ open: at, from: at + 1, to: close, values });

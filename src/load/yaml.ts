@@ -278,7 +278,7 @@ export function parseYaml(source: SourceText): ParsedDoc {
  * undefined when there is no such list or the scan's reading is not certain
  * to be js-yaml's; then, and for every error, parseYamlAsWritten decides. */
 export function parseMasked(source: SourceText): ParsedDoc | undefined {
-  const masked = maskLists(source.text);
+  const masked = maskLists(source.text, MAX_VALUES);
   if (!masked) return undefined;
   try {
     const parsed = readDocuments(source, masked.text, { byOpen: new Map(masked.lists.map((l) => [l.maskedOpen!, l])), original: masked.original });
