@@ -88,13 +88,6 @@ const XML_SPECIAL = /[&<>"']/;
 
 /** Text for element content or an attribute value. `>` is escaped too, so
  * `]]>` cannot appear; quotes are escaped for either attribute quoting. */
-/** xmlText of each text; one test of them all when none needs it (an
- * ipset's thousands of addresses). */
-function xmlTexts(texts: string[]): string[] {
-  const all = texts.join('\n');
-  return XML_SPECIAL.test(all) || XML_INVALID_ONE.test(all) ? texts.map(xmlText) : texts;
-}
-
 export function xmlText(text: string): string {
   // Addresses and names, mostly: nothing to drop or escape.
   if (!XML_SPECIAL.test(text) && !XML_INVALID_ONE.test(text)) return text;
@@ -105,6 +98,13 @@ export function xmlText(text: string): string {
     .replace(/>/g, '&gt;')
     .replace(/"/g, '&quot;')
     .replace(/'/g, '&apos;');
+}
+
+/** xmlText of each text; one test of them all when none needs it (an
+ * ipset's thousands of addresses). */
+function xmlTexts(texts: string[]): string[] {
+  const all = texts.join('\n');
+  return XML_SPECIAL.test(all) || XML_INVALID_ONE.test(all) ? texts.map(xmlText) : texts;
 }
 
 /** One line of text inside `<!-- … -->`. Comments have no escapes: XML
