@@ -20,8 +20,6 @@ export const MIN_SCANNED_ITEMS = 32;
 export interface ScannedList {
   /** Offset of the list in the original: of its `[`, or of its first `-`. */
   open: number;
-  /** Offset of the `[` that stands for it in the masked text. */
-  maskedOpen?: number;
   /** The text the list's items are in. */
   from: number;
   to: number;
@@ -30,7 +28,8 @@ export interface ScannedList {
 
 export interface MaskedText {
   text: string;
-  lists: ScannedList[];
+  /** Each list by the offset in text of the `[` that stands for it. */
+  lists: Map<number, ScannedList>;
   /** An offset in text to the offset in the original it stands for. */
   original: (masked: number) => number;
 }
@@ -193,15 +192,17 @@ const LINE_REST_EMPTY = / *(?:\r?\n|$)| +#/y;
  */
 export function maskLists(text: string, maxItems = Infinity): MaskedText | undefined {
   let room = maxItems;
-  const lists: ScannedList[] = [];
+  const lists = new Map<number, ScannedList>();
   const pieces: Piece[] = [];
   const out: string[] = [];
   let copied = 0;
   let shift = 0; // masked offset - original offset, from `copied` on
-  const replace = (from: number, to: number, open: number, replacement: string, openInReplacement: number) => {
+  const replace = (list: ScannedList, from: number, to: number, replacement: string, openInReplacement: number) => {
     out.push(text.slice(copied, from), replacement);
     const maskedFrom = from + shift;
-    pieces.push({ from, to, maskedFrom, maskedOpen: maskedFrom + openInReplacement, maskedTo: maskedFrom + replacement.length, startsAt: from, open });
+    const maskedOpen = maskedFrom + openInReplacement;
+    pieces.push({ from, to, maskedFrom, maskedOpen, maskedTo: maskedFrom + replacement.length, startsAt: from, open: list.open });
+    lists.set(maskedOpen, list);
     shift += replacement.length - (to - from);
     copied = to;
   };
@@ -219,9 +220,8 @@ export function maskLists(text: string, maxItems = Infinity): MaskedText | undef
         room -= list.values.length;
         if (room < 0) return undefined;
         // The compact form's list moves up onto its key's line.
-        if (compact) replace(lineEnd(text, prevLineStart), end, list.open, ' []' + breaksOf(text, list.open, end, false), 1);
-        else replace(list.open, end, list.open, '[]' + breaksOf(text, list.open, end, false), 0);
-        lists.push(list);
+        if (compact) replace(list, lineEnd(text, prevLineStart), end, ' []' + breaksOf(text, list.open, end, false), 1);
+        else replace(list, list.open, end, '[]' + breaksOf(text, list.open, end, false), 0);
         prevLineStart = -1;
         line = end;
         continue;
@@ -246,8 +246,7 @@ export function maskLists(text: string, maxItems = Infinity): MaskedText | undef
       const values = valuesIn(text, at + 1, close);
       room -= values.length;
       if (values.length < MIN_SCANNED_ITEMS) continue;
-      replace(at, close + 1, at, '[' + breaksOf(text, at, close, true) + ']', 0);
-      lists.push({ open: at, from: at + 1, to: close, values });
+      replace({ open: at, from: at + 1, to: close, values }, at, close + 1, '[' + breaksOf(text, at, close, true) + ']', 0);
       next = nextLine(text, close);
       break;
     }
@@ -255,9 +254,8 @@ export function maskLists(text: string, maxItems = Infinity): MaskedText | undef
     else if (!isBlankOrComment(text, line, e)) prevLineStart = line;
     line = next;
   }
-  if (!lists.length) return undefined;
+  if (!lists.size) return undefined;
   out.push(text.slice(copied));
-  lists.forEach((l, i) => (l.maskedOpen = pieces[i].maskedOpen));
   return { text: out.join(''), lists, original: originalOffsets(pieces) };
 }
 

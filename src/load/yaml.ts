@@ -281,7 +281,7 @@ export function parseMasked(source: SourceText): ParsedDoc | undefined {
   const masked = maskLists(source.text, MAX_VALUES);
   if (!masked) return undefined;
   try {
-    const parsed = readDocuments(source, masked.text, { byOpen: new Map(masked.lists.map((l) => [l.maskedOpen!, l])), original: masked.original });
+    const parsed = readDocuments(source, masked.text, { byOpen: masked.lists, original: masked.original });
     return parsed && documentOf(source, parsed);
   } catch {
     return undefined; // the original text's parse gives the error, with its position
